@@ -157,7 +157,7 @@ class Layout:
             "_chain": chain.from_iterable, "_pack_into": struct.pack_into,
             "_LayoutError": LayoutError,
         }  # fmt: skip
-        pk_args, up_kw, up_vars = [], [], []
+        pk_args, up_kw = [], []
         for i, p in enumerate(fixed):
             v = f"ev.{p.name}"
             if p.dtype.startswith("S"):
