@@ -306,6 +306,9 @@ def register_event(
     old = _BY_KIND.get(kind)
     if old is not None and (old.cls is not cls or old.hash != layout.hash):
         raise LayoutError(f"event kind {kind} is already registered to {old.name}")
+    prev = _BY_CLS.get(cls)
+    if prev is not None and prev.kind != kind:
+        raise LayoutError(f"{cls.__name__} is already registered as kind {prev.kind}")
     _BY_KIND[kind] = layout
     _BY_CLS[cls] = layout
     return layout

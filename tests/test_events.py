@@ -1,0 +1,211 @@
+"""Codec properties: every event kind round-trips through its fixed binary layout."""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ttxt_mp
+from ttxt_mp import codec
+from ttxt_mp import events as ev
+
+ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+ts = st.integers(min_value=0, max_value=2**62)
+finite = st.floats(allow_nan=False)
+printable = st.characters(min_codepoint=33, max_codepoint=126)
+short = st.text(alphabet=printable, max_size=8)
+names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz/-_0123456789", max_size=16)
+ids = st.text(alphabet=printable, max_size=36)
+
+
+def decimal_strings():
+    """Decimals with <= 15 significant digits, as exchanges send them."""
+    return st.builds(
+        lambda digits, exp: f"{digits}e{exp}",
+        st.integers(min_value=0, max_value=10**15 - 1),
+        st.integers(min_value=-20, max_value=10),
+    )
+
+
+levels = st.lists(st.tuples(finite, finite), max_size=30).map(tuple)
+base = {"exchange": names, "symbol": names, "exch_ts": ts, "local_ts": ts}
+
+EVENT_STRATEGIES = {
+    ev.Orderbook: st.builds(
+        ev.Orderbook, **base, is_snapshot=st.booleans(), bids=levels, asks=levels,
+        first_update_id=ints, last_update_id=ints, prev_update_id=ints, seq=ints,
+    ),
+    ev.MarketTrades: st.builds(
+        ev.MarketTrades, **base,
+        trades=st.lists(
+            st.builds(ev.Trade, ids, finite, finite, st.sampled_from(ev.Side), ts), max_size=5
+        ).map(tuple),
+    ),
+    ev.Kline: st.builds(
+        ev.Kline, **base, interval=st.sampled_from(["1s", "1m", "1h", "1d"]), open_ts=ts,
+        close_ts=ts, open=finite, high=finite, low=finite, close=finite, volume=finite,
+        quote_volume=finite, trades=ints, closed=st.booleans(),
+    ),
+    ev.CreateOrder: st.builds(
+        ev.CreateOrder, **base, client_order_id=ids, side=st.sampled_from(ev.Side),
+        order_type=st.sampled_from(ev.OrderType), qty=finite, price=finite,
+        tif=st.sampled_from(ev.TimeInForce), reduce_only=st.booleans(),
+    ),
+    ev.CancelOrder: st.builds(ev.CancelOrder, **base, client_order_id=ids, order_id=ids),
+    ev.AmendOrder: st.builds(
+        ev.AmendOrder, **base, client_order_id=ids, order_id=ids, new_price=finite,
+        new_qty=finite,
+    ),
+    ev.OrderAck: st.builds(
+        ev.OrderAck, **base, client_order_id=ids, action=st.sampled_from(ev.OrderAction),
+        accepted=st.booleans(), order_id=ids, code=short, message=st.text(max_size=300),
+    ),
+    ev.OrderUpdate: st.builds(
+        ev.OrderUpdate, **base, client_order_id=ids, order_id=ids,
+        side=st.sampled_from(ev.Side), order_type=st.sampled_from(ev.OrderType),
+        tif=st.sampled_from(ev.TimeInForce), status=st.sampled_from(ev.OrderStatus),
+        price=finite, qty=finite, filled_qty=finite, avg_price=finite, last_fill_price=finite,
+        last_fill_qty=finite, fee=finite, fee_asset=short, trade_id=ids,
+    ),
+    ev.Wallet: st.builds(
+        ev.Wallet, **base,
+        balances=st.lists(st.builds(ev.Balance, short, finite, finite), max_size=5).map(tuple),
+    ),
+    ev.PositionUpdate: st.builds(
+        ev.PositionUpdate, **base, size=finite, entry_price=finite, mark_price=finite,
+        unrealized_pnl=finite, leverage=finite,
+    ),
+    ev.ConnectorStatus: st.builds(
+        ev.ConnectorStatus, **base, state=st.sampled_from(ev.ConnectorState),
+        message=st.text(max_size=500), reconnects=ints, gaps=ints,
+    ),
+    ev.GapNotice: st.builds(ev.GapNotice, **base, lost=ints),
+}  # fmt: skip
+
+
+def test_every_event_kind_has_a_strategy():
+    registered = {layout.cls for layout in codec._BY_KIND.values() if layout.kind < 1000}
+    assert registered == set(EVENT_STRATEGIES)
+
+
+@settings(max_examples=60)
+@given(st.one_of(*EVENT_STRATEGIES.values()))
+def test_round_trip_every_kind(event):
+    kind, payload = codec.encode(event)
+    assert len(payload) == codec.layout_for(kind).size(event)
+    assert codec.decode(kind, payload) == event
+
+
+@given(st.one_of(*EVENT_STRATEGIES.values()), st.integers(min_value=0, max_value=64))
+def test_pack_at_any_offset_reports_exact_length(event, offset):
+    layout = codec.layout_for(type(event))
+    buf = bytearray(offset + layout.size(event) + 8)
+    n = layout.pack_into(buf, offset, event)
+    assert n == layout.size(event)
+    decoded, used = layout.unpack_from(memoryview(buf), offset)
+    assert (decoded, used) == (event, n)
+
+
+@given(decimal_strings(), decimal_strings())
+def test_decimal_strings_round_trip_exactly(price, qty):
+    """Any decimal with <= 15 significant digits survives float64 and the codec."""
+    book = ev.Orderbook(exchange="binance", symbol="BTC/USDT", bids=((float(price), float(qty)),))
+    out = codec.decode(*codec.encode(book))
+    p, q = out.bids[0]
+    assert float(repr(p)) == float(price) and f"{p:.15g}" == f"{float(price):.15g}"
+    assert float(f"{q:.15g}") == float(qty)
+
+
+def test_5000_level_snapshot_round_trips_whole():
+    rng = np.random.default_rng(1)
+    bids = tuple((100.0 - i * 0.01, float(rng.integers(1, 1000))) for i in range(5000))
+    asks = tuple((100.01 + i * 0.01, float(rng.integers(1, 1000))) for i in range(5000))
+    book = ev.Orderbook(exchange="binance", symbol="BTC/USDT", is_snapshot=True, bids=bids, asks=asks)
+    out = codec.decode(*codec.encode(book))
+    assert len(out.bids) == 5000 and len(out.asks) == 5000
+    assert out == book
+
+
+def test_events_are_immutable():
+    book = ev.Orderbook(exchange="binance", symbol="BTC/USDT", bids=((1.0, 2.0),))
+    with pytest.raises(AttributeError):
+        book.bids = ()  # type: ignore[misc]
+    assert isinstance(book.bids, tuple)
+
+
+def test_too_long_string_is_refused_naming_the_field():
+    with pytest.raises(codec.LayoutError, match=r"Orderbook\.symbol.*holds 32"):
+        codec.encode(ev.Orderbook(exchange="binance", symbol="X" * 40))
+
+
+def test_wrong_type_is_refused_naming_the_kind():
+    bad = ev.Kline(exchange="binance", symbol="BTC/USDT", open="1.5")  # type: ignore[arg-type]
+    with pytest.raises(codec.LayoutError, match="Kline"):
+        codec.encode(bad)
+
+
+def test_unknown_kind_names_the_fix():
+    with pytest.raises(codec.LayoutError, match="register_event"):
+        codec.decode(999, b"")
+
+
+class Funding(msgspec.Struct, frozen=True, kw_only=True):
+    exchange: str
+    symbol: str
+    rate: float
+    next_ts: int
+
+
+def test_user_can_register_a_custom_kind():
+    layout = ttxt_mp.register_event(
+        1001,
+        Funding,
+        [
+            ttxt_mp.Fixed("exchange", "S16"),
+            ttxt_mp.Fixed("symbol", "S32"),
+            ttxt_mp.Fixed("rate", "f8"),
+            ttxt_mp.Fixed("next_ts", "i8"),
+        ],
+    )
+    f = Funding(exchange="bybit", symbol="BTC/USDT", rate=0.0001, next_ts=5)
+    assert codec.decode(*codec.encode(f)) == f
+    assert layout.header_dtype.names == ("exchange", "symbol", "rate", "next_ts")
+
+
+def test_custom_kind_rules_are_enforced():
+    with pytest.raises(codec.LayoutError, match="reserved"):
+        ttxt_mp.register_event(5, Funding, [ttxt_mp.Fixed(n, "i8") for n in ("exchange", "symbol", "rate", "next_ts")])
+    with pytest.raises(codec.LayoutError, match="missing.*next_ts"):
+        ttxt_mp.register_event(1002, Funding, [ttxt_mp.Fixed("exchange", "S16")])
+
+    class Basis(msgspec.Struct, frozen=True):
+        exchange: str
+        value: float
+
+    fields = [ttxt_mp.Fixed("exchange", "S16"), ttxt_mp.Fixed("value", "f8")]
+    ttxt_mp.register_event(1003, Basis, fields)
+    ttxt_mp.register_event(1003, Basis, fields)  # the same declaration again is harmless
+    with pytest.raises(codec.LayoutError, match="already registered to Basis"):
+        ttxt_mp.register_event(1003, Funding, [ttxt_mp.Fixed(n, "i8") for n in Funding.__struct_fields__])
+    with pytest.raises(codec.LayoutError, match="Basis is already registered as kind 1003"):
+        ttxt_mp.register_event(1004, Basis, fields)
+
+
+def test_numpy_header_view_matches_struct_layout():
+    trades = [
+        ev.MarketTrades(exchange="bybit", symbol="ETH/USDT", exch_ts=i, local_ts=i + 1)
+        for i in range(10)
+    ]
+    layout = codec.layout_for(ev.MarketTrades)
+    rows = np.frombuffer(b"".join(layout.encode(t) for t in trades), dtype=np.uint8).reshape(10, -1)
+    headers = layout.view(rows)
+    assert list(headers["exch_ts"]) == list(range(10))
+    assert headers["symbol"][0] == b"ETH/USDT"
+
+
+def test_registry_hash_is_stable_and_sensitive():
+    assert codec.registry_hash() == codec.registry_hash()
+    assert codec.registry_hash([1]) != codec.registry_hash([2])

@@ -1,0 +1,226 @@
+"""The engine's TOML configuration, parsed into typed structs and checked before start.
+
+Every mistake is reported as :class:`ConfigError` with the file, the key path and what
+was expected, before any process or shared-memory object exists. Secrets are never in
+the file: credentials name environment variables (or a 0600 file).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+KNOWN_EXCHANGES = ("binance", "bybit")
+ENGINE_NAME = re.compile(r"^[A-Za-z0-9_]{1,24}$")
+SYMBOL = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,12}$")
+KLINE_INTERVALS = {
+    "binance": ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
+                "1d", "3d", "1w", "1M"),
+    "bybit": ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "1w",
+              "1M"),
+}  # fmt: skip
+BOOK_LEVELS = {"binance": (5, 10, 20, 100, 500, 1000, 5000), "bybit": (1, 50, 200)}
+DEFAULT_ENDPOINTS = {
+    "binance": ("wss://stream.binance.com:9443", "https://api.binance.com"),
+    "bybit": ("wss://stream.bybit.com", "https://api.bybit.com"),
+}
+
+PosInt = Annotated[int, msgspec.Meta(gt=0)]
+PosFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class ConfigError(ValueError):
+    """A configuration mistake, worded for the user: file, key path, expectation."""
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class EngineSection(_Strict):
+    name: str
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    restart_backoff: PosFloat = 0.5
+    restart_backoff_max: PosFloat = 30.0
+
+
+class DepthStream(_Strict):
+    levels: PosInt = 1000
+
+
+class Streams(_Strict):
+    depth: DepthStream | None = msgspec.field(default_factory=DepthStream)
+    trades: bool = True
+    klines: list[str] = []
+
+
+class Endpoints(_Strict):
+    ws: str | None = None
+    rest: str | None = None
+
+
+class CredentialsRef(_Strict):
+    """Where the keys live: environment variable names, or a file readable only by you."""
+
+    api_key_env: str | None = None
+    api_secret_env: str | None = None
+    file: str | None = None
+
+
+class ConnectorConfig(_Strict):
+    exchange: str
+    symbols: list[str]
+    name: str = ""
+    streams: Streams = msgspec.field(default_factory=Streams)
+    endpoints: Endpoints = msgspec.field(default_factory=Endpoints)
+    credentials: CredentialsRef | None = None
+    heartbeat_timeout: PosFloat = 10.0
+    reconnect_backoff: PosFloat = 0.25
+    reconnect_backoff_max: PosFloat = 30.0
+
+    @property
+    def id(self) -> str:
+        return self.name or self.exchange
+
+    def ws_url(self) -> str:
+        return self.endpoints.ws or DEFAULT_ENDPOINTS[self.exchange][0]
+
+    def rest_url(self) -> str:
+        return self.endpoints.rest or DEFAULT_ENDPOINTS[self.exchange][1]
+
+
+class RingConfig(_Strict):
+    capacity: PosInt = 1 << 16
+    slot_size: PosInt = 256
+    policy: Literal["overwrite", "block"] = "overwrite"
+
+
+class Rings(_Strict):
+    market: RingConfig = msgspec.field(default_factory=RingConfig)
+    private: RingConfig = msgspec.field(
+        default_factory=lambda: RingConfig(capacity=4096, policy="block")
+    )
+
+
+class RecorderConfig(_Strict):
+    enabled: bool = False
+    dir: str = "recordings"
+    chunk_events: PosInt = 150
+    fsync_interval: PosFloat = 1.0
+    rotate_daily: bool = False
+
+
+class ClientConfig(_Strict):
+    target: str
+    name: str = ""
+    args: dict[str, str | int | float | bool | list[str]] = {}
+
+
+class Config(_Strict):
+    engine: EngineSection
+    connectors: list[ConnectorConfig]
+    rings: Rings = msgspec.field(default_factory=Rings)
+    recorder: RecorderConfig = msgspec.field(default_factory=RecorderConfig)
+    clients: list[ClientConfig] = []
+    source: str = ""
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, type-check and validate a TOML config file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    if "source" in raw:
+        raise ConfigError(f"{source}: unknown key 'source'")
+    try:
+        cfg = msgspec.convert(raw, Config)
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"{source}: {_humanize(str(e))}") from None
+    cfg.source = source
+    _validate(cfg, source)
+    return cfg
+
+
+def _humanize(msg: str) -> str:
+    """msgspec says 'Expected `int`, got `str` - at `$.rings.market.capacity`'; lead with
+    the key path, which is what a user looks for."""
+    m = re.match(r"(.*) - at `\$(.*)`$", msg)
+    if not m:
+        return msg
+    what, where = m.groups()
+    where = where.lstrip(".") or "(top level)"
+    what = what.replace("Object missing required field", "missing required key")
+    what = what.replace("Object contains unknown field", "unknown key")
+    return f"key '{where}': {what}"
+
+
+def _validate(cfg: Config, source: str) -> None:
+    def fail(key: str, expected: str) -> None:
+        raise ConfigError(f"{source}: key '{key}': {expected}")
+
+    if not ENGINE_NAME.match(cfg.engine.name):
+        fail("engine.name", f"expected 1-24 letters, digits or '_', got {cfg.engine.name!r}")
+    if not cfg.connectors:
+        fail("connectors", "expected at least one [[connectors]] table")
+    seen: set[str] = set()
+    for i, c in enumerate(cfg.connectors):
+        key = f"connectors[{i}]"
+        if c.exchange not in KNOWN_EXCHANGES:
+            fail(f"{key}.exchange", f"unknown exchange {c.exchange!r}; expected one of "
+                 f"{', '.join(KNOWN_EXCHANGES)}")  # fmt: skip
+        if c.id in seen:
+            fail(f"{key}.name", f"connector name {c.id!r} is used twice; set distinct names")
+        if not ENGINE_NAME.match(c.id):
+            fail(f"{key}.name", f"expected 1-24 letters, digits or '_', got {c.id!r}")
+        seen.add(c.id)
+        if not c.symbols:
+            fail(f"{key}.symbols", "expected at least one symbol like 'BTC/USDT'")
+        for j, s in enumerate(c.symbols):
+            if not SYMBOL.match(s):
+                fail(f"{key}.symbols[{j}]", f"expected BASE/QUOTE in capitals like 'BTC/USDT', got {s!r}")
+        if len(set(c.symbols)) != len(c.symbols):
+            fail(f"{key}.symbols", "a symbol is listed twice")
+        if c.streams.depth is not None and c.streams.depth.levels not in BOOK_LEVELS[c.exchange]:
+            fail(f"{key}.streams.depth.levels", f"{c.exchange} offers depth levels "
+                 f"{BOOK_LEVELS[c.exchange]}, got {c.streams.depth.levels}")  # fmt: skip
+        for j, iv in enumerate(c.streams.klines):
+            if iv not in KLINE_INTERVALS[c.exchange]:
+                fail(f"{key}.streams.klines[{j}]", f"{c.exchange} kline intervals are "
+                     f"{', '.join(KLINE_INTERVALS[c.exchange])}; got {iv!r}")  # fmt: skip
+        for name, url, schemes in (("ws", c.endpoints.ws, ("ws://", "wss://")),
+                                   ("rest", c.endpoints.rest, ("http://", "https://"))):  # fmt: skip
+            if url is not None and not url.startswith(schemes):
+                fail(f"{key}.endpoints.{name}", f"expected a URL starting with "
+                     f"{' or '.join(schemes)}, got {url!r}")  # fmt: skip
+        cr = c.credentials
+        if cr is not None:
+            by_env = cr.api_key_env is not None or cr.api_secret_env is not None
+            if by_env and cr.file is not None:
+                fail(f"{key}.credentials", "give either api_key_env/api_secret_env or file")
+            if by_env and (cr.api_key_env is None or cr.api_secret_env is None):
+                fail(f"{key}.credentials", "expected both api_key_env and api_secret_env")
+            if not by_env and cr.file is None:
+                fail(f"{key}.credentials", "expected api_key_env/api_secret_env or file")
+    for rname in ("market", "private"):
+        r: RingConfig = getattr(cfg.rings, rname)
+        if r.capacity & (r.capacity - 1):
+            fail(f"rings.{rname}.capacity", f"expected a power of two, got {r.capacity}")
+        if r.slot_size % 64 or r.slot_size < 128:
+            fail(f"rings.{rname}.slot_size", f"expected a multiple of 64, >= 128, got {r.slot_size}")
+    for i, cl in enumerate(cfg.clients):
+        if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", cl.target):
+            fail(f"clients[{i}].target", f"expected 'package.module:ClassName', got {cl.target!r}")

@@ -1,0 +1,219 @@
+"""Synthetic market for one (venue, symbol): a random-walk mid, limit orders, cancels and market
+orders matched against one true full-depth book.
+
+Every event that changes the book gets the next update id (Binance `u`, Bybit `seq`); trades
+consume resting liquidity. The sequence of events depends only on the seed and on how many steps
+were taken, never on wall-clock timing, so two markets with one seed stay identical.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from ttxt_mp.sim.book import Book, Side
+from ttxt_mp.sim.fmt import Scale
+from ttxt_mp.sim.specs import Rates, SymbolSpec
+
+SECONDS_PER_YEAR = 365 * 24 * 3600
+
+
+class BookEvent(NamedTuple):
+    """One matching-engine event: its update id, time and level changes (is_bid, tick, lots)."""
+
+    update_id: int
+    ts_ms: int
+    changes: list[tuple[bool, int, int]]
+
+
+class Trade(NamedTuple):
+    trade_id: int
+    tick: int
+    lots: int
+    ts_ms: int
+    taker_buy: bool  # taker was the buyer, i.e. Binance isBuyerMaker == False
+    seq: int  # update id of the event that produced the trade
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Market:
+    """One synthetic instrument. `step(dt)` advances it by dt seconds of simulated order flow."""
+
+    def __init__(self, spec: SymbolSpec, rates: Rates, seed: int, history: int = 200_000) -> None:
+        if rates.levels < 10 or rates.max_levels < rates.levels:
+            raise ValueError("Rates need levels >= 10 and max_levels >= levels")
+        self.spec = spec
+        self.rates = rates
+        self.price = Scale(spec.tick)
+        self.qty = Scale(spec.step)
+        self.rng = np.random.default_rng(seed)
+        self.book = Book()
+        self.update_id = int(self.rng.integers(1_000_000, 9_000_000))
+        self.trade_id = int(self.rng.integers(100_000, 900_000))
+        self.trades: deque[Trade] = deque(maxlen=history)
+        self.book_listeners: list[Callable[[BookEvent], None]] = []
+        self.trade_listeners: list[Callable[[list[Trade]], None]] = []
+        self.mid = float(self.price.from_float(spec.price))
+        self._sigma = rates.volatility * self.mid / math.sqrt(SECONDS_PER_YEAR)  # ticks/sqrt(s)
+        self._lot_mu = math.log(max(spec.typical_qty / float(spec.step), 1.0))
+        # Levels span ~0.5% of the price per side: dense (1-tick gaps) at the top, sparser deeper.
+        self._gap = max(1, int(self.mid * 0.005 / rates.levels))
+        self._near = max(3.0, self._gap / 2)  # mean distance of most new orders from the mid
+        self._u_carry = 0.0
+        self._t_carry = 0.0
+        self._build()
+
+    # ---------------------------------------------------------------- setup
+
+    def _lots(self, z: float) -> int:
+        return max(1, int(math.exp(self._lot_mu + 1.0 * z)))
+
+    def _build(self) -> None:
+        """Initial book: `levels` levels per side with random gaps and lognormal sizes."""
+        n = self.rates.levels
+        u = self.rng.random((2, n)).tolist()
+        sizes = self.rng.normal(size=(2, n)).tolist()
+        base = math.floor(self.mid)
+        for s, side in enumerate((self.book.bids, self.book.asks)):
+            tick = base if side.is_bid else base + 1
+            for i in range(n):
+                gap = 1 + int(u[s][i] * 2 * self._gap * i / n)
+                tick = tick - gap if side.is_bid else tick + gap
+                if tick > 0:
+                    side.set(tick, self._lots(sizes[s][i] + 0.02 * i**0.5))
+
+    # ---------------------------------------------------------------- flow
+
+    def step(self, dt: float, ts_ms: int | None = None) -> None:
+        """Advance by dt seconds: move the mid, then process arrivals (deterministic per seed)."""
+        ts = now_ms() if ts_ms is None else ts_ms
+        rng = self.rng
+        self.mid = max(1.0, self.mid + rng.normal() * self._sigma * math.sqrt(dt))
+        # Expected counts carried across steps so the event sequence does not depend on dt.
+        self._u_carry += self.rates.updates_per_sec * dt
+        self._t_carry += self.rates.trades_per_sec * dt
+        n_u = int(self._u_carry)
+        n_t = int(self._t_carry)
+        self._u_carry -= n_u
+        self._t_carry -= n_t
+        if n_u:
+            rows = rng.random((n_u, 3)).tolist()
+            zs = rng.normal(size=n_u).tolist()
+            for (r_kind, r_side, r_dist), z in zip(rows, zs, strict=True):
+                if r_kind < self.rates.cancel_ratio:
+                    self._cancel(r_side < 0.5, r_dist, z, ts)
+                else:
+                    self._limit(r_side < 0.5, r_dist, z, ts)
+        if n_t:
+            rows = rng.random((n_t, 1)).tolist()
+            zs = rng.normal(size=n_t).tolist()
+            for (r_side,), z in zip(rows, zs, strict=True):
+                self._market(r_side < 0.5, z, ts)
+
+    def _cancel(self, is_bid: bool, r_dist: float, z: float, ts: int) -> None:
+        side = self.book.side(is_bid)
+        if len(side) <= 20:
+            return
+        k = min(int(-math.log1p(-r_dist) * 15.0), len(side) - 1)
+        tick = side.nth(k)
+        lots = side.levels[tick]
+        new = 0 if z < 0 else max(0, int(lots * min(0.95, 0.3 + 0.2 * z)))
+        if new != lots:
+            side.set(tick, new)
+            self._emit([(is_bid, tick, new)], [], ts)
+
+    def _limit(self, is_bid: bool, r_dist: float, z: float, ts: int) -> None:
+        if r_dist < 0.85:
+            d = int(-math.log1p(-r_dist / 0.85) * self._near)
+        else:
+            d = int((r_dist - 0.85) / 0.15 * self.rates.levels * self._gap)
+        tick = math.floor(self.mid) - d if is_bid else math.ceil(self.mid) + d
+        if tick <= 0:
+            return
+        lots = self._lots(z)
+        changes: list[tuple[bool, int, int]] = []
+        fills: list[tuple[int, int]] = []
+        lots = self._match(is_bid, tick, lots, changes, fills)
+        if lots > 0:
+            side = self.book.side(is_bid)
+            new = side.levels.get(tick, 0) + lots
+            side.set(tick, new)
+            changes.append((is_bid, tick, new))
+            self._trim(side, changes)
+        self._emit(changes, [(is_bid, t, q) for t, q in fills], ts)
+
+    def _market(self, taker_buy: bool, z: float, ts: int) -> None:
+        opp = self.book.side(not taker_buy)
+        if len(opp) <= 20:
+            return
+        cap = sum(q for _, q in opp.top(5)) // 2
+        lots = min(self._lots(z - 0.5), max(cap, 1))
+        changes: list[tuple[bool, int, int]] = []
+        fills: list[tuple[int, int]] = []
+        self._match(taker_buy, None, lots, changes, fills)
+        self._emit(changes, [(taker_buy, t, q) for t, q in fills], ts)
+
+    def _match(
+        self,
+        taker_bid: bool,
+        limit: int | None,
+        lots: int,
+        changes: list[tuple[bool, int, int]],
+        fills: list[tuple[int, int]],
+    ) -> int:
+        """Consume the opposite side from its best level; returns the unfilled lots."""
+        opp = self.book.side(not taker_bid)
+        while lots > 0 and len(opp) > 20:
+            best = opp.best()
+            assert best is not None
+            if limit is not None and (best > limit if taker_bid else best < limit):
+                break
+            avail = opp.levels[best]
+            fill = min(avail, lots)
+            opp.set(best, avail - fill)
+            changes.append((not taker_bid, best, avail - fill))
+            fills.append((best, fill))
+            lots -= fill
+        if limit is not None and lots > 0:
+            best = opp.best()
+            if best is not None and (best <= limit if taker_bid else best >= limit):
+                return 0  # would cross a protected level; drop the remainder
+        return lots
+
+    def _trim(self, side: Side, changes: list[tuple[bool, int, int]]) -> None:
+        while len(side) > self.rates.max_levels:
+            far = side.farthest()
+            side.set(far, 0)
+            changes.append((side.is_bid, far, 0))
+
+    def _emit(
+        self, changes: list[tuple[bool, int, int]], fills: list[tuple[bool, int, int]], ts: int
+    ) -> None:
+        if not changes:
+            return
+        self.update_id += 1
+        event = BookEvent(self.update_id, ts, changes)
+        for fn in self.book_listeners:
+            fn(event)
+        if fills:
+            trades = []
+            for taker_buy, tick, q in fills:
+                self.trade_id += 1
+                trades.append(Trade(self.trade_id, tick, q, ts, taker_buy, self.update_id))
+            self.trades.extend(trades)
+            for tfn in self.trade_listeners:
+                tfn(trades)
+
+    # ---------------------------------------------------------------- views
+
+    def snapshot(self, depth: int | None = None) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]]:
+        """(update_id, bids best-first, asks best-first) of the true book."""
+        return self.update_id, self.book.bids.top(depth), self.book.asks.top(depth)
