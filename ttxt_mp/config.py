@@ -155,16 +155,20 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     return cfg
 
 
+_CHOICES = {"policy": ("overwrite", "block"), "log_level": ("DEBUG", "INFO", "WARNING", "ERROR")}
+
+
 def _humanize(msg: str) -> str:
     """msgspec says 'Expected `int`, got `str` - at `$.rings.market.capacity`'; lead with
     the key path, which is what a user looks for."""
     m = re.match(r"(.*) - at `\$(.*)`$", msg)
-    if not m:
-        return msg
-    what, where = m.groups()
+    what, where = m.groups() if m else (msg, "")
     where = where.lstrip(".") or "(top level)"
     what = what.replace("Object missing required field", "missing required key")
     what = what.replace("Object contains unknown field", "unknown key")
+    choices = _CHOICES.get(where.rsplit(".", 1)[-1])
+    if what.startswith("Invalid enum value") and choices:
+        what += f"; expected one of {', '.join(choices)}"
     return f"key '{where}': {what}"
 
 

@@ -1,0 +1,109 @@
+"""Every class of config mistake is refused with the file, the key path and the expectation."""
+
+from __future__ import annotations
+
+import pytest
+
+from ttxt_mp.config import ConfigError, load_config, parse_config
+
+GOOD = """
+[engine]
+name = "demo"
+
+[[connectors]]
+exchange = "binance"
+symbols = ["BTC/USDT", "ETH/USDT"]
+streams = { depth = { levels = 1000 }, trades = true, klines = ["1m"] }
+endpoints = { ws = "ws://127.0.0.1:1", rest = "http://127.0.0.1:1" }
+
+[[connectors]]
+exchange = "bybit"
+symbols = ["BTC/USDT"]
+streams = { depth = { levels = 50 } }
+credentials = { api_key_env = "BYBIT_KEY", api_secret_env = "BYBIT_SECRET" }
+
+[rings.market]
+capacity = 65536
+policy = "overwrite"
+
+[recorder]
+enabled = true
+dir = "rec"
+
+[[clients]]
+target = "examples.clients.top_of_book:TopOfBook"
+"""
+
+
+def test_good_config_parses_into_typed_structs():
+    cfg = parse_config(GOOD, "good.toml")
+    assert cfg.engine.name == "demo"
+    assert [c.id for c in cfg.connectors] == ["binance", "bybit"]
+    assert cfg.connectors[0].streams.klines == ["1m"]
+    assert cfg.connectors[0].ws_url() == "ws://127.0.0.1:1"
+    assert cfg.connectors[1].rest_url() == "https://api.bybit.com"
+    assert cfg.connectors[1].credentials.api_key_env == "BYBIT_KEY"
+    assert cfg.rings.private.policy == "block"
+    assert cfg.recorder.enabled and cfg.recorder.chunk_events == 150
+
+
+def _with(old: str, new: str) -> str:
+    assert old in GOOD, old
+    return GOOD.replace(old, new, 1)
+
+
+BAD = [
+    ("not toml", "[engine\nname=1", r"not valid TOML"),
+    ("unknown top key", "foo = 1\n" + GOOD, r"key '\(top level\)': unknown key `foo`"),
+    ("unknown nested key", _with('policy = "overwrite"', 'polcy = "overwrite"'),
+     r"key 'rings.market': unknown key `polcy`"),
+    ("wrong type", _with("capacity = 65536", 'capacity = "big"'),
+     r"key 'rings.market.capacity': Expected `int`, got `str`"),
+    ("bad enum value", _with('policy = "overwrite"', 'policy = "drop"'),
+     r"key 'rings.market.policy': Invalid enum value 'drop'; expected one of overwrite, block"),
+    ("missing engine name", _with('name = "demo"', ""), r"key 'engine': missing required key `name`"),
+    ("bad engine name", _with('name = "demo"', 'name = "my demo!"'), r"key 'engine.name'"),
+    ("unknown exchange", _with('exchange = "bybit"', 'exchange = "kraken"'),
+     r"key 'connectors\[1\].exchange': unknown exchange 'kraken'"),
+    ("bad symbol", _with('"ETH/USDT"', '"ethusdt"'),
+     r"key 'connectors\[0\].symbols\[1\]': expected BASE/QUOTE"),
+    ("duplicate symbol", _with('"ETH/USDT"', '"BTC/USDT"'), r"key 'connectors\[0\].symbols'"),
+    ("no symbols", _with('symbols = ["BTC/USDT"]\nstreams = { depth = { levels = 50 } }',
+                         'symbols = []'), r"key 'connectors\[1\].symbols'"),
+    ("bad depth", _with("levels = 50", "levels = 51"),
+     r"key 'connectors\[1\].streams.depth.levels': bybit offers depth levels"),
+    ("bad kline", _with('klines = ["1m"]', 'klines = ["7m"]'),
+     r"key 'connectors\[0\].streams.klines\[0\]': binance kline intervals"),
+    ("bad ws url", _with('ws = "ws://127.0.0.1:1"', 'ws = "http://x"'),
+     r"key 'connectors\[0\].endpoints.ws'"),
+    ("half credentials", _with('api_key_env = "BYBIT_KEY", ', ""),
+     r"key 'connectors\[1\].credentials': expected both"),
+    ("secret in file", _with('api_key_env = "BYBIT_KEY"', 'api_key = "abc"'),
+     r"key 'connectors\[1\].credentials': unknown key `api_key`"),
+    ("capacity not power of two", _with("capacity = 65536", "capacity = 1000"),
+     r"key 'rings.market.capacity': expected a power of two"),
+    ("negative number", _with("capacity = 65536", "capacity = -4"),
+     r"key 'rings.market.capacity': Expected `int` >= 1"),
+    ("bad client target", _with('"examples.clients.top_of_book:TopOfBook"', '"nonsense"'),
+     r"key 'clients\[0\].target'"),
+    ("duplicate connector", GOOD.replace('exchange = "bybit"', 'exchange = "binance"')
+     .replace("levels = 50", "levels = 100"), r"connector name 'binance' is used twice"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "text", "message"), BAD, ids=[b[0] for b in BAD])
+def test_bad_config_is_refused_with_key_path(case, text, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        parse_config(text, "engine.toml")
+    assert str(info.value).startswith("engine.toml: ")
+
+
+def test_missing_file_names_the_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.toml: cannot read config file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_load_from_file(tmp_path):
+    p = tmp_path / "e.toml"
+    p.write_text(GOOD)
+    assert load_config(p).source == str(p)
