@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable
 from typing import NamedTuple
@@ -118,12 +119,30 @@ class Market:
             for (r_side,), z in zip(rows, zs, strict=True):
                 self._market(r_side < 0.5, z, ts)
 
+    def _distance(self, r: float) -> int:
+        """Ticks from the mid: mostly near the top, a tail spread over the whole initial depth."""
+        if r < 0.85:
+            return int(-math.log1p(-r / 0.85) * self._near)
+        return int((r - 0.85) / 0.15 * self.rates.levels * self._gap)
+
     def _cancel(self, is_bid: bool, r_dist: float, z: float, ts: int) -> None:
+        """Cancel or reduce the first level at or beyond a distance drawn like new orders', so
+        arrivals and cancels balance at every depth and the book keeps its shape."""
         side = self.book.side(is_bid)
-        if len(side) <= 20:
+        n = len(side)
+        if n <= 20:
             return
-        k = min(int(-math.log1p(-r_dist) * 15.0), len(side) - 1)
-        tick = side.nth(k)
+        d = self._distance(r_dist)
+        ticks = side.ticks
+        if is_bid:
+            i = bisect_right(ticks, math.floor(self.mid) - d) - 1
+            if i < 0:
+                return
+        else:
+            i = bisect_left(ticks, math.ceil(self.mid) + d)
+            if i >= n:
+                return
+        tick = ticks[i]
         lots = side.levels[tick]
         new = 0 if z < 0 else max(0, int(lots * min(0.95, 0.3 + 0.2 * z)))
         if new != lots:
@@ -131,10 +150,7 @@ class Market:
             self._emit([(is_bid, tick, new)], [], ts)
 
     def _limit(self, is_bid: bool, r_dist: float, z: float, ts: int) -> None:
-        if r_dist < 0.85:
-            d = int(-math.log1p(-r_dist / 0.85) * self._near)
-        else:
-            d = int((r_dist - 0.85) / 0.15 * self.rates.levels * self._gap)
+        d = self._distance(r_dist)
         tick = math.floor(self.mid) - d if is_bid else math.ceil(self.mid) + d
         if tick <= 0:
             return

@@ -69,3 +69,14 @@ def redact_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     if not headers:
         return {}
     return {k: (REDACTED if is_sensitive_header(k) else v) for k, v in headers.items()}
+
+
+def scrub(text: str, *raw_urls: str) -> str:
+    """`text` (e.g. an exception message) with every raw URL and query replaced by its
+    redacted form: aiohttp/yarl errors quote the URL they failed on."""
+    for raw in raw_urls:
+        text = text.replace(raw, redact_url(raw))
+        query = raw.partition("?")[2].partition("#")[0]
+        if query:
+            text = text.replace(query, redact_query(query))
+    return text

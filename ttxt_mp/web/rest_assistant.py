@@ -31,7 +31,7 @@ from .backoff import Backoff
 from .connection_factory import ConnectionFactory
 from .errors import RESTConnectionError, RESTError, RESTTimeoutError
 from .rate_limit import RateLimiter
-from .redact import redact_headers, redact_url
+from .redact import redact_headers, redact_url, scrub
 
 log = logging.getLogger("ttxt_mp.web.rest")
 
@@ -170,10 +170,16 @@ class RESTAssistant:
         if data is not None and json is not None:
             raise ValueError("pass either data= or json=, not both")
         if signed and self.signer is None:
-            raise ValueError(f"signed request to {url} but this RESTAssistant has no signer")
+            raise ValueError(f"signed request to {redact_url(url)} but this RESTAssistant has no signer")
         costs = self.rate_limiter.costs(limit_id, weight) if self.rate_limiter else None
         full = url if "://" in url else f"{self.base_url}/{url.lstrip('/')}"
+        if "://" not in full:
+            raise ValueError(f"relative URL {redact_url(url)!r} needs a base_url")
         base, _, url_query = full.partition("?")
+        try:
+            URL(base, encoded=True).port  # noqa: B018 - yarl validates lazily
+        except ValueError as exc:
+            raise ValueError(f"invalid URL {redact_url(full)}: {exc}") from None
         query = "&".join(q for q in (url_query, encode_query(params)) if q)
         hdrs = dict(headers) if headers else {}
         body = self._encode_body(data, json, hdrs)
@@ -195,10 +201,11 @@ class RESTAssistant:
                 parts = signed_parts
             target = f"{parts.url}?{parts.query}" if parts.query else parts.url
             safe_url = redact_url(target)
-            log.debug(
-                "%s %s headers=%s (attempt %d)",
-                method, safe_url, redact_headers(parts.headers), attempt,
-            )
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "%s %s headers=%s (attempt %d)",
+                    method, safe_url, redact_headers(parts.headers), attempt,
+                )
             last = attempt >= policy.max_attempts
             try:
                 async with session.request(
@@ -221,7 +228,8 @@ class RESTAssistant:
                 await self._wait(backoff.next_delay(), err, attempt)
                 continue
             except (aiohttp.ClientError, OSError) as exc:
-                err = RESTConnectionError(None, None, f"{type(exc).__name__}: {exc}", method, safe_url)
+                reason = scrub(f"{type(exc).__name__}: {exc}", target)
+                err = RESTConnectionError(None, None, reason, method, safe_url)
                 if last or not can_retry_failure:
                     raise err from None
                 await self._wait(backoff.next_delay(), err, attempt)

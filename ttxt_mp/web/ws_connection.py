@@ -33,7 +33,7 @@ from .errors import (
     WSProtocolError,
     WSStalledError,
 )
-from .redact import redact_url
+from .redact import redact_url, scrub
 from .ws_types import FrameKind, WSRequest, WSResponse, encode_request
 
 log = logging.getLogger("ttxt_mp.web.ws")
@@ -64,6 +64,7 @@ class WSConnection:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._url = ""
+        self._raw_url = ""
         self._idle_timeout: float | None = None
         self._seen = False
         self._in_recv = False
@@ -129,9 +130,10 @@ class WSConnection:
                 safe_url, f"handshake refused: HTTP {exc.status} {exc.message}"
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise WSConnectError(safe_url, f"{type(exc).__name__}: {exc}") from None
+            raise WSConnectError(safe_url, scrub(f"{type(exc).__name__}: {exc}", url)) from None
         self._ws = ws
         self._url = safe_url
+        self._raw_url = url
         self._idle_timeout = idle_timeout
         self._seen = self._in_recv = self._stalled = self._closing_locally = False
         if idle_timeout is not None:
@@ -214,9 +216,12 @@ class WSConnection:
             await self._cleanup()
             if isinstance(exc, aiohttp.WebSocketError):
                 raise WSProtocolError(f"protocol error on {self._url}: {exc}") from exc
-            raise WSConnectionLost(f"{type(exc).__name__}: {exc}") from exc
+            raise WSConnectionLost(scrub(f"{type(exc).__name__}: {exc}", self._raw_url)) from exc
         # CLOSED without a close frame first: the TCP connection went away.
+        cause = ws.exception()
         await self._cleanup()
+        if cause is not None:
+            raise WSConnectionLost(f"{type(cause).__name__}: {cause}") from cause
         raise WSConnectionLost()
 
     async def _watchdog(self, ws: aiohttp.ClientWebSocketResponse, idle: float) -> None:

@@ -1,0 +1,1 @@
+"""Binance Spot (and USDⓈ-M futures diff depth) connector package."""

@@ -1,0 +1,326 @@
+"""Binance Spot market data -> ttxt-mp events (and subscriptions back).
+
+Messages as documented in binance-spot-api-docs ``web-socket-streams.md`` (Diff. Depth
+Stream ``depthUpdate``, Trade Streams ``trade``, Kline/Candlestick Streams ``kline``; raw
+``/ws/<stream>`` payloads or combined ``{"stream":..,"data":..}`` wrappers) and
+``rest-api.md`` (``GET /api/v3/depth``, ``GET /api/v3/exchangeInfo``). USDⓈ-M futures
+diff depth (``pu``, ``T``) decodes with the same struct.
+
+Trade side: Binance sends ``m`` = "is the buyer the market maker?"; ``m=true`` means the
+taker sold, so the normalized (taker) side is SELL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, Struct, UnsetType
+
+from ttxt_mp.connectors.normalizer import (
+    Control,
+    DenormalizerBase,
+    Instrument,
+    MalformedFrame,
+    NormalizerBase,
+    Qty,
+    Stream,
+    SymbolMap,
+)
+from ttxt_mp.events import Event, Kline, MarketTrades, Orderbook, Side, Trade
+
+__all__ = ["BinanceDenormalizer", "BinanceNormalizer", "symbols_from_exchange_info"]
+
+EXCHANGE = "binance"
+
+_Levels = tuple[tuple[Qty, Qty], ...]
+
+
+class DepthUpdate(Struct, tag_field="e", tag="depthUpdate"):
+    E: int  # event time (ms)
+    s: str
+    U: int  # first update id in event
+    u: int  # final update id in event
+    b: _Levels
+    a: _Levels
+    pu: int = -1  # futures: final update id of the previous event
+    T: int = 0  # futures: transaction time
+
+
+class TradeMsg(Struct, tag_field="e", tag="trade"):
+    E: int
+    s: str
+    t: int
+    p: Qty
+    q: Qty
+    T: int
+    m: bool  # is the buyer the market maker?
+
+
+class KlineBody(Struct):
+    t: int
+    T: int
+    s: str
+    i: str
+    o: Qty
+    c: Qty
+    h: Qty
+    l: Qty  # noqa: E741 - the venue's field name
+    v: Qty
+    n: int
+    x: bool
+    q: Qty
+
+
+class KlineMsg(Struct, tag_field="e", tag="kline"):
+    E: int
+    s: str
+    k: KlineBody
+
+
+StreamEvent = DepthUpdate | TradeMsg | KlineMsg
+KNOWN_EVENTS = frozenset({"depthUpdate", "trade", "kline"})
+
+
+class Combined(Struct):
+    stream: str
+    data: StreamEvent
+
+
+class ControlMsg(Struct):
+    """Replies to SUBSCRIBE & co (``{"result":null,"id":1}``) and errors (``code``/``msg``)."""
+
+    result: Any = UNSET
+    id: int | str | None | UnsetType = UNSET
+    code: int | UnsetType = UNSET
+    msg: str = ""
+
+
+class _Tag(Struct):
+    e: str
+
+
+class _CombinedTag(Struct):
+    stream: str
+    data: _Tag
+
+
+class DepthSnapshot(Struct):
+    lastUpdateId: int
+    bids: _Levels
+    asks: _Levels
+    E: int = 0  # futures only
+    T: int = 0
+
+
+class _Filter(Struct):
+    filterType: str
+    tickSize: str = ""
+
+
+class _ExSymbol(Struct):
+    symbol: str
+    baseAsset: str
+    quoteAsset: str
+    filters: list[_Filter] = []
+
+
+class ExchangeInfo(Struct):
+    symbols: list[_ExSymbol]
+
+
+_event_dec = msgspec.json.Decoder(StreamEvent, strict=False)
+_combined_dec = msgspec.json.Decoder(Combined, strict=False)
+_control_dec = msgspec.json.Decoder(ControlMsg)
+_tag_dec = msgspec.json.Decoder(_Tag)
+_ctag_dec = msgspec.json.Decoder(_CombinedTag)
+_snapshot_dec = msgspec.json.Decoder(DepthSnapshot, strict=False)
+_exinfo_dec = msgspec.json.Decoder(ExchangeInfo)
+
+_TIME_UNITS = {"ms": 1_000_000, "us": 1_000, "MICROSECOND": 1_000, "MILLISECOND": 1_000_000}
+
+
+def _is_combined(raw: Any) -> bool:
+    head = raw[:10]
+    if isinstance(head, str):
+        return head.startswith('{"stream"')
+    return bytes(head).startswith(b'{"stream"')
+
+
+class BinanceNormalizer(NormalizerBase):
+    """Binance frames -> events. ``time_unit="us"`` for streams opened with
+    ``timeUnit=MICROSECOND`` (default: milliseconds, as the docs say)."""
+
+    exchange = EXCHANGE
+
+    def __init__(self, symbols: Any = None, *, time_unit: str = "ms") -> None:
+        super().__init__(symbols)
+        try:
+            self._ts = _TIME_UNITS[time_unit]
+        except KeyError:
+            raise ValueError(f"time_unit must be one of {sorted(_TIME_UNITS)}") from None
+
+    def normalize(self, raw_frame: Any, local_ts: int | None = None) -> list[Event]:
+        if local_ts is None:
+            local_ts = self.now()
+        try:
+            if _is_combined(raw_frame):
+                msg = _combined_dec.decode(raw_frame).data
+            else:
+                msg = _event_dec.decode(raw_frame)
+        except msgspec.DecodeError as err:
+            return self._not_an_event(raw_frame, err)
+        ts = self._ts
+        if type(msg) is DepthUpdate:
+            return [
+                Orderbook(
+                    exchange=EXCHANGE,
+                    symbol=self.symbols.normalized(msg.s),
+                    exch_ts=msg.E * ts,
+                    local_ts=local_ts,
+                    bids=msg.b,
+                    asks=msg.a,
+                    first_update_id=msg.U,
+                    last_update_id=msg.u,
+                    prev_update_id=msg.pu,
+                )
+            ]
+        if type(msg) is TradeMsg:
+            trade = Trade(str(msg.t), msg.p, msg.q, Side.SELL if msg.m else Side.BUY, msg.T * ts)
+            return [
+                MarketTrades(
+                    exchange=EXCHANGE,
+                    symbol=self.symbols.normalized(msg.s),
+                    exch_ts=msg.E * ts,
+                    local_ts=local_ts,
+                    trades=(trade,),
+                )
+            ]
+        k = msg.k
+        return [
+            Kline(
+                exchange=EXCHANGE,
+                symbol=self.symbols.normalized(msg.s),
+                exch_ts=msg.E * ts,
+                local_ts=local_ts,
+                interval=k.i,
+                open_ts=k.t * ts,
+                close_ts=k.T * ts,
+                open=k.o,
+                high=k.h,
+                low=k.l,
+                close=k.c,
+                volume=k.v,
+                quote_volume=k.q,
+                trades=k.n,
+                closed=k.x,
+            )
+        ]
+
+    def _not_an_event(self, raw: Any, err: msgspec.DecodeError) -> list[Event]:
+        """Slow path: a control reply, an event type we do not normalize, or garbage."""
+        try:
+            ctl = _control_dec.decode(raw)
+        except msgspec.DecodeError:
+            ctl = None
+        if ctl is not None:
+            if ctl.code is not UNSET:
+                ident = "" if ctl.id is UNSET or ctl.id is None else str(ctl.id)
+                return self._control(
+                    Control(EXCHANGE, "error", False, ident, f"code {ctl.code}: {ctl.msg}")
+                )
+            if ctl.id is not UNSET:
+                ident = "" if ctl.id is None else str(ctl.id)
+                result = "" if ctl.result is None or ctl.result is UNSET else repr(ctl.result)
+                return self._control(Control(EXCHANGE, "ack", True, ident, result))
+        for dec in (_ctag_dec, _tag_dec):
+            try:
+                tag = dec.decode(raw)
+            except msgspec.DecodeError:
+                continue
+            etype = tag.data.e if isinstance(tag, _CombinedTag) else tag.e
+            if etype not in KNOWN_EVENTS:
+                return self._control(Control(EXCHANGE, "unsupported", True, "", etype))
+            break
+        raise self._malformed(str(err), raw)
+
+    def normalize_snapshot(
+        self, body: Any, symbol: str, local_ts: int | None = None
+    ) -> Orderbook:
+        """``GET /api/v3/depth`` (or ``/fapi/v1/depth``) body -> snapshot Orderbook."""
+        if local_ts is None:
+            local_ts = self.now()
+        try:
+            snap = _snapshot_dec.decode(body)
+        except msgspec.DecodeError as err:
+            reason = str(err)
+            try:
+                ctl = _control_dec.decode(body)
+                if ctl.code is not UNSET:
+                    reason = f"error reply code {ctl.code}: {ctl.msg}"
+            except msgspec.DecodeError:
+                pass
+            raise self._malformed(f"depth snapshot: {reason}", body) from None
+        return Orderbook(
+            exchange=EXCHANGE,
+            symbol=self._symbol_arg(symbol),
+            exch_ts=snap.E * self._ts,
+            local_ts=local_ts,
+            is_snapshot=True,
+            bids=snap.bids,
+            asks=snap.asks,
+            first_update_id=snap.lastUpdateId,
+            last_update_id=snap.lastUpdateId,
+        )
+
+
+def symbols_from_exchange_info(body: Any) -> SymbolMap:
+    """``GET /api/v3/exchangeInfo`` body -> SymbolMap (native <-> BASE/QUOTE, tick size)."""
+    try:
+        info = _exinfo_dec.decode(body)
+    except msgspec.DecodeError as err:
+        raise MalformedFrame(EXCHANGE, f"exchangeInfo: {err}", body) from None
+    smap = SymbolMap(exchange=EXCHANGE)
+    for s in info.symbols:
+        tick = 0.0
+        for f in s.filters:
+            if f.filterType == "PRICE_FILTER" and f.tickSize:
+                tick = float(f.tickSize)
+        smap.add(Instrument(native=s.symbol, base=s.baseAsset, quote=s.quoteAsset, tick_size=tick))
+    return smap
+
+
+class BinanceDenormalizer(DenormalizerBase):
+    """Streams -> Binance stream names and SUBSCRIBE/UNSUBSCRIBE frames."""
+
+    exchange = EXCHANGE
+
+    def __init__(self, symbols: Any = None, *, depth_speed: str = "100ms") -> None:
+        super().__init__(symbols)
+        self.depth_speed = depth_speed
+
+    def topic(self, stream: Stream) -> str:
+        sym = self.native(stream.symbol).lower()
+        if stream.channel == "book":
+            if stream.depth:
+                raise ValueError(
+                    "binance: only the diff depth stream (depth=0) keeps a full book; "
+                    f"got depth={stream.depth}"
+                )
+            return f"{sym}@depth@{self.depth_speed}" if self.depth_speed else f"{sym}@depth"
+        if stream.channel == "trades":
+            return f"{sym}@trade"
+        if stream.channel == "kline":
+            return f"{sym}@kline_{stream.interval}"
+        raise ValueError(f"binance: unknown channel {stream.channel!r}")
+
+    def _frame(self, method: str, streams: Iterable[Stream], req_id: int | str) -> list[bytes]:
+        params = [self.topic(s) for s in streams]
+        return [msgspec.json.encode({"method": method, "params": params, "id": req_id})]
+
+    def subscribe(self, streams: Iterable[Stream], req_id: int | str = 1) -> list[bytes]:
+        return self._frame("SUBSCRIBE", streams, req_id)
+
+    def unsubscribe(self, streams: Iterable[Stream], req_id: int | str = 1) -> list[bytes]:
+        return self._frame("UNSUBSCRIBE", streams, req_id)

@@ -1,0 +1,1 @@
+"""Bybit v5 public market data connector package."""

@@ -1,0 +1,333 @@
+"""Bybit v5 public market data -> ttxt-mp events (and subscriptions back).
+
+Messages as documented at bybit-exchange.github.io/docs/v5: WebSocket ``orderbook.{depth}.
+{symbol}`` (snapshot/delta with ``u``, ``seq``, ``cts``), ``publicTrade.{symbol}``,
+``kline.{interval}.{symbol}``, the connect page's subscribe/pong replies, and REST
+``GET /v5/market/orderbook`` and ``GET /v5/market/instruments-info``.
+
+A frame is decoded once into an envelope whose ``data`` stays raw, then ``data`` is decoded
+by the struct of its topic. ``u == 1`` is a snapshot after a Bybit service restart (docs:
+"please overwrite your local orderbook"), so it is normalized with ``is_snapshot=True``
+whatever its ``type`` says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import msgspec
+from msgspec import UNSET, Raw, Struct, UnsetType
+
+from ttxt_mp.connectors.normalizer import (
+    Control,
+    DenormalizerBase,
+    Instrument,
+    MalformedFrame,
+    NormalizerBase,
+    Qty,
+    Stream,
+    SymbolMap,
+)
+from ttxt_mp.events import Event, Kline, MarketTrades, Orderbook, Side, Trade
+
+__all__ = ["BybitDenormalizer", "BybitNormalizer", "symbols_from_exchange_info"]
+
+EXCHANGE = "bybit"
+
+_Levels = tuple[tuple[Qty, Qty], ...]
+
+# Bybit kline intervals (minutes, D, W, M) -> the normalized names Binance also uses.
+INTERVALS = {
+    "1": "1m", "3": "3m", "5": "5m", "15": "15m", "30": "30m", "60": "1h", "120": "2h",
+    "240": "4h", "360": "6h", "720": "12h", "D": "1d", "W": "1w", "M": "1M",
+}  # fmt: skip
+INTERVALS_BACK = {v: k for k, v in INTERVALS.items()}
+
+
+class Envelope(Struct):
+    """Every public frame: data messages carry ``topic``; replies carry ``op``."""
+
+    topic: str = ""
+    type: str = ""
+    ts: int = 0
+    data: Raw = Raw(b"null")
+    cts: int = 0
+    op: str = ""
+    success: bool | UnsetType = UNSET
+    ret_msg: str = ""
+    req_id: str = ""
+
+
+class BookData(Struct):
+    s: str
+    b: _Levels
+    a: _Levels
+    u: int
+    seq: int = -1
+
+
+class TradeData(Struct):
+    T: int
+    s: str
+    S: Literal["Buy", "Sell"]
+    v: Qty
+    p: Qty
+    i: str
+    BT: bool = False
+
+
+class KlineData(Struct):
+    start: int
+    end: int
+    interval: str
+    open: Qty
+    close: Qty
+    high: Qty
+    low: Qty
+    volume: Qty
+    turnover: Qty
+    confirm: bool
+    timestamp: int = 0
+
+
+class RestReply(Struct):
+    retCode: int
+    retMsg: str = ""
+    result: Raw = Raw(b"null")
+
+
+class RestBook(Struct):
+    s: str
+    b: _Levels
+    a: _Levels
+    ts: int
+    u: int
+    seq: int = -1
+
+
+class _PriceFilter(Struct):
+    tickSize: str = ""
+
+
+class _Inst(Struct):
+    symbol: str
+    baseCoin: str
+    quoteCoin: str
+    priceFilter: _PriceFilter | None = None
+
+
+class _InstResult(Struct):
+    items: list[_Inst] = msgspec.field(name="list")
+
+
+_env_dec = msgspec.json.Decoder(Envelope)
+_book_dec = msgspec.json.Decoder(BookData, strict=False)
+_trades_dec = msgspec.json.Decoder(list[TradeData], strict=False)
+_klines_dec = msgspec.json.Decoder(list[KlineData], strict=False)
+_rest_dec = msgspec.json.Decoder(RestReply)
+_rest_book_dec = msgspec.json.Decoder(RestBook, strict=False)
+_inst_dec = msgspec.json.Decoder(_InstResult)
+
+_BOOK, _TRADE, _KLINE = 1, 2, 3
+_SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
+
+
+class BybitNormalizer(NormalizerBase):
+    exchange = EXCHANGE
+
+    def __init__(self, symbols: Any = None) -> None:
+        super().__init__(symbols)
+        self._topics: dict[str, tuple[int, str, str]] = {}
+
+    def _topic(self, topic: str, raw: Any) -> tuple[int, str, str] | None:
+        """topic -> (kind, normalized symbol, interval); None if not a normalized stream."""
+        kind, _, rest = topic.partition(".")
+        if kind == "orderbook":
+            _depth, _, native = rest.partition(".")
+            parsed = (_BOOK, self.symbols.normalized(native), "")
+        elif kind == "publicTrade":
+            parsed = (_TRADE, self.symbols.normalized(rest), "")
+        elif kind == "kline":
+            iv, _, native = rest.partition(".")
+            if iv not in INTERVALS:
+                raise self._malformed(f"unknown kline interval {iv!r} in topic {topic!r}", raw)
+            parsed = (_KLINE, self.symbols.normalized(native), INTERVALS[iv])
+        else:
+            return None
+        self._topics[topic] = parsed
+        return parsed
+
+    def normalize(self, raw_frame: Any, local_ts: int | None = None) -> list[Event]:
+        if local_ts is None:
+            local_ts = self.now()
+        try:
+            env = _env_dec.decode(raw_frame)
+        except msgspec.DecodeError as err:
+            raise self._malformed(str(err), raw_frame) from None
+        topic = env.topic
+        if not topic:
+            return self._reply(env, raw_frame)
+        parsed = self._topics.get(topic) or self._topic(topic, raw_frame)
+        if parsed is None:
+            return self._control(Control(EXCHANGE, "unsupported", True, "", topic))
+        kind, symbol, interval = parsed
+        try:
+            if kind == _BOOK:
+                return [self._book(env, symbol, local_ts, raw_frame)]
+            if kind == _TRADE:
+                return [self._trades(env, symbol, local_ts)]
+            return self._klines(env, symbol, interval, local_ts)
+        except msgspec.DecodeError as err:
+            raise self._malformed(f"{topic} data: {err}", raw_frame) from None
+
+    def _book(self, env: Envelope, symbol: str, local_ts: int, raw: Any) -> Orderbook:
+        d = _book_dec.decode(env.data)
+        typ = env.type
+        if typ != "snapshot" and typ != "delta":
+            raise self._malformed(f"orderbook type must be snapshot or delta, got {typ!r}", raw)
+        return Orderbook(
+            exchange=EXCHANGE,
+            symbol=symbol,
+            exch_ts=env.ts * 1_000_000,
+            local_ts=local_ts,
+            is_snapshot=typ == "snapshot" or d.u == 1,
+            bids=d.b,
+            asks=d.a,
+            first_update_id=d.u,
+            last_update_id=d.u,
+            seq=d.seq,
+        )
+
+    def _trades(self, env: Envelope, symbol: str, local_ts: int) -> MarketTrades:
+        trades = tuple(
+            [Trade(t.i, t.p, t.v, _SIDES[t.S], t.T * 1_000_000) for t in _trades_dec.decode(env.data)]
+        )
+        return MarketTrades(
+            exchange=EXCHANGE,
+            symbol=symbol,
+            exch_ts=env.ts * 1_000_000,
+            local_ts=local_ts,
+            trades=trades,
+        )
+
+    def _klines(self, env: Envelope, symbol: str, interval: str, local_ts: int) -> list[Event]:
+        return [
+            Kline(
+                exchange=EXCHANGE,
+                symbol=symbol,
+                exch_ts=env.ts * 1_000_000,
+                local_ts=local_ts,
+                interval=interval,
+                open_ts=k.start * 1_000_000,
+                close_ts=k.end * 1_000_000,
+                open=k.open,
+                high=k.high,
+                low=k.low,
+                close=k.close,
+                volume=k.volume,
+                quote_volume=k.turnover,
+                closed=k.confirm,
+            )
+            for k in _klines_dec.decode(env.data)
+        ]
+
+    def _reply(self, env: Envelope, raw: Any) -> list[Event]:
+        op = env.op
+        if not op:
+            raise self._malformed("neither 'topic' nor 'op': not a documented Bybit frame", raw)
+        ok = env.success is not False
+        if op in ("ping", "pong"):
+            return self._control(Control(EXCHANGE, "pong", ok, env.req_id, env.ret_msg))
+        kind = "ack" if ok else "error"
+        return self._control(Control(EXCHANGE, kind, ok, env.req_id, f"{op}: {env.ret_msg}"))
+
+    def normalize_snapshot(
+        self, body: Any, symbol: str, local_ts: int | None = None
+    ) -> Orderbook:
+        """``GET /v5/market/orderbook`` body -> snapshot Orderbook (``u`` as update id)."""
+        if local_ts is None:
+            local_ts = self.now()
+        try:
+            reply = _rest_dec.decode(body)
+            if reply.retCode != 0:
+                raise self._malformed(
+                    f"orderbook reply retCode {reply.retCode}: {reply.retMsg}", body
+                )
+            book = _rest_book_dec.decode(reply.result)
+        except msgspec.DecodeError as err:
+            raise self._malformed(f"orderbook snapshot: {err}", body) from None
+        return Orderbook(
+            exchange=EXCHANGE,
+            symbol=self._symbol_arg(symbol),
+            exch_ts=book.ts * 1_000_000,
+            local_ts=local_ts,
+            is_snapshot=True,
+            bids=book.b,
+            asks=book.a,
+            first_update_id=book.u,
+            last_update_id=book.u,
+            seq=book.seq,
+        )
+
+
+def symbols_from_exchange_info(body: Any) -> SymbolMap:
+    """``GET /v5/market/instruments-info`` body -> SymbolMap (native <-> BASE/QUOTE)."""
+    try:
+        reply = _rest_dec.decode(body)
+        if reply.retCode != 0:
+            raise MalformedFrame(
+                EXCHANGE, f"instruments-info retCode {reply.retCode}: {reply.retMsg}", body
+            )
+        result = _inst_dec.decode(reply.result)
+    except msgspec.DecodeError as err:
+        raise MalformedFrame(EXCHANGE, f"instruments-info: {err}", body) from None
+    smap = SymbolMap(exchange=EXCHANGE)
+    for i in result.items:
+        tick = float(i.priceFilter.tickSize) if i.priceFilter and i.priceFilter.tickSize else 0.0
+        smap.add(Instrument(native=i.symbol, base=i.baseCoin, quote=i.quoteCoin, tick_size=tick))
+    return smap
+
+
+class BybitDenormalizer(DenormalizerBase):
+    """Streams -> Bybit v5 topics and ``{"op":"subscribe"}`` frames (<= 10 args each, the
+    documented spot limit)."""
+
+    exchange = EXCHANGE
+    MAX_ARGS = 10
+
+    def __init__(self, symbols: Any = None, *, book_depth: int = 50) -> None:
+        super().__init__(symbols)
+        self.book_depth = book_depth
+
+    def topic(self, stream: Stream) -> str:
+        sym = self.native(stream.symbol)
+        if stream.channel == "book":
+            return f"orderbook.{stream.depth or self.book_depth}.{sym}"
+        if stream.channel == "trades":
+            return f"publicTrade.{sym}"
+        if stream.channel == "kline":
+            try:
+                return f"kline.{INTERVALS_BACK[stream.interval]}.{sym}"
+            except KeyError:
+                raise ValueError(
+                    f"bybit: no kline interval {stream.interval!r}; one of {list(INTERVALS_BACK)}"
+                ) from None
+        raise ValueError(f"bybit: unknown channel {stream.channel!r}")
+
+    def _frames(self, op: str, streams: Iterable[Stream], req_id: int | str) -> list[bytes]:
+        args = [self.topic(s) for s in streams]
+        chunks = [args[i : i + self.MAX_ARGS] for i in range(0, len(args), self.MAX_ARGS)]
+        return [
+            msgspec.json.encode(
+                {"req_id": f"{req_id}" if len(chunks) == 1 else f"{req_id}-{n}", "op": op,
+                 "args": chunk}
+            )
+            for n, chunk in enumerate(chunks)
+        ]  # fmt: skip
+
+    def subscribe(self, streams: Iterable[Stream], req_id: int | str = 1) -> list[bytes]:
+        return self._frames("subscribe", streams, req_id)
+
+    def unsubscribe(self, streams: Iterable[Stream], req_id: int | str = 1) -> list[bytes]:
+        return self._frames("unsubscribe", streams, req_id)

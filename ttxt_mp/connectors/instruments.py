@@ -1,0 +1,512 @@
+"""Trading rules of each instrument, exact price/quantity formatting, and local validation.
+
+An :class:`Instrument` is built from the venue's own description (Binance
+``GET /api/v3/exchangeInfo`` filters ``PRICE_FILTER``/``LOT_SIZE``/``MIN_NOTIONAL``/
+``NOTIONAL``; Bybit ``GET /v5/market/instruments-info`` ``priceFilter``/``lotSizeFilter``).
+Tick and step sizes are kept as :class:`~decimal.Decimal`: a price is sent as the exact
+decimal string of a whole number of ticks (``0.3``, never ``0.30000000000000004``).
+
+Commands carry float64 prices (see :mod:`ttxt_mp.events`). A float that is a whole number
+of ticks up to float rounding noise (relative 1e-14, far below any tick) is snapped to the
+tick; anything further off is *not* silently rounded: :func:`validate` rejects it with a
+reason before any request is sent. ``round_price``/``round_qty`` round on purpose.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+import msgspec
+
+from ttxt_mp.events import (
+    AmendOrder,
+    CancelOrder,
+    CreateOrder,
+    OrderAck,
+    OrderAction,
+    OrderType,
+    TimeInForce,
+)
+
+__all__ = [
+    "Instrument",
+    "InstrumentBook",
+    "InstrumentsError",
+    "LOCAL_REJECT_CODE",
+    "OffGrid",
+    "VenueRequest",
+    "binance_instruments",
+    "bybit_instruments",
+    "check_amend",
+    "check_cancel",
+    "check_create",
+    "reject_ack",
+    "format_price",
+    "format_qty",
+    "round_price",
+    "round_qty",
+    "to_decimal",
+]
+
+ZERO = Decimal(0)
+FLOAT_NOISE = Decimal("1e-14")
+"""Relative distance from the grid still treated as float rounding noise."""
+
+
+class InstrumentsError(ValueError):
+    """An instrument-list body that does not match the venue's documented format."""
+
+
+class OffGrid(ValueError):
+    """A price or quantity that is not a whole number of ticks/steps."""
+
+
+class Instrument(msgspec.Struct, frozen=True, kw_only=True):
+    """One tradable symbol and its rules. Zero limits mean "no limit"."""
+
+    exchange: str
+    native_symbol: str
+    base: str
+    quote: str
+    kind: str = "spot"  # spot | linear | inverse
+    tick_size: Decimal
+    step_size: Decimal
+    min_qty: Decimal = ZERO
+    max_qty: Decimal = ZERO
+    min_price: Decimal = ZERO
+    max_price: Decimal = ZERO
+    min_notional: Decimal = ZERO
+    max_notional: Decimal = ZERO
+    price_precision: int = 0
+    qty_precision: int = 0
+    status: str = "TRADING"
+    trading: bool = True
+
+    @property
+    def symbol(self) -> str:
+        return f"{self.base}/{self.quote}"
+
+
+def _places(step: Decimal) -> int:
+    return max(0, -step.normalize().as_tuple().exponent)  # type: ignore[operator]
+
+
+def _dec(text: str | None, what: str, exchange: str) -> Decimal:
+    if text is None or text == "":
+        return ZERO
+    try:
+        d = Decimal(text)
+    except InvalidOperation:
+        raise InstrumentsError(f"{exchange}: {what} is not a decimal: {text!r}") from None
+    if not d.is_finite() or d < 0:
+        raise InstrumentsError(f"{exchange}: {what} must be finite and >= 0, got {text!r}")
+    return d
+
+
+def _make(
+    exchange: str, native: str, base: str, quote: str, kind: str, tick: Decimal, step: Decimal,
+    **kw,
+) -> Instrument:
+    if tick <= 0 or step <= 0:
+        raise InstrumentsError(
+            f"{exchange}: {native}: tick size {tick} and step size {step} must be > 0"
+        )
+    return Instrument(
+        exchange=exchange, native_symbol=native, base=base, quote=quote, kind=kind,
+        tick_size=tick.normalize(), step_size=step.normalize(),
+        price_precision=_places(tick), qty_precision=_places(step), **kw,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- Binance
+
+
+class _BnFilter(msgspec.Struct):
+    filterType: str
+    minPrice: str | None = None
+    maxPrice: str | None = None
+    tickSize: str | None = None
+    minQty: str | None = None
+    maxQty: str | None = None
+    stepSize: str | None = None
+    minNotional: str | None = None
+    maxNotional: str | None = None
+
+
+class _BnSymbol(msgspec.Struct):
+    symbol: str
+    baseAsset: str
+    quoteAsset: str
+    status: str = "TRADING"
+    baseAssetPrecision: int = 8
+    quoteAssetPrecision: int = 8
+    filters: list[_BnFilter] = []
+
+
+class _BnExchangeInfo(msgspec.Struct):
+    symbols: list[_BnSymbol]
+
+
+_BN_INFO = msgspec.json.Decoder(_BnExchangeInfo)
+
+
+def binance_instruments(body: bytes | str) -> list[Instrument]:
+    """Instruments of a Binance Spot ``exchangeInfo`` body.
+
+    A symbol without ``PRICE_FILTER``/``LOT_SIZE`` (all filters are optional per the docs)
+    falls back to its quote/base asset precision for tick/step.
+    """
+    try:
+        info = _BN_INFO.decode(body)
+    except msgspec.DecodeError as e:
+        raise InstrumentsError(f"binance: malformed exchangeInfo: {e}") from None
+    out = []
+    for s in info.symbols:
+        f = {flt.filterType: flt for flt in s.filters}
+        price = f.get("PRICE_FILTER")
+        lot = f.get("LOT_SIZE")
+        tick = _dec(price.tickSize, f"{s.symbol} tickSize", "binance") if price else ZERO
+        step = _dec(lot.stepSize, f"{s.symbol} stepSize", "binance") if lot else ZERO
+        min_notional = max(
+            (_dec(f[k].minNotional, f"{s.symbol} minNotional", "binance")
+             for k in ("MIN_NOTIONAL", "NOTIONAL") if k in f),
+            default=ZERO,
+        )  # fmt: skip
+        nt = f.get("NOTIONAL")
+        out.append(
+            _make(
+                "binance", s.symbol, s.baseAsset, s.quoteAsset, "spot",
+                tick if tick > 0 else Decimal(1).scaleb(-s.quoteAssetPrecision),
+                step if step > 0 else Decimal(1).scaleb(-s.baseAssetPrecision),
+                min_qty=_dec(lot.minQty, "minQty", "binance") if lot else ZERO,
+                max_qty=_dec(lot.maxQty, "maxQty", "binance") if lot else ZERO,
+                min_price=_dec(price.minPrice, "minPrice", "binance") if price else ZERO,
+                max_price=_dec(price.maxPrice, "maxPrice", "binance") if price else ZERO,
+                min_notional=min_notional,
+                max_notional=_dec(nt.maxNotional, "maxNotional", "binance") if nt else ZERO,
+                status=s.status,
+                trading=s.status == "TRADING",
+            )  # fmt: skip
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- Bybit
+
+
+class _BbPriceFilter(msgspec.Struct):
+    tickSize: str
+    minPrice: str = ""
+    maxPrice: str = ""
+
+
+class _BbLotFilter(msgspec.Struct):
+    basePrecision: str = ""  # spot: the quantity step
+    qtyStep: str = ""  # derivatives: the quantity step
+    minOrderQty: str = ""
+    maxOrderQty: str = ""
+    maxLimitOrderQty: str = ""
+    minOrderAmt: str = ""  # spot: minimum order value (quote)
+    minNotionalValue: str = ""  # linear: minimum notional
+
+
+class _BbInstrument(msgspec.Struct):
+    symbol: str
+    baseCoin: str
+    quoteCoin: str
+    priceFilter: _BbPriceFilter
+    lotSizeFilter: _BbLotFilter
+    status: str = "Trading"
+
+
+class _BbResult(msgspec.Struct):
+    category: str
+    items: list[_BbInstrument] = msgspec.field(name="list")
+
+
+class _BbResponse(msgspec.Struct):
+    retCode: int
+    retMsg: str = ""
+    result: _BbResult | None = None
+
+
+_BB_INFO = msgspec.json.Decoder(_BbResponse)
+
+
+def bybit_instruments(body: bytes | str) -> list[Instrument]:
+    """Instruments of a Bybit v5 ``instruments-info`` body (spot, linear or inverse)."""
+    try:
+        resp = _BB_INFO.decode(body)
+    except msgspec.DecodeError as e:
+        raise InstrumentsError(f"bybit: malformed instruments-info: {e}") from None
+    if resp.retCode != 0 or resp.result is None:
+        raise InstrumentsError(f"bybit: instruments-info failed: {resp.retCode} {resp.retMsg}")
+    kind = resp.result.category
+    out = []
+    for i in resp.result.items:
+        lot = i.lotSizeFilter
+        step_text = lot.basePrecision if kind == "spot" else lot.qtyStep
+        step_text = step_text or lot.qtyStep or lot.basePrecision
+        out.append(
+            _make(
+                "bybit", i.symbol, i.baseCoin, i.quoteCoin, kind,
+                _dec(i.priceFilter.tickSize, f"{i.symbol} tickSize", "bybit"),
+                _dec(step_text, f"{i.symbol} qty step", "bybit"),
+                min_qty=_dec(lot.minOrderQty, "minOrderQty", "bybit"),
+                max_qty=_dec(lot.maxLimitOrderQty or lot.maxOrderQty, "maxOrderQty", "bybit"),
+                min_price=_dec(i.priceFilter.minPrice, "minPrice", "bybit"),
+                max_price=_dec(i.priceFilter.maxPrice, "maxPrice", "bybit"),
+                min_notional=_dec(lot.minOrderAmt or lot.minNotionalValue, "min notional", "bybit"),
+                status=i.status,
+                trading=i.status == "Trading",
+            )  # fmt: skip
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def to_decimal(x: float | int | str | Decimal) -> Decimal:
+    """The decimal a float stands for (its shortest repr), or the exact str/Decimal."""
+    if isinstance(x, Decimal):
+        d = x
+    elif isinstance(x, float):
+        if not math.isfinite(x):
+            raise ValueError(f"not a finite number: {x!r}")
+        d = Decimal(repr(x))
+    else:
+        try:
+            d = Decimal(str(x))
+        except InvalidOperation:
+            raise ValueError(f"not a decimal number: {x!r}") from None
+    if not d.is_finite():
+        raise ValueError(f"not a finite number: {x!r}")
+    return d
+
+
+def _fixed(d: Decimal, places: int) -> str:
+    text = format(d.quantize(Decimal(1).scaleb(-places)), "f")
+    return "0" if text.startswith("-") and Decimal(text) == 0 else text
+
+
+def _snap(value: Decimal, step: Decimal) -> Decimal | None:
+    """value as a whole number of steps, if it is one up to float noise."""
+    k = (value / step).to_integral_value(ROUND_HALF_EVEN)
+    snapped = k * step
+    if abs(value - snapped) <= max(abs(value), step) * FLOAT_NOISE:
+        return snapped
+    return None
+
+
+def _on_grid(value: float | str | Decimal, step: Decimal, places: int, what: str) -> str:
+    d = to_decimal(value)
+    snapped = _snap(d, step)
+    if snapped is None:
+        raise OffGrid(f"{what} {d} is not a multiple of {step}")
+    return _fixed(snapped, places)
+
+
+def format_price(inst: Instrument, price: float | str | Decimal) -> str:
+    """Exact decimal string of a price on the tick; :class:`OffGrid` otherwise."""
+    return _on_grid(price, inst.tick_size, inst.price_precision, "price")
+
+
+def format_qty(inst: Instrument, qty: float | str | Decimal) -> str:
+    """Exact decimal string of a quantity on the step; :class:`OffGrid` otherwise."""
+    return _on_grid(qty, inst.step_size, inst.qty_precision, "qty")
+
+
+def round_price(inst: Instrument, price: float | str | Decimal, rounding: str = ROUND_HALF_EVEN) -> str:
+    d = to_decimal(price)
+    k = (d / inst.tick_size).to_integral_value(rounding)
+    return _fixed(k * inst.tick_size, inst.price_precision)
+
+
+def round_qty(inst: Instrument, qty: float | str | Decimal, rounding: str = ROUND_DOWN) -> str:
+    d = to_decimal(qty)
+    k = (d / inst.step_size).to_integral_value(rounding)
+    return _fixed(k * inst.step_size, inst.qty_precision)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _positive(x: float, what: str) -> str | None:
+    if not isinstance(x, (int, float)) or not math.isfinite(x) or x <= 0:
+        return f"{what} must be a finite number > 0, got {x!r}"
+    return None
+
+
+def _check_qty(inst: Instrument, qty: float) -> tuple[str | None, Decimal]:
+    if err := _positive(qty, "qty"):
+        return err, ZERO
+    d = to_decimal(qty)
+    if _snap(d, inst.step_size) is None:
+        return f"qty {d} is not a multiple of the step size {inst.step_size}", d
+    if inst.min_qty and d < inst.min_qty:
+        return f"qty {d} is below the minimum {inst.min_qty} {inst.base}", d
+    if inst.max_qty and d > inst.max_qty:
+        return f"qty {d} is above the maximum {inst.max_qty} {inst.base}", d
+    return None, d
+
+
+def _check_price(inst: Instrument, price: float) -> tuple[str | None, Decimal]:
+    if err := _positive(price, "price"):
+        return err, ZERO
+    d = to_decimal(price)
+    if _snap(d, inst.tick_size) is None:
+        return f"price {d} is not on the tick size {inst.tick_size}", d
+    if inst.min_price and d < inst.min_price:
+        return f"price {d} is below the minimum {inst.min_price}", d
+    if inst.max_price and d > inst.max_price:
+        return f"price {d} is above the maximum {inst.max_price}", d
+    return None, d
+
+
+def _check_notional(inst: Instrument, price: Decimal, qty: Decimal) -> str | None:
+    notional = price * qty
+    if inst.min_notional and notional < inst.min_notional:
+        return (
+            f"notional {notional.normalize():f} {inst.quote} (price x qty) is below the "
+            f"minimum {inst.min_notional} {inst.quote}"
+        )
+    if inst.max_notional and notional > inst.max_notional:
+        return f"notional {notional.normalize():f} {inst.quote} is above the maximum {inst.max_notional}"
+    return None
+
+
+def check_create(inst: Instrument, cmd: CreateOrder) -> str | None:
+    """Why ``cmd`` cannot be valid on ``inst`` (None if it can)."""
+    if not inst.trading:
+        return f"{inst.symbol} is not trading on {inst.exchange} (status {inst.status})"
+    if cmd.reduce_only and inst.kind == "spot":
+        return f"reduce_only applies to derivatives, not to spot {inst.symbol}"
+    err, qty = _check_qty(inst, cmd.qty)
+    if err:
+        return err
+    if cmd.order_type == OrderType.MARKET:
+        if cmd.price:
+            return f"a market order must not carry a price (got {cmd.price!r})"
+        if cmd.tif in (TimeInForce.POST_ONLY, TimeInForce.FOK):
+            return f"a market order cannot be {cmd.tif.name}; use a limit order"
+        return None  # notional of a market order is checked by the venue at its price
+    if cmd.order_type != OrderType.LIMIT:
+        return f"unsupported order type {cmd.order_type!r}"
+    if not cmd.price:
+        return "a limit order needs a price > 0"
+    err, price = _check_price(inst, cmd.price)
+    if err:
+        return err
+    return _check_notional(inst, price, qty)
+
+
+def check_amend(inst: Instrument, cmd: AmendOrder) -> str | None:
+    if not (cmd.client_order_id or cmd.order_id):
+        return "amend needs the client_order_id or the order_id of the order"
+    if not cmd.new_price and not cmd.new_qty:
+        return "nothing to amend: new_price and new_qty are both 0 (unchanged)"
+    price = qty = None
+    if cmd.new_price:
+        err, price = _check_price(inst, cmd.new_price)
+        if err:
+            return "new " + err
+    if cmd.new_qty:
+        err, qty = _check_qty(inst, cmd.new_qty)
+        if err:
+            return "new " + err
+    if price is not None and qty is not None:
+        return _check_notional(inst, price, qty)
+    return None
+
+
+def check_cancel(inst: Instrument, cmd: CancelOrder) -> str | None:
+    if not (cmd.client_order_id or cmd.order_id):
+        return "cancel needs the client_order_id or the order_id of the order"
+    return None
+
+
+class InstrumentBook:
+    """The instruments of one venue, by normalized (``BTC/USDT``) and native symbol."""
+
+    def __init__(self, exchange: str, instruments: Iterable[Instrument] = ()) -> None:
+        self.exchange = exchange
+        self._by_symbol: dict[str, Instrument] = {}
+        self._by_native: dict[str, Instrument] = {}
+        for inst in instruments:
+            self.add(inst)
+
+    def add(self, inst: Instrument) -> None:
+        if inst.exchange != self.exchange:
+            raise ValueError(f"instrument of {inst.exchange} added to the {self.exchange} book")
+        self._by_symbol[inst.symbol] = inst
+        self._by_native[inst.native_symbol] = inst
+
+    def __len__(self) -> int:
+        return len(self._by_symbol)
+
+    def __iter__(self):
+        return iter(self._by_symbol.values())
+
+    def get(self, symbol: str) -> Instrument | None:
+        """By ``BASE/QUOTE`` or native name."""
+        return self._by_symbol.get(symbol) or self._by_native.get(symbol)
+
+    def normalized(self, native: str) -> str:
+        """Native -> ``BASE/QUOTE``; unknown native names are returned unchanged."""
+        inst = self._by_native.get(native)
+        return inst.symbol if inst is not None else native
+
+    def validate(self, cmd: CreateOrder | CancelOrder | AmendOrder) -> str | None:
+        """Local rejection reason for a command, or None if it may be sent."""
+        inst = self.get(cmd.symbol)
+        if inst is None:
+            return f"unknown symbol {cmd.symbol!r} on {self.exchange}"
+        if isinstance(cmd, CreateOrder):
+            return check_create(inst, cmd)
+        if isinstance(cmd, AmendOrder):
+            return check_amend(inst, cmd)
+        if isinstance(cmd, CancelOrder):
+            return check_cancel(inst, cmd)
+        raise TypeError(f"not an order command: {type(cmd).__name__}")
+
+
+# --------------------------------------------------------------------------- requests / acks
+
+
+class VenueRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One signed REST call a denormalizer asks for; pure data, sent by the connector.
+
+    ``params`` go in the query string (in order, see ``encode_query``); ``body`` is sent
+    as is (Bybit: compact JSON). ``cmd`` is the command it carries out, for the ack.
+    """
+
+    method: str
+    path: str
+    params: dict[str, str] = {}
+    body: bytes | None = None
+    headers: dict[str, str] = {}
+    action: OrderAction
+    client_order_id: str
+    symbol: str
+
+
+LOCAL_REJECT_CODE = "LOCAL"
+
+
+def reject_ack(
+    cmd: CreateOrder | CancelOrder | AmendOrder,
+    action: OrderAction,
+    reason: str,
+    *,
+    code: str = LOCAL_REJECT_CODE,
+    local_ts: int = 0,
+) -> OrderAck:
+    """A rejected ack for ``cmd`` (``code`` "LOCAL": refused before any request)."""
+    return OrderAck(
+        exchange=cmd.exchange, symbol=cmd.symbol, client_order_id=cmd.client_order_id,
+        action=action, accepted=False, order_id=getattr(cmd, "order_id", ""), code=code,
+        message=reason, local_ts=local_ts,
+    )  # fmt: skip

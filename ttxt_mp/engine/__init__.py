@@ -1,0 +1,1 @@
+"""The engine: supervisor, control channel and naming of shared objects."""

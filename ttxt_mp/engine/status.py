@@ -1,0 +1,38 @@
+"""``ttxt-mp status``: the supervisor's status answer as rich tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+
+def _dur(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def render_status(st: dict[str, Any]) -> Group:
+    head = Table(title=f"engine {st['engine']} (pid {st['pid']}, up {_dur(st['uptime'])})",
+                 title_justify="left")  # fmt: skip
+    for col in ("process", "state", "pid", "uptime", "events/s", "events", "reconnects",
+                "gaps", "restarts", "note"):  # fmt: skip
+        head.add_column(col, justify="right" if col in ("events/s", "events") else "left")
+    for c in st["children"]:
+        state = c["state"]
+        style = {"UP": "green", "running": "green", "DOWN": "red", "restarting": "red",
+                 "ERROR": "red", "GAP": "yellow", "RESYNCING": "yellow"}.get(state, "")  # fmt: skip
+        head.add_row(
+            c["name"], f"[{style}]{state}[/]" if style else state, str(c["pid"] or "-"),
+            _dur(c["uptime"]), f"{c['events_per_s']:,.0f}", f"{c['events']:,}",
+            str(c["reconnects"]), str(c["gaps"]), str(c["restarts"]), c["message"][:60],
+        )  # fmt: skip
+    rings = Table(title="rings", title_justify="left")
+    for col in ("ring", "policy", "capacity", "published", "fill", "consumers (pid: lag)"):
+        rings.add_column(col)
+    for r in st["rings"]:
+        cons = ", ".join(f"{c['pid']}: {c['lag']:,}" for c in r["consumers"]) or "-"
+        rings.add_row(r["name"], r["policy"], f"{r['capacity']:,}", f"{r['published']:,}",
+                      f"{r['fill']:.0%}", cons)  # fmt: skip
+    return Group(head, rings)

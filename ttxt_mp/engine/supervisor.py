@@ -1,0 +1,309 @@
+"""``ttxt-mp launch``: one process per connector, restarted when it crashes, and nothing
+left behind when it stops.
+
+Start-up order: take the engine lock (a live engine of the same name is refused; objects
+of a SIGKILLed one are removed), create every ring, then spawn the children (connectors,
+recorder, clients) and serve the control socket. A child that exits is restarted with
+exponential backoff; while a connector is down, the supervisor itself publishes its
+``ConnectorStatus`` into the connector's ring, so consumers see DOWN/UP and never need to
+re-attach. SIGINT/SIGTERM stops the children, then unlinks every object it created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from ttxt_mp.config import Config
+from ttxt_mp.engine import control
+from ttxt_mp.engine.naming import control_socket, engine_objects, lock_file, ring_name
+from ttxt_mp.engine.protocol import ChildReport
+from ttxt_mp.engine.rings import EngineRings
+from ttxt_mp.events import ConnectorState
+
+log = logging.getLogger("ttxt_mp.supervisor")
+STOP_GRACE_S = 3.0
+STABLE_AFTER_S = 30.0
+
+
+class EngineAlreadyRunning(RuntimeError):
+    pass
+
+
+@dataclass
+class Child:
+    name: str
+    role: str  # connector | recorder | client
+    argv: list[str]
+    connector: str = ""
+    proc: asyncio.subprocess.Process | None = None
+    started: float = 0.0
+    restarts: int = 0
+    state: str = "starting"
+    last_exit: int | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+    rate: float = 0.0
+    _last_events: tuple[float, int] = (0.0, 0)
+
+    def snapshot(self) -> dict[str, Any]:
+        now = time.monotonic()
+        return {
+            "name": self.name, "role": self.role, "state": self.report.get("state", self.state),
+            "pid": self.proc.pid if self.proc and self.proc.returncode is None else None,
+            "uptime": now - self.started if self.started else 0.0, "restarts": self.restarts,
+            "last_exit": self.last_exit, "events": self.report.get("events", 0),
+            "events_per_s": self.rate, "reconnects": self.report.get("reconnects", 0),
+            "gaps": self.report.get("gaps", 0), "message": self.report.get("message", ""),
+        }  # fmt: skip
+
+
+class EngineLock:
+    """An flock on a per-engine file: held for the engine's life, released by the kernel
+    when the process dies however it dies, so a stale lock can never block a launch."""
+
+    def __init__(self, engine: str):
+        self.engine = engine
+        self.path = lock_file(engine)
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise EngineAlreadyRunning(
+                f"engine {self.engine!r} is already running (pid {pid}); stop it first "
+                f"(Ctrl-C in its terminal, or `kill {pid}`), or choose another engine.name"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+            self.path.unlink(missing_ok=True)
+
+
+def remove_leftovers(engine: str) -> list[Path]:
+    """Unlink the shared-memory objects of ``engine`` (call only while holding its lock)."""
+    removed = []
+    for p in engine_objects(engine):
+        try:
+            p.unlink()
+            removed.append(p)
+        except FileNotFoundError:
+            pass
+    control_socket(engine).unlink(missing_ok=True)
+    return removed
+
+
+class Supervisor:
+    def __init__(self, cfg: Config, config_path: str, *, stats_interval: float = 1.0):
+        self.cfg = cfg
+        self.config_path = str(Path(config_path).resolve())
+        self.engine = cfg.engine.name
+        self.lock = EngineLock(self.engine)
+        self.rings = EngineRings(cfg)
+        self.children: list[Child] = []
+        self.started = time.monotonic()
+        self.stats_interval = stats_interval
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    # ------------------------------------------------------------------ life-cycle
+    def prepare(self) -> None:
+        """Lock, clean leftovers, create rings. Synchronous so errors surface before any
+        child exists."""
+        self.lock.acquire()
+        try:
+            removed = remove_leftovers(self.engine)
+            if removed:
+                log.warning(
+                    "removed %d leftover shared-memory objects of engine %r from a run that "
+                    "did not exit cleanly", len(removed), self.engine,
+                )
+            self.rings.create()
+        except BaseException:
+            self.rings.destroy()
+            self.lock.release()
+            raise
+        self.children = self._child_specs()
+
+    def _child_specs(self) -> list[Child]:
+        py = [sys.executable, "-m"]
+        common = ["--engine", self.engine, "--config", self.config_path]
+        kids = [
+            Child(f"connector:{c.id}", "connector",
+                  py + ["ttxt_mp.connectors.run", *common, "--connector", c.id], connector=c.id)
+            for c in self.cfg.connectors
+        ]  # fmt: skip
+        if self.cfg.recorder.enabled:
+            kids.append(Child("recorder", "recorder", py + ["ttxt_mp.storage.recorder", *common]))
+        for i, cl in enumerate(self.cfg.clients):
+            name = cl.name or f"client{i}"
+            kids.append(Child(f"client:{name}", "client",
+                              py + ["ttxt_mp.client", *common, "--client", str(i)]))  # fmt: skip
+        return kids
+
+    async def run(self) -> int:
+        """Run until SIGINT/SIGTERM or a ``shutdown`` request; returns the exit code."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._stopping.set)
+        server = await control.serve(control_socket(self.engine), self._handle)
+        try:
+            self._tasks = [asyncio.create_task(self._keep_alive(c)) for c in self.children]
+            self._tasks.append(asyncio.create_task(self._rates()))
+            log.info("engine %r up: %d children, control socket %s", self.engine,
+                     len(self.children), control_socket(self.engine))  # fmt: skip
+            await self._stopping.wait()
+            log.info("engine %r stopping", self.engine)
+        finally:
+            server.close()
+            for t in self._tasks:
+                t.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*(self._stop_child(c) for c in self.children))
+            self.shutdown()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        return 0
+
+    def shutdown(self) -> None:
+        self.rings.destroy()
+        remove_leftovers(self.engine)
+        self.lock.release()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # ------------------------------------------------------------------ children
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        paths = [os.getcwd(), str(Path(self.config_path).parent)]
+        if env.get("PYTHONPATH"):
+            paths.append(env["PYTHONPATH"])
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+        env["TTXT_STATS_INTERVAL"] = str(self.stats_interval)
+        return env
+
+    async def _keep_alive(self, child: Child) -> None:
+        delay = self.cfg.engine.restart_backoff
+        while not self._stopping.is_set():
+            child.proc = await asyncio.create_subprocess_exec(
+                *child.argv, stdout=asyncio.subprocess.PIPE, env=self._env(),
+                start_new_session=True,
+            )  # fmt: skip
+            child.started = time.monotonic()
+            child.state = "running"
+            reader = asyncio.create_task(self._read_reports(child))
+            code = await child.proc.wait()
+            await asyncio.gather(reader, return_exceptions=True)
+            child.last_exit = code
+            if self._stopping.is_set():
+                child.state = "stopped"
+                return
+            if code == 0 and child.role == "client":
+                child.state = "finished"
+                return
+            lived = time.monotonic() - child.started
+            if lived > STABLE_AFTER_S:
+                delay = self.cfg.engine.restart_backoff
+            child.state = "restarting"
+            child.restarts += 1
+            msg = f"{child.name} exited with code {code}; restart {child.restarts} in {delay:.1f}s"
+            log.warning(msg)
+            if child.connector:
+                self.rings.publish_status(child.connector, ConnectorState.DOWN, msg, child.restarts)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+                return
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, self.cfg.engine.restart_backoff_max)
+
+    async def _read_reports(self, child: Child) -> None:
+        assert child.proc and child.proc.stdout
+        dec = msgspec.json.Decoder(ChildReport)
+        while line := await child.proc.stdout.readline():
+            try:
+                rep = dec.decode(line)
+            except msgspec.DecodeError:
+                log.debug("%s: unparsable report line %r", child.name, line[:200])
+                continue
+            child.report = msgspec.structs.asdict(rep)
+
+    async def _stop_child(self, child: Child) -> None:
+        p = child.proc
+        if p is None or p.returncode is not None:
+            return
+        try:
+            p.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(p.wait(), STOP_GRACE_S)
+        except TimeoutError:
+            log.warning("%s did not stop in %.0fs; killing it", child.name, STOP_GRACE_S)
+            p.kill()
+            await p.wait()
+        except ProcessLookupError:
+            pass
+
+    async def _rates(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for c in self.children:
+                ev = int(c.report.get("events", 0))
+                t0, e0 = c._last_events
+                if t0:
+                    c.rate = max(0.0, (ev - e0) / (now - t0))
+                c._last_events = (now, ev)
+
+    # ------------------------------------------------------------------ control
+    async def _handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        cmd = req.get("cmd")
+        if cmd == "status":
+            return {"ok": True, **self.status()}
+        if cmd == "rings":
+            return {"ok": True, "rings": self.rings.names()}
+        if cmd == "shutdown":
+            self._stopping.set()
+            return {"ok": True}
+        return {"ok": False, "error": f"unknown command {cmd!r}; expected status, rings or shutdown"}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "pid": os.getpid(),
+            "uptime": time.monotonic() - self.started,
+            "children": [c.snapshot() for c in self.children],
+            "rings": self.rings.stats(),
+        }
+
+
+def launch(cfg: Config, config_path: str) -> int:
+    """Blocking entry point of ``ttxt-mp launch``."""
+    sup = Supervisor(cfg, config_path)
+    sup.prepare()
+    try:
+        from ttxt_mp.engine.loop import run
+
+        return run(sup.run())
+    finally:
+        sup.shutdown()
+
+
+__all__ = ["EngineAlreadyRunning", "Supervisor", "launch", "remove_leftovers", "ring_name"]

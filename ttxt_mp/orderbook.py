@@ -1,0 +1,410 @@
+"""A local L2 order book maintained from ``Orderbook`` events, with per-venue sequence checks.
+
+``OrderBook.update(event)`` applies a snapshot (which REPLACES the whole book) or a delta in
+one call and returns an :class:`UpdateResult`:
+
+- ``SNAPSHOT``   the book was replaced; it is now in sync.
+- ``APPLIED``    a delta was applied.
+- ``STALE``      an old, duplicate or out-of-order event; ignored and counted (``stale``).
+- ``NOT_SYNCED`` a delta while the book has no valid snapshot (never had one, or after a
+                 gap); ignored and counted (``not_synced``).
+- ``GAP``        update ids show missed events: the book is cleared and marked out of
+                 sync (``synced=False``), ``gaps`` is incremented and ``last_gap`` says why.
+                 The caller must resync (new snapshot). With ``raise_on_gap=True`` a
+                 :class:`BookGap` is raised instead of returning ``GAP``.
+
+Sequence rules (chosen from the exchange name, or ``rules=``):
+
+``binance`` (Spot docs "How to manage a local order book correctly", revised Dec 2024):
+    a delta with ``u <= book id`` is stale; ``U > book id + 1`` is a gap (the docs' text says
+    ``U > book id``, which would flag every contiguous event since ``U == previous u + 1``;
+    the intent, and the earlier text, is ``U > id + 1``). An event overlapping the book id
+    (``U <= id < u``) is applied, as the procedure says. The book id becomes ``u``.
+    USDⓈ-M futures events (``pu`` present, ``prev_update_id != -1``): the first event after
+    a snapshot is stale if ``u < lastUpdateId`` and must have ``U <= lastUpdateId``; every
+    later event must have ``pu == previous u``.
+``bybit`` (v5 docs, WebSocket orderbook): a ``snapshot`` resets the book; ``u == 1`` is a
+    snapshot after a service restart whatever its type; level-1 re-sends a snapshot with
+    the same ``u`` (applied: it replaces with the same data); ``u`` never goes backwards
+    (an older delta or snapshot is stale). Bybit calls ``u`` a sequence ("generally
+    continuous"); with ``contiguous=True`` (default) a delta whose ``u`` is not previous+1
+    is a gap, with ``contiguous=False`` only monotonicity is checked.
+``none``: snapshots replace, deltas apply, no id checks.
+
+Data layout: per side a dict price -> qty plus a sorted price list kept with ``bisect``;
+best bid/ask are O(1) (last/first element). Levels are copied out of events (tuples of
+floats), so the book never aliases an event and events stay immutable. Nothing is
+truncated unless ``max_depth`` is given.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from enum import IntEnum
+
+from ttxt_mp.events import Level, Orderbook
+
+__all__ = ["BookGap", "OrderBook", "UpdateResult", "rules_for"]
+
+
+class UpdateResult(IntEnum):
+    APPLIED = 1
+    SNAPSHOT = 2
+    STALE = 3
+    GAP = 4
+    NOT_SYNCED = 5
+
+
+APPLIED = UpdateResult.APPLIED
+SNAPSHOT = UpdateResult.SNAPSHOT
+STALE = UpdateResult.STALE
+GAP = UpdateResult.GAP
+NOT_SYNCED = UpdateResult.NOT_SYNCED
+
+_RULES = ("binance", "bybit", "none")
+
+
+def rules_for(exchange: str) -> str:
+    """Default sequence rules for an exchange name (``binance*`` / ``bybit*`` / none)."""
+    ex = exchange.lower()
+    if ex.startswith("binance"):
+        return "binance"
+    if ex.startswith("bybit"):
+        return "bybit"
+    return "none"
+
+
+class BookGap(Exception):
+    """Missed updates: the book is out of sync and must be rebuilt from a snapshot."""
+
+    def __init__(self, exchange: str, symbol: str, reason: str) -> None:
+        self.exchange = exchange
+        self.symbol = symbol
+        self.reason = reason
+        super().__init__(f"{exchange} {symbol}: order book gap: {reason}")
+
+
+def _apply(
+    prices: dict[float, float],
+    keys: list[float],
+    stale: set[float],
+    levels: tuple[Level, ...],
+    insort=insort,
+) -> None:
+    """Apply absolute quantities to one side. Removal is lazy: the price leaves the dict
+    and is remembered in ``stale`` (still in ``keys``) so a delete costs a set insert, not
+    a list shift; a price that comes back is revived without touching the list."""
+    for p, q in levels:
+        if q:
+            if p not in prices:
+                if p in stale:
+                    stale.discard(p)
+                else:
+                    insort(keys, p)
+            prices[p] = q
+        elif p in prices:
+            del prices[p]
+            stale.add(p)
+
+
+def _levels(prices: dict[float, float], keys, n: int | None) -> list[Level]:
+    """(price, qty) for ``keys`` in order, skipping removed prices, at most ``n``."""
+    if n is None:
+        return [(p, prices[p]) for p in keys if p in prices]
+    out: list[Level] = []
+    if n <= 0:
+        return out
+    get = prices.get
+    for p in keys:
+        q = get(p)
+        if q is not None:
+            out.append((p, q))
+            if len(out) == n:
+                break
+    return out
+
+
+class OrderBook:
+    """Local book for one instrument. See the module docstring for the rules."""
+
+    __slots__ = (
+        "exchange", "symbol", "max_depth", "rules", "contiguous", "raise_on_gap",
+        "_bp", "_bk", "_bs", "_ap", "_ak", "_as", "update_id", "seq", "synced", "crossed", "exch_ts",
+        "local_ts", "stale", "gaps", "not_synced", "updates", "snapshots", "last_gap",
+        "_fresh",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        exchange: str,
+        symbol: str,
+        max_depth: int | None = None,
+        *,
+        rules: str | None = None,
+        contiguous: bool = True,
+        raise_on_gap: bool = False,
+    ) -> None:
+        if max_depth is not None and max_depth < 1:
+            raise ValueError(f"max_depth must be >= 1 or None, got {max_depth}")
+        rules = rules_for(exchange) if rules is None else rules
+        if rules not in _RULES:
+            raise ValueError(f"rules must be one of {_RULES}, got {rules!r}")
+        self.exchange = exchange
+        self.symbol = symbol
+        self.max_depth = max_depth
+        self.rules = rules
+        self.contiguous = contiguous
+        self.raise_on_gap = raise_on_gap
+        # Per side: price -> qty, the sorted prices (ascending; may hold removed prices,
+        # never at the best end), and the removed prices still in that list.
+        self._bp: dict[float, float] = {}
+        self._bk: list[float] = []  # best bid is last
+        self._bs: set[float] = set()
+        self._ap: dict[float, float] = {}
+        self._ak: list[float] = []  # best ask is first
+        self._as: set[float] = set()
+        self.update_id = 0
+        self.seq = -1
+        self.synced = False
+        self.crossed = False
+        self.exch_ts = 0
+        self.local_ts = 0
+        self.stale = 0
+        self.gaps = 0
+        self.not_synced = 0
+        self.updates = 0
+        self.snapshots = 0
+        self.last_gap = ""
+        self._fresh = False  # next delta is the first after a snapshot
+
+    # ----------------------------------------------------------------------- updates
+
+    def update(self, ev: Orderbook) -> UpdateResult:
+        """Apply one snapshot or delta; see :class:`UpdateResult`."""
+        if ev.symbol != self.symbol or ev.exchange != self.exchange:
+            raise ValueError(
+                f"event for {ev.exchange} {ev.symbol} given to the book of "
+                f"{self.exchange} {self.symbol}"
+            )
+        if ev.is_snapshot:
+            return self._snapshot(ev)
+        rules = self.rules
+        u = ev.last_update_id
+        if rules == "binance":
+            if not self.synced:
+                self.not_synced += 1
+                return NOT_SYNCED
+            book_id = self.update_id
+            pu = ev.prev_update_id
+            if pu == -1:
+                if u <= book_id:
+                    self.stale += 1
+                    return STALE
+                if ev.first_update_id > book_id + 1:
+                    return self._gap(f"first update id {ev.first_update_id} > book id "
+                                     f"{book_id} + 1 (missed {book_id + 1}..."
+                                     f"{ev.first_update_id - 1})")  # fmt: skip
+            elif self._fresh:
+                if u < book_id:
+                    self.stale += 1
+                    return STALE
+                if ev.first_update_id > book_id:
+                    return self._gap(f"first event after snapshot {book_id} starts at "
+                                     f"U={ev.first_update_id} > lastUpdateId")  # fmt: skip
+            else:
+                if u <= book_id:
+                    self.stale += 1
+                    return STALE
+                if pu != book_id:
+                    return self._gap(f"pu={pu} != previous u={book_id}")
+        elif rules == "bybit":
+            if u == 1:  # service restart: a snapshot whatever the type says
+                return self._snapshot(ev)
+            if not self.synced:
+                self.not_synced += 1
+                return NOT_SYNCED
+            book_id = self.update_id
+            if u <= book_id:
+                self.stale += 1
+                return STALE
+            if self.contiguous and u != book_id + 1:
+                return self._gap(f"u={u} after u={book_id} (missed {book_id + 1}...{u - 1})")
+        elif not self.synced and self.snapshots == 0:
+            # "none": deltas before any snapshot still build a book
+            self.synced = True
+        bk = self._bk
+        ak = self._ak
+        bs = self._bs
+        as_ = self._as
+        _apply(self._bp, bk, bs, ev.bids)
+        _apply(self._ap, ak, as_, ev.asks)
+        if bs:
+            while bk and bk[-1] in bs:
+                bs.discard(bk.pop())
+            if len(bs) > 64 and len(bs) > len(bk) >> 2:
+                self._bk = bk = [p for p in bk if p not in bs]
+                bs.clear()
+        if as_:
+            while ak and ak[0] in as_:
+                as_.discard(ak[0])
+                del ak[0]
+            if len(as_) > 64 and len(as_) > len(ak) >> 2:
+                self._ak = ak = [p for p in ak if p not in as_]
+                as_.clear()
+        if self.max_depth is not None:
+            self._truncate()
+            bk = self._bk
+            ak = self._ak
+        self.crossed = bool(bk) and bool(ak) and bk[-1] >= ak[0]
+        if u:
+            self.update_id = u
+        if ev.seq != -1:
+            self.seq = ev.seq
+        self.exch_ts = ev.exch_ts
+        self.local_ts = ev.local_ts
+        self._fresh = False
+        self.updates += 1
+        return APPLIED
+
+    def _snapshot(self, ev: Orderbook) -> UpdateResult:
+        u = ev.last_update_id
+        if self.rules == "bybit" and self.synced and u != 1 and u < self.update_id:
+            self.stale += 1  # "u must not go backwards"
+            return STALE
+        self._bp = bp = {p: q for p, q in ev.bids if q}
+        self._ap = ap = {p: q for p, q in ev.asks if q}
+        self._bk = sorted(bp)
+        self._ak = sorted(ap)
+        self._bs = set()
+        self._as = set()
+        if self.max_depth is not None:
+            self._truncate()
+        bk = self._bk
+        ak = self._ak
+        self.crossed = bool(bk) and bool(ak) and bk[-1] >= ak[0]
+        self.update_id = u
+        self.seq = ev.seq
+        self.exch_ts = ev.exch_ts
+        self.local_ts = ev.local_ts
+        self.synced = True
+        self._fresh = True
+        self.snapshots += 1
+        return SNAPSHOT
+
+    def _gap(self, reason: str) -> UpdateResult:
+        self.gaps += 1
+        self.last_gap = reason
+        self.synced = False
+        self.clear()
+        if self.raise_on_gap:
+            raise BookGap(self.exchange, self.symbol, reason)
+        return GAP
+
+    def _compact(self) -> None:
+        if self._bs:
+            self._bk = [p for p in self._bk if p not in self._bs]
+            self._bs.clear()
+        if self._as:
+            self._ak = [p for p in self._ak if p not in self._as]
+            self._as.clear()
+
+    def _truncate(self) -> None:
+        self._compact()
+        n = self.max_depth
+        bk = self._bk
+        if len(bk) > n:
+            cut = len(bk) - n
+            bp = self._bp
+            for p in bk[:cut]:
+                del bp[p]
+            del bk[:cut]
+        ak = self._ak
+        if len(ak) > n:
+            ap = self._ap
+            for p in ak[n:]:
+                del ap[p]
+            del ak[n:]
+
+    def clear(self) -> None:
+        """Empty both sides (ids and counters are kept)."""
+        self._bp = {}
+        self._bk = []
+        self._bs = set()
+        self._ap = {}
+        self._ak = []
+        self._as = set()
+        self.crossed = False
+
+    # ----------------------------------------------------------------------- reads
+
+    @property
+    def best_bid(self) -> Level | None:
+        bk = self._bk
+        if bk:
+            p = bk[-1]
+            return (p, self._bp[p])
+        return None
+
+    @property
+    def best_ask(self) -> Level | None:
+        ak = self._ak
+        if ak:
+            p = ak[0]
+            return (p, self._ap[p])
+        return None
+
+    @property
+    def mid(self) -> float | None:
+        if self._bk and self._ak:
+            return (self._bk[-1] + self._ak[0]) / 2.0
+        return None
+
+    @property
+    def spread(self) -> float | None:
+        if self._bk and self._ak:
+            return self._ak[0] - self._bk[-1]
+        return None
+
+    def bids(self, n: int | None = None) -> list[Level]:
+        """Bid levels, best (highest) first; all of them unless ``n`` is given."""
+        return _levels(self._bp, reversed(self._bk), n)
+
+    def asks(self, n: int | None = None) -> list[Level]:
+        """Ask levels, best (lowest) first; all of them unless ``n`` is given."""
+        return _levels(self._ap, self._ak, n)
+
+    def top(self, n: int) -> tuple[list[Level], list[Level]]:
+        """The best ``n`` levels of each side, best first."""
+        return self.bids(n), self.asks(n)
+
+    def depth(self) -> tuple[int, int]:
+        """Number of (bid, ask) levels."""
+        return len(self._bp), len(self._ap)
+
+    def bid_qty(self, price: float) -> float:
+        return self._bp.get(price, 0.0)
+
+    def ask_qty(self, price: float) -> float:
+        return self._ap.get(price, 0.0)
+
+    def to_event(self, local_ts: int | None = None) -> Orderbook:
+        """The whole book as a snapshot event (e.g. to publish or record)."""
+        return Orderbook(
+            exchange=self.exchange,
+            symbol=self.symbol,
+            exch_ts=self.exch_ts,
+            local_ts=self.local_ts if local_ts is None else local_ts,
+            is_snapshot=True,
+            bids=tuple(self.bids()),
+            asks=tuple(self.asks()),
+            first_update_id=self.update_id,
+            last_update_id=self.update_id,
+            seq=self.seq,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"OrderBook({self.exchange} {self.symbol} id={self.update_id} synced={self.synced}"
+            f" bids={len(self._bp)} asks={len(self._ap)} best={self.best_bid}/{self.best_ask}"
+            f"{' CROSSED' if self.crossed else ''})"
+        )

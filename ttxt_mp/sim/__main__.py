@@ -1,0 +1,91 @@
+"""`python -m ttxt_mp.sim --port 0 --seed 1 ...`: run the simulator as its own process.
+
+Prints one JSON line on stdout once listening:
+{"pid":..,"host":"127.0.0.1","port":..,"control":"http://../_sim",
+ "binance":{"rest":"http://../binance","ws":"ws://../binance"},"bybit":{...}}
+and stops cleanly on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import msgspec
+
+from ttxt_mp.sim.simulator import Simulator
+from ttxt_mp.sim.specs import Rates, VenueTimings
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    R, T = Rates(), VenueTimings()  # defaults
+    p = argparse.ArgumentParser(prog="python -m ttxt_mp.sim", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 = ephemeral")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--binance", default="BTCUSDT,ETHUSDT", help="comma-separated symbols ('' = off)")
+    p.add_argument("--bybit", default="BTCUSDT,ETHUSDT", help="comma-separated symbols ('' = off)")
+    p.add_argument("--updates-per-sec", type=float, default=R.updates_per_sec)
+    p.add_argument("--trades-per-sec", type=float, default=R.trades_per_sec)
+    p.add_argument("--levels", type=int, default=R.levels)
+    p.add_argument("--max-levels", type=int, default=R.max_levels)
+    p.add_argument("--volatility", type=float, default=R.volatility)
+    p.add_argument("--tick-ms", type=float, default=10.0)
+    p.add_argument("--paused", action="store_true", help="start with the generator paused")
+    p.add_argument("--binance-ping-interval", type=float, default=T.binance_ping_interval)
+    p.add_argument("--binance-pong-timeout", type=float, default=T.binance_pong_timeout)
+    p.add_argument("--binance-max-incoming", type=int, default=T.binance_max_incoming_per_sec)
+    p.add_argument("--binance-weight-limit", type=int, default=T.binance_weight_limit)
+    p.add_argument("--bybit-idle-timeout", type=float, default=T.bybit_idle_timeout)
+    return p.parse_args(argv)
+
+
+def build(ns: argparse.Namespace) -> Simulator:
+    symbols = {v: [s for s in getattr(ns, v).split(",") if s] for v in ("binance", "bybit")}
+    symbols = {v: s for v, s in symbols.items() if s}
+    if not symbols:
+        raise SystemExit("no symbols: give --binance and/or --bybit")
+    rates = Rates(updates_per_sec=ns.updates_per_sec, trades_per_sec=ns.trades_per_sec,
+                  levels=ns.levels, max_levels=ns.max_levels, volatility=ns.volatility)
+    timings = VenueTimings(binance_ping_interval=ns.binance_ping_interval,
+                           binance_pong_timeout=ns.binance_pong_timeout,
+                           binance_max_incoming_per_sec=ns.binance_max_incoming,
+                           binance_weight_limit=ns.binance_weight_limit,
+                           bybit_idle_timeout=ns.bybit_idle_timeout)
+    return Simulator(symbols, seed=ns.seed, rates=rates, timings=timings, host=ns.host,
+                     port=ns.port, tick_ms=ns.tick_ms, paused=ns.paused)
+
+
+async def run(ns: argparse.Namespace) -> None:
+    import os
+
+    sim = build(ns)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    urls = await sim.start()
+    line = msgspec.json.encode({"pid": os.getpid(), **msgspec.to_builtins(urls)})
+    sys.stdout.write(line.decode() + "\n")
+    sys.stdout.flush()
+    try:
+        await stop.wait()
+    finally:
+        await sim.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ns = parse_args(argv)
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(run(ns))
+    else:
+        uvloop.run(run(ns))
+
+
+if __name__ == "__main__":
+    main()

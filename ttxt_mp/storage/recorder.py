@@ -1,0 +1,482 @@
+"""MarketDataRecorder: a consumer that appends every event it reads to per-instrument files.
+
+Why it looks like this (ttxt2's recorder deadlocked when a batch filled, hung in
+``stop()`` until another event came, never fsynced and dropped its buffer on a failed
+write):
+
+- It is only a consumer. On an ``overwrite`` ring the producer never waits for it; if it
+  falls behind it receives ``GapNotice(lost=N)`` and records that as an explicit record.
+- It waits for events with a short timeout, so ``stop()`` returns within ``poll_interval``
+  even when nothing arrives.
+- Records are batched per file into chunks (``chunk_events``, or fewer after
+  ``max_chunk_age`` seconds so a quiet instrument still reaches the disk). Each chunk is
+  one ``write``; ``fsync`` runs every ``fsync_interval`` seconds (0: after every chunk).
+- A failed write is reported (log, ``on_error``, ``stats``) and the chunk stays queued and
+  is retried every ``retry_interval``: nothing accepted is dropped while the process lives.
+
+Routing: an event with a symbol goes to ``<EXCHANGE>_<BASE>_<QUOTE>.bin``; one with an
+exchange but no symbol (``ConnectorStatus``) to ``<EXCHANGE>.bin``; one with neither to
+``_ENGINE.bin``. A ``GapNotice`` without a symbol concerns the whole ring, so it is written
+to the exchange file and to every open instrument file of that exchange (of every
+exchange if it names none); the replayer merges such copies back into one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import struct
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from ttxt_mp import codec
+from ttxt_mp.events import GapNotice
+from ttxt_mp.queues import QueueClosed, QueueEmpty
+from ttxt_mp.storage.format import (
+    DEFAULT_CHUNK_EVENTS,
+    FILE_SUFFIX,
+    RECORD_HEADER,
+    FormatError,
+    file_name,
+    pack_chunk,
+    utc_day,
+)
+from ttxt_mp.storage.raw import raw_getter
+from ttxt_mp.storage.writer import ChunkFile
+
+log = logging.getLogger(__name__)
+
+GAP_KIND = codec.layout_for(GapNotice).kind
+_I8 = struct.Struct("<q")
+_NS_PER_DAY = 86_400 * 10**9
+
+ChunkCallback = Callable[[str, int, int], None]
+"""``on_chunk(path, events_in_chunk, file_size)`` after a chunk is written."""
+ErrorCallback = Callable[[str, BaseException], None]
+
+
+class RecorderStats(msgspec.Struct):
+    events: int = 0
+    records: int = 0  # events plus the extra copies of ring-wide gap notices
+    chunks: int = 0
+    bytes: int = 0
+    gaps: int = 0
+    lost: int = 0
+    write_errors: int = 0
+    pending_chunks: int = 0
+    files: int = 0
+    truncated_bytes: int = 0  # cut from torn file tails when reopening
+    last_error: str = ""
+
+
+class _Route(msgspec.Struct, frozen=True):
+    """Where a kind keeps exchange, symbol and timestamps inside its payload."""
+
+    exch: slice
+    sym: slice
+    exch_ts: int
+    local_ts: int
+
+
+def _route_for(kind: int) -> _Route:
+    try:
+        fields = codec.layout_for(kind).header_dtype.fields
+    except codec.LayoutError:
+        fields = {}
+
+    def span(name: str) -> slice:
+        if name not in fields:
+            return slice(0, 0)
+        dt, off = fields[name][:2]
+        return slice(off, off + dt.itemsize)
+
+    def at(name: str) -> int:
+        return fields[name][1] if name in fields else -1
+
+    return _Route(span("exchange"), span("symbol"), at("exch_ts"), at("local_ts"))
+
+
+class _Slot:
+    """One output file and the chunk being filled for it."""
+
+    __slots__ = ("path", "exchange", "symbol", "day", "file", "body", "count", "first",
+                 "last", "since", "pending")  # fmt: skip
+
+    def __init__(self, path: str, exchange: str, symbol: str, day: int) -> None:
+        self.path = path
+        self.exchange = exchange
+        self.symbol = symbol
+        self.day = day
+        self.file: ChunkFile | None = None
+        self.body = bytearray()
+        self.count = 0
+        self.first = 0
+        self.last = 0
+        self.since = 0.0
+        self.pending: list[tuple[bytes, int]] = []  # (chunk bytes, events)
+
+    def add(self, kind: int, payload: Any, ts: int, now: float) -> None:
+        if self.count == 0:
+            self.first = self.last = ts
+            self.since = now
+        elif ts < self.first:
+            self.first = ts
+        elif ts > self.last:
+            self.last = ts
+        self.body += RECORD_HEADER.pack(kind, len(payload))
+        self.body += payload
+        self.count += 1
+
+    def seal(self) -> None:
+        if self.count:
+            self.pending.append((pack_chunk(self.body, self.count, self.first, self.last),
+                                 self.count))  # fmt: skip
+            self.body = bytearray()
+            self.count = 0
+
+
+class MarketDataRecorder:
+    """Consume ``queue`` and append its events to recording files in ``directory``."""
+
+    def __init__(
+        self,
+        queue: Any,
+        directory: str | os.PathLike[str],
+        *,
+        chunk_events: int = DEFAULT_CHUNK_EVENTS,
+        max_chunk_age: float = 1.0,
+        fsync_interval: float | None = 1.0,
+        rotate_daily: bool = False,
+        poll_interval: float = 0.05,
+        retry_interval: float = 0.5,
+        close_timeout: float = 2.0,
+        kinds: Sequence[int] | None = None,
+        on_chunk: ChunkCallback | None = None,
+        on_error: ErrorCallback | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        if chunk_events < 1:
+            raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval must be > 0, got {poll_interval}")
+        self.directory = os.fspath(directory)
+        self.chunk_events = chunk_events
+        self.max_chunk_age = max_chunk_age
+        self.fsync_interval = fsync_interval
+        self.rotate_daily = rotate_daily
+        self.poll_interval = poll_interval
+        self.retry_interval = retry_interval
+        self.close_timeout = close_timeout
+        self.kinds = None if kinds is None else frozenset(kinds)
+        self.on_chunk = on_chunk
+        self.on_error = on_error
+        self.clock = clock
+        self.stats = RecorderStats()
+        self._get = raw_getter(queue)
+        self._routes: dict[int, _Route] = {}
+        self._slots: dict[tuple[bytes, bytes], _Slot] = {}
+        self._by_path: dict[str, _Slot] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._day = 0
+        self._day_end = 0
+        self._now = time.monotonic()
+        self._last_fsync = self._now
+        self._retry_at = 0.0
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> MarketDataRecorder:
+        """Run in a background thread until :meth:`stop` or the queue closes."""
+        if self._thread is not None:
+            raise RuntimeError("recorder already started")
+        self._thread = threading.Thread(target=self.run, name="ttxt-recorder", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> RecorderStats:
+        """Finish: write every buffered event, fsync, close. Returns promptly when idle."""
+        self._stop.set()
+        if self._thread is not None:
+            limit = self.poll_interval + self.close_timeout + 1.0 if timeout is None else timeout
+            self._thread.join(limit)
+            if self._thread.is_alive():
+                log.error("recorder thread did not finish within %.1fs", limit)
+        return self.stats
+
+    def __enter__(self) -> MarketDataRecorder:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def arun(self) -> RecorderStats:
+        """:meth:`run` in a worker thread; cancelling the task stops the recorder."""
+        try:
+            return await asyncio.shield(asyncio.to_thread(self.run))
+        except asyncio.CancelledError:
+            self._stop.set()
+            raise
+
+    def run(self) -> RecorderStats:
+        """Consume until :meth:`stop` is called or the queue is closed and drained."""
+        os.makedirs(self.directory, exist_ok=True)
+        get, poll, stop = self._get, self.poll_interval, self._stop
+        self._maintain()
+        try:
+            while not stop.is_set():
+                try:
+                    kind, payload = get(poll)
+                except QueueEmpty:
+                    self._maintain()
+                    continue
+                except QueueClosed:
+                    break
+                self._accept(kind, payload)
+                if self.stats.events & 1023 == 0:
+                    self._maintain()
+        finally:
+            self._finish()
+        return self.stats
+
+    # ------------------------------------------------------------------ routing
+
+    def _accept(self, kind: int, payload: Any) -> None:
+        if self.kinds is not None and kind not in self.kinds:
+            return
+        route = self._routes.get(kind)
+        if route is None:
+            route = self._routes[kind] = _route_for(kind)
+        key = (bytes(payload[route.exch]), bytes(payload[route.sym]))
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slot_for(key)
+        ts = _I8.unpack_from(payload, route.exch_ts)[0] if route.exch_ts >= 0 else 0
+        if ts == 0 and route.local_ts >= 0:
+            ts = _I8.unpack_from(payload, route.local_ts)[0]
+        self.stats.events += 1
+        if kind == GAP_KIND:
+            self._note_gap(payload)
+            if not slot.symbol:
+                for other in list(self._slots.values()):
+                    if other is not slot and other.symbol and (
+                        not slot.exchange or other.exchange == slot.exchange
+                    ):
+                        self._add(other, kind, payload, ts)
+        self._add(slot, kind, payload, ts)
+
+    def _add(self, slot: _Slot, kind: int, payload: Any, ts: int) -> None:
+        slot.add(kind, payload, ts, self._now)
+        self.stats.records += 1
+        if slot.count >= self.chunk_events:
+            slot.seal()
+            self._write(slot)
+
+    def _note_gap(self, payload: Any) -> None:
+        self.stats.gaps += 1
+        lost = codec.decode(GAP_KIND, payload).lost
+        self.stats.lost += lost
+        log.warning("recorder lapped on its ring: %d events lost (recorded as a gap)", lost)
+
+    def _slot_for(self, key: tuple[bytes, bytes]) -> _Slot:
+        exchange = key[0].rstrip(b"\0").decode()
+        symbol = key[1].rstrip(b"\0").decode()
+        day = self._day if self.rotate_daily else 0
+        path = os.path.join(self.directory, file_name(exchange, symbol, day))
+        slot = self._by_path.get(path)
+        if slot is None:
+            slot = self._by_path[path] = _Slot(path, exchange, symbol, day)
+        self._slots[key] = slot
+        return slot
+
+    # ------------------------------------------------------------------ writing
+
+    def _open(self, slot: _Slot) -> ChunkFile:
+        n = 0
+        stem = slot.path[: -len(FILE_SUFFIX)]
+        while True:
+            path = slot.path if n == 0 else f"{stem}.{n}{FILE_SUFFIX}"
+            try:
+                f = ChunkFile(path, slot.exchange, slot.symbol, day=slot.day)
+            except FormatError as e:
+                # An existing file we must not append to: keep it, write beside it.
+                log.warning("%s; recording into the next free name instead", e)
+                n += 1
+                continue
+            self.stats.files += 1
+            self.stats.truncated_bytes += f.recovery.truncated
+            for p in f.recovery.problems:
+                log.warning("found in %s", p)
+            if f.recovery.truncated:
+                log.warning("%s: cut %d bytes of an unfinished chunk", path, f.recovery.truncated)
+            return f
+
+    def _write(self, slot: _Slot) -> bool:
+        """Write the slot's sealed chunks in order; on failure keep them for a retry."""
+        if not slot.pending:
+            return True
+        if self._retry_at and self._now < self._retry_at:
+            self.stats.pending_chunks = self._pending()
+            return False
+        try:
+            if slot.file is None:
+                slot.file = self._open(slot)
+            while slot.pending:
+                chunk, count = slot.pending[0]
+                slot.file.append(chunk)
+                slot.pending.pop(0)
+                self.stats.chunks += 1
+                self.stats.bytes += len(chunk)
+                if self.fsync_interval == 0:
+                    slot.file.fsync()
+                if self.on_chunk is not None:
+                    self.on_chunk(slot.file.path, count, slot.file.size)
+        except OSError as e:
+            self._failed(slot, e)
+            return False
+        finally:
+            self.stats.pending_chunks = self._pending()
+        return True
+
+    def _failed(self, slot: _Slot, e: BaseException) -> None:
+        self.stats.write_errors += 1
+        self.stats.last_error = f"{slot.path}: {e}"
+        self._retry_at = time.monotonic() + self.retry_interval
+        n = sum(c for _, c in slot.pending)
+        log.error("recording write failed for %s (%d events kept, retrying in %.1fs): %s",
+                  slot.path, n, self.retry_interval, e)  # fmt: skip
+        if self.on_error is not None:
+            self.on_error(slot.path, e)
+
+    def _pending(self) -> int:
+        return sum(len(s.pending) for s in self._by_path.values())
+
+    def _maintain(self) -> None:
+        now = self._now = time.monotonic()
+        if self._retry_at and now >= self._retry_at:
+            self._retry_at = 0.0
+        if self.rotate_daily:
+            wall = self.clock()
+            if wall >= self._day_end:
+                self._rotate(wall)
+        for slot in self._by_path.values():
+            if slot.count and now - slot.since >= self.max_chunk_age:
+                slot.seal()
+            if slot.pending:
+                self._write(slot)
+        if self.fsync_interval and now - self._last_fsync >= self.fsync_interval:
+            self._fsync_all()
+            self._last_fsync = now
+
+    def _rotate(self, wall: int) -> None:
+        if self._day:
+            self._close_all(final=False)
+        self._day = utc_day(wall)
+        self._day_end = (wall // _NS_PER_DAY + 1) * _NS_PER_DAY
+
+    def _fsync_all(self) -> None:
+        for slot in self._by_path.values():
+            if slot.file is not None:
+                try:
+                    slot.file.fsync()
+                except OSError as e:
+                    self._failed(slot, e)
+
+    def _close_all(self, final: bool) -> None:
+        """Seal, write (retrying up to ``close_timeout``), fsync and close every file."""
+        for slot in self._by_path.values():
+            slot.seal()
+        deadline = time.monotonic() + self.close_timeout
+        while True:
+            self._now = time.monotonic()
+            self._retry_at = 0.0
+            if all([self._write(s) for s in self._by_path.values()]):
+                break
+            if time.monotonic() >= deadline:
+                lost = sum(c for s in self._by_path.values() for _, c in s.pending)
+                self.stats.last_error = f"{lost} events could not be written: {self.stats.last_error}"
+                log.error("recorder closing with %d unwritten events: %s", lost,
+                          self.stats.last_error)  # fmt: skip
+                break
+            time.sleep(min(self.retry_interval, 0.1))
+        for slot in self._by_path.values():
+            if slot.file is not None:
+                try:
+                    slot.file.close()
+                except OSError as e:
+                    self._failed(slot, e)
+        if final or not any(s.pending for s in self._by_path.values()):
+            self._by_path.clear()
+            self._slots.clear()
+        else:  # keep unwritten chunks of the old day for the next retry
+            self._by_path = {p: s for p, s in self._by_path.items() if s.pending}
+            for s in self._by_path.values():
+                s.file = None
+            self._slots.clear()
+
+    def _finish(self) -> None:
+        self._close_all(final=True)
+
+
+# ---------------------------------------------------------------------- running standalone
+
+
+def run_recorder(
+    source: Any, directory: str | os.PathLike[str], *, install_signals: bool = True, **options: Any
+) -> RecorderStats:
+    """Record ``source`` (an IQueue, or the name of a ring to attach to) until SIGINT/SIGTERM
+    or the queue closes; returns the final statistics."""
+    queue = _attach(source) if isinstance(source, str) else source
+    rec = MarketDataRecorder(queue, directory, **options)
+    previous: dict[int, Any] = {}
+    if install_signals and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: rec._stop.set())
+    try:
+        return rec.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if isinstance(source, str):
+            queue.close()
+
+
+def _attach(name: str) -> Any:
+    try:
+        from ttxt_mp.shm import ShmQueue  # type: ignore[attr-defined]
+    except ImportError as e:
+        raise RuntimeError(
+            f"cannot attach to ring {name!r}: shared-memory rings are not available ({e})"
+        ) from e
+    return ShmQueue.attach(name)
+
+
+def add_record_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Arguments of ``ttxt-mp record RING --dir DIR``."""
+    parser.add_argument("ring", help="name of the market-data ring to record")
+    parser.add_argument("--dir", required=True, help="directory of the recording files")
+    parser.add_argument("--chunk-events", type=int, default=DEFAULT_CHUNK_EVENTS,
+                        help="events per chunk (default %(default)s)")  # fmt: skip
+    parser.add_argument("--max-chunk-age", type=float, default=1.0,
+                        help="write a partial chunk after this many seconds (default 1)")  # fmt: skip
+    parser.add_argument("--fsync-interval", type=float, default=1.0,
+                        help="seconds between fsyncs, 0 = after every chunk (default 1)")  # fmt: skip
+    parser.add_argument("--rotate-daily", action="store_true",
+                        help="one file per instrument and UTC day")  # fmt: skip
+    return parser
+
+
+def record_main(args: argparse.Namespace) -> int:
+    stats = run_recorder(
+        args.ring, args.dir, chunk_events=args.chunk_events, max_chunk_age=args.max_chunk_age,
+        fsync_interval=args.fsync_interval, rotate_daily=args.rotate_daily,
+    )  # fmt: skip
+    print(msgspec.json.encode(stats).decode())
+    return 0 if stats.pending_chunks == 0 else 1

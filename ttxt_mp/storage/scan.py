@@ -1,0 +1,87 @@
+"""Walk the chunk headers of a recording: where each chunk is, and which regions are damaged.
+
+The walk reads only the 40-byte headers (each protected by its own CRC); bodies are
+checked later, when they are read. After a bad header the walk resynchronizes on the next
+chunk magic whose header CRC is valid, so one damaged chunk never hides the rest.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ttxt_mp.storage.format import (
+    CHUNK_HEADER_SIZE,
+    CHUNK_MAGIC,
+    ChunkHeader,
+    Problem,
+    parse_chunk_header,
+)
+
+
+@dataclass
+class ChunkIndex:
+    """The valid-looking chunks of one file, as parallel numpy arrays."""
+
+    pos: np.ndarray  # int64 offset of the chunk header
+    count: np.ndarray  # int64 events
+    body_len: np.ndarray  # int64
+    first_ts: np.ndarray  # int64
+    last_ts: np.ndarray  # int64
+    body_crc: np.ndarray  # uint32
+    problems: list[Problem] = field(default_factory=list)
+    end: int = 0  # end offset of the last chunk whose header is valid and complete
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    @property
+    def body_start(self) -> np.ndarray:
+        return self.pos + CHUNK_HEADER_SIZE
+
+    def body_ok(self, buf, i: int) -> bool:
+        start = int(self.pos[i]) + CHUNK_HEADER_SIZE
+        return zlib.crc32(buf[start : start + int(self.body_len[i])]) == int(self.body_crc[i])
+
+
+def _find_magic(buf, start: int) -> int:
+    find = getattr(buf, "find", None)
+    if find is not None:
+        return find(CHUNK_MAGIC, start)
+    return bytes(buf[start:]).find(CHUNK_MAGIC) + start if start < len(buf) else -1
+
+
+def scan_chunks(buf, path: str, start: int) -> ChunkIndex:
+    """Index the chunks of ``buf`` (bytes, mmap or uint8 array) from offset ``start``."""
+    rows: list[tuple[int, int, int, int, int, int]] = []
+    problems: list[Problem] = []
+    size = len(buf)
+    pos = start
+    end = start
+    while pos < size:
+        head = parse_chunk_header(buf, pos)
+        if isinstance(head, ChunkHeader):
+            stop = pos + CHUNK_HEADER_SIZE + head.body_len
+            if stop <= size:
+                rows.append((pos, head.count, head.body_len, head.first_ts, head.last_ts,
+                             head.body_crc))
+                pos = end = stop
+                continue
+            reason = (
+                f"truncated chunk: header announces {head.body_len} body bytes, "
+                f"{size - pos - CHUNK_HEADER_SIZE} present"
+            )
+        else:
+            reason = head
+        nxt = _find_magic(buf, pos + 1)
+        while nxt >= 0 and not isinstance(parse_chunk_header(buf, nxt), ChunkHeader):
+            nxt = _find_magic(buf, nxt + 1)
+        stop = size if nxt < 0 else nxt
+        problems.append(Problem(path, pos, stop - pos, reason))
+        pos = stop
+    arr = np.ascontiguousarray(np.array(rows, dtype=np.int64).reshape(-1, 6).T)
+    return ChunkIndex(
+        arr[0], arr[1], arr[2], arr[3], arr[4], arr[5].astype(np.uint32), problems, end
+    )
