@@ -91,8 +91,7 @@ def run_ttxt(snap: Orderbook, events: list, read_top: bool) -> tuple:
             upd(ev)
     for ev in events if read_top else ():
         upd(ev)
-        ob.best_bid
-        ob.best_ask
+        _top = ob.best_bid, ob.best_ask
     return ob.best_bid, ob.best_ask, ob.depth()
 
 

@@ -199,9 +199,7 @@ def test_malformed_frames_name_the_cause(frame, cause):
     assert e.exchange == "binance"
     assert cause in e.reason
     assert str(e).startswith("binance: malformed frame: ")
-    assert e.excerpt == frame[:160].decode("utf-8", "replace") + (
-        "..." if len(frame) > 160 else ""
-    )
+    assert e.excerpt == frame[:160].decode("utf-8", "replace") + ("..." if len(frame) > 160 else "")
 
 
 def test_unknown_symbol_is_refused_not_guessed():

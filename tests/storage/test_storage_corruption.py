@@ -20,7 +20,7 @@ def clean(rec_dir):
     record(evs, rec_dir, chunk_events=CHUNK)
     path = rec_dir / "BINANCE_BTC_USDT.bin"
     f = RecordingFile(path)
-    bounds = [(int(p), int(p + CHUNK_HEADER_SIZE + n)) for p, n in zip(f.index.pos, f.index.body_len)]
+    bounds = [(int(p), int(p + CHUNK_HEADER_SIZE + n)) for p, n in zip(f.index.pos, f.index.body_len, strict=True)]
     assert len(bounds) == N // CHUNK
     return path, path.read_bytes(), evs, bounds
 

@@ -221,9 +221,9 @@ class _BbInstrument(msgspec.Struct):
     status: str = "Trading"
 
 
-class _BbResult(msgspec.Struct):
-    category: str
-    items: list[_BbInstrument] = msgspec.field(name="list")
+class _BbResult(msgspec.Struct):  # empty ({}) in error responses
+    category: str = ""
+    items: list[_BbInstrument] = msgspec.field(default_factory=list, name="list")
 
 
 class _BbResponse(msgspec.Struct):
@@ -491,6 +491,16 @@ class VenueRequest(msgspec.Struct, frozen=True, kw_only=True):
     action: OrderAction
     client_order_id: str
     symbol: str
+    exchange: str
+
+    def rejected(self, code: str | int | None, message: str, local_ts: int = 0) -> OrderAck:
+        """The ack for a request the venue refused at the HTTP level (e.g. a ``RESTError``
+        carrying the venue's code and message)."""
+        return OrderAck(
+            exchange=self.exchange, symbol=self.symbol, client_order_id=self.client_order_id,
+            action=self.action, accepted=False, code="" if code is None else str(code),
+            message=message, local_ts=local_ts,
+        )  # fmt: skip
 
 
 LOCAL_REJECT_CODE = "LOCAL"

@@ -40,6 +40,16 @@ class EngineAlreadyRunning(RuntimeError):
     pass
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the supervisor dies, even by SIGKILL,
+    so no connector outlives its engine. (Children run in their own session so a Ctrl-C
+    reaches only the supervisor, which then stops them in order.)"""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 @dataclass
 class Child:
     name: str
@@ -206,7 +216,7 @@ class Supervisor:
         while not self._stopping.is_set():
             child.proc = await asyncio.create_subprocess_exec(
                 *child.argv, stdout=asyncio.subprocess.PIPE, env=self._env(),
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_die_with_parent,
             )  # fmt: skip
             child.started = time.monotonic()
             child.state = "running"

@@ -139,18 +139,18 @@ class BinanceSigner:
         return {API_KEY_HEADER: self._creds.api_key.reveal()}
 
     def _timing(self, timestamp_ms: int | None) -> str:
+        """``recvWindow=..&timestamp=..``: the order of Binance's signing examples."""
         ts = self.clock.now_ms() if timestamp_ms is None else int(timestamp_ms)
-        timing = f"timestamp={ts}"
-        if self.recv_window_ms is not None:
-            timing += f"&recvWindow={self.recv_window_ms}"
-        return timing
+        if self.recv_window_ms is None:
+            return f"timestamp={ts}"
+        return f"recvWindow={self.recv_window_ms}&timestamp={ts}"
 
     # -- REST, exact bytes
 
     def sign_parts(
         self, query: str, body: bytes | None, *, timestamp_ms: int | None = None
     ) -> tuple[str, bytes | None]:
-        """(query, body) signed: ``timestamp``/``recvWindow``/``signature`` are appended to
+        """(query, body) signed: ``recvWindow``/``timestamp``/``signature`` are appended to
         the body when there is one (Binance's mixed example), else to the query."""
         if query.startswith("?"):
             raise ValueError("query must not start with '?': pass the query string only")

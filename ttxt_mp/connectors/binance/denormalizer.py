@@ -154,7 +154,7 @@ class BinanceOrderDenormalizer:
         params["newOrderRespType"] = self.response_type
         return VenueRequest(
             method="POST", path=ORDER_PATH, params=params, action=OrderAction.CREATE,
-            client_order_id=cmd.client_order_id, symbol=cmd.symbol,
+            client_order_id=cmd.client_order_id, symbol=cmd.symbol, exchange=EXCHANGE,
         )  # fmt: skip
 
     def cancel(self, cmd: CancelOrder) -> VenueRequest | OrderAck:
@@ -169,7 +169,7 @@ class BinanceOrderDenormalizer:
             params["origClientOrderId"] = cmd.client_order_id
         return VenueRequest(
             method="DELETE", path=ORDER_PATH, params=params, action=OrderAction.CANCEL,
-            client_order_id=cmd.client_order_id, symbol=cmd.symbol,
+            client_order_id=cmd.client_order_id, symbol=cmd.symbol, exchange=EXCHANGE,
         )  # fmt: skip
 
     def amend(self, cmd: AmendOrder, current: OrderUpdate | None = None) -> VenueRequest | OrderAck:
@@ -190,7 +190,7 @@ class BinanceOrderDenormalizer:
             params["newQty"] = format_qty(inst, cmd.new_qty)
             return VenueRequest(
                 method="PUT", path=AMEND_KEEP_PRIORITY_PATH, params=params,
-                action=OrderAction.AMEND, client_order_id=cmd.client_order_id, symbol=cmd.symbol,
+                action=OrderAction.AMEND, client_order_id=cmd.client_order_id, symbol=cmd.symbol, exchange=EXCHANGE,
             )  # fmt: skip
         if current is None:
             return reject_ack(
@@ -231,7 +231,7 @@ class BinanceOrderDenormalizer:
         params["newOrderRespType"] = self.response_type
         return VenueRequest(
             method="POST", path=CANCEL_REPLACE_PATH, params=params, action=OrderAction.AMEND,
-            client_order_id=cmd.client_order_id, symbol=cmd.symbol,
+            client_order_id=cmd.client_order_id, symbol=cmd.symbol, exchange=EXCHANGE,
         )  # fmt: skip
 
     # -- responses -> acks

@@ -245,9 +245,7 @@ class BinanceNormalizer(NormalizerBase):
             break
         raise self._malformed(str(err), raw)
 
-    def normalize_snapshot(
-        self, body: Any, symbol: str, local_ts: int | None = None
-    ) -> Orderbook:
+    def normalize_snapshot(self, body: Any, symbol: str, local_ts: int | None = None) -> Orderbook:
         """``GET /api/v3/depth`` (or ``/fapi/v1/depth``) body -> snapshot Orderbook."""
         if local_ts is None:
             local_ts = self.now()

@@ -69,7 +69,7 @@ _MARKET_TYPES = frozenset({"MARKET", "STOP_LOSS", "TAKE_PROFIT"})
 
 class _Peek(msgspec.Struct):
     e: str | None = None
-    event: msgspec.Raw | None = None
+    event: msgspec.Raw = msgspec.Raw()
     id: str | int | None = None
 
 
@@ -198,7 +198,7 @@ class BinancePrivateNormalizer:
         try:
             peek = _PEEK.decode(frame)
             raw: bytes | str | msgspec.Raw = frame
-            if peek.event is not None:  # WebSocket API wrapper
+            if peek.event:  # WebSocket API wrapper
                 raw = peek.event
                 peek = _PEEK.decode(raw)
             kind = peek.e

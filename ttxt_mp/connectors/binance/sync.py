@@ -45,8 +45,8 @@ class BinanceBookSync:
         max_depth: int | None = None,
         book: OrderBook | None = None,
     ) -> None:
-        self.book = book if book is not None else OrderBook(
-            exchange, symbol, max_depth, rules="binance"
+        self.book = (
+            book if book is not None else OrderBook(exchange, symbol, max_depth, rules="binance")
         )
         self.max_buffer = max_buffer
         self._buffer: deque[Orderbook] = deque()

@@ -94,6 +94,7 @@ class BybitOrderDenormalizer:
         return VenueRequest(
             method="POST", path=path, body=_ENCODE.encode(body), headers=dict(JSON_HEADERS),
             action=action, client_order_id=cmd.client_order_id, symbol=cmd.symbol,
+            exchange=EXCHANGE,
         )  # fmt: skip
 
     @staticmethod

@@ -201,7 +201,10 @@ class BybitNormalizer(NormalizerBase):
 
     def _trades(self, env: Envelope, symbol: str, local_ts: int) -> MarketTrades:
         trades = tuple(
-            [Trade(t.i, t.p, t.v, _SIDES[t.S], t.T * 1_000_000) for t in _trades_dec.decode(env.data)]
+            [
+                Trade(t.i, t.p, t.v, _SIDES[t.S], t.T * 1_000_000)
+                for t in _trades_dec.decode(env.data)
+            ]
         )
         return MarketTrades(
             exchange=EXCHANGE,
@@ -242,9 +245,7 @@ class BybitNormalizer(NormalizerBase):
         kind = "ack" if ok else "error"
         return self._control(Control(EXCHANGE, kind, ok, env.req_id, f"{op}: {env.ret_msg}"))
 
-    def normalize_snapshot(
-        self, body: Any, symbol: str, local_ts: int | None = None
-    ) -> Orderbook:
+    def normalize_snapshot(self, body: Any, symbol: str, local_ts: int | None = None) -> Orderbook:
         """``GET /v5/market/orderbook`` body -> snapshot Orderbook (``u`` as update id)."""
         if local_ts is None:
             local_ts = self.now()

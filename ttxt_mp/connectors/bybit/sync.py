@@ -27,8 +27,10 @@ class BybitBookSync:
         max_depth: int | None = None,
         book: OrderBook | None = None,
     ) -> None:
-        self.book = book if book is not None else OrderBook(
-            exchange, symbol, max_depth, rules="bybit", contiguous=contiguous
+        self.book = (
+            book
+            if book is not None
+            else OrderBook(exchange, symbol, max_depth, rules="bybit", contiguous=contiguous)
         )
         self.resyncs = 0
         self.last_gap = ""

@@ -1,0 +1,247 @@
+"""Normalization frames/s: ttxt_mp normalizers vs a json.loads + Decimal baseline (and
+cryptofeed's own feed handlers when cryptofeed is installed), on documented frames.
+
+Frames are the example messages of the Binance and Bybit API docs (tests/fixtures), sent
+compact as on the wire; Binance frames are wrapped as combined streams. Diff-depth frames
+get increasing update ids so every frame is a fresh update. Columns:
+
+- ``ttxt_mp`` : msgspec decode + normalize to events + ``layout_for(kind).pack_into`` into a
+  ring-slot bytearray (standing in for publish).
+- ``normalize only`` : the same without the pack.
+- ``json+Decimal`` : ``json.loads`` then ``Decimal`` per price/qty into dicts, the way
+  cryptofeed normalizes (no book, no publish).
+- ``cryptofeed`` : cryptofeed's ``Feed.message_handler`` for the same frame (includes its
+  own Decimal book update and callback), where it handles that message type.
+
+Run: ``python benchmarks/bench_normalize.py`` (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_orderbook import print_table  # noqa: E402
+from fixtures import exchange_docs as docs  # noqa: E402
+
+from ttxt_mp.codec import layout_for  # noqa: E402
+from ttxt_mp.connectors.binance.normalizer import BinanceNormalizer  # noqa: E402
+from ttxt_mp.connectors.bybit.normalizer import BybitNormalizer  # noqa: E402
+
+N_VARIANTS = 512
+
+
+def compact(doc) -> bytes:
+    return msgspec.json.encode(msgspec.json.decode(doc.frame))
+
+
+def binance_frames(doc, stream: str, levels: int = 0) -> list[bytes]:
+    """Combined-stream frames; depth frames get fresh U/u (and ``levels`` levels/side)."""
+    msg = msgspec.json.decode(doc.frame)
+    out = []
+    for i in range(N_VARIANTS):
+        if msg.get("e") == "depthUpdate":
+            msg["U"], msg["u"] = 161 + 4 * i, 164 + 4 * i
+            if levels:
+                msg["b"] = [[f"{30000 - 0.1 * k:.2f}", f"{0.001 * (k + i % 7):.3f}"]
+                            for k in range(levels)]  # fmt: skip
+                msg["a"] = [[f"{30000.1 + 0.1 * k:.2f}", f"{0.002 * (k + i % 5):.3f}"]
+                            for k in range(levels)]  # fmt: skip
+        out.append(msgspec.json.encode({"stream": stream, "data": msg}))
+    return out
+
+
+def bybit_frames(doc) -> list[bytes]:
+    msg = msgspec.json.decode(doc.frame)
+    out = []
+    for i in range(N_VARIANTS):
+        if isinstance(msg["data"], dict):
+            msg["data"]["u"] = 177400508 + i
+        out.append(msgspec.json.encode(msg))
+    return out
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+def _levels(raw) -> list:
+    return [(Decimal(p), Decimal(q)) for p, q in raw]
+
+
+def baseline_binance(frame: bytes):
+    msg = json.loads(frame)
+    data = msg["data"] if "stream" in msg else msg
+    e = data["e"]
+    if e == "depthUpdate":
+        return {"symbol": data["s"], "ts": data["E"] / 1000.0, "seq": data["u"],
+                "bid": _levels(data["b"]), "ask": _levels(data["a"])}  # fmt: skip
+    if e == "trade":
+        return {"symbol": data["s"], "side": "sell" if data["m"] else "buy", "id": data["t"],
+                "price": Decimal(data["p"]), "amount": Decimal(data["q"]),
+                "ts": data["T"] / 1000.0}  # fmt: skip
+    k = data["k"]
+    return {"symbol": data["s"], "start": k["t"] / 1000.0, "stop": k["T"] / 1000.0,
+            "interval": k["i"], "trades": k["n"], "closed": k["x"],
+            **{f: Decimal(k[f]) for f in "ochlv"}}  # fmt: skip
+
+
+def baseline_bybit(frame: bytes):
+    msg = json.loads(frame)
+    topic, data = msg["topic"], msg["data"]
+    if topic.startswith("orderbook"):
+        return {"symbol": data["s"], "ts": msg["ts"] / 1000.0, "seq": data["u"],
+                "snapshot": msg["type"] == "snapshot",
+                "bid": _levels(data["b"]), "ask": _levels(data["a"])}  # fmt: skip
+    if topic.startswith("publicTrade"):
+        return [{"symbol": t["s"], "side": t["S"].lower(), "id": t["i"],
+                 "price": Decimal(t["p"]), "amount": Decimal(t["v"]), "ts": t["T"] / 1000.0}
+                for t in data]  # fmt: skip
+    return [{"start": k["start"] / 1000.0, "stop": k["end"] / 1000.0,
+             "interval": k["interval"], "closed": k["confirm"],
+             **{f: Decimal(k[f]) for f in ("open", "close", "high", "low", "volume")}}
+            for k in data]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- cryptofeed
+
+
+def cryptofeed_handler(exchange: str):
+    """(async handler(frame), note) using cryptofeed's own feed, or (None, reason)."""
+    try:
+        from cryptofeed.defines import L2_BOOK
+        from cryptofeed.exchanges import Binance, Bybit
+        from cryptofeed.symbols import Symbols
+        from cryptofeed.types import OrderBook as CfBook
+    except Exception as e:  # not installed or broken
+        return None, f"cryptofeed unavailable: {e.__class__.__name__}: {e}"
+
+    async def noop(*_a, **_k):
+        return None
+
+    if exchange == "binance":
+        info = json.loads(docs.BINANCE_EXCHANGE_INFO.frame)
+        info["symbols"][0].update(symbol="BNBBTC", baseAsset="BNB", quoteAsset="BTC")
+        info["symbols"][0]["filters"] = [json.loads(docs.BINANCE_PRICE_FILTER.frame)]
+        Symbols.set(Binance.id, *Binance._parse_symbol_data(info))
+        feed = Binance(symbols=["BNB-BTC"], channels=[L2_BOOK], callbacks={L2_BOOK: noop})
+        feed._l2_book["BNB-BTC"] = CfBook(Binance.id, "BNB-BTC")
+        feed.last_update_id["BNB-BTC"] = 160
+    else:
+        Symbols.set(Bybit.id, {"BTC-USDT": "BTCUSDT"}, {"instrument_type": {"BTC-USDT": "spot"}})
+        feed = Bybit(symbols=["BTC-USDT"], channels=[L2_BOOK], callbacks={L2_BOOK: noop})
+        feed._l2_book["BTC-USDT"] = CfBook(Bybit.id, "BTC-USDT")
+
+    class Conn:
+        uuid = "bench"
+
+    conn = Conn()
+
+    async def handle(frame: bytes):
+        await feed.message_handler(frame.decode(), conn, 0.0)
+
+    return handle, f"cryptofeed {__import__('cryptofeed').__version__}" if hasattr(
+        __import__("cryptofeed"), "__version__"
+    ) else "cryptofeed"
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def rate(fn, frames: list, n: int, repeats: int) -> float:
+    k = len(frames)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(n):
+            fn(frames[i % k])
+        best = min(best, time.perf_counter() - t0)
+    return n / best
+
+
+def async_rate(handler, frames: list, n: int, repeats: int) -> float:
+    async def run() -> float:
+        k = len(frames)
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for i in range(n):
+                await handler(frames[i % k])
+            best = min(best, time.perf_counter() - t0)
+        return n / best
+
+    return asyncio.run(run())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smoke run (small N, 1 repeat)")
+    ap.add_argument("--frames", type=int, default=200_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    n, repeats = (2_000, 1) if a.quick else (a.frames, a.repeats)
+
+    cases = [
+        ("binance", "depthUpdate (doc, 1+1 levels)",
+         binance_frames(docs.BINANCE_DEPTH_UPDATE, "bnbbtc@depth@100ms"), True),
+        ("binance", "depthUpdate (20+20 levels)",
+         binance_frames(docs.BINANCE_DEPTH_UPDATE, "bnbbtc@depth@100ms", 20), True),
+        ("binance", "trade (doc)", binance_frames(docs.BINANCE_TRADE, "bnbbtc@trade"), False),
+        ("binance", "kline (doc)", binance_frames(docs.BINANCE_KLINE, "bnbbtc@kline_1m"), False),
+        ("bybit", "orderbook delta (doc, 5+7 levels)",
+         bybit_frames(docs.BYBIT_ORDERBOOK_DELTA), True),
+        ("bybit", "publicTrade (doc)", bybit_frames(docs.BYBIT_TRADE), False),
+        ("bybit", "kline (doc)", bybit_frames(docs.BYBIT_KLINE), False),
+    ]  # fmt: skip
+    buf = bytearray(1 << 16)
+    notes = []
+    for exchange, what, frames, book in cases:
+        norm = BinanceNormalizer() if exchange == "binance" else BybitNormalizer()
+        normalize = norm.normalize
+        baseline = baseline_binance if exchange == "binance" else baseline_bybit
+
+        def publish(frame, normalize=normalize):
+            for ev in normalize(frame, 0):
+                layout_for(type(ev)).pack_into(buf, 0, ev)
+
+        def only(frame, normalize=normalize):
+            normalize(frame, 0)
+
+        rows = [
+            ("ttxt_mp (decode+normalize+pack)", rate(publish, frames, n, repeats)),
+            ("ttxt_mp normalize only", rate(only, frames, n, repeats)),
+            ("json.loads + Decimal", rate(baseline, frames, n, repeats)),
+        ]
+        if book:
+            handler, note = cryptofeed_handler(exchange)
+            if handler is None:
+                notes.append(note)
+            else:
+                try:
+                    rows.append((f"{note} message_handler (+ its book)",
+                                 async_rate(handler, frames, n, repeats)))  # fmt: skip
+                except Exception as e:
+                    notes.append(f"cryptofeed {exchange} failed: {e.__class__.__name__}: {e}")
+        print_table(
+            f"{exchange} {what}: {n:,} frames, best of {repeats}",
+            ("pipeline", "frames/s"),
+            rows,
+            "json.loads + Decimal",
+        )
+    for note in notes:
+        print(f"\nnote: {note}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,299 @@
+"""Replay and recording speed of ttxt_mp.storage, against JSON lines (orjson) and Parquet.
+
+    .venv/bin/python benchmarks/bench_replay.py            # 10 M events (final figures)
+    .venv/bin/python benchmarks/bench_replay.py --quick    # smoke run, 300 k events
+
+Generates a recorded set (4 instruments on 2 exchanges: book deltas with 1-4 levels per
+side, trades, klines, occasional 20-level snapshots) directly in the file format, then
+measures:
+
+(a) ``MarketDataReplayer.batches()``: merged numpy batches, with and without CRC checks
+    (target >= 20 M events/s);
+(b) ``MarketDataReplayer.events()``: Python event Structs (target >= 1 M events/s);
+(c) the same events from JSON lines with orjson (dicts, and dicts -> Structs);
+(d) the same events from Parquet with pyarrow, if installed (table, and rows as dicts);
+(e) file size per event, ours vs JSON lines vs Parquet;
+(f) recorder sustained write rate (raw ring bytes in; and Python events in, which adds
+    the codec encode an AsyncioQueue needs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from ttxt_mp import AsyncioQueue, codec  # noqa: E402
+from ttxt_mp.events import Kline, MarketTrades, Orderbook, Side, Trade  # noqa: E402
+from ttxt_mp.queues import QueueClosed, QueueEmpty  # noqa: E402
+from ttxt_mp.storage import MarketDataRecorder, MarketDataReplayer  # noqa: E402
+from ttxt_mp.storage.format import (  # noqa: E402
+    RECORD_HEADER,
+    file_name,
+    pack_chunk,
+    pack_file_header,
+)
+
+INSTRUMENTS = [("binance", "BTC/USDT"), ("binance", "ETH/USDT"), ("bybit", "BTC/USDT"),
+               ("bybit", "ETH/USDT")]  # fmt: skip
+T0 = 1_714_521_600_000_000_000
+CHUNK = 150
+TEMPLATE_CHUNKS = 64
+
+
+def sample_event(rng: np.random.Generator, exchange: str, symbol: str) -> Any:
+    px = float(np.round(rng.uniform(100, 200), 2))
+    base = dict(exchange=exchange, symbol=symbol)
+    r = rng.random()
+    if r < 0.002:
+        lv = tuple((round(px - k * 0.01, 2), 1.0 + k) for k in range(20))
+        return Orderbook(**base, is_snapshot=True, bids=lv, asks=lv, last_update_id=1)
+    if r < 0.60:
+        nb, na = rng.integers(1, 5, 2)
+        return Orderbook(
+            **base, bids=tuple((round(px - k * 0.01, 2), float(rng.integers(0, 9))) for k in range(nb)),
+            asks=tuple((round(px + k * 0.01, 2), float(rng.integers(0, 9))) for k in range(na)),
+            first_update_id=int(rng.integers(1, 1 << 40)), last_update_id=int(rng.integers(1, 1 << 40)),
+        )  # fmt: skip
+    if r < 0.95:
+        n = int(rng.integers(1, 4))
+        return MarketTrades(**base, trades=tuple(
+            Trade(str(rng.integers(1, 1 << 40)), px, 0.5, Side.BUY, T0) for _ in range(n)))  # fmt: skip
+    return Kline(**base, open=px, high=px + 1, low=px - 1, close=px, volume=10.0, trades=5)
+
+
+def _ts_offsets(kind: int) -> tuple[int, int]:
+    f = codec.layout_for(kind).header_dtype.fields
+    return f["exch_ts"][1], f["local_ts"][1]
+
+
+def generate(directory: str, total: int, seed: int = 1) -> list[str]:
+    """Write ``total`` events over the instruments; chunk bodies are built from a pool of
+    template chunks with timestamps patched in (numpy), so generation is fast."""
+    rng = np.random.default_rng(seed)
+    per_file = total // len(INSTRUMENTS)
+    paths = []
+    for fi, (exchange, symbol) in enumerate(INSTRUMENTS):
+        templates = []
+        for _ in range(TEMPLATE_CHUNKS):
+            body = bytearray()
+            ts_pos = []
+            starts = []
+            for _ in range(CHUNK):
+                kind, payload = codec.encode(sample_event(rng, exchange, symbol))
+                ex, lo = _ts_offsets(kind)
+                starts.append(len(body))
+                start = len(body) + RECORD_HEADER.size
+                ts_pos.append((start + ex, start + lo))
+                body += RECORD_HEADER.pack(kind, len(payload)) + payload
+            templates.append((bytes(body), np.array(ts_pos, dtype=np.int64), starts))
+        path = os.path.join(directory, file_name(exchange, symbol))
+        paths.append(path)
+        ts = T0 + fi * 37 + np.cumsum(rng.integers(50_000, 150_000, per_file)) * 4
+        with open(path, "wb") as f:
+            f.write(pack_file_header(exchange, symbol, T0))
+            ar8 = np.arange(8)
+            for c, at in enumerate(range(0, per_file, CHUNK)):
+                body_t, pos, starts = templates[c % TEMPLATE_CHUNKS]
+                n = min(CHUNK, per_file - at)
+                body = np.frombuffer(body_t, dtype=np.uint8).copy()
+                t = ts[at : at + n].astype("<i8").view(np.uint8).reshape(n, 8)
+                body[pos[:n, 0, None] + ar8] = t
+                body[pos[:n, 1, None] + ar8] = t
+                if n < CHUNK:  # last partial chunk: keep its first n records
+                    body = body[: starts[n]]
+                f.write(pack_chunk(body.tobytes(), n, int(ts[at]), int(ts[at + n - 1])))
+    return paths
+
+
+def timed(fn: Callable[[], int]) -> tuple[int, float]:
+    t = time.perf_counter()
+    n = fn()
+    return n, time.perf_counter() - t
+
+
+def bench_batches(directory: str, verify: bool) -> tuple[int, float]:
+    def run() -> int:
+        n = 0
+        with MarketDataReplayer(directory, verify=verify) as rp:
+            for b in rp.batches():
+                n += len(b)
+        return n
+
+    return timed(run)
+
+
+def bench_events(directory: str, limit: int) -> tuple[int, float]:
+    def run() -> int:
+        n = 0
+        with MarketDataReplayer(directory) as rp:
+            for _ in rp.events():
+                n += 1
+                if n >= limit:
+                    break
+        return n
+
+    return timed(run)
+
+
+def first_events(directory: str, n: int) -> list[Any]:
+    out = []
+    with MarketDataReplayer(directory) as rp:
+        for ev in rp.events():
+            out.append(ev)
+            if len(out) >= n:
+                break
+    return out
+
+
+def bench_jsonl(events: list[Any], path: str) -> dict[str, float]:
+    import orjson
+
+    to_builtins = msgspec.to_builtins
+    with open(path, "wb") as f:
+        for ev in events:
+            d = to_builtins(ev)
+            d["type"] = type(ev).__name__
+            f.write(orjson.dumps(d) + b"\n")
+    kinds = {c.__name__: c for c in (Orderbook, MarketTrades, Kline)}
+
+    def dicts() -> int:
+        n = 0
+        with open(path, "rb") as f:
+            for line in f:
+                orjson.loads(line)
+                n += 1
+        return n
+
+    def structs() -> int:
+        n = 0
+        with open(path, "rb") as f:
+            for line in f:
+                d = orjson.loads(line)
+                msgspec.convert(d, kinds[d.pop("type")])
+                n += 1
+        return n
+
+    n, t_d = timed(dicts)
+    _, t_s = timed(structs)
+    return {"dicts/s": n / t_d, "structs/s": n / t_s, "bytes/event": os.path.getsize(path) / n}
+
+
+def bench_parquet(events: list[Any], path: str) -> dict[str, float] | None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return None
+    rows = [_parquet_row(ev) for ev in events]
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    n, t_tab = timed(lambda: pq.read_table(path).num_rows)
+    n2, t_rows = timed(lambda: len(pq.read_table(path).to_pylist()))
+    return {"table rows/s": n / t_tab, "dict rows/s": n2 / t_rows,
+            "bytes/event": os.path.getsize(path) / n}  # fmt: skip
+
+
+def _parquet_row(ev: Any) -> dict[str, Any]:
+    """One row of a single table for all kinds (Arrow needs one type per column)."""
+    d = msgspec.to_builtins(ev)
+    d["type"] = type(ev).__name__
+    if isinstance(ev, Kline):
+        d["n_trades"] = d.pop("trades")
+    elif isinstance(ev, MarketTrades):
+        d["trades"] = [{"id": t.id, "price": t.price, "qty": t.qty, "side": int(t.side),
+                        "ts": t.ts} for t in ev.trades]  # fmt: skip
+    return d
+
+
+class _PrefilledRaw:
+    """A consumer offering the ring's raw API over pre-encoded records."""
+
+    def __init__(self, records: list[tuple[int, bytes]]) -> None:
+        self._it = iter(records)
+
+    def get_raw(self, timeout: float | None = None) -> tuple[int, bytes]:
+        try:
+            return next(self._it)
+        except StopIteration:
+            raise QueueClosed from None
+
+    def get(self, timeout: float | None = None) -> Any:
+        raise QueueEmpty
+
+
+def bench_recorder(events: list[Any], directory: str) -> dict[str, float]:
+    raw = [codec.encode(ev) for ev in events]
+    nbytes = sum(len(p) for _, p in raw)
+    rec = MarketDataRecorder(_PrefilledRaw(raw), os.path.join(directory, "raw"))
+    _, t_raw = timed(lambda: rec.run().events)
+    q = AsyncioQueue()
+    for ev in events:
+        q.put(ev)
+    q.close()
+    rec2 = MarketDataRecorder(q, os.path.join(directory, "obj"))
+    _, t_obj = timed(lambda: rec2.run().events)
+    n = len(events)
+    return {"raw events/s": n / t_raw, "raw MB/s": nbytes / t_raw / 1e6,
+            "python events/s (encode + record)": n / t_obj}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smoke run with 300 k events")
+    ap.add_argument("--events", type=int, default=None, help="events in the recorded set")
+    ap.add_argument("--compare", type=int, default=None,
+                    help="events for the Python/JSON/Parquet/recorder comparisons")  # fmt: skip
+    ap.add_argument("--dir", default=None, help="work directory (default: a temp dir)")
+    ap.add_argument("--json", action="store_true", help="print results as JSON")
+    args = ap.parse_args(argv)
+    total = args.events or (300_000 if args.quick else 10_000_000)
+    compare = args.compare or (100_000 if args.quick else 1_000_000)
+    work = args.dir or tempfile.mkdtemp(prefix="ttxt-bench-replay-")
+    rec_dir = os.path.join(work, "rec")
+    os.makedirs(rec_dir, exist_ok=True)
+    res: dict[str, Any] = {"events": total}
+    try:
+        t = time.perf_counter()
+        paths = generate(rec_dir, total)
+        res["generate s"] = time.perf_counter() - t
+        ours = sum(os.path.getsize(p) for p in paths)
+        res["ours bytes/event"] = ours / total
+        bench_batches(rec_dir, True)  # warm the page cache
+        n, t = bench_batches(rec_dir, True)
+        res["(a) batches events/s (CRC checked)"] = n / t
+        n, t = bench_batches(rec_dir, False)
+        res["(a) batches events/s (no CRC)"] = n / t
+        n, t = bench_events(rec_dir, compare * 2)
+        res["(b) python events/s"] = n / t
+        evs = first_events(rec_dir, compare)
+        for k, v in bench_jsonl(evs, os.path.join(work, "events.jsonl")).items():
+            res[f"(c) jsonl {k}"] = v
+        pq_res = bench_parquet(evs, os.path.join(work, "events.parquet"))
+        for k, v in (pq_res or {"unavailable": float("nan")}).items():
+            res[f"(d) parquet {k}"] = v
+        for k, v in bench_recorder(evs, os.path.join(work, "recorder")).items():
+            res[f"(f) recorder {k}"] = v
+    finally:
+        if args.dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(msgspec.json.encode(res).decode())
+    else:
+        width = max(map(len, res))
+        for k, v in res.items():
+            print(f"{k:<{width}}  {v:>16,.1f}" if isinstance(v, float) else f"{k:<{width}}  {v:>16,}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

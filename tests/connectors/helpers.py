@@ -1,0 +1,199 @@
+"""Helpers for connector tests: configs pointing at the simulator, and a consumer that
+rebuilds books from what a connector published and compares them with the truth."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ttxt_mp.config import ConnectorConfig, DepthStream, Endpoints, Streams
+from ttxt_mp.events import ConnectorState, ConnectorStatus, Kline, MarketTrades, Orderbook
+from ttxt_mp.orderbook import OrderBook, UpdateResult
+from ttxt_mp.queues import AsyncioQueue, QueueEmpty
+from ttxt_mp.sim import Simulator
+
+S = ConnectorState
+DEPTH = {"binance": 5000, "bybit": 50}  # binance: the whole simulated book fits one snapshot
+SYMBOLS = {"binance": ("BTCUSDT", "ETHUSDT"), "bybit": ("BTCUSDT", "XRPUSDT")}
+
+
+def norm(native: str) -> str:
+    return f"{native[:-4]}/{native[-4:]}"  # USDT pairs only in these tests
+
+
+def make_cfg(sim: Simulator, exchange: str, symbols: list[str] | None = None,
+             **kw: Any) -> ConnectorConfig:
+    urls = getattr(sim.urls, exchange)
+    streams = kw.pop("streams", None) or Streams(
+        depth=DepthStream(levels=DEPTH[exchange]), trades=True, klines=["1m"]
+    )
+    kw.setdefault("heartbeat_timeout", 2.0)
+    kw.setdefault("reconnect_backoff", 0.05)
+    kw.setdefault("reconnect_backoff_max", 0.4)
+    return ConnectorConfig(
+        exchange=exchange,
+        symbols=symbols or [norm(s) for s in SYMBOLS[exchange]],
+        endpoints=Endpoints(ws=urls.ws, rest=urls.rest),
+        streams=streams,
+        **kw,
+    )
+
+
+class Consumer:
+    """What a client process would do with the published stream: keep one OrderBook per
+    symbol (the venue's own sequence rules) and remember everything else."""
+
+    def __init__(self, queue: AsyncioQueue, exchange: str) -> None:
+        self.queue = queue
+        self.exchange = exchange
+        self.books: dict[str, OrderBook] = {}
+        self.results: list[tuple[str, UpdateResult]] = []
+        self.statuses: list[ConnectorStatus] = []
+        self.trades: list[MarketTrades] = []
+        self.klines: list[Kline] = []
+        self.book_events = 0
+        self.snapshots: dict[str, int] = {}
+
+    def drain(self) -> None:
+        while True:
+            try:
+                ev = self.queue.get_nowait()
+            except QueueEmpty:
+                return
+            if isinstance(ev, Orderbook):
+                book = self.books.get(ev.symbol)
+                if book is None:
+                    book = self.books[ev.symbol] = OrderBook(self.exchange, ev.symbol)
+                self.results.append((ev.symbol, book.update(ev)))
+                self.book_events += 1
+                if ev.is_snapshot:
+                    self.snapshots[ev.symbol] = self.snapshots.get(ev.symbol, 0) + 1
+            elif isinstance(ev, ConnectorStatus):
+                self.statuses.append(ev)
+            elif isinstance(ev, MarketTrades):
+                self.trades.append(ev)
+            elif isinstance(ev, Kline):
+                self.klines.append(ev)
+
+    def bad_results(self) -> list[tuple[str, UpdateResult]]:
+        """Published book events a consumer could not apply cleanly (must be none)."""
+        ok = (UpdateResult.SNAPSHOT, UpdateResult.APPLIED)
+        return [(s, r) for s, r in self.results if r not in ok]
+
+    def status_log(self, last: int = 25) -> str:
+        return "\n".join(f"  {s.symbol or '-'} {s.state.name}: {s.message}"
+                         for s in self.statuses[-last:])
+
+    def has_status(self, state: ConnectorState, symbol: str | None = None,
+                   contains: str = "", after: int = 0) -> bool:
+        return any(s.state == state and (symbol is None or s.symbol == symbol)
+                   and contains in s.message for s in self.statuses[after:])
+
+    async def until(self, pred: Any, timeout: float, what: str) -> None:
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while True:
+            self.drain()
+            if pred():
+                return
+            if loop.time() > end:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}; "
+                                     f"last statuses:\n{self.status_log()}")
+            await asyncio.sleep(0.02)
+
+
+def _truth(sim: Simulator, exchange: str, native: str) -> tuple[int, list, list]:
+    depth = None if exchange == "binance" else DEPTH[exchange]
+    tb = sim.truth(exchange, native, depth)
+    uid = tb.update_id if exchange == "binance" else tb.topics[f"orderbook.{depth}.{native}"]
+    bids, asks = tb.as_floats()
+    return uid, bids, asks
+
+
+async def checkpoint(sim: Simulator, consumer: Consumer, exchange: str,
+                     natives: tuple[str, ...] | list[str] | None = None,
+                     timeout: float = 5.0) -> None:
+    """Pause the market, let the connector catch up, and require every rebuilt book to
+    equal the simulator's true book level for level (then resume)."""
+    natives = natives or SYMBOLS[exchange]
+    sim.pause()
+    try:
+        for native in natives:
+            sym = norm(native)
+
+            def same(native: str = native, sym: str = sym) -> bool:
+                book = consumer.books.get(sym)
+                if book is None:
+                    return False
+                uid, bids, asks = _truth(sim, exchange, native)
+                return book.update_id == uid and book.bids() == bids and book.asks() == asks
+
+            try:
+                await consumer.until(same, timeout, f"{exchange} {sym} book == truth")
+            except AssertionError:
+                uid, bids, asks = _truth(sim, exchange, native)
+                book = consumer.books.get(sym)
+                detail = "no book" if book is None else (
+                    f"book id {book.update_id} vs truth {uid}; levels {book.depth()} vs "
+                    f"{(len(bids), len(asks))}; best {book.best_bid}/{book.best_ask} vs "
+                    f"{bids[:1]}/{asks[:1]}")
+                raise AssertionError(f"{exchange} {sym}: {detail}\n{consumer.status_log()}") from None
+            assert len(consumer.books[sym].bids()) > 10, "compared an almost empty book"
+    finally:
+        sim.resume()
+
+
+class SimThread:
+    """A simulator on its own event loop in a thread, for tests whose main thread runs
+    something else (run_connector's uvloop, or a consumer reading a ring)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        import threading
+
+        self._kwargs = kwargs
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.sim: Simulator | None = None
+        self._stop: asyncio.Event | None = None
+
+    def _main(self) -> None:
+        asyncio.run(self._serve())
+
+    async def _serve(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.sim = Simulator(**self._kwargs)
+        await self.sim.start()
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.sim.stop()
+
+    def __enter__(self) -> SimThread:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("simulator thread did not start")
+        return self
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` on the simulator's loop and return its result."""
+        import concurrent.futures
+
+        assert self.loop is not None
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(run)
+        return fut.result(5)
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.loop is not None and self._stop is not None
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)

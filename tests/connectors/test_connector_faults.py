@@ -1,0 +1,163 @@
+"""Faults injected by the simulator: the connector reports them, recovers, and the books
+its consumer rebuilds are exact again afterwards (never a wrong book in between)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from ttxt_mp.connectors.base import ConnectorError
+from ttxt_mp.events import ConnectorState
+from ttxt_mp.sim import Simulator
+
+from .helpers import SYMBOLS, Consumer, checkpoint, make_cfg, norm
+
+S = ConnectorState
+VENUES = ["binance", "bybit"]
+
+
+async def synced(run, timeout: float = 5.0) -> Consumer:
+    con = run.consumer
+    syms = [s for s in run.connector.active_symbols]
+    await con.until(lambda: run.connector.state == S.UP
+                    and all(run.connector.symbol_states.get(s) == S.UP for s in syms),
+                    timeout, "connector UP and every book synced")
+    return con
+
+
+def book_ups(con: Consumer, symbol: str, after: int) -> int:
+    return sum(1 for s in con.statuses[after:] if s.symbol == symbol and s.state == S.UP)
+
+
+@pytest.mark.parametrize("exchange", VENUES)
+async def test_dropped_connection_reconnects_and_resyncs(sim: Simulator, start_connector,
+                                                        exchange: str) -> None:
+    run = await start_connector(make_cfg(sim, exchange))
+    con = await synced(run)
+    await checkpoint(sim, con, exchange)
+    mark = len(con.statuses)
+    snaps = dict(con.snapshots)
+    assert sim.fault(venue=exchange, kind="drop")["applied_to"]
+    await con.until(lambda: con.has_status(S.DOWN, "", after=mark), 3.0, "DOWN status")
+    await con.until(lambda: con.has_status(S.UP, "", after=mark)
+                    and all(book_ups(con, norm(s), mark) for s in SYMBOLS[exchange]),
+                    5.0, "UP again with every book resynced")
+    down = next(s for s in con.statuses[mark:] if s.state == S.DOWN and not s.symbol)
+    assert down.reconnects == 1 and "reconnect 1" in down.message, down.message
+    # a fresh snapshot per symbol replaced the consumer's book (nothing carried over)
+    assert all(con.snapshots[norm(s)] > snaps[norm(s)] for s in SYMBOLS[exchange])
+    await checkpoint(sim, con, exchange)
+    assert con.bad_results() == []
+    assert run.connector.stats()["reconnects"] == 1
+
+
+@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize(("mode", "needle"), [("invalid_json", '{"e":"depthUpdate","E":17000'),
+                                              ("wrong_shape", '"unexpected":[1,2,3]')])
+async def test_malformed_frame_reported_and_connector_keeps_going(
+        sim: Simulator, start_connector, exchange: str, mode: str, needle: str) -> None:
+    run = await start_connector(make_cfg(sim, exchange))
+    con = await synced(run)
+    mark = len(con.statuses)
+    sim.fault(venue=exchange, kind="malformed", mode=mode)
+    await con.until(lambda: con.has_status(S.ERROR, after=mark), 3.0, "ERROR status")
+    err = next(s for s in con.statuses[mark:] if s.state == S.ERROR)
+    assert "malformed frame" in err.message and needle in err.message, err.message
+    n = con.book_events
+    await con.until(lambda: con.book_events > n + 3, 3.0, "book events after the bad frame")
+    assert not con.has_status(S.DOWN, after=mark), "a bad frame must not drop the connection"
+    assert run.connector.stats()["malformed"] == 1 and run.connector.reconnects == 0
+    await checkpoint(sim, con, exchange)
+    assert con.bad_results() == []
+
+
+@pytest.mark.parametrize("exchange", VENUES)
+async def test_skipped_update_id_is_a_gap_then_resync(sim: Simulator, start_connector,
+                                                     exchange: str) -> None:
+    run = await start_connector(make_cfg(sim, exchange))
+    con = await synced(run)
+    native = SYMBOLS[exchange][0]
+    sym = norm(native)
+    mark = len(con.statuses)
+    snaps = con.snapshots[sym]
+    sim.fault(venue=exchange, kind="skip_update", symbol=native)
+    await con.until(lambda: con.has_status(S.GAP, sym, after=mark), 3.0, "GAP status")
+    gap = next(s for s in con.statuses[mark:] if s.state == S.GAP)
+    assert "gap" in gap.message and gap.gaps == 1, gap.message
+    await con.until(lambda: book_ups(con, sym, mark) >= 1, 5.0, "book resynced")
+    states = [s.state for s in con.statuses[mark:] if s.symbol == sym]
+    assert states[:3] == [S.GAP, S.RESYNCING, S.UP], con.status_log()
+    assert con.snapshots[sym] == snaps + 1
+    await checkpoint(sim, con, exchange)
+    # the consumer never saw the gap: no delta was published past it
+    assert con.bad_results() == []
+    st = run.connector.stats()
+    assert st["gaps"] == 1 and st["reconnects"] == 0
+
+
+@pytest.mark.parametrize("exchange", VENUES)
+async def test_stalled_stream_reconnects_after_heartbeat_timeout(
+        sim: Simulator, start_connector, exchange: str) -> None:
+    hb = 0.8
+    run = await start_connector(make_cfg(sim, exchange, heartbeat_timeout=hb))
+    con = await synced(run)
+    mark = len(con.statuses)
+    t0 = time.monotonic()
+    sim.fault(venue=exchange, kind="stall")  # forever, on the current connection
+    await con.until(lambda: con.has_status(S.DOWN, "", after=mark), 4 * hb, "DOWN after stall")
+    waited = time.monotonic() - t0
+    down = next(s for s in con.statuses[mark:] if s.state == S.DOWN)
+    assert "stalled" in down.message, down.message
+    assert 0.5 * hb <= waited <= 2.5 * hb, f"stall detected after {waited:.2f} s (timeout {hb})"
+    await con.until(lambda: con.has_status(S.UP, "", after=mark)
+                    and all(book_ups(con, norm(s), mark) for s in SYMBOLS[exchange]),
+                    5.0, "UP again")
+    await checkpoint(sim, con, exchange)
+    assert con.bad_results() == []
+
+
+@pytest.mark.parametrize("exchange", VENUES)
+async def test_quiet_market_is_not_a_stall(sim: Simulator, start_connector,
+                                          exchange: str) -> None:
+    """Paused market: no data at all, yet heartbeats prove the socket alive (and, for
+    Bybit, are what keeps the server from closing it)."""
+    hb = 0.8
+    run = await start_connector(make_cfg(sim, exchange, heartbeat_timeout=hb))
+    con = await synced(run)
+    sim.pause()
+    try:
+        await asyncio.sleep(max(6 * hb, 3.0))  # > the sim's bybit idle timeout too
+    finally:
+        sim.resume()
+    con.drain()
+    assert run.connector.reconnects == 0, con.status_log()
+
+
+@pytest.mark.parametrize("exchange", VENUES)
+async def test_unknown_symbol_is_reported_and_others_run(sim: Simulator, start_connector,
+                                                        exchange: str) -> None:
+    native = SYMBOLS[exchange][0]
+    run = await start_connector(make_cfg(sim, exchange, [norm(native), "NOPE/USDT"]))
+    con = await synced(run)
+    err = [s for s in con.statuses if s.symbol == "NOPE/USDT"]
+    assert len(err) == 1 and err[0].state == S.ERROR, con.status_log()
+    assert "unknown symbol NOPE/USDT" in err[0].message
+    await checkpoint(sim, con, exchange, [native])
+    await con.until(lambda: len(con.trades) >= 2, 5.0, "trades")
+    assert {t.symbol for t in con.trades} == {norm(native)}
+    assert "NOPE/USDT" not in con.books
+    st = run.connector.stats()
+    assert st["unknown_symbols"] == ["NOPE/USDT"] and st["symbols"]["NOPE/USDT"] == "ERROR"
+
+
+@pytest.mark.parametrize("exchange", VENUES)
+async def test_no_known_symbol_fails_clearly(sim: Simulator, start_connector,
+                                            exchange: str) -> None:
+    run = await start_connector(make_cfg(sim, exchange, ["NOPE/USDT", "ZZZ/USDT"]))
+    with pytest.raises(ConnectorError, match=r"none of the symbols .*NOPE/USDT"):
+        await asyncio.wait_for(asyncio.shield(run.task), 5.0)
+    run.consumer.drain()
+    assert run.consumer.statuses[-1].state == S.STOPPED
+    assert "none of the symbols" in run.consumer.statuses[-1].message

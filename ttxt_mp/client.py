@@ -1,0 +1,403 @@
+"""User-side API: attach to an engine by name, handle events, run a client.
+
+``attach("demo")`` finds every ring of the engine (live or replayed: the same names) and
+yields their events merged; filters by exchange, symbol and kind are applied before an
+event reaches user code. :class:`BaseClient` dispatches each event to one method per kind
+and keeps a local :class:`~ttxt_mp.orderbook.OrderBook` per instrument, so the same
+client runs unchanged on a live engine, a replay, or an in-process ``AsyncioQueue``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue as thread_queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from ttxt_mp import events as ev
+from ttxt_mp.queues import IQueueConsumer, QueueClosed, QueueEmpty
+
+KINDS: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (ev.Orderbook, ev.MarketTrades, ev.Kline, ev.ConnectorStatus, ev.GapNotice,
+                ev.OrderAck, ev.OrderUpdate, ev.Wallet, ev.PositionUpdate)
+}  # fmt: skip
+
+
+class FeedNotFound(LookupError):
+    """No ring of that engine exists (is it running? is the name right?)."""
+
+
+class IEventHandler:
+    """One optional method per event kind; unknown kinds go to :meth:`on_event`."""
+
+    def on_orderbook(self, event: ev.Orderbook) -> None: ...
+    def on_trades(self, event: ev.MarketTrades) -> None: ...
+    def on_kline(self, event: ev.Kline) -> None: ...
+    def on_status(self, event: ev.ConnectorStatus) -> None: ...
+    def on_gap(self, event: ev.GapNotice) -> None: ...
+    def on_order_ack(self, event: ev.OrderAck) -> None: ...
+    def on_order_update(self, event: ev.OrderUpdate) -> None: ...
+    def on_wallet(self, event: ev.Wallet) -> None: ...
+    def on_position(self, event: ev.PositionUpdate) -> None: ...
+    def on_event(self, event: Any) -> None: ...
+
+
+_DISPATCH = {
+    ev.Orderbook: "on_orderbook", ev.MarketTrades: "on_trades", ev.Kline: "on_kline",
+    ev.ConnectorStatus: "on_status", ev.GapNotice: "on_gap", ev.OrderAck: "on_order_ack",
+    ev.OrderUpdate: "on_order_update", ev.Wallet: "on_wallet", ev.PositionUpdate: "on_position",
+}  # fmt: skip
+
+
+class EventFilter:
+    """Keeps events whose exchange, symbol and kind are in the given sets (None: all).
+    Notices that concern the feed itself (gaps, statuses) always pass."""
+
+    def __init__(self, exchanges: Iterable[str] | None = None,
+                 symbols: Iterable[str] | None = None,
+                 kinds: Iterable[str | type] | None = None) -> None:  # fmt: skip
+        self.exchanges = set(exchanges) if exchanges else None
+        self.symbols = set(symbols) if symbols else None
+        self.kinds: set[type] | None = None
+        if kinds:
+            self.kinds = set()
+            for k in kinds:
+                if isinstance(k, str):
+                    if k not in KINDS:
+                        raise ValueError(f"unknown event kind {k!r}; expected one of {', '.join(KINDS)}")
+                    k = KINDS[k]
+                self.kinds.add(k)
+
+    @property
+    def passes_all(self) -> bool:
+        return self.exchanges is None and self.symbols is None and self.kinds is None
+
+    def __call__(self, e: Any) -> bool:
+        t = type(e)
+        if t is ev.GapNotice or t is ev.ConnectorStatus:
+            return self.kinds is None or t in self.kinds
+        if self.kinds is not None and t not in self.kinds:
+            return False
+        if self.exchanges is not None and e.exchange not in self.exchanges:
+            return False
+        return self.symbols is None or e.symbol in self.symbols
+
+
+class Feed(IQueueConsumer):
+    """Events of several consumers merged, filtered. With one source it is a thin pass-
+    through (no thread, no copy); with several, a reader thread per source (sync use) or
+    a task per source (async use) feeds one queue, so waiting costs no CPU."""
+
+    def __init__(self, sources: list[IQueueConsumer], flt: EventFilter | None = None,
+                 on_close: Callable[[], None] | None = None) -> None:  # fmt: skip
+        if not sources:
+            raise FeedNotFound("a feed needs at least one source")
+        self.sources = sources
+        self.filter = flt or EventFilter()
+        self._on_close = on_close
+        self._merged: thread_queue.SimpleQueue | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._live = len(sources)
+
+    # --- single source: pass through; several: one merged queue fed by reader threads
+    def get_nowait(self) -> Any:
+        while True:
+            e = self.sources[0].get_nowait() if len(self.sources) == 1 else self._take(0.0)
+            if self.filter(e):
+                return e
+
+    def get(self, timeout: float | None = None) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            e = self.sources[0].get(left) if len(self.sources) == 1 else self._take(left)
+            if self.filter(e):
+                return e
+
+    def _take(self, timeout: float | None) -> Any:
+        """Next merged item; ``timeout`` 0 means do not wait."""
+        self._start_threads()
+        assert self._merged is not None
+        while True:
+            try:
+                item = self._merged.get(timeout=timeout) if timeout != 0 else \
+                    self._merged.get_nowait()
+            except thread_queue.Empty:
+                raise QueueEmpty from None
+            if isinstance(item, _SourceEnded):
+                self._live -= 1
+                if self._live == 0:
+                    raise QueueClosed("every ring of the feed is closed")
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            return item
+
+    def _start_threads(self) -> None:
+        if self._merged is not None:
+            return
+        self._merged = thread_queue.SimpleQueue()
+        for src in self.sources:
+            t = threading.Thread(target=self._pump, args=(src,), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _pump(self, src: IQueueConsumer) -> None:
+        assert self._merged is not None
+        while not self._stop.is_set():
+            try:
+                self._merged.put(src.get(timeout=0.2))
+            except QueueEmpty:
+                continue
+            except QueueClosed:
+                break
+            except BaseException as e:  # surfaced to the reader, not lost in a thread
+                self._merged.put(e)
+                break
+        self._merged.put(_SourceEnded())
+
+    async def aget(self) -> Any:
+        while True:
+            if len(self.sources) == 1:
+                e = await self.sources[0].aget()
+            else:
+                e = await self._aget_merged()
+            if self.filter(e):
+                return e
+
+    async def _aget_merged(self) -> Any:
+        if not hasattr(self, "_aq"):
+            self._aq: asyncio.Queue = asyncio.Queue()
+            self._atasks = [asyncio.create_task(self._apump(s)) for s in self.sources]
+        item = await self._aq.get()
+        if isinstance(item, _SourceEnded):
+            self._live -= 1
+            if self._live == 0:
+                raise QueueClosed("every ring of the feed is closed")
+            return await self._aget_merged()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    async def _apump(self, src: IQueueConsumer) -> None:
+        try:
+            while True:
+                await self._aq.put(await src.aget())
+        except QueueClosed:
+            pass
+        except Exception as e:
+            await self._aq.put(e)
+        await self._aq.put(_SourceEnded())
+
+    def get_batch(self, max_n: int) -> np.ndarray:
+        """Raw records (numpy) from the first source that has any; no filtering."""
+        for src in self.sources:
+            batch = src.get_batch(max_n)  # type: ignore[attr-defined]
+            if len(batch):
+                return batch
+        return batch
+
+    def close(self) -> None:
+        self._stop.set()
+        for t in getattr(self, "_atasks", ()):
+            t.cancel()
+        for t in self._threads:
+            t.join(timeout=1.0)
+        for src in self.sources:
+            close = getattr(src, "close", None)
+            if close:
+                close()
+        if self._on_close:
+            self._on_close()
+
+    def __enter__(self) -> Feed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Feed:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _SourceEnded:
+    pass
+
+
+def attach(
+    engine: str,
+    *,
+    exchanges: Iterable[str] | None = None,
+    symbols: Iterable[str] | None = None,
+    kinds: Iterable[str | type] | None = None,
+    streams: tuple[str, ...] = ("market", "private"),
+    start: str = "latest",
+    wait: float = 0.0,
+) -> Feed:
+    """Attach to every ring of a running engine (or replay) named ``engine``.
+
+    ``wait`` seconds are allowed for the rings to appear (an engine just launched).
+    """
+    from ttxt_mp.engine.naming import discover
+    from ttxt_mp.shm import ShmQueue
+
+    deadline = time.monotonic() + wait
+    while True:
+        rings = discover(engine, streams)
+        if exchanges is not None:
+            wanted = set(exchanges)
+            rings = [r for r in rings if r.connector in wanted] or rings
+        if rings or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    if not rings:
+        raise FeedNotFound(
+            f"no rings for engine {engine!r}: start it with `ttxt-mp launch CONFIG` "
+            f"(engine.name = {engine!r}) or `ttxt-mp demo`, or check the name"
+        )
+    sources = [ShmQueue.attach(r.name, start=start) for r in rings]
+    return Feed(sources, EventFilter(exchanges, symbols, kinds))
+
+
+class BaseClient(IEventHandler):
+    """Subclass, override the ``on_*`` methods you need, then ``run(queue)`` or
+    ``await arun(queue)``. ``self.books`` holds a live book per (exchange, symbol)."""
+
+    keep_books = True
+
+    def __init__(self, **args: Any) -> None:
+        self.args = args
+        self.books: dict[tuple[str, str], Any] = {}
+        self.events = 0
+        self._stop = False
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def dispatch(self, e: Any) -> None:
+        self.events += 1
+        t = type(e)
+        if t is ev.Orderbook and self.keep_books:
+            self._apply_book(e)
+        name = _DISPATCH.get(t)
+        getattr(self, name)(e) if name else self.on_event(e)
+
+    def _apply_book(self, e: ev.Orderbook) -> None:
+        from ttxt_mp.orderbook import OrderBook
+
+        key = (e.exchange, e.symbol)
+        book = self.books.get(key)
+        if book is None:
+            book = self.books[key] = OrderBook(e.exchange, e.symbol)
+        book.update(e)
+
+    def run(self, source: IQueueConsumer, *, max_events: int | None = None,
+            duration: float | None = None) -> None:  # fmt: skip
+        """Consume ``source`` in this thread until it closes, ``stop()``, a count or a time."""
+        deadline = None if duration is None else time.monotonic() + duration
+        while not self._stop:
+            if max_events is not None and self.events >= max_events:
+                return
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return
+            try:
+                e = source.get(timeout=min(left, 0.5) if left is not None else 0.5)
+            except QueueEmpty:
+                continue
+            except QueueClosed:
+                return
+            self.dispatch(e)
+
+    async def arun(self, source: IQueueConsumer) -> None:
+        try:
+            async for e in source:
+                self.dispatch(e)
+                if self._stop:
+                    return
+        except QueueClosed:
+            return
+
+
+def tail(engine: str, *, symbols: list[str] | None = None, kinds: list[str] | None = None,
+         count: int | None = None, timeout: float | None = None) -> int:  # fmt: skip
+    """``ttxt-mp tail``: print events as they arrive."""
+    n = 0
+    with attach(engine, symbols=symbols, kinds=kinds, wait=2.0) as feed:
+        while count is None or n < count:
+            try:
+                e = feed.get(timeout=timeout)
+            except QueueEmpty:
+                print(f"(no event for {timeout}s)")
+                return 0
+            except QueueClosed:
+                return 0
+            print(_one_line(e), flush=True)
+            n += 1
+    return 0
+
+
+def _one_line(e: Any) -> str:
+    t = type(e)
+    if t is ev.Orderbook:
+        bb = e.bids[0] if e.bids else None
+        ba = e.asks[0] if e.asks else None
+        return (f"{e.exchange:8} {e.symbol:10} book {'snap' if e.is_snapshot else 'delta'} "
+                f"u={e.last_update_id} bids={len(e.bids)} asks={len(e.asks)} "
+                f"first bid={bb} first ask={ba}")  # fmt: skip
+    if t is ev.MarketTrades:
+        return f"{e.exchange:8} {e.symbol:10} trades " + " ".join(
+            f"{tr.side.name} {tr.qty}@{tr.price}" for tr in e.trades
+        )
+    return f"{e.exchange:8} {e.symbol:10} {e!r}"
+
+
+def load_target(target: str) -> type:
+    """Import ``package.module:ClassName``; errors name the target and the cause."""
+    import importlib
+
+    module, _, cls = target.partition(":")
+    try:
+        obj = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as e:
+        raise ImportError(f"cannot load client {target!r}: {e}") from None
+    if not (isinstance(obj, type) and issubclass(obj, BaseClient)):
+        raise TypeError(f"client {target!r} is not a BaseClient subclass")
+    return obj
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry of a client process started by the supervisor (``[[clients]]`` in config)."""
+    import argparse
+
+    from ttxt_mp.config import load_config
+    from ttxt_mp.logs import setup_logging
+
+    p = argparse.ArgumentParser(prog="python -m ttxt_mp.client")
+    p.add_argument("--engine", required=True)
+    p.add_argument("--config", required=True)
+    p.add_argument("--client", type=int, required=True, help="index in [[clients]]")
+    ns = p.parse_args(argv)
+    setup_logging()
+    cfg = load_config(ns.config)
+    spec = cfg.clients[ns.client]
+    client = load_target(spec.target)(**spec.args)
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: client.stop())
+    with attach(ns.engine, wait=10.0) as feed:
+        client.run(feed)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

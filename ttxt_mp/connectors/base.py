@@ -1,0 +1,645 @@
+"""ConnectorBase: the connection life-cycle every market-data connector shares.
+
+A venue subclass only translates (URLs, subscription frames, instrument list, how its
+books resync); this class owns everything ttxt2 got wrong:
+
+- connect with a timeout, subscribe every configured stream of every valid symbol;
+- receive loop: frame -> venue normalizer -> book sync -> ``publisher.put(event)``;
+- idle/stall detection (``cfg.heartbeat_timeout``) and app-level heartbeats;
+- reconnect with exponential backoff + full jitter (``cfg.reconnect_backoff`` /
+  ``cfg.reconnect_backoff_max``); the backoff resets once a connection stayed up for
+  :data:`STABLE_AFTER_S`; books are rebuilt from a fresh snapshot after every
+  (re)connect and never carried across one (the new snapshot event replaces the book of
+  every consumer);
+- a :class:`ConnectorStatus` on every state change, connector-wide (``symbol=""``) or per
+  symbol (book resync, gap, unknown symbol), carrying the reconnect and gap counters and
+  a message saying why;
+- a malformed frame is reported as an ERROR status naming the frame (an excerpt) and
+  the connector keeps going (ERROR statuses are rate limited to one per
+  :data:`ERROR_STATUS_INTERVAL_S`, the suppressed ones are counted in the next);
+- ``stats()`` counters and an optional ``on_report(stats)`` callback every
+  ``report_interval`` seconds, for the engine's status reporting;
+- ``await run()`` until ``stop()``; shutdown closes the socket and the HTTP session it
+  created and publishes STOPPED.
+
+Published book stream: per symbol a snapshot after each (re)sync, then only deltas that
+passed the venue's sequence checks, in order; after a detected gap nothing until the
+next snapshot. A consumer applying them to its own ``OrderBook`` rebuilds the exact book.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, Self
+
+import msgspec
+
+from ttxt_mp.config import BOOK_LEVELS, KLINE_INTERVALS, SYMBOL, ConnectorConfig
+from ttxt_mp.connectors.normalizer import (
+    Control,
+    MalformedFrame,
+    NormalizerBase,
+    Stream,
+    SymbolMap,
+    excerpt,
+)
+from ttxt_mp.events import ConnectorState, ConnectorStatus, Event, Orderbook
+from ttxt_mp.queues import IQueuePublisher, QueueClosed
+from ttxt_mp.web import (
+    AppHeartbeat,
+    Backoff,
+    FrameKind,
+    RESTAssistant,
+    WebAssistantFactory,
+    WebError,
+    WSAssistant,
+    WSError,
+    WSResponse,
+)
+
+__all__ = [
+    "ConnectorBase",
+    "ConnectorError",
+    "ERROR_STATUS_INTERVAL_S",
+    "STABLE_AFTER_S",
+    "StreamPlan",
+]
+
+log = logging.getLogger("ttxt_mp.connectors")
+
+STABLE_AFTER_S = 5.0
+"""A connection that stayed up this long resets the reconnect backoff."""
+ERROR_STATUS_INTERVAL_S = 1.0
+"""At most one ERROR status per this many seconds for bad frames (a flood stays readable)."""
+
+S = ConnectorState
+
+
+class ConnectorError(RuntimeError):
+    """A connector cannot run at all (e.g. none of its symbols exists on the venue)."""
+
+
+class StreamPlan(msgspec.Struct, frozen=True):
+    """What a connector listens to: ``depth`` is the book level count (0 = no book)."""
+
+    symbols: tuple[str, ...]
+    depth: int
+    trades: bool
+    klines: tuple[str, ...]
+
+    def streams(self, symbols: Iterable[str] | None = None) -> list[Stream]:
+        """Normalized subscriptions for ``symbols`` (default: all of the plan)."""
+        out: list[Stream] = []
+        for sym in self.symbols if symbols is None else symbols:
+            if self.depth:
+                out.append(Stream("book", sym, depth=self.depth))
+            if self.trades:
+                out.append(Stream("trades", sym))
+            out.extend(Stream("kline", sym, interval=iv) for iv in self.klines)
+        return out
+
+
+class _Reconnect(Exception):
+    """Raised inside the connection cycle to drop the socket and reconnect."""
+
+
+class ConnectorBase(ABC):
+    """Connection life-cycle of one venue's public market data; see the module docstring.
+
+    ``cfg`` gives symbols, streams, endpoints and timings; ``publisher`` receives every
+    event (market data and ConnectorStatus). ``factory``: a WebAssistantFactory to share
+    (default: one built for this connector with the venue's REST rate limits, closed on
+    shutdown). ``on_report(stats)``: called every ``report_interval`` s and at the end.
+    ``rng`` makes the backoff jitter deterministic in tests.
+    """
+
+    exchange: ClassVar[str]
+
+    def __init__(
+        self,
+        cfg: ConnectorConfig,
+        publisher: IQueuePublisher,
+        *,
+        factory: WebAssistantFactory | None = None,
+        on_report: Callable[[dict[str, Any]], None] | None = None,
+        report_interval: float = 1.0,
+        connect_timeout: float = 10.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        if cfg.exchange != self.exchange:
+            raise ValueError(
+                f"{type(self).__name__} serves exchange {self.exchange!r}, config says "
+                f"{cfg.exchange!r}"
+            )
+        self.cfg = cfg
+        self.publisher = publisher
+        self._rng = rng
+        self._own_factory = factory is None
+        self.factory = factory if factory is not None else self._make_factory()
+        self.on_report = on_report
+        self.report_interval = report_interval
+        self.connect_timeout = connect_timeout
+        depth = cfg.streams.depth.levels if cfg.streams.depth is not None else 0
+        self.plan = StreamPlan(
+            tuple(cfg.symbols), depth, cfg.streams.trades, tuple(cfg.streams.klines)
+        )
+        self.symbol_map: SymbolMap | None = None
+        self.normalizer: NormalizerBase | None = None
+        self.active_symbols: tuple[str, ...] = ()
+        self.unknown_symbols: tuple[str, ...] = ()
+        self.state = S.STARTING
+        self.symbol_states: dict[str, ConnectorState] = {}
+        self.message = ""
+        # counters
+        self.events = 0
+        self.statuses = 0
+        self.reconnects = 0
+        self.gaps = 0
+        self.resyncs = 0
+        self.malformed = 0
+        self.errors = 0
+        self.connections = 0
+        self._suppressed = 0
+        self._last_error_status = float("-inf")
+        self._ws: WSAssistant | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stop_event: asyncio.Event | None = None
+        self._stop_requested = False
+        self._running = False
+        self._reconnect_reason = ""
+        self._started = 0.0
+
+    # ------------------------------------------------------------------ fluent API
+
+    def listening_market_stream(
+        self,
+        symbols: Sequence[str] | None = None,
+        depth: int | bool | None = None,
+        trades: bool | None = None,
+        klines: Sequence[str] | str | None = None,
+    ) -> Self:
+        """Choose the public streams (before ``run()``); arguments left None keep the config.
+
+        ``symbols``: ``BASE/QUOTE`` names. ``depth``: book levels (one the venue offers),
+        True for the configured/default level count, False or 0 for no book. ``trades``:
+        public trades. ``klines``: intervals like ``"1m"`` (a list, or one string).
+        Each call replaces the plan; returns ``self`` for chaining.
+        """
+        if self._running:
+            raise RuntimeError("listening_market_stream() must be called before run()")
+        plan = self.plan
+        ex = self.exchange
+        syms = plan.symbols if symbols is None else tuple(symbols)
+        if isinstance(symbols, str):
+            raise TypeError("symbols must be a list of 'BASE/QUOTE' names, not one string")
+        if not syms:
+            raise ValueError(f"{ex}: listening_market_stream needs at least one symbol")
+        for s in syms:
+            if not isinstance(s, str) or not SYMBOL.match(s):
+                raise ValueError(f"{ex}: symbol {s!r} is not BASE/QUOTE in capitals like 'BTC/USDT'")
+        if len(set(syms)) != len(syms):
+            raise ValueError(f"{ex}: a symbol is listed twice in {list(syms)}")
+        levels = plan.depth
+        if depth is True:
+            levels = plan.depth or (
+                self.cfg.streams.depth.levels if self.cfg.streams.depth else BOOK_LEVELS[ex][-1]
+            )
+        elif depth is False:
+            levels = 0
+        elif depth is not None:
+            if depth and depth not in BOOK_LEVELS[ex]:
+                raise ValueError(f"{ex} offers depth levels {BOOK_LEVELS[ex]}, got {depth}")
+            levels = int(depth)
+        ivs = plan.klines
+        if klines is not None:
+            ivs = (klines,) if isinstance(klines, str) else tuple(klines)
+            for iv in ivs:
+                if iv not in KLINE_INTERVALS[ex]:
+                    raise ValueError(
+                        f"{ex} kline intervals are {', '.join(KLINE_INTERVALS[ex])}; got {iv!r}"
+                    )
+        self.plan = StreamPlan(
+            syms, levels, plan.trades if trades is None else bool(trades), ivs
+        )
+        return self
+
+    # ------------------------------------------------------------------ venue hooks
+
+    @abstractmethod
+    def _make_factory(self) -> WebAssistantFactory:
+        """A factory with the venue's REST rate limits."""
+
+    @abstractmethod
+    async def _load_symbols(self, rest: RESTAssistant) -> SymbolMap:
+        """The venue's instrument list for the planned symbols (validation + mapping)."""
+
+    @abstractmethod
+    def _make_normalizer(self, symbols: SymbolMap) -> NormalizerBase: ...
+
+    @abstractmethod
+    def _ws_url(self) -> str:
+        """The WebSocket URL to connect to (may already name the streams)."""
+
+    @abstractmethod
+    async def _subscribe(self, ws: WSAssistant) -> None:
+        """Send the subscription frames after connecting (may be nothing)."""
+
+    def _heartbeat(self) -> AppHeartbeat | None:
+        """Application-level pings, if the venue needs them."""
+        return None
+
+    @abstractmethod
+    def _on_connected(self) -> None:
+        """A new socket is subscribed: start fresh book syncs (nothing carried over)."""
+
+    @abstractmethod
+    def _on_book(self, ev: Orderbook) -> None:
+        """One normalized book event from the stream: sync, publish what passes."""
+
+    def _on_disconnected(self) -> None:  # noqa: B027 - optional hook
+        """The socket is gone: forget the books (subclasses drop their sync state)."""
+
+    # ------------------------------------------------------------------ life-cycle
+
+    async def run(self) -> None:
+        """Connect and stream until :meth:`stop`; always ends with a STOPPED status.
+
+        Raises :class:`ConnectorError` if none of the symbols exists on the venue.
+        """
+        if self._running:
+            raise RuntimeError(f"{self.cfg.id}: run() is already running")
+        self._running = True
+        self._started = time.monotonic()
+        self._stop_event = asyncio.Event()
+        if self._stop_requested:
+            self._stop_event.set()
+        self._set_state(S.STARTING, f"{self.cfg.id}: starting ({self._plan_text()})")
+        main = asyncio.create_task(self._main(), name=f"{self.cfg.id}-main")
+        stopper = asyncio.create_task(self._stop_event.wait())
+        reporter = asyncio.create_task(self._report_loop()) if self.on_report else None
+        reason = "stopped on request"
+        try:
+            await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if main.done() and not main.cancelled() and main.exception() is not None:
+                exc = main.exception()
+                reason = f"stopped: {exc}"
+                raise exc  # type: ignore[misc]
+        finally:
+            for t in (main, stopper, reporter, *self._tasks):
+                if t is not None:
+                    t.cancel()
+            await asyncio.gather(
+                *(t for t in (main, stopper, reporter, *self._tasks) if t is not None),
+                return_exceptions=True,
+            )
+            self._tasks.clear()
+            await self._close()
+            self._set_state(S.STOPPED, f"{self.cfg.id}: {reason}")
+            self._report()
+            self._running = False
+
+    def stop(self) -> None:
+        """Ask ``run()`` to finish (safe from a signal handler on the loop's thread)."""
+        self._stop_requested = True
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_requested
+
+    async def _close(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.disconnect()
+        self._on_disconnected()
+        if self._own_factory:
+            with contextlib.suppress(Exception):
+                await self.factory.close()
+
+    def _backoff(self) -> Backoff:
+        return Backoff(
+            self.cfg.reconnect_backoff,
+            max(self.cfg.reconnect_backoff_max, self.cfg.reconnect_backoff),
+            rng=self._rng,
+        )
+
+    async def _main(self) -> None:
+        backoff = self._backoff()
+        await self._prepare(backoff)
+        backoff.reset()
+        while not self._stop_requested:
+            up_since: float | None = None
+            try:
+                up_since = await self._connect()
+                await self._receive()
+                reason = self._reconnect_reason or "connection closed"
+            except (WSError, _Reconnect) as exc:
+                reason = str(exc) or type(exc).__name__
+            except WebError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # a bug must not end the stream for good (ttxt2 did)
+                log.exception("%s: unexpected error", self.cfg.id)
+                self.errors += 1
+                reason = f"unexpected {type(exc).__name__}: {exc}"
+                self._status(S.ERROR, reason)
+            finally:
+                await self._drop_connection()
+            if self._stop_requested:
+                return
+            if up_since is not None and time.monotonic() - up_since >= STABLE_AFTER_S:
+                backoff.reset()
+            self.reconnects += 1
+            delay = backoff.next_delay()
+            self._set_state(S.DOWN, f"{reason}; reconnect {self.reconnects} in {delay:.2f} s")
+            await self._sleep(delay)
+
+    async def _prepare(self, backoff: Backoff) -> None:
+        """Fetch the instrument list (retrying with backoff) and keep the known symbols."""
+        rest = self.factory.get_rest_assistant()
+        while True:
+            try:
+                smap = await self._load_symbols(rest)
+                break
+            except (WebError, MalformedFrame) as exc:
+                delay = backoff.next_delay()
+                self._set_state(
+                    S.DOWN, f"instrument list failed: {exc}; retry in {delay:.2f} s"
+                )
+                await self._sleep(delay)
+                if self._stop_requested:
+                    return
+        known = {ins.symbol for ins in smap.instruments.values()}
+        self.symbol_map = smap
+        self.active_symbols = tuple(s for s in self.plan.symbols if s in known)
+        self.unknown_symbols = tuple(s for s in self.plan.symbols if s not in known)
+        for s in self.unknown_symbols:
+            self.symbol_states[s] = S.ERROR
+            self._status(
+                S.ERROR,
+                f"unknown symbol {s}: {self.exchange} does not list it; its streams are "
+                "skipped, the other symbols run",
+                symbol=s,
+            )
+        if not self.active_symbols:
+            raise ConnectorError(
+                f"{self.cfg.id}: none of the symbols {list(self.plan.symbols)} exists on "
+                f"{self.exchange}"
+            )
+        self.normalizer = self._make_normalizer(smap)
+
+    async def _connect(self) -> float:
+        self._set_state(S.CONNECTING, f"connecting to {self._ws_url_for_log()}")
+        self._reconnect_reason = ""
+        ws = self._ws = self.factory.get_ws_assistant()
+        await ws.connect(
+            self._ws_url(),
+            timeout=self.connect_timeout,
+            idle_timeout=self.cfg.heartbeat_timeout,
+            heartbeat=self._heartbeat(),
+        )
+        await self._subscribe(ws)
+        self.connections += 1
+        again = f" (reconnect {self.reconnects})" if self.reconnects else ""
+        self._set_state(S.UP, f"connected and subscribed{again}")
+        self._on_connected()
+        return time.monotonic()
+
+    async def _receive(self) -> None:
+        ws = self._ws
+        assert ws is not None
+        handle = self._handle_frame
+        async for resp in ws.iter_messages():
+            handle(resp)
+
+    async def _drop_connection(self) -> None:
+        ws, self._ws = self._ws, None
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._on_disconnected()
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.disconnect()
+        for s in self.active_symbols:
+            if self.plan.depth and self.symbol_states.get(s) not in (None, S.ERROR):
+                self.symbol_states[s] = S.DOWN
+
+    async def request_reconnect(self, reason: str) -> None:
+        """Drop the current socket; the main loop reconnects (and resyncs) with ``reason``."""
+        self._reconnect_reason = reason
+        ws = self._ws
+        if ws is not None:
+            await ws.disconnect()
+
+    async def _sleep(self, delay: float) -> None:
+        """Sleep ``delay`` seconds, ending early when stop() is called.
+
+        Not ``wait_for``: on Python 3.11 it swallows a cancellation that arrives while the
+        awaited event completes (stop() sets the event and run() cancels this task).
+        """
+        assert self._stop_event is not None
+        waiter = asyncio.ensure_future(self._stop_event.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=delay)
+        finally:
+            waiter.cancel()
+
+    def spawn(self, coro: Any, name: str = "") -> asyncio.Task[Any]:
+        """A task tied to the current connection (cancelled when it drops)."""
+        task = asyncio.create_task(coro, name=name or None)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("%s: task %s failed: %r", self.cfg.id, task.get_name(), exc)
+            self.errors += 1
+            self._status(S.ERROR, f"task {task.get_name()} failed: {type(exc).__name__}: {exc}")
+            self.spawn(self.request_reconnect(f"after failure of {task.get_name()}"))
+
+    # ------------------------------------------------------------------ frames
+
+    def _handle_frame(self, resp: WSResponse) -> None:
+        norm = self.normalizer
+        assert norm is not None
+        try:
+            events = norm.normalize(resp.data, resp.recv_ts_ns)
+        except MalformedFrame as exc:
+            self.malformed += 1
+            self._error_status(f"malformed frame ({exc.reason}): {exc.excerpt!r}")
+            return
+        except Exception as exc:
+            self.errors += 1
+            log.exception("%s: cannot normalize frame", self.cfg.id)
+            self._error_status(f"{type(exc).__name__}: {exc}; frame: {excerpt(resp.data)!r}")
+            return
+        if not events:
+            if norm.controls:
+                self._on_controls(norm.controls)
+            return
+        put = self._put
+        for ev in events:
+            if type(ev) is Orderbook:
+                self._on_book(ev)
+            else:
+                put(ev)
+
+    def _on_controls(self, controls: Any) -> None:
+        while controls:
+            ctl: Control = controls.popleft()
+            if not ctl.ok:
+                self.errors += 1
+                self._error_status(f"{self.exchange} refused a request (id {ctl.id!r}): {ctl.message}")
+
+    # ------------------------------------------------------------------ publishing
+
+    def _put(self, ev: Event) -> None:
+        try:
+            self.publisher.put(ev)
+        except QueueClosed:
+            log.warning("%s: publisher closed; stopping", self.cfg.id)
+            self.stop()
+            return
+        self.events += 1
+
+    def publish_book(self, events: Iterable[Orderbook]) -> None:
+        for ev in events:
+            self._put(ev)
+
+    def _status(self, state: ConnectorState, message: str, symbol: str = "") -> None:
+        st = ConnectorStatus(
+            exchange=self.exchange,
+            symbol=symbol,
+            local_ts=time.time_ns(),
+            state=state,
+            message=message,
+            reconnects=self.reconnects,
+            gaps=self.gaps,
+        )
+        self.message = message
+        log.log(logging.WARNING if state in (S.ERROR, S.DOWN, S.GAP) else logging.INFO,
+                "%s%s: %s %s", self.cfg.id, f" {symbol}" if symbol else "", state.name, message)  # fmt: skip
+        try:
+            self.publisher.put(st)
+        except QueueClosed:
+            self._stop_requested = True
+            if self._stop_event is not None:
+                self._stop_event.set()
+            return
+        self.statuses += 1
+
+    def _set_state(self, state: ConnectorState, message: str) -> None:
+        """Connector-wide state change (always published)."""
+        self.state = state
+        self._status(state, message)
+
+    def set_symbol_state(self, symbol: str, state: ConnectorState, message: str) -> None:
+        """Per-symbol state (book sync); published only when it changes."""
+        if self.symbol_states.get(symbol) == state:
+            return
+        self.symbol_states[symbol] = state
+        self._status(state, message, symbol)
+
+    def _error_status(self, message: str, symbol: str = "") -> None:
+        now = time.monotonic()
+        if now - self._last_error_status < ERROR_STATUS_INTERVAL_S:
+            self._suppressed += 1
+            self.message = message
+            return
+        if self._suppressed:
+            message += f" (+{self._suppressed} similar errors suppressed)"
+            self._suppressed = 0
+        self._last_error_status = now
+        self._status(S.ERROR, message, symbol)
+
+    # ------------------------------------------------------------------ reporting
+
+    def overall_state(self) -> ConnectorState:
+        """The connector state, or RESYNCING/GAP while it is UP but a book is not synced."""
+        if self.state is not S.UP:
+            return self.state
+        books = [self.symbol_states.get(s) for s in self.active_symbols] if self.plan.depth else []
+        if any(b is S.GAP for b in books):
+            return S.GAP
+        if any(b in (S.RESYNCING, S.DOWN, None) for b in books):
+            return S.RESYNCING
+        return S.UP
+
+    def stats(self) -> dict[str, Any]:
+        """Counters and states for status reporting (plain JSON-encodable values)."""
+        return {
+            "connector": self.cfg.id,
+            "exchange": self.exchange,
+            "state": self.overall_state().name,
+            "connection": self.state.name,
+            "events": self.events,
+            "statuses": self.statuses,
+            "reconnects": self.reconnects,
+            "gaps": self.gaps,
+            "resyncs": self.resyncs,
+            "malformed": self.malformed,
+            "errors": self.errors,
+            "connections": self.connections,
+            "symbols": {s: st.name for s, st in self.symbol_states.items()},
+            "unknown_symbols": list(self.unknown_symbols),
+            "uptime": time.monotonic() - self._started if self._started else 0.0,
+            "message": self.message,
+        }
+
+    def _report(self) -> None:
+        if self.on_report is not None:
+            try:
+                self.on_report(self.stats())
+            except Exception:
+                log.exception("%s: on_report callback failed", self.cfg.id)
+
+    async def _report_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.report_interval)
+            self._report()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _plan_text(self) -> str:
+        p = self.plan
+        parts = [f"symbols {', '.join(p.symbols)}"]
+        if p.depth:
+            parts.append(f"book {p.depth} levels")
+        if p.trades:
+            parts.append("trades")
+        if p.klines:
+            parts.append(f"klines {', '.join(p.klines)}")
+        return "; ".join(parts)
+
+    def _ws_url_for_log(self) -> str:
+        from ttxt_mp.web import redact_url
+
+        url = redact_url(self._ws_url())
+        return url if len(url) <= 120 else url[:117] + "..."
+
+    async def send_frames(self, frames: Iterable[bytes], pause: float = 0.0) -> None:
+        """Send pre-encoded text frames on the current socket (``pause`` s apart)."""
+        ws = self._ws
+        if ws is None:
+            raise _Reconnect("not connected")
+        first = True
+        for frame in frames:
+            if pause and not first:
+                await asyncio.sleep(pause)
+            first = False
+            await ws.connection.send_raw(frame, FrameKind.TEXT)

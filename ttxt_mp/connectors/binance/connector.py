@@ -1,0 +1,233 @@
+"""Binance Spot public market data connector.
+
+Streams (Binance "Web Socket Streams"): the combined endpoint ``/stream?streams=a/b/c``
+when the names fit in a URL, else ``/stream`` plus ``SUBSCRIBE`` requests (at most
+:data:`MAX_PARAMS_PER_SUBSCRIBE` names each, spaced to stay under the documented 5
+incoming messages per second). Diff depth ``<sym>@depth@100ms`` is synced as the docs'
+"How to manage a local order book correctly" says, by :class:`BinanceBookSync` and
+``GET /api/v3/depth?limit=<levels>`` (weight 5/25/50/250 by limit, charged to the
+REQUEST_WEIGHT limit of 6000 per minute); ``@trade`` and ``@kline_<interval>``.
+
+Liveness: the server pings every 20 s (aiohttp answers), but pings are not data frames
+and a quiet symbol may send nothing for long, so a ``LIST_SUBSCRIPTIONS`` request every
+``heartbeat_timeout / 2`` s gets a reply that proves the stream is alive; no reply for
+``heartbeat_timeout`` means a stalled stream, and the connector reconnects.
+
+Symbols are validated against ``GET /api/v3/exchangeInfo`` at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+
+import msgspec
+
+from ttxt_mp.connectors.base import ConnectorBase
+from ttxt_mp.connectors.binance.normalizer import (
+    BinanceDenormalizer,
+    BinanceNormalizer,
+    symbols_from_exchange_info,
+)
+from ttxt_mp.connectors.binance.sync import BinanceBookSync
+from ttxt_mp.connectors.normalizer import MalformedFrame, SymbolMap
+from ttxt_mp.events import ConnectorState, Orderbook
+from ttxt_mp.web import (
+    AppHeartbeat,
+    Backoff,
+    RateLimit,
+    RateLimiter,
+    RESTAssistant,
+    RESTError,
+    WebAssistantFactory,
+    WebError,
+    WSAssistant,
+    WSJSONRequest,
+)
+
+__all__ = ["BinanceConnector", "depth_weight"]
+
+S = ConnectorState
+
+MAX_URL_STREAMS = 200
+"""Beyond this many streams the names go in SUBSCRIBE requests instead of the URL."""
+MAX_PARAMS_PER_SUBSCRIBE = 200
+SUBSCRIBE_SPACING_S = 0.25  # "5 incoming messages per second" (pings, pongs, JSON requests)
+MIN_PROBE_INTERVAL_S = 0.5  # <= 2 probes/s + pongs stay under the 5 messages/s limit
+SNAPSHOT_WAIT_FIRST_DIFF_S = 1.0
+
+
+def depth_weight(limit: int) -> int:
+    """Request weight of GET /api/v3/depth by limit (Binance Spot REST docs)."""
+    return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+
+
+class BinanceConnector(ConnectorBase):
+    """Binance Spot connector; see the module docstring."""
+
+    exchange = "binance"
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - ConnectorBase's
+        super().__init__(*args, **kwargs)
+        self.syncs: dict[str, BinanceBookSync] = {}
+        self._fetching: dict[str, asyncio.Task[None]] = {}
+        self._first_diff: dict[str, asyncio.Event] = {}
+        self._probe_ids = itertools.count(1)
+        self.snapshot_retries = 0
+        self.denormalizer = BinanceDenormalizer()
+
+    # ------------------------------------------------------------------ setup
+
+    def _make_factory(self) -> WebAssistantFactory:
+        return WebAssistantFactory(
+            rate_limiter=RateLimiter([RateLimit("REQUEST_WEIGHT", 6000, 60.0, is_global=True)]),
+            rest_base_url=self.cfg.rest_url(),
+            rng=self._rng,
+        )
+
+    def _url(self, path: str) -> str:
+        return f"{self.cfg.rest_url().rstrip('/')}{path}"
+
+    async def _load_symbols(self, rest: RESTAssistant) -> SymbolMap:
+        """exchangeInfo for the planned symbols; if one is unknown (-1121 for the whole
+        request) fall back to the full list, so the others still run."""
+        natives = [s.replace("/", "") for s in self.plan.symbols]
+        try:
+            body = await rest.request(
+                "GET", self._url("/api/v3/exchangeInfo"),
+                params={"symbols": json.dumps(natives, separators=(",", ":"))},
+                weight=20, raw=True,
+            )  # fmt: skip
+        except RESTError as exc:
+            if exc.status != 400:
+                raise
+            body = await rest.request("GET", self._url("/api/v3/exchangeInfo"), weight=20, raw=True)
+        return symbols_from_exchange_info(body.body)
+
+    def _make_normalizer(self, symbols: SymbolMap) -> BinanceNormalizer:
+        self.denormalizer = BinanceDenormalizer(symbols)
+        return BinanceNormalizer(symbols)
+
+    def _topics(self) -> list[str]:
+        plan = self.plan
+        streams = plan.streams(self.active_symbols)
+        # Binance's diff stream is one (full-depth) stream; `plan.depth` is the REST limit.
+        return [
+            self.denormalizer.topic(msgspec.structs.replace(s, depth=0)) for s in streams
+        ]
+
+    def _ws_url(self) -> str:
+        base = self.cfg.ws_url().rstrip("/")
+        topics = self._topics()
+        if len(topics) <= MAX_URL_STREAMS:
+            return f"{base}/stream?streams={'/'.join(topics)}"
+        return f"{base}/stream"
+
+    async def _subscribe(self, ws: WSAssistant) -> None:
+        topics = self._topics()
+        if len(topics) <= MAX_URL_STREAMS:
+            return  # already named in the URL
+        chunks = [topics[i : i + MAX_PARAMS_PER_SUBSCRIBE]
+                  for i in range(0, len(topics), MAX_PARAMS_PER_SUBSCRIBE)]  # fmt: skip
+        frames = [
+            msgspec.json.encode({"method": "SUBSCRIBE", "params": c, "id": n})
+            for n, c in enumerate(chunks, 1)
+        ]
+        await self.send_frames(frames, pause=SUBSCRIBE_SPACING_S)
+
+    def _heartbeat(self) -> AppHeartbeat:
+        ids = self._probe_ids
+
+        def probe() -> WSJSONRequest:
+            return WSJSONRequest({"method": "LIST_SUBSCRIPTIONS", "id": 1_000_000 + next(ids)})
+
+        return AppHeartbeat(max(self.cfg.heartbeat_timeout / 2, MIN_PROBE_INTERVAL_S), probe)
+
+    # ------------------------------------------------------------------ books
+
+    def _on_connected(self) -> None:
+        if not self.plan.depth:
+            return
+        for sym in self.active_symbols:
+            self.syncs[sym] = BinanceBookSync(sym)
+            self._first_diff[sym] = asyncio.Event()
+            self.set_symbol_state(sym, S.RESYNCING, "new connection: buffering diffs, "
+                                  "fetching a depth snapshot")  # fmt: skip
+            self._start_fetch(sym)
+
+    def _on_disconnected(self) -> None:
+        self.syncs.clear()
+        self._fetching.clear()
+        self._first_diff.clear()
+
+    def _on_book(self, ev: Orderbook) -> None:
+        sync = self.syncs.get(ev.symbol)
+        if sync is None:
+            return  # a book we did not ask for (or no book planned)
+        before = sync.resyncs
+        out = sync.on_diff(ev)
+        if out:
+            self.publish_book(out)
+            return
+        first = self._first_diff.get(ev.symbol)
+        if first is not None:
+            first.set()
+        if sync.resyncs != before:
+            self.gaps += 1
+            self.resyncs += 1
+            self.set_symbol_state(ev.symbol, S.GAP, f"order book gap: {sync.last_gap}")
+            self.set_symbol_state(ev.symbol, S.RESYNCING, "resyncing after the gap: "
+                                  "fetching a new depth snapshot")  # fmt: skip
+        if sync.needs_snapshot:
+            self._start_fetch(ev.symbol)
+
+    def _start_fetch(self, sym: str) -> None:
+        task = self._fetching.get(sym)
+        if task is not None and not task.done():
+            return
+        self._fetching[sym] = self.spawn(self._fetch_snapshot(sym), name=f"snapshot {sym}")
+
+    async def _fetch_snapshot(self, sym: str) -> None:
+        """REST snapshot until one is accepted (buffer first, as the docs say)."""
+        sync = self.syncs[sym]
+        first = self._first_diff[sym]
+        if sync.buffered == 0:
+            try:
+                await asyncio.wait_for(first.wait(), SNAPSHOT_WAIT_FIRST_DIFF_S)
+            except TimeoutError:
+                pass  # a quiet book: any later diff is checked against the snapshot id
+        rest = self.factory.get_rest_assistant()
+        assert self.normalizer is not None
+        native = self.symbol_map.native(sym) if self.symbol_map else sym.replace("/", "")
+        limit = self.plan.depth
+        retry = Backoff(0.05, max(self.cfg.reconnect_backoff_max, 0.05), rng=self._rng)
+        while sync.needs_snapshot:
+            try:
+                resp = await rest.request(
+                    "GET", self._url("/api/v3/depth"), params={"symbol": native, "limit": limit},
+                    weight=depth_weight(limit), raw=True,
+                )  # fmt: skip
+                snap = self.normalizer.normalize_snapshot(resp.body, sym)
+            except (WebError, MalformedFrame) as exc:
+                self._error_status(f"depth snapshot for {sym} failed: {exc}", sym)
+                await asyncio.sleep(retry.next_delay())
+                continue
+            if self.syncs.get(sym) is not sync:
+                return  # the connection changed meanwhile
+            out = sync.on_snapshot(snap)
+            if not out:
+                self.snapshot_retries += 1  # older than the first buffered diff: again
+                await asyncio.sleep(retry.next_delay())
+                continue
+            self.publish_book(out)
+            if sync.synced:
+                self.set_symbol_state(
+                    sym, S.UP, f"book synced at update id {sync.book.update_id} "
+                    f"({len(out) - 1} buffered diffs applied)",
+                )  # fmt: skip
+            else:  # a gap inside the buffered diffs: the sync restarted
+                self.gaps += 1
+                self.resyncs += 1
+                self.set_symbol_state(sym, S.GAP, f"order book gap: {sync.last_gap}")
+                self.set_symbol_state(sym, S.RESYNCING, "resyncing after the gap")

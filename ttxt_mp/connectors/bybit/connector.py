@@ -1,0 +1,143 @@
+"""Bybit v5 spot public market data connector.
+
+``/v5/public/spot`` with ``{"op":"subscribe","args":[...]}`` (at most 10 topics per request,
+the documented spot limit): ``orderbook.{levels}.{SYMBOL}``, ``publicTrade.{SYMBOL}``,
+``kline.{interval}.{SYMBOL}``. Books come in-band (a snapshot after subscribing, then
+deltas) and are checked by :class:`BybitBookSync` (``u`` contiguous and never backwards,
+``u == 1`` resets). On a gap the topic is unsubscribed and subscribed again, which makes
+Bybit send a fresh snapshot; deltas in between are dropped. If no snapshot comes within
+:meth:`resync_timeout` the connector reconnects.
+
+Heartbeat: the docs ask for ``{"op":"ping"}`` every 20 s; it is sent every
+``min(20, heartbeat_timeout / 2)`` s so its pong also proves a quiet stream alive, and no
+frame for ``heartbeat_timeout`` s means a stalled stream (reconnect).
+
+Symbols are validated against ``GET /v5/market/instruments-info?category=spot`` at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from ttxt_mp.connectors.base import ConnectorBase
+from ttxt_mp.connectors.bybit.normalizer import (
+    BybitDenormalizer,
+    BybitNormalizer,
+    symbols_from_exchange_info,
+)
+from ttxt_mp.connectors.bybit.sync import BybitBookSync
+from ttxt_mp.connectors.normalizer import Stream, SymbolMap
+from ttxt_mp.events import ConnectorState, Orderbook
+from ttxt_mp.web import (
+    AppHeartbeat,
+    RateLimit,
+    RateLimiter,
+    RESTAssistant,
+    WebAssistantFactory,
+    WSAssistant,
+    WSJSONRequest,
+)
+
+__all__ = ["BybitConnector"]
+
+S = ConnectorState
+
+PING_INTERVAL_S = 20.0  # "Connect": send a ping heartbeat every 20 seconds
+MIN_PING_INTERVAL_S = 0.25
+
+
+class BybitConnector(ConnectorBase):
+    """Bybit v5 spot connector; see the module docstring."""
+
+    exchange = "bybit"
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - ConnectorBase's
+        super().__init__(*args, **kwargs)
+        self.syncs: dict[str, BybitBookSync] = {}
+        self._req_ids = itertools.count(1)
+        self.denormalizer = BybitDenormalizer()
+
+    def resync_timeout(self) -> float:
+        """Seconds to wait for a snapshot after (re)subscribing before reconnecting."""
+        return max(5.0, 2 * self.cfg.heartbeat_timeout)
+
+    # ------------------------------------------------------------------ setup
+
+    def _make_factory(self) -> WebAssistantFactory:
+        # "Rate Limit": 600 requests per 5 s per IP for HTTP.
+        return WebAssistantFactory(
+            rate_limiter=RateLimiter([RateLimit("IP", 600, 5.0, is_global=True)]),
+            rest_base_url=self.cfg.rest_url(),
+            rng=self._rng,
+        )
+
+    async def _load_symbols(self, rest: RESTAssistant) -> SymbolMap:
+        url = f"{self.cfg.rest_url().rstrip('/')}/v5/market/instruments-info"
+        resp = await rest.request("GET", url, params={"category": "spot"}, raw=True)
+        return symbols_from_exchange_info(resp.body)
+
+    def _make_normalizer(self, symbols: SymbolMap) -> BybitNormalizer:
+        self.denormalizer = BybitDenormalizer(symbols, book_depth=self.plan.depth or 50)
+        return BybitNormalizer(symbols)
+
+    def _ws_url(self) -> str:
+        return f"{self.cfg.ws_url().rstrip('/')}/v5/public/spot"
+
+    async def _subscribe(self, ws: WSAssistant) -> None:
+        streams = self.plan.streams(self.active_symbols)
+        await self.send_frames(self.denormalizer.subscribe(streams, next(self._req_ids)))
+
+    def _heartbeat(self) -> AppHeartbeat:
+        interval = max(min(PING_INTERVAL_S, self.cfg.heartbeat_timeout / 2), MIN_PING_INTERVAL_S)
+        return AppHeartbeat(interval, lambda: WSJSONRequest({"op": "ping"}))
+
+    # ------------------------------------------------------------------ books
+
+    def _on_connected(self) -> None:
+        if not self.plan.depth:
+            return
+        for sym in self.active_symbols:
+            self.syncs[sym] = BybitBookSync(sym)
+            self.set_symbol_state(sym, S.RESYNCING, "new connection: waiting for the "
+                                  "orderbook snapshot")  # fmt: skip
+            self.spawn(self._expect_snapshot(sym, self.syncs[sym]), name=f"snapshot {sym}")
+
+    def _on_disconnected(self) -> None:
+        self.syncs.clear()
+
+    def _on_book(self, ev: Orderbook) -> None:
+        sym = ev.symbol
+        sync = self.syncs.get(sym)
+        if sync is None:
+            return
+        before = sync.resyncs
+        out = sync.on_event(ev)
+        if out:
+            self.publish_book(out)
+            if self.symbol_states.get(sym) is not S.UP:
+                self.set_symbol_state(sym, S.UP, f"book synced at u={sync.book.update_id}")
+            return
+        if sync.resyncs != before:
+            self.gaps += 1
+            self.resyncs += 1
+            self.set_symbol_state(sym, S.GAP, f"order book gap: {sync.last_gap}")
+            self.set_symbol_state(sym, S.RESYNCING, "resubscribing for a fresh snapshot")
+            self.spawn(self._resubscribe(sym, sync), name=f"resubscribe {sym}")
+
+    async def _resubscribe(self, sym: str, sync: BybitBookSync) -> None:
+        stream = [Stream("book", sym, depth=self.plan.depth)]
+        rid = next(self._req_ids)
+        await self.send_frames(
+            self.denormalizer.unsubscribe(stream, f"u{rid}")
+            + self.denormalizer.subscribe(stream, f"s{rid}")
+        )
+        await self._expect_snapshot(sym, sync)
+
+    async def _expect_snapshot(self, sym: str, sync: BybitBookSync) -> None:
+        timeout = self.resync_timeout()
+        await asyncio.sleep(timeout)
+        if self.syncs.get(sym) is sync and sync.needs_resync:
+            await self.request_reconnect(
+                f"no orderbook snapshot for {sym} within {timeout:g} s of subscribing"
+            )

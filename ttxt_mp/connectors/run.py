@@ -1,0 +1,205 @@
+"""Run one connector as its own process: ``python -m ttxt_mp.connectors.run``.
+
+    python -m ttxt_mp.connectors.run --engine NAME --config PATH --connector ID
+
+Loads and validates the config, finds connector ``ID`` (its ``name``, or its exchange
+when unnamed), opens the market ring ``ttxt-<engine>-<ID>-market`` as its producer and
+streams into it on uvloop until SIGTERM/SIGINT. Every ``TTXT_STATS_INTERVAL`` seconds
+(default 1) it writes one :class:`~ttxt_mp.engine.protocol.ChildReport` JSON line on
+stdout, which the supervisor reads; logs go to stderr.
+
+Exit codes: 0 stopped cleanly, 1 the connector could not run (e.g. none of its symbols
+exists, the ring cannot be opened), 2 a usage or config mistake (message on stderr).
+
+:func:`run_connector` is the same thing for any publisher, in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ttxt_mp.config import ConfigError, ConnectorConfig, RingConfig, load_config
+from ttxt_mp.connectors.base import ConnectorBase, ConnectorError
+from ttxt_mp.connectors.registry import create_connector
+from ttxt_mp.engine.protocol import ChildReport, Reporter
+from ttxt_mp.queues import IQueuePublisher
+
+__all__ = ["UsageError", "find_connector", "main", "open_market_publisher", "run_connector",
+           "serve_connector"]  # fmt: skip
+
+log = logging.getLogger("ttxt_mp.connectors.run")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(ValueError):
+    """A mistake in the command line or config, worded for the user (exit code 2)."""
+
+
+def find_connector(connectors: Sequence[ConnectorConfig], connector_id: str, source: str = "") -> ConnectorConfig:
+    """The connector whose id (name, or exchange when unnamed) is ``connector_id``."""
+    for c in connectors:
+        if c.id == connector_id:
+            return c
+    known = ", ".join(repr(c.id) for c in connectors) or "none"
+    where = f" in {source}" if source else ""
+    raise UsageError(f"no connector {connector_id!r}{where}; the config defines {known}")
+
+
+def report_from_stats(stats: dict[str, Any]) -> ChildReport:
+    return ChildReport(
+        state=stats["state"],
+        events=stats["events"],
+        reconnects=stats["reconnects"],
+        gaps=stats["gaps"],
+        message=stats["message"][:200],
+    )
+
+
+async def serve_connector(
+    connector: ConnectorBase,
+    *,
+    reporter: Reporter | None = None,
+    handle_signals: bool = True,
+    duration: float | None = None,
+) -> int:
+    """Run ``connector`` until SIGTERM/SIGINT (or ``duration`` s); returns the exit code."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
+    for sig in signals:
+        loop.add_signal_handler(sig, connector.stop)
+    if reporter is not None:
+        connector.on_report = lambda st: reporter.maybe_report(report_from_stats(st))
+        connector.report_interval = reporter.interval
+    timer = loop.call_later(duration, connector.stop) if duration is not None else None
+    try:
+        await connector.run()
+    except ConnectorError as exc:
+        log.error("%s", exc)
+        return EXIT_FAILED
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        if reporter is not None:
+            reporter.maybe_report(report_from_stats(connector.stats()), force=True)
+    return EXIT_OK
+
+
+def run_connector(
+    cfg: ConnectorConfig,
+    publisher: IQueuePublisher,
+    *,
+    reporter: Reporter | None = None,
+    handle_signals: bool = True,
+    duration: float | None = None,
+    **connector_kwargs: Any,
+) -> int:
+    """Build the connector of ``cfg`` publishing into ``publisher`` and run it on uvloop
+    until SIGTERM/SIGINT (signals need the main thread) or ``duration`` seconds.
+
+    ``reporter`` gets a ChildReport every interval; ``connector_kwargs`` go to the
+    connector (``factory``, ``rng``, ...). Returns the exit code (0 clean, 1 failed).
+    """
+    from ttxt_mp.engine.loop import run
+
+    connector = create_connector(cfg, publisher, **connector_kwargs)
+    return run(
+        serve_connector(
+            connector, reporter=reporter, handle_signals=handle_signals, duration=duration
+        )
+    )
+
+
+# ---------------------------------------------------------------------- the ring
+#
+# The supervisor creates every ring before spawning children; a connector process must
+# then write into that existing ring as its single producer. ttxt_mp.shm (in progress
+# at the time of writing) offers ShmQueue.create and ShmQueue.attach (consumer) only, so
+# this function creates the ring itself when nobody did (a connector started on its own,
+# so a consumer process can attach before the engine exists) and refuses clearly when a
+# live process already owns it. The lead finishes the supervisor case here once the shm
+# layer can hand the producer end of an existing ring to another process.
+
+
+def open_market_publisher(
+    engine: str, connector_id: str, ring: RingConfig | None = None
+) -> tuple[IQueuePublisher, Callable[[], None]]:
+    """The producer end of ring ``ttxt-<engine>-<connector_id>-market`` and a cleanup
+    function (close; unlink the ring if this process created it)."""
+    from ttxt_mp.engine.naming import ring_name
+    from ttxt_mp.shm import RingExists, ShmQueue
+
+    name = ring_name(engine, connector_id, "market")
+    ring = ring or RingConfig()
+    try:
+        pub = ShmQueue.create(name, ring.capacity, ring.slot_size, ring.policy)
+    except RingExists as exc:
+        raise ConnectorError(
+            f"{exc}. The ring is owned by another live process (the supervisor?) and "
+            "ttxt_mp.shm cannot yet hand its producer end to this process"
+        ) from None
+
+    def cleanup() -> None:
+        with contextlib.suppress(Exception):
+            pub.close()
+        with contextlib.suppress(Exception):
+            pub.unlink()
+
+    return pub, cleanup
+
+
+# ---------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m ttxt_mp.connectors.run",
+        description="Run one connector of an engine config as its own process.",
+    )
+    p.add_argument("--engine", required=True, help="engine name (names the rings)")
+    p.add_argument("--config", required=True, help="path of the engine's TOML config")
+    p.add_argument("--connector", required=True, help="connector id: its name, or its exchange")
+    p.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument("--duration", type=float, default=None,
+                   help="stop after this many seconds (default: until SIGTERM/SIGINT)")  # fmt: skip
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # argparse exits 2 on its own errors
+    try:
+        cfg = load_config(args.config)
+        if not cfg.engine.name == args.engine:
+            log.debug("engine %r from the command line, %r in the config", args.engine,
+                      cfg.engine.name)  # fmt: skip
+        ccfg = find_connector(cfg.connectors, args.connector, cfg.source)
+    except (ConfigError, UsageError) as exc:
+        print(f"ttxt_mp.connectors.run: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=args.log_level or cfg.engine.log_level, stream=sys.stderr,
+        format=f"%(asctime)s {ccfg.id} %(levelname)s %(name)s: %(message)s",
+    )  # fmt: skip
+    try:
+        publisher, cleanup = open_market_publisher(args.engine, ccfg.id, cfg.rings.market)
+    except (ConnectorError, OSError, ValueError) as exc:
+        print(f"ttxt_mp.connectors.run: error: cannot open the market ring: {exc}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
+    try:
+        return run_connector(ccfg, publisher, reporter=Reporter(), duration=args.duration)
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

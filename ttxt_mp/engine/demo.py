@@ -1,0 +1,202 @@
+"""``ttxt-mp demo``: the whole system offline, in one command.
+
+Starts the exchange simulator on a free loopback port, launches an engine (one process
+per connector) against it with the packaged ``demo.toml``, attaches to the engine from
+this process and shows a live top-of-book table. Everything it started is stopped and
+every shared-memory object removed on exit, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from ttxt_mp import events as ev
+from ttxt_mp.client import BaseClient, attach
+from ttxt_mp.config import parse_config
+from ttxt_mp.queues import QueueClosed, QueueEmpty
+
+SIM_START_TIMEOUT = 20.0
+ENGINE_START_TIMEOUT = 20.0
+
+
+def demo_config_text(sim_host_port: str, engine: str = "demo",
+                     symbols: list[str] | None = None) -> str:  # fmt: skip
+    """The packaged demo config pointed at a simulator."""
+    text = resources.files("ttxt_mp.engine").joinpath("demo.toml").read_text()
+    text = text.replace("SIM_URL", sim_host_port).replace('name = "demo"', f'name = "{engine}"')
+    if symbols:
+        listed = ", ".join(f'"{s}"' for s in symbols)
+        text = text.replace('symbols = ["BTC/USDT", "ETH/USDT"]', f"symbols = [{listed}]")
+    return text
+
+
+class SimProcess:
+    """The simulator as a child process; its first stdout line says where it listens."""
+
+    def __init__(self, symbols: list[str], seed: int = 7, extra: list[str] | None = None):
+        native = ",".join(s.replace("/", "") for s in symbols)
+        argv = [sys.executable, "-m", "ttxt_mp.sim", "--port", "0", "--seed", str(seed),
+                "--binance", native, "--bybit", native, *(extra or [])]  # fmt: skip
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, start_new_session=True)
+        self.info = self._read_info()
+
+    def _read_info(self) -> dict[str, Any]:
+        import selectors
+
+        assert self.proc.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        if not sel.select(SIM_START_TIMEOUT):
+            self.stop()
+            raise RuntimeError(f"the simulator did not start within {SIM_START_TIMEOUT:.0f}s")
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait()
+            raise RuntimeError(f"the simulator exited with code {code} before listening")
+        return msgspec.json.decode(line)
+
+    @property
+    def host_port(self) -> str:
+        return f"{self.info['host']}:{self.info['port']}"
+
+    def stop(self) -> None:
+        _terminate(self.proc)
+
+
+def _terminate(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 8.0) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(sig)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class TopOfBookTable(BaseClient):
+    """Best bid/ask per instrument, kept from the events; renders as a rich table."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.updates: dict[tuple[str, str], int] = {}
+        self.last_trade: dict[tuple[str, str], ev.Trade] = {}
+        self.state: dict[str, str] = {}
+        self.started = time.monotonic()
+
+    def on_orderbook(self, e: ev.Orderbook) -> None:
+        key = (e.exchange, e.symbol)
+        self.updates[key] = self.updates.get(key, 0) + 1
+
+    def on_trades(self, e: ev.MarketTrades) -> None:
+        if e.trades:
+            self.last_trade[(e.exchange, e.symbol)] = e.trades[-1]
+
+    def on_status(self, e: ev.ConnectorStatus) -> None:
+        where = e.exchange + (f" {e.symbol}" if e.symbol else "")
+        self.state[where] = e.state.name + (f": {e.message}" if e.message else "")
+
+    def rows(self) -> list[tuple[str, ...]]:
+        out = []
+        for (exch, sym), book in sorted(self.books.items()):
+            bb, ba = book.best_bid(), book.best_ask()
+            if bb is None or ba is None:
+                continue
+            mid = (bb[0] + ba[0]) / 2
+            tr = self.last_trade.get((exch, sym))
+            out.append((
+                exch, sym, f"{bb[1]:.4f} @ {bb[0]:,.2f}", f"{ba[0]:,.2f} x {ba[1]:.4f}",
+                f"{(ba[0] - bb[0]) / mid * 1e4:.2f}", f"{sum(book.depth()):,}",
+                f"{self.updates.get((exch, sym), 0):,}",
+                f"{tr.side.name} {tr.qty:g} @ {tr.price:,.2f}" if tr else "-",
+            ))  # fmt: skip
+        return out
+
+    def table(self) -> Table:
+        t = Table(title=f"ttxt-mp demo: live books ({time.monotonic() - self.started:.0f}s, "
+                  f"{self.events:,} events)", title_justify="left")  # fmt: skip
+        for col in ("exchange", "symbol", "bid", "ask", "spread bps", "levels", "updates",
+                    "last trade"):  # fmt: skip
+            t.add_column(col, justify="left" if col in ("exchange", "symbol") else "right")
+        for r in self.rows():
+            t.add_row(*r)
+        return t
+
+
+def run_demo(duration: float | None = None, engine: str = "demo",
+             symbols: list[str] | None = None) -> int:  # fmt: skip
+    console = Console()
+    symbols = symbols or ["BTC/USDT", "ETH/USDT"]
+    say = console.print
+    say("[bold]ttxt-mp demo[/]: local exchange simulator -> one connector process per "
+        "exchange -> shared-memory rings -> this process. Nothing leaves 127.0.0.1.")  # fmt: skip
+    sim = sup = None
+    tmp = tempfile.TemporaryDirectory(prefix="ttxt-demo-")
+    try:
+        say("  starting the exchange simulator (Binance Spot + Bybit v5) ...", end=" ")
+        sim = SimProcess(symbols)
+        say(f"listening on {sim.host_port}")
+        cfg_path = Path(tmp.name) / "demo.toml"
+        cfg_path.write_text(demo_config_text(sim.host_port, engine, symbols))
+        parse_config(cfg_path.read_text(), str(cfg_path))  # refuse early, in this process
+        say(f"  launching engine {engine!r}: binance and bybit connector processes ...", end=" ")
+        env = dict(os.environ, TTXT_LOG_LEVEL=os.environ.get("TTXT_LOG_LEVEL", "WARNING"))
+        sup = subprocess.Popen([sys.executable, "-m", "ttxt_mp.cli", "launch", str(cfg_path)],
+                               env=env, start_new_session=True)  # fmt: skip
+        feed = attach(engine, wait=ENGINE_START_TIMEOUT)
+        say("attached")
+        return _show(console, feed, duration, sup)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if sup is not None:
+            say("  stopping the engine ...", end=" ")
+            _terminate(sup, signal.SIGINT)
+            say(f"exit code {sup.returncode}")
+        if sim is not None:
+            sim.stop()
+        tmp.cleanup()
+
+
+def _show(console: Console, feed: Any, duration: float | None, sup: subprocess.Popen) -> int:
+    client = TopOfBookTable()
+    deadline = None if duration is None else time.monotonic() + duration
+    interactive = console.is_terminal
+    next_print = time.monotonic() + 1.0
+    with feed, Live(client.table(), console=console, refresh_per_second=4,
+                    transient=False) if interactive else contextlib.nullcontext() as live:  # fmt: skip
+        while deadline is None or time.monotonic() < deadline:
+            if sup.poll() is not None:
+                console.print(f"[red]the engine exited with code {sup.returncode}[/]")
+                return 1
+            try:
+                client.dispatch(feed.get(timeout=0.25))
+            except QueueEmpty:
+                pass
+            except QueueClosed:
+                break
+            now = time.monotonic()
+            if now >= next_print:
+                next_print = now + (0.25 if interactive else 1.0)
+                if live is not None:
+                    live.update(client.table())
+                else:
+                    for r in client.rows():
+                        print("book", " ".join(r[:5]), flush=True)
+    console.print(client.table())
+    return 0

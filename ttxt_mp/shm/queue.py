@@ -1,0 +1,117 @@
+"""``ShmQueue``: the :class:`ttxt_mp.queues.IQueue` surface over a shared-memory ring.
+
+``ShmQueue.create(...)`` returns the producing end (:class:`ShmPublisher`),
+``ShmQueue.attach(...)`` a consuming end (:class:`ShmConsumer`). Both are ``ShmQueue``
+(hence ``IQueue``) instances, so they go wherever an ``IQueue`` is expected; calling a
+method of the other end raises ``TypeError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ttxt_mp.queues import IQueue
+from ttxt_mp.shm.ring import RingReader, RingWriter
+
+__all__ = ["ShmConsumer", "ShmPublisher", "ShmQueue"]
+
+
+class ShmQueue(IQueue):
+    """Factory and common type of the two ends of a shared-memory ring."""
+
+    @staticmethod
+    def create(
+        name: str,
+        capacity: int = 1 << 16,
+        slot_size: int = 256,
+        policy: str = "overwrite",
+        metadata: Any = None,
+        *,
+        max_consumers: int = 8,
+        kinds: list[int] | None = None,
+        meta_capacity: int = 1 << 16,
+    ) -> ShmPublisher:
+        """Create ring ``name`` (``/dev/shm/ttxt-<name>``, mode 0600) and return its producer.
+
+        ``capacity`` slots (a power of two) of ``slot_size`` bytes (32-byte slot header +
+        payload; an event larger than one slot spans consecutive slots, one larger than
+        the whole ring raises :class:`EventTooLarge`). ``policy``: ``"overwrite"`` (the
+        producer never waits; lapped consumers get a ``GapNotice``) or ``"block"`` (the
+        producer waits for the slowest live consumer; dead consumers are reaped).
+        ``metadata``: any msgspec-JSON-encodable value consumers read as ``.metadata``
+        (e.g. the instrument table); the producer may replace it with ``set_metadata``.
+        ``kinds``: event kinds carried (default: the library's); their layout hash is
+        checked at attach. A stale ring of the same name (producer dead or closed) is
+        removed with a warning; one with a live producer raises :class:`RingExists`.
+        """
+        return ShmPublisher.create(
+            name, capacity, slot_size, policy, metadata,
+            max_consumers=max_consumers, kinds=kinds, meta_capacity=meta_capacity,
+        )  # fmt: skip
+
+    @staticmethod
+    def attach(
+        name: str,
+        start: str = "latest",
+        *,
+        spin_us: float = 50.0,
+        busy: bool = False,
+        wake_timeout: float = 0.01,
+    ) -> ShmConsumer:
+        """Attach a consumer with its own cursor to ring ``name``.
+
+        ``start="latest"``: the next event published; ``"oldest"``: the oldest event still
+        in the ring (on a ``block`` ring: the oldest one the producer is still holding
+        for the slowest consumer). When idle, ``get``/``aget`` spin ``spin_us`` µs then
+        sleep on a FIFO the producer writes to (``busy=True``: spin forever, lowest
+        latency, one full core); ``wake_timeout`` bounds a sleep (see ring.py for the
+        race it covers). Raises :class:`RingNotFound`, :class:`RingLayoutError`,
+        :class:`RingPermissionError`.
+        """
+        return ShmConsumer.attach(
+            name, start, spin_us=spin_us, busy=busy, wake_timeout=wake_timeout
+        )
+
+    def _wrong_end(self, what: str):
+        other = "producer (ShmQueue.create)" if what == "put" else "consumer (ShmQueue.attach)"
+        return TypeError(f"{type(self).__name__} of ring {self.name!r} cannot {what}: "
+                         f"use a {other}")  # fmt: skip
+
+    def put(self, event: Any, timeout: float | None = None) -> None:
+        raise self._wrong_end("put")
+
+    def get_nowait(self) -> Any:
+        raise self._wrong_end("get")
+
+    def get(self, timeout: float | None = None) -> Any:
+        raise self._wrong_end("get")
+
+    async def aget(self) -> Any:
+        raise self._wrong_end("get")
+
+
+class ShmPublisher(RingWriter, ShmQueue):
+    """The producer of a ring. ``put``, ``aput``, ``put_many``, ``put_raw``,
+    ``set_metadata``, ``heartbeat``, ``reap``, ``close``, ``unlink``."""
+
+    name: str
+
+
+class ShmConsumer(RingReader, ShmQueue):
+    """A consumer of a ring. ``get``, ``get_nowait``, ``aget``, ``for``/``async for``,
+    ``get_batch``, ``get_raw``, ``metadata``, ``lag``, ``lost``, ``close``.
+
+    Events come back as the Structs that were put. A lap on an ``overwrite`` ring is
+    reported in order as ``GapNotice(exchange="", lost=N)``: exactly N events were
+    overwritten before this consumer could read them; the next event is the oldest
+    still in the ring. ``get_batch`` reports laps in ``.lost`` and in the jump of the
+    records' ``evno`` instead.
+    """
+
+    name: str
+
+    def put(self, event: Any, timeout: float | None = None) -> None:
+        raise self._wrong_end("put")
+
+    def put_many(self, events: Any, kind: int | None = None, timeout: float | None = None):
+        raise self._wrong_end("put")
