@@ -117,8 +117,11 @@ def baseline_bybit(frame: bytes):
 # --------------------------------------------------------------------------- cryptofeed
 
 
-def cryptofeed_handler(exchange: str):
-    """(async handler(frame), note) using cryptofeed's own feed, or (None, reason)."""
+def cryptofeed_handler(exchange: str, frames: list):
+    """(async handler(frame), note) using cryptofeed's own feed, or (None, reason).
+
+    cryptofeed checks Binance update ids, so its book id is rewound whenever the frame list
+    starts over: every frame it sees is then a fresh, contiguous update."""
     try:
         from cryptofeed.defines import L2_BOOK
         from cryptofeed.exchanges import Binance, Bybit
@@ -139,16 +142,22 @@ def cryptofeed_handler(exchange: str):
         feed._l2_book["BNB-BTC"] = CfBook(Binance.id, "BNB-BTC")
         feed.last_update_id["BNB-BTC"] = 160
     else:
-        Symbols.set(Bybit.id, {"BTC-USDT": "BTCUSDT"}, {"instrument_type": {"BTC-USDT": "spot"}})
+        Symbols.set(
+            Bybit.id, *Bybit._parse_symbol_data([json.loads(docs.BYBIT_INSTRUMENTS_SPOT.frame)])
+        )
         feed = Bybit(symbols=["BTC-USDT"], channels=[L2_BOOK], callbacks={L2_BOOK: noop})
         feed._l2_book["BTC-USDT"] = CfBook(Bybit.id, "BTC-USDT")
 
     class Conn:
         uuid = "bench"
+        address = "wss://stream.bybit.com/v5/public/spot"
 
     conn = Conn()
+    first = frames[0]
 
     async def handle(frame: bytes):
+        if frame is first and exchange == "binance":
+            feed.last_update_id["BNB-BTC"] = 160
         await feed.message_handler(frame.decode(), conn, 0.0)
 
     return handle, f"cryptofeed {__import__('cryptofeed').__version__}" if hasattr(
@@ -224,7 +233,7 @@ def main() -> None:
             ("json.loads + Decimal", rate(baseline, frames, n, repeats)),
         ]
         if book:
-            handler, note = cryptofeed_handler(exchange)
+            handler, note = cryptofeed_handler(exchange, frames)
             if handler is None:
                 notes.append(note)
             else:

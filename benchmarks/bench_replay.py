@@ -96,7 +96,8 @@ def generate(directory: str, total: int, seed: int = 1) -> list[str]:
                 start = len(body) + RECORD_HEADER.size
                 ts_pos.append((start + ex, start + lo))
                 body += RECORD_HEADER.pack(kind, len(payload)) + payload
-            templates.append((bytes(body), np.array(ts_pos, dtype=np.int64), starts))
+            templates.append((bytes(body), np.array(ts_pos, dtype=np.int64),
+                              np.array(starts, dtype="<u4")))  # fmt: skip
         path = os.path.join(directory, file_name(exchange, symbol))
         paths.append(path)
         ts = T0 + fi * 37 + np.cumsum(rng.integers(50_000, 150_000, per_file)) * 4
@@ -112,7 +113,8 @@ def generate(directory: str, total: int, seed: int = 1) -> list[str]:
                 body[pos[:n, 1, None] + ar8] = t
                 if n < CHUNK:  # last partial chunk: keep its first n records
                     body = body[: starts[n]]
-                f.write(pack_chunk(body.tobytes(), n, int(ts[at]), int(ts[at + n - 1])))
+                index = starts[:n].tobytes()
+                f.write(pack_chunk(body.tobytes(), index, n, int(ts[at]), int(ts[at + n - 1])))
     return paths
 
 

@@ -104,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         getattr(mod, f"add_{name}_arguments")(s)
         s.set_defaults(func=_delegate(module, f"{name}_main"))
 
-    s = sub.add_parser("sim", help="run the exchange simulator alone")
-    s.set_defaults(func=_delegate("ttxt_mp.sim.__main__", "cli_main"))
+    sub.add_parser("sim", help="run the exchange simulator alone (ttxt-mp sim --help)",
+                   add_help=False)  # fmt: skip
     return p
 
 
@@ -114,6 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ttxt_mp.engine.control import EngineNotRunning
     from ttxt_mp.engine.supervisor import EngineAlreadyRunning
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sim"]:  # the simulator owns its options
+        from ttxt_mp.sim.__main__ import main as sim_main
+
+        sim_main(argv[1:])
+        return 0
     args = build_parser().parse_args(argv)
     if args.log_level:
         _logging(args.log_level)

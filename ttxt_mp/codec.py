@@ -154,8 +154,8 @@ class Layout:
         strs = _StrCodec()
         ns: dict[str, Any] = {
             "_H": self._header, "_HS": self.header_size, "_cls": self.cls, "_dstr": strs.decode,
-            "_chain": chain.from_iterable, "_pack_into": struct.pack_into,
-            "_LayoutError": LayoutError,
+            "_chain": chain.from_iterable,
+            "_LayoutError": LayoutError, "_floats": _float_struct,
         }  # fmt: skip
         pk_args, up_kw = [], []
         for i, p in enumerate(fixed):
@@ -186,10 +186,18 @@ class Layout:
                 ns[f"_I{j}"] = struct.Struct("<" + ifmt)
                 all_float = p.item is None and set(ifmt) == {"d"}
                 pk_pre.append(f"v{j} = ev.{p.name}")
-                if all_float:  # levels: one pack call for the whole array
+                if all_float:
+                    # Levels: a few are cheapest packed one by one, many in one call with
+                    # a Struct compiled once per array length (measured: the crossover is
+                    # near 8 levels).
+                    args = ", ".join(f"x[{k}]" for k in range(len(ifmt)))
                     pk_body.append(
-                        f"if v{j}: _pack_into('<%dd' % ({len(ifmt)} * len(v{j})), buf, p, "
-                        f"*_chain(v{j})); p += {isz} * len(v{j})"
+                        f"if len(v{j}) <= {_SMALL_ARRAY}:\n"
+                        f"        for x in v{j}:\n"
+                        f"            _I{j}.pack_into(buf, p, {args}); p += {isz}\n"
+                        f"    else:\n"
+                        f"        _floats(len(v{j}) * {len(ifmt)}).pack_into(buf, p, *_chain(v{j}));"
+                        f" p += {isz} * len(v{j})"
                     )
                 else:
                     item_args = []
@@ -270,6 +278,20 @@ def _enum_table(enum: type[IntEnum]) -> list:
     for m in enum:
         table[int(m)] = m
     return table
+
+
+_SMALL_ARRAY = 8
+_FLOAT_STRUCTS: dict[int, struct.Struct] = {}
+
+
+def _float_struct(n: int) -> struct.Struct:
+    """A compiled ``<n>d`` Struct, cached (bounded) per length."""
+    s = _FLOAT_STRUCTS.get(n)
+    if s is None:
+        if len(_FLOAT_STRUCTS) >= _CACHE_MAX:
+            _FLOAT_STRUCTS.clear()
+        s = _FLOAT_STRUCTS[n] = struct.Struct(f"<{n}d")
+    return s
 
 
 def _acc(part: Array, k: int) -> str:

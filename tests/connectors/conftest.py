@@ -29,8 +29,12 @@ RATES = Rates(updates_per_sec=150.0, trades_per_sec=10.0, levels=150, max_levels
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    s = Simulator({"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "XRPUSDT"]},
-                  seed=11, rates=RATES, timings=TIMINGS)
+    s = Simulator(
+        {"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "XRPUSDT"]},
+        seed=11,
+        rates=RATES,
+        timings=TIMINGS,
+    )
     await s.start()
     try:
         yield s
@@ -73,5 +77,5 @@ async def start_connector() -> AsyncIterator[Any]:
         for r in running:
             try:
                 await asyncio.wait_for(r.task, 5.0)
-            except BaseException:  # noqa: S110 - the test already reports its own failure
+            except BaseException:  # the test reports its own failure
                 pass

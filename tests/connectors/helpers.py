@@ -21,8 +21,9 @@ def norm(native: str) -> str:
     return f"{native[:-4]}/{native[-4:]}"  # USDT pairs only in these tests
 
 
-def make_cfg(sim: Simulator, exchange: str, symbols: list[str] | None = None,
-             **kw: Any) -> ConnectorConfig:
+def make_cfg(
+    sim: Simulator, exchange: str, symbols: list[str] | None = None, **kw: Any
+) -> ConnectorConfig:
     urls = getattr(sim.urls, exchange)
     streams = kw.pop("streams", None) or Streams(
         depth=DepthStream(levels=DEPTH[exchange]), trades=True, klines=["1m"]
@@ -81,13 +82,17 @@ class Consumer:
         return [(s, r) for s, r in self.results if r not in ok]
 
     def status_log(self, last: int = 25) -> str:
-        return "\n".join(f"  {s.symbol or '-'} {s.state.name}: {s.message}"
-                         for s in self.statuses[-last:])
+        return "\n".join(
+            f"  {s.symbol or '-'} {s.state.name}: {s.message}" for s in self.statuses[-last:]
+        )
 
-    def has_status(self, state: ConnectorState, symbol: str | None = None,
-                   contains: str = "", after: int = 0) -> bool:
-        return any(s.state == state and (symbol is None or s.symbol == symbol)
-                   and contains in s.message for s in self.statuses[after:])
+    def has_status(
+        self, state: ConnectorState, symbol: str | None = None, contains: str = "", after: int = 0
+    ) -> bool:
+        return any(
+            s.state == state and (symbol is None or s.symbol == symbol) and contains in s.message
+            for s in self.statuses[after:]
+        )
 
     async def until(self, pred: Any, timeout: float, what: str) -> None:
         loop = asyncio.get_running_loop()
@@ -97,8 +102,10 @@ class Consumer:
             if pred():
                 return
             if loop.time() > end:
-                raise AssertionError(f"timed out after {timeout} s waiting for {what}; "
-                                     f"last statuses:\n{self.status_log()}")
+                raise AssertionError(
+                    f"timed out after {timeout} s waiting for {what}; "
+                    f"last statuses:\n{self.status_log()}"
+                )
             await asyncio.sleep(0.02)
 
 
@@ -110,9 +117,13 @@ def _truth(sim: Simulator, exchange: str, native: str) -> tuple[int, list, list]
     return uid, bids, asks
 
 
-async def checkpoint(sim: Simulator, consumer: Consumer, exchange: str,
-                     natives: tuple[str, ...] | list[str] | None = None,
-                     timeout: float = 5.0) -> None:
+async def checkpoint(
+    sim: Simulator,
+    consumer: Consumer,
+    exchange: str,
+    natives: tuple[str, ...] | list[str] | None = None,
+    timeout: float = 5.0,
+) -> None:
     """Pause the market, let the connector catch up, and require every rebuilt book to
     equal the simulator's true book level for level (then resume)."""
     natives = natives or SYMBOLS[exchange]
@@ -133,11 +144,18 @@ async def checkpoint(sim: Simulator, consumer: Consumer, exchange: str,
             except AssertionError:
                 uid, bids, asks = _truth(sim, exchange, native)
                 book = consumer.books.get(sym)
-                detail = "no book" if book is None else (
-                    f"book id {book.update_id} vs truth {uid}; levels {book.depth()} vs "
-                    f"{(len(bids), len(asks))}; best {book.best_bid}/{book.best_ask} vs "
-                    f"{bids[:1]}/{asks[:1]}")
-                raise AssertionError(f"{exchange} {sym}: {detail}\n{consumer.status_log()}") from None
+                detail = (
+                    "no book"
+                    if book is None
+                    else (
+                        f"book id {book.update_id} vs truth {uid}; levels {book.depth()} vs "
+                        f"{(len(bids), len(asks))}; best {book.best_bid}/{book.best_ask} vs "
+                        f"{bids[:1]}/{asks[:1]}"
+                    )
+                )
+                raise AssertionError(
+                    f"{exchange} {sym}: {detail}\n{consumer.status_log()}"
+                ) from None
             assert len(consumer.books[sym].bids()) > 10, "compared an almost empty book"
     finally:
         sim.resume()
@@ -187,7 +205,7 @@ class SimThread:
         def run() -> None:
             try:
                 fut.set_result(fn(*args))
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            except BaseException as exc:  # handed to the caller
                 fut.set_exception(exc)
 
         self.loop.call_soon_threadsafe(run)

@@ -22,19 +22,26 @@ S = ConnectorState
 
 
 def cfg(exchange: str = "binance", **kw) -> ConnectorConfig:
-    return msgspec.convert({"exchange": exchange, "symbols": ["BTC/USDT", "ETH/USDT"], **kw},
-                           ConnectorConfig, from_attributes=True)
+    return msgspec.convert(
+        {"exchange": exchange, "symbols": ["BTC/USDT", "ETH/USDT"], **kw},
+        ConnectorConfig,
+        from_attributes=True,
+    )
 
 
 def test_registry_maps_exchanges_and_names_unknown_ones() -> None:
     assert connector_class("binance") is BinanceConnector
     assert connector_class("bybit") is BybitConnector
-    with pytest.raises(UnknownExchange, match="no connector for exchange 'okx'; known: binance, bybit"):
+    with pytest.raises(
+        UnknownExchange, match="no connector for exchange 'okx'; known: binance, bybit"
+    ):
         connector_class("okx")
 
 
 def test_config_of_another_exchange_is_refused() -> None:
-    with pytest.raises(ValueError, match="BybitConnector serves exchange 'bybit', config says 'binance'"):
+    with pytest.raises(
+        ValueError, match="BybitConnector serves exchange 'bybit', config says 'binance'"
+    ):
         BybitConnector(cfg("binance"), AsyncioQueue())
 
 
@@ -50,14 +57,17 @@ def test_listening_market_stream_is_fluent_and_replaces_the_plan() -> None:
     assert [s.channel for s in c.plan.streams()] == ["book", "kline"]
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"depth": 7}, r"binance offers depth levels \(5, 10, 20, 100, 500, 1000, 5000\), got 7"),
-    ({"klines": ["2m"]}, r"binance kline intervals are .*; got '2m'"),
-    ({"symbols": ["btcusdt"]}, r"symbol 'btcusdt' is not BASE/QUOTE"),
-    ({"symbols": []}, "needs at least one symbol"),
-    ({"symbols": ["A/B", "A/B"]}, "listed twice"),
-    ({"symbols": "BTC/USDT"}, "not one string"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"depth": 7}, r"binance offers depth levels \(5, 10, 20, 100, 500, 1000, 5000\), got 7"),
+        ({"klines": ["2m"]}, r"binance kline intervals are .*; got '2m'"),
+        ({"symbols": ["btcusdt"]}, r"symbol 'btcusdt' is not BASE/QUOTE"),
+        ({"symbols": []}, "needs at least one symbol"),
+        ({"symbols": ["A/B", "A/B"]}, "listed twice"),
+        ({"symbols": "BTC/USDT"}, "not one string"),
+    ],
+)
 def test_listening_market_stream_rejects_bad_arguments(kwargs, message) -> None:
     c = BinanceConnector(cfg(), AsyncioQueue())
     with pytest.raises((ValueError, TypeError), match=message):
@@ -88,9 +98,15 @@ async def test_unreachable_venue_backs_off_and_stops_promptly() -> None:
     q = AsyncioQueue()
     reports: list[dict] = []
     c = BinanceConnector(
-        cfg(endpoints=Endpoints(ws=f"ws://127.0.0.1:{port}", rest=f"http://127.0.0.1:{port}"),
-            reconnect_backoff=0.02, reconnect_backoff_max=0.1),
-        q, on_report=reports.append, report_interval=0.1, rng=random.Random(1),
+        cfg(
+            endpoints=Endpoints(ws=f"ws://127.0.0.1:{port}", rest=f"http://127.0.0.1:{port}"),
+            reconnect_backoff=0.02,
+            reconnect_backoff_max=0.1,
+        ),
+        q,
+        on_report=reports.append,
+        report_interval=0.1,
+        rng=random.Random(1),
     )
     task = asyncio.create_task(c.run())
     await asyncio.sleep(1.2)  # each REST attempt also retries 3 times inside RESTAssistant

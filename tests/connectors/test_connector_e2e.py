@@ -17,18 +17,25 @@ VENUES = ["binance", "bybit"]
 
 
 @pytest.mark.parametrize("exchange", VENUES)
-async def test_books_trades_klines_match_simulator(sim: Simulator, start_connector,
-                                                  exchange: str) -> None:
+async def test_books_trades_klines_match_simulator(
+    sim: Simulator, start_connector, exchange: str
+) -> None:
     run = await start_connector(make_cfg(sim, exchange))
     con = run.consumer
     syms = {norm(s) for s in SYMBOLS[exchange]}
-    await con.until(lambda: all(run.connector.symbol_states.get(s) == S.UP for s in syms),
-                    5.0, "every book synced")
+    await con.until(
+        lambda: all(run.connector.symbol_states.get(s) == S.UP for s in syms),
+        5.0,
+        "every book synced",
+    )
     await checkpoint(sim, con, exchange)
     await asyncio.sleep(0.8)  # the market moves on; deltas keep the books exact
     await checkpoint(sim, con, exchange)
-    await con.until(lambda: {t.symbol for t in con.trades} == syms
-                    and {k.symbol for k in con.klines} == syms, 6.0, "trades and klines")
+    await con.until(
+        lambda: {t.symbol for t in con.trades} == syms and {k.symbol for k in con.klines} == syms,
+        6.0,
+        "trades and klines",
+    )
     assert con.bad_results() == [], "a published book event did not apply cleanly"
     for mt in con.trades:
         assert mt.exchange == exchange and mt.trades
@@ -53,19 +60,24 @@ async def test_bybit_service_restart_u1_replaces_book(sim: Simulator, start_conn
     con = run.consumer
     await checkpoint(sim, con, "bybit")
     sim.restart_bybit("BTCUSDT")  # topics restart at u=1 with a snapshot
-    await con.until(lambda: con.books.get("BTC/USDT") is not None
-                    and con.books["BTC/USDT"].update_id < 10, 5.0, "u=1 snapshot applied")
+    await con.until(
+        lambda: con.books.get("BTC/USDT") is not None and con.books["BTC/USDT"].update_id < 10,
+        5.0,
+        "u=1 snapshot applied",
+    )
     await checkpoint(sim, con, "bybit")
     assert con.bad_results() == []
     assert run.connector.gaps == 0
 
 
-async def test_fluent_listening_market_stream_selects_streams(sim: Simulator,
-                                                             start_connector) -> None:
+async def test_fluent_listening_market_stream_selects_streams(
+    sim: Simulator, start_connector
+) -> None:
     run = await start_connector(
         make_cfg(sim, "binance"),
         configure=lambda c: c.listening_market_stream(
-            symbols=["ETH/USDT"], depth=False, trades=True, klines=[]),
+            symbols=["ETH/USDT"], depth=False, trades=True, klines=[]
+        ),
     )
     con = run.consumer
     await con.until(lambda: len(con.trades) >= 3, 5.0, "ETH trades")

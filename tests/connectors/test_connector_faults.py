@@ -9,7 +9,9 @@ import time
 import pytest
 
 from ttxt_mp.connectors.base import ConnectorError
+from ttxt_mp.connectors.bybit.connector import BybitConnector
 from ttxt_mp.events import ConnectorState
+from ttxt_mp.queues import AsyncioQueue
 from ttxt_mp.sim import Simulator
 
 from .helpers import SYMBOLS, Consumer, checkpoint, make_cfg, norm
@@ -21,9 +23,14 @@ VENUES = ["binance", "bybit"]
 async def synced(run, timeout: float = 5.0) -> Consumer:
     con = run.consumer
     syms = [s for s in run.connector.active_symbols]
-    await con.until(lambda: run.connector.state == S.UP
-                    and all(run.connector.symbol_states.get(s) == S.UP for s in syms),
-                    timeout, "connector UP and every book synced")
+    await con.until(
+        lambda: (
+            run.connector.state == S.UP
+            and all(run.connector.symbol_states.get(s) == S.UP for s in syms)
+        ),
+        timeout,
+        "connector UP and every book synced",
+    )
     return con
 
 
@@ -32,8 +39,9 @@ def book_ups(con: Consumer, symbol: str, after: int) -> int:
 
 
 @pytest.mark.parametrize("exchange", VENUES)
-async def test_dropped_connection_reconnects_and_resyncs(sim: Simulator, start_connector,
-                                                        exchange: str) -> None:
+async def test_dropped_connection_reconnects_and_resyncs(
+    sim: Simulator, start_connector, exchange: str
+) -> None:
     run = await start_connector(make_cfg(sim, exchange))
     con = await synced(run)
     await checkpoint(sim, con, exchange)
@@ -41,9 +49,14 @@ async def test_dropped_connection_reconnects_and_resyncs(sim: Simulator, start_c
     snaps = dict(con.snapshots)
     assert sim.fault(venue=exchange, kind="drop")["applied_to"]
     await con.until(lambda: con.has_status(S.DOWN, "", after=mark), 3.0, "DOWN status")
-    await con.until(lambda: con.has_status(S.UP, "", after=mark)
-                    and all(book_ups(con, norm(s), mark) for s in SYMBOLS[exchange]),
-                    5.0, "UP again with every book resynced")
+    await con.until(
+        lambda: (
+            con.has_status(S.UP, "", after=mark)
+            and all(book_ups(con, norm(s), mark) for s in SYMBOLS[exchange])
+        ),
+        5.0,
+        "UP again with every book resynced",
+    )
     down = next(s for s in con.statuses[mark:] if s.state == S.DOWN and not s.symbol)
     assert down.reconnects == 1 and "reconnect 1" in down.message, down.message
     # a fresh snapshot per symbol replaced the consumer's book (nothing carried over)
@@ -54,10 +67,13 @@ async def test_dropped_connection_reconnects_and_resyncs(sim: Simulator, start_c
 
 
 @pytest.mark.parametrize("exchange", VENUES)
-@pytest.mark.parametrize(("mode", "needle"), [("invalid_json", '{"e":"depthUpdate","E":17000'),
-                                              ("wrong_shape", '"unexpected":[1,2,3]')])
+@pytest.mark.parametrize(
+    ("mode", "needle"),
+    [("invalid_json", '{"e":"depthUpdate","E":17000'), ("wrong_shape", '"unexpected":[1,2,3]')],
+)
 async def test_malformed_frame_reported_and_connector_keeps_going(
-        sim: Simulator, start_connector, exchange: str, mode: str, needle: str) -> None:
+    sim: Simulator, start_connector, exchange: str, mode: str, needle: str
+) -> None:
     run = await start_connector(make_cfg(sim, exchange))
     con = await synced(run)
     mark = len(con.statuses)
@@ -74,8 +90,9 @@ async def test_malformed_frame_reported_and_connector_keeps_going(
 
 
 @pytest.mark.parametrize("exchange", VENUES)
-async def test_skipped_update_id_is_a_gap_then_resync(sim: Simulator, start_connector,
-                                                     exchange: str) -> None:
+async def test_skipped_update_id_is_a_gap_then_resync(
+    sim: Simulator, start_connector, exchange: str
+) -> None:
     run = await start_connector(make_cfg(sim, exchange))
     con = await synced(run)
     native = SYMBOLS[exchange][0]
@@ -99,7 +116,8 @@ async def test_skipped_update_id_is_a_gap_then_resync(sim: Simulator, start_conn
 
 @pytest.mark.parametrize("exchange", VENUES)
 async def test_stalled_stream_reconnects_after_heartbeat_timeout(
-        sim: Simulator, start_connector, exchange: str) -> None:
+    sim: Simulator, start_connector, exchange: str
+) -> None:
     hb = 0.8
     run = await start_connector(make_cfg(sim, exchange, heartbeat_timeout=hb))
     con = await synced(run)
@@ -111,16 +129,20 @@ async def test_stalled_stream_reconnects_after_heartbeat_timeout(
     down = next(s for s in con.statuses[mark:] if s.state == S.DOWN)
     assert "stalled" in down.message, down.message
     assert 0.5 * hb <= waited <= 2.5 * hb, f"stall detected after {waited:.2f} s (timeout {hb})"
-    await con.until(lambda: con.has_status(S.UP, "", after=mark)
-                    and all(book_ups(con, norm(s), mark) for s in SYMBOLS[exchange]),
-                    5.0, "UP again")
+    await con.until(
+        lambda: (
+            con.has_status(S.UP, "", after=mark)
+            and all(book_ups(con, norm(s), mark) for s in SYMBOLS[exchange])
+        ),
+        5.0,
+        "UP again",
+    )
     await checkpoint(sim, con, exchange)
     assert con.bad_results() == []
 
 
 @pytest.mark.parametrize("exchange", VENUES)
-async def test_quiet_market_is_not_a_stall(sim: Simulator, start_connector,
-                                          exchange: str) -> None:
+async def test_quiet_market_is_not_a_stall(sim: Simulator, start_connector, exchange: str) -> None:
     """Paused market: no data at all, yet heartbeats prove the socket alive (and, for
     Bybit, are what keeps the server from closing it)."""
     hb = 0.8
@@ -136,8 +158,9 @@ async def test_quiet_market_is_not_a_stall(sim: Simulator, start_connector,
 
 
 @pytest.mark.parametrize("exchange", VENUES)
-async def test_unknown_symbol_is_reported_and_others_run(sim: Simulator, start_connector,
-                                                        exchange: str) -> None:
+async def test_unknown_symbol_is_reported_and_others_run(
+    sim: Simulator, start_connector, exchange: str
+) -> None:
     native = SYMBOLS[exchange][0]
     run = await start_connector(make_cfg(sim, exchange, [norm(native), "NOPE/USDT"]))
     con = await synced(run)
@@ -153,11 +176,51 @@ async def test_unknown_symbol_is_reported_and_others_run(sim: Simulator, start_c
 
 
 @pytest.mark.parametrize("exchange", VENUES)
-async def test_no_known_symbol_fails_clearly(sim: Simulator, start_connector,
-                                            exchange: str) -> None:
+async def test_no_known_symbol_fails_clearly(
+    sim: Simulator, start_connector, exchange: str
+) -> None:
     run = await start_connector(make_cfg(sim, exchange, ["NOPE/USDT", "ZZZ/USDT"]))
     with pytest.raises(ConnectorError, match=r"none of the symbols .*NOPE/USDT"):
         await asyncio.wait_for(asyncio.shield(run.task), 5.0)
     run.consumer.drain()
     assert run.consumer.statuses[-1].state == S.STOPPED
     assert "none of the symbols" in run.consumer.statuses[-1].message
+
+
+class _DeafBybit(BybitConnector):
+    """A venue that never answers the resubscription with a snapshot."""
+
+    def resync_timeout(self) -> float:
+        return 0.5
+
+    async def _resubscribe(self, sym: str, sync) -> None:  # noqa: ANN001 - BybitBookSync
+        await self._expect_snapshot(sym, sync)
+
+
+async def test_bybit_no_snapshot_after_gap_forces_a_reconnect(sim: Simulator) -> None:
+    q = AsyncioQueue()
+    c = _DeafBybit(make_cfg(sim, "bybit"), q)
+    task = asyncio.create_task(c.run())
+    con = Consumer(q, "bybit")
+    try:
+        await con.until(
+            lambda: all(c.symbol_states.get(norm(s)) == S.UP for s in SYMBOLS["bybit"]),
+            5.0,
+            "synced",
+        )
+        mark = len(con.statuses)
+        sim.fault(venue="bybit", kind="skip_update", symbol="BTCUSDT")
+        await con.until(
+            lambda: con.has_status(
+                S.DOWN, "", "no orderbook snapshot for BTC/USDT within 0.5 s", after=mark
+            ),
+            4.0,
+            "DOWN naming the missing snapshot",
+        )
+        await con.until(lambda: book_ups(con, "BTC/USDT", mark) >= 1, 5.0, "resynced")
+        await checkpoint(sim, con, "bybit")
+        assert con.bad_results() == [] and c.reconnects == 1
+    finally:
+        c.stop()
+        await asyncio.wait_for(task, 5.0)
+    assert sim.connections("bybit") == []

@@ -51,8 +51,13 @@ capacity = 16384
 
 
 def cli(*args: str, timeout: float = 20.0) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ttxt_mp.connectors.run", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "ttxt_mp.connectors.run", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
 
 
 def test_cli_unknown_connector_id_exits_2_naming_the_known_ones(tmp_path: Path) -> None:
@@ -70,8 +75,10 @@ def test_cli_missing_argument_exits_2(tmp_path: Path) -> None:
 
 def test_cli_bad_config_exits_2_with_key_path(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
-    cfg.write_text('[engine]\nname = "e1"\n[[connectors]]\nexchange = "binance"\n'
-                   'symbols = ["BTC/USDT"]\nheartbeat_timeot = 1.0\n')
+    cfg.write_text(
+        '[engine]\nname = "e1"\n[[connectors]]\nexchange = "binance"\n'
+        'symbols = ["BTC/USDT"]\nheartbeat_timeot = 1.0\n'
+    )
     r = cli("--engine", "e1", "--config", str(cfg), "--connector", "binance")
     assert r.returncode == 2
     assert "connectors[0]" in r.stderr and "unknown key `heartbeat_timeot`" in r.stderr
@@ -89,8 +96,12 @@ def test_run_connector_in_process_stops_on_sigterm_and_reports() -> None:
         timer.start()
         t0 = time.monotonic()
         try:
-            code = run_connector(make_cfg(st.sim, "binance", ["BTC/USDT"]), q,
-                                 reporter=Reporter(out=out, interval=0.2), duration=15.0)
+            code = run_connector(
+                make_cfg(st.sim, "binance", ["BTC/USDT"]),
+                q,
+                reporter=Reporter(out=out, interval=0.2),
+                duration=15.0,
+            )
         finally:
             timer.cancel()
     assert code == 0
@@ -120,9 +131,21 @@ def test_cli_process_publishes_into_a_ring_a_consumer_rebuilds_the_book(tmp_path
         urls = st.sim.urls.binance
         cfg = toml_config(tmp_path / "c.toml", engine, urls.ws, urls.rest)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ttxt_mp.connectors.run", "--engine", engine,
-             "--config", str(cfg), "--connector", "bn"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "ttxt_mp.connectors.run",
+                "--engine",
+                engine,
+                "--config",
+                str(cfg),
+                "--connector",
+                "bn",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
             env={**os.environ, "TTXT_STATS_INTERVAL": "0.2"},
         )
         consumer = None

@@ -149,7 +149,7 @@ def test_status_and_tail_cli(make_engine):
                         capture_output=True, text=True, timeout=30)  # fmt: skip
     assert st.returncode == 0, st.stderr
     assert "connector:binance" in st.stdout and "connector:bybit" in st.stdout
-    assert f"ttxt-{eng.name}-binance-market" in st.stdout
+    assert f"{eng.name}-binance-market" in st.stdout
     tail = subprocess.run([sys.executable, "-m", "ttxt_mp.cli", "tail", eng.name, "--symbol",
                            "ETH/USDT", "--count", "20", "--timeout", "15"],
                           capture_output=True, text=True, timeout=60)  # fmt: skip

@@ -244,3 +244,15 @@ def test_denormalizer_builds_documented_subscribe_frames():
         d.topic(Stream("book", "BTC/USDT", depth=20))
     with pytest.raises(ValueError, match="unknown channel"):
         d.topic(Stream("ticker", "BTC/USDT"))
+
+
+def test_combined_wrapper_in_any_layout():
+    n = BinanceNormalizer()
+    expected = one(n.normalize(DEPTH, 1))
+    data_first = b'{"data":' + DEPTH + b',"stream":"bnbbtc@depth"}'
+    spaced = b'{ "stream" : "bnbbtc@depth", "data" : ' + DEPTH + b"}"
+    assert one(n.normalize(data_first, 1)) == expected
+    assert one(n.normalize(spaced, 1)) == expected
+    broken = b'{"data":' + DEPTH.replace(b'"u": 160', b'"u": "x"') + b',"stream":"s"}'
+    with pytest.raises(MalformedFrame, match=r"`\$.data.u`"):
+        n.normalize(broken)

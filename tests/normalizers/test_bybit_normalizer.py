@@ -187,3 +187,15 @@ def test_denormalizer_topics_and_chunked_subscribe():
     assert all(f["op"] == "subscribe" for f in frames)
     with pytest.raises(ValueError, match="no kline interval '2m'"):
         d.topic(Stream("kline", "ETH/USDT", interval="2m"))
+
+
+def test_compact_wire_frames_take_the_one_pass_path_with_the_same_result():
+    n = BybitNormalizer()
+    for doc in (docs.BYBIT_ORDERBOOK_SNAPSHOT, docs.BYBIT_ORDERBOOK_DELTA):
+        wire = msgspec.json.encode(msgspec.json.decode(doc.frame))
+        assert wire.startswith(b'{"topic":"orderbook.')
+        assert n.normalize(wire, 1) == n.normalize(doc.frame, 1)
+        assert n.normalize(wire.decode(), 1) == n.normalize(doc.frame, 1)
+    bad = msgspec.json.encode(msgspec.json.decode(SNAP)).replace(b'"u":18521288', b'"u":"x"')
+    with pytest.raises(MalformedFrame, match=r"orderbook.50.BTCUSDT data: .*`\$.u`"):
+        n.normalize(bad)

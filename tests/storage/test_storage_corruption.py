@@ -20,7 +20,7 @@ def clean(rec_dir):
     record(evs, rec_dir, chunk_events=CHUNK)
     path = rec_dir / "BINANCE_BTC_USDT.bin"
     f = RecordingFile(path)
-    bounds = [(int(p), int(p + CHUNK_HEADER_SIZE + n)) for p, n in zip(f.index.pos, f.index.body_len, strict=True)]
+    bounds = [(int(p), int(e)) for p, e in zip(f.index.pos, f.index.end_pos, strict=True)]
     assert len(bounds) == N // CHUNK
     return path, path.read_bytes(), evs, bounds
 
@@ -115,3 +115,25 @@ def test_no_verify_reads_without_crc(clean):
     path, data, evs, _ = clean
     with MarketDataReplayer(path, verify=False) as rp:
         assert list(rp.events()) == evs and rp.problems == []
+
+
+def test_chunk_whose_index_disagrees_with_its_records(rec_dir):
+    from ttxt_mp import codec
+    from ttxt_mp.storage.format import RECORD_HEADER, pack_chunk, pack_file_header
+
+    body, index = bytearray(), []
+    for i in range(3):
+        kind, payload = codec.encode(book(i))
+        index.append(len(body))
+        body += RECORD_HEADER.pack(kind, len(payload)) + payload
+    good = pack_chunk(bytes(body), b"".join(x.to_bytes(4, "little") for x in index), 3, 0, 0)
+    index[1] += 1  # CRC is right (written that way), the index is not
+    bad = pack_chunk(bytes(body), b"".join(x.to_bytes(4, "little") for x in index), 3, 0, 0)
+    path = rec_dir / "BINANCE_BTC_USDT.bin"
+    path.write_bytes(pack_file_header("binance", "BTC/USDT", 0) + good + bad + good)
+    for verify in (True, False):
+        with MarketDataReplayer(path, verify=verify) as rp:
+            assert list(rp.events()) == [book(i) for i in range(3)] * 2
+            assert [(p.offset, p.reason) for p in rp.problems] == [
+                (FILE_HEADER_SIZE + len(good), "chunk records disagree with its index")
+            ]

@@ -173,6 +173,7 @@ class ConnectorBase(ABC):
         self._stop_requested = False
         self._running = False
         self._reconnect_reason = ""
+        self._closer: asyncio.Future[None] | None = None
         self._started = 0.0
 
     # ------------------------------------------------------------------ fluent API
@@ -202,7 +203,9 @@ class ConnectorBase(ABC):
             raise ValueError(f"{ex}: listening_market_stream needs at least one symbol")
         for s in syms:
             if not isinstance(s, str) or not SYMBOL.match(s):
-                raise ValueError(f"{ex}: symbol {s!r} is not BASE/QUOTE in capitals like 'BTC/USDT'")
+                raise ValueError(
+                    f"{ex}: symbol {s!r} is not BASE/QUOTE in capitals like 'BTC/USDT'"
+                )
         if len(set(syms)) != len(syms):
             raise ValueError(f"{ex}: a symbol is listed twice in {list(syms)}")
         levels = plan.depth
@@ -224,9 +227,7 @@ class ConnectorBase(ABC):
                     raise ValueError(
                         f"{ex} kline intervals are {', '.join(KLINE_INTERVALS[ex])}; got {iv!r}"
                     )
-        self.plan = StreamPlan(
-            syms, levels, plan.trades if trades is None else bool(trades), ivs
-        )
+        self.plan = StreamPlan(syms, levels, plan.trades if trades is None else bool(trades), ivs)
         return self
 
     # ------------------------------------------------------------------ venue hooks
@@ -370,9 +371,7 @@ class ConnectorBase(ABC):
                 break
             except (WebError, MalformedFrame) as exc:
                 delay = backoff.next_delay()
-                self._set_state(
-                    S.DOWN, f"instrument list failed: {exc}; retry in {delay:.2f} s"
-                )
+                self._set_state(S.DOWN, f"instrument list failed: {exc}; retry in {delay:.2f} s")
                 await self._sleep(delay)
                 if self._stop_requested:
                     return
@@ -426,6 +425,9 @@ class ConnectorBase(ABC):
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            await asyncio.gather(closer, return_exceptions=True)
         self._on_disconnected()
         if ws is not None:
             with contextlib.suppress(Exception):
@@ -434,12 +436,17 @@ class ConnectorBase(ABC):
             if self.plan.depth and self.symbol_states.get(s) not in (None, S.ERROR):
                 self.symbol_states[s] = S.DOWN
 
-    async def request_reconnect(self, reason: str) -> None:
-        """Drop the current socket; the main loop reconnects (and resyncs) with ``reason``."""
-        self._reconnect_reason = reason
+    def request_reconnect(self, reason: str) -> None:
+        """Drop the current socket; the main loop reconnects (and resyncs) with ``reason``.
+
+        The close runs in its own task, awaited (never cancelled) when the connection is
+        torn down, so the socket is always closed properly.
+        """
         ws = self._ws
-        if ws is not None:
-            await ws.disconnect()
+        if ws is None or self._closer is not None:
+            return
+        self._reconnect_reason = reason
+        self._closer = asyncio.ensure_future(ws.disconnect())
 
     async def _sleep(self, delay: float) -> None:
         """Sleep ``delay`` seconds, ending early when stop() is called.
@@ -470,7 +477,7 @@ class ConnectorBase(ABC):
             log.error("%s: task %s failed: %r", self.cfg.id, task.get_name(), exc)
             self.errors += 1
             self._status(S.ERROR, f"task {task.get_name()} failed: {type(exc).__name__}: {exc}")
-            self.spawn(self.request_reconnect(f"after failure of {task.get_name()}"))
+            self.request_reconnect(f"after failure of {task.get_name()}")
 
     # ------------------------------------------------------------------ frames
 
@@ -504,7 +511,9 @@ class ConnectorBase(ABC):
             ctl: Control = controls.popleft()
             if not ctl.ok:
                 self.errors += 1
-                self._error_status(f"{self.exchange} refused a request (id {ctl.id!r}): {ctl.message}")
+                self._error_status(
+                    f"{self.exchange} refused a request (id {ctl.id!r}): {ctl.message}"
+                )
 
     # ------------------------------------------------------------------ publishing
 

@@ -43,7 +43,9 @@ class UsageError(ValueError):
     """A mistake in the command line or config, worded for the user (exit code 2)."""
 
 
-def find_connector(connectors: Sequence[ConnectorConfig], connector_id: str, source: str = "") -> ConnectorConfig:
+def find_connector(
+    connectors: Sequence[ConnectorConfig], connector_id: str, source: str = ""
+) -> ConnectorConfig:
     """The connector whose id (name, or exchange when unnamed) is ``connector_id``."""
     for c in connectors:
         if c.id == connector_id:

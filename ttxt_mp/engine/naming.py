@@ -1,7 +1,7 @@
 """Where an engine's objects live, so any process can find them by engine name alone.
 
-Rings are named ``ttxt-<engine>-<connector>-<stream>`` (``stream`` is ``market`` or
-``private``); engine and connector names allow only ``[A-Za-z0-9_]``, so the name parses
+Rings are named ``<engine>-<connector>-<stream>`` (``stream`` is ``market`` or
+``private``; the shm layer stores them as ``/dev/shm/ttxt-<name>``); engine and connector names allow only ``[A-Za-z0-9_]``, so the name parses
 back unambiguously. Discovery lists ``/dev/shm``: it needs no running supervisor, so a
 replay publishing under an engine name is found exactly like a live engine.
 The supervisor's control socket and lock file live in a per-user runtime directory.
@@ -28,7 +28,8 @@ class RingName:
 
     @property
     def name(self) -> str:
-        return f"{PREFIX}{self.engine}-{self.connector}-{self.stream}"
+        """The ring's name as ``ShmQueue.create``/``attach`` take it."""
+        return f"{self.engine}-{self.connector}-{self.stream}"
 
 
 def ring_name(engine: str, connector: str, stream: str = "market") -> str:
@@ -37,7 +38,7 @@ def ring_name(engine: str, connector: str, stream: str = "market") -> str:
 
 def command_ring_name(engine: str, connector: str, client: str) -> str:
     """A trading client's command ring into one connector."""
-    return f"{PREFIX}{engine}-{connector}-cmd_{client}"
+    return f"{engine}-{connector}-cmd_{client}"
 
 
 def discover(engine: str, streams: tuple[str, ...] = STREAMS) -> list[RingName]:

@@ -54,12 +54,16 @@ class RecordBatch:
 
     def events(self) -> Iterator[Any]:
         """Each record decoded to its event Struct."""
-        unpack: dict[int, Any] = {}
-        for v, k, o, _ in self._records():
-            u = unpack.get(k)
-            if u is None:
-                u = unpack[k] = codec.layout_for(k).unpack_from
-            yield u(v, o)[0]
+        unpack = {k: codec.layout_for(k).unpack_from for k in np.unique(self.kind).tolist()}
+        views = [memoryview(b) for b in self.buffers]
+        offs, kinds = self.offset.tolist(), self.kind.tolist()
+        if len(views) == 1:
+            v = views[0]
+            for k, o in zip(kinds, offs, strict=True):
+                yield unpack[k](v, o)[0]
+        else:
+            for f, k, o in zip(self.file.tolist(), kinds, offs, strict=True):
+                yield unpack[k](views[f], o)[0]
 
     def headers(self, kind: int | type) -> np.ndarray:
         """Fixed fields of this batch's events of one kind, as a numpy structured array

@@ -111,20 +111,19 @@ class RecordingFile:
         good = np.ones(hi - lo, dtype=bool)
         if verify:
             view, crcs = self.view, idx.body_crc[lo:hi].tolist()
-            for i, (p, n) in enumerate(zip(pos.tolist(), blen.tolist(), strict=True)):
-                s = p + CHUNK_HEADER_SIZE
-                if zlib.crc32(view[s : s + n]) != crcs[i]:
+            ends = idx.end_pos[lo:hi].tolist()
+            for i, (p, e) in enumerate(zip(pos.tolist(), ends, strict=True)):
+                if zlib.crc32(view[p + CHUNK_HEADER_SIZE : e]) != crcs[i]:
                     good[i] = False
-                    self.problems.append(
-                        Problem(self.path, p, CHUNK_HEADER_SIZE + n, "chunk body CRC mismatch")
-                    )
+                    self.problems.append(Problem(self.path, p, e - p, "chunk body CRC mismatch"))
         if not good.all():
             pos, blen, count = pos[good], blen[good], count[good]
-        kinds, offs, lens, ok = frame(self.win8, pos + CHUNK_HEADER_SIZE, blen, count)
+        kinds, offs, lens, ok = frame(self.buf, pos + CHUNK_HEADER_SIZE, blen, count)
         if not ok.all():
-            for p, n in zip(pos[~ok].tolist(), blen[~ok].tolist(), strict=True):
-                self.problems.append(Problem(self.path, p, CHUNK_HEADER_SIZE + n,
-                                             "records do not exactly fill the chunk body"))  # fmt: skip
+            size = CHUNK_HEADER_SIZE + blen + 4 * count
+            for p, n in zip(pos[~ok].tolist(), size[~ok].tolist(), strict=True):
+                self.problems.append(Problem(self.path, p, n,
+                                             "chunk records disagree with its index"))  # fmt: skip
             keep = np.repeat(ok, count)
             kinds, offs, lens = kinds[keep], offs[keep], lens[keep]
         ts = record_timestamps(self.win8, kinds, offs)

@@ -16,7 +16,8 @@ write):
 
 Routing: an event with a symbol goes to ``<EXCHANGE>_<BASE>_<QUOTE>.bin``; one with an
 exchange but no symbol (``ConnectorStatus``) to ``<EXCHANGE>.bin``; one with neither to
-``_ENGINE.bin``. A ``GapNotice`` without a symbol concerns the whole ring, so it is written
+``_ENGINE.bin`` (``_ENGINE-<SOURCE>.bin`` when ``source`` names the ring, so recorders of
+several rings can share a directory). A ``GapNotice`` without a symbol concerns the whole ring, so it is written
 to the exchange file and to every open instrument file of that exchange (of every
 exchange if it names none); the replayer merges such copies back into one.
 """
@@ -29,8 +30,10 @@ import logging
 import os
 import signal
 import struct
+import sys
 import threading
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,10 +44,12 @@ from ttxt_mp.events import GapNotice
 from ttxt_mp.queues import QueueClosed, QueueEmpty
 from ttxt_mp.storage.format import (
     DEFAULT_CHUNK_EVENTS,
+    ENGINE_FILE_STEM,
     FILE_SUFFIX,
     RECORD_HEADER,
     FormatError,
     file_name,
+    file_stem,
     pack_chunk,
     utc_day,
 )
@@ -106,8 +111,8 @@ def _route_for(kind: int) -> _Route:
 class _Slot:
     """One output file and the chunk being filled for it."""
 
-    __slots__ = ("path", "exchange", "symbol", "day", "file", "body", "count", "first",
-                 "last", "since", "pending")  # fmt: skip
+    __slots__ = ("path", "exchange", "symbol", "day", "file", "body", "index", "count",
+                 "first", "last", "since", "pending")  # fmt: skip
 
     def __init__(self, path: str, exchange: str, symbol: str, day: int) -> None:
         self.path = path
@@ -116,6 +121,7 @@ class _Slot:
         self.day = day
         self.file: ChunkFile | None = None
         self.body = bytearray()
+        self.index = array("I")
         self.count = 0
         self.first = 0
         self.last = 0
@@ -130,15 +136,19 @@ class _Slot:
             self.first = ts
         elif ts > self.last:
             self.last = ts
+        self.index.append(len(self.body))
         self.body += RECORD_HEADER.pack(kind, len(payload))
         self.body += payload
         self.count += 1
 
     def seal(self) -> None:
         if self.count:
-            self.pending.append((pack_chunk(self.body, self.count, self.first, self.last),
-                                 self.count))  # fmt: skip
+            if sys.byteorder != "little":
+                self.index.byteswap()
+            chunk = pack_chunk(self.body, self.index.tobytes(), self.count, self.first, self.last)
+            self.pending.append((chunk, self.count))
             self.body = bytearray()
+            self.index = array("I")
             self.count = 0
 
 
@@ -158,6 +168,7 @@ class MarketDataRecorder:
         retry_interval: float = 0.5,
         close_timeout: float = 2.0,
         kinds: Sequence[int] | None = None,
+        source: str = "",
         on_chunk: ChunkCallback | None = None,
         on_error: ErrorCallback | None = None,
         clock: Callable[[], int] = time.time_ns,
@@ -175,6 +186,7 @@ class MarketDataRecorder:
         self.retry_interval = retry_interval
         self.close_timeout = close_timeout
         self.kinds = None if kinds is None else frozenset(kinds)
+        self.source = source
         self.on_chunk = on_chunk
         self.on_error = on_error
         self.clock = clock
@@ -289,7 +301,10 @@ class MarketDataRecorder:
         exchange = key[0].rstrip(b"\0").decode()
         symbol = key[1].rstrip(b"\0").decode()
         day = self._day if self.rotate_daily else 0
-        path = os.path.join(self.directory, file_name(exchange, symbol, day))
+        name = file_name(exchange, symbol, day)
+        if self.source and not exchange and not symbol:  # one engine file per source ring
+            name = name.replace(ENGINE_FILE_STEM, f"{ENGINE_FILE_STEM}-{file_stem(self.source, '')}")
+        path = os.path.join(self.directory, name)
         slot = self._by_path.get(path)
         if slot is None:
             slot = self._by_path[path] = _Slot(path, exchange, symbol, day)
@@ -450,17 +465,32 @@ def run_recorder(
 
 def _attach(name: str) -> Any:
     try:
-        from ttxt_mp.shm import ShmQueue  # type: ignore[attr-defined]
+        from ttxt_mp.shm import ShmQueue
     except ImportError as e:
         raise RuntimeError(
             f"cannot attach to ring {name!r}: shared-memory rings are not available ({e})"
         ) from e
-    return ShmQueue.attach(name)
+    return ShmQueue.attach(name, start="oldest")
+
+
+def market_rings(source: str) -> list[str]:
+    """Ring names to record for ``source``: the ring itself if one has that name, else the
+    engine's market rings (``<engine>-<exchange>-market``)."""
+    from ttxt_mp.shm import list_objects
+
+    rings = sorted({o.ring for o in list_objects(source) if o.kind == "ring" and o.alive})
+    if source in rings:
+        return [source]
+    found = [r for r in rings if r.startswith(source + "-") and r.endswith("-market")]
+    if not found:
+        raise SystemExit(f"no live ring {source!r} and no market rings of engine {source!r} "
+                         f"(looked for /dev/shm/ttxt-{source}-*-market)")  # fmt: skip
+    return found
 
 
 def add_record_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of ``ttxt-mp record RING --dir DIR``."""
-    parser.add_argument("ring", help="name of the market-data ring to record")
+    """Arguments of ``ttxt-mp record ENGINE_OR_RING --dir DIR``."""
+    parser.add_argument("source", help="engine name (records its market rings) or a ring name")
     parser.add_argument("--dir", required=True, help="directory of the recording files")
     parser.add_argument("--chunk-events", type=int, default=DEFAULT_CHUNK_EVENTS,
                         help="events per chunk (default %(default)s)")  # fmt: skip
@@ -474,9 +504,28 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 
 
 def record_main(args: argparse.Namespace) -> int:
-    stats = run_recorder(
-        args.ring, args.dir, chunk_events=args.chunk_events, max_chunk_age=args.max_chunk_age,
-        fsync_interval=args.fsync_interval, rotate_daily=args.rotate_daily,
-    )  # fmt: skip
-    print(msgspec.json.encode(stats).decode())
-    return 0 if stats.pending_chunks == 0 else 1
+    """Record until SIGINT/SIGTERM (or every ring closes); prints the statistics as JSON."""
+    options = dict(chunk_events=args.chunk_events, max_chunk_age=args.max_chunk_age,
+                   fsync_interval=args.fsync_interval, rotate_daily=args.rotate_daily)  # fmt: skip
+    recorders = [MarketDataRecorder(_attach(r), args.dir, source=r, **options)
+                 for r in market_rings(args.source)]  # fmt: skip
+    done = threading.Event()
+
+    def stop(*_: object) -> None:
+        done.set()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for rec in recorders:
+            rec.start()
+        while not done.wait(0.2):
+            if not any(r._thread is not None and r._thread.is_alive() for r in recorders):
+                break
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for rec in recorders:
+            rec.stop()
+    for rec in recorders:
+        print(msgspec.json.encode(rec.stats).decode())
+    return 0 if all(r.stats.pending_chunks == 0 for r in recorders) else 1

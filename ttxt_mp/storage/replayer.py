@@ -339,6 +339,8 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--name", default=None,
                         help="publish into a new shared-memory ring of this name "
                              "(default: print JSON lines)")  # fmt: skip
+    parser.add_argument("--wait-consumers", type=int, default=0, metavar="N",
+                        help="with --name: wait (up to 60 s) until N consumers attached")  # fmt: skip
     parser.add_argument("--start", default=None, help="ns or ISO 8601 time (inclusive)")
     parser.add_argument("--end", default=None, help="ns or ISO 8601 time (exclusive)")
     parser.add_argument("--exchange", action="append", help="only this exchange (repeatable)")
@@ -363,14 +365,27 @@ def replay_main(args: argparse.Namespace) -> int:
             out.flush()
             stats = ReplayStats(events=n, problems=len(rp.problems))
         else:
-            stats = rp.publish(_create_ring(args.name), speed=args.speed, close=True)
+            ring = _create_ring(args.name)
+            try:
+                _wait_consumers(ring, args.wait_consumers, 60.0)
+                stats = rp.publish(ring, speed=args.speed, close=True)
+            finally:
+                ring.unlink()
     print(msgspec.json.encode(stats).decode(), file=sys.stderr)
     return 1 if stats.problems else 0
 
 
+def _wait_consumers(ring: Any, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while len(ring.consumers()) < n:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(ring.consumers())} of {n} consumers attached in {timeout}s")
+        time.sleep(0.01)
+
+
 def _create_ring(name: str) -> Any:
     try:
-        from ttxt_mp.shm import ShmQueue  # type: ignore[attr-defined]
+        from ttxt_mp.shm import ShmQueue
     except ImportError as e:
         raise RuntimeError(
             f"cannot create ring {name!r}: shared-memory rings are not available ({e})"

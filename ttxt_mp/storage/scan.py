@@ -17,6 +17,7 @@ from ttxt_mp.storage.format import (
     CHUNK_MAGIC,
     ChunkHeader,
     Problem,
+    chunk_size,
     parse_chunk_header,
 )
 
@@ -41,9 +42,16 @@ class ChunkIndex:
     def body_start(self) -> np.ndarray:
         return self.pos + CHUNK_HEADER_SIZE
 
+    @property
+    def end_pos(self) -> np.ndarray:
+        """Offset just after each chunk (header, body and index)."""
+        return self.pos + CHUNK_HEADER_SIZE + self.body_len + 4 * self.count
+
     def body_ok(self, buf, i: int) -> bool:
+        """Does chunk ``i``'s body + index match its CRC?"""
         start = int(self.pos[i]) + CHUNK_HEADER_SIZE
-        return zlib.crc32(buf[start : start + int(self.body_len[i])]) == int(self.body_crc[i])
+        stop = int(self.end_pos[i])
+        return zlib.crc32(buf[start:stop]) == int(self.body_crc[i])
 
 
 def _find_magic(buf, start: int) -> int:
@@ -63,15 +71,14 @@ def scan_chunks(buf, path: str, start: int) -> ChunkIndex:
     while pos < size:
         head = parse_chunk_header(buf, pos)
         if isinstance(head, ChunkHeader):
-            stop = pos + CHUNK_HEADER_SIZE + head.body_len
+            stop = pos + chunk_size(head.body_len, head.count)
             if stop <= size:
                 rows.append((pos, head.count, head.body_len, head.first_ts, head.last_ts,
                              head.body_crc))
                 pos = end = stop
                 continue
             reason = (
-                f"truncated chunk: header announces {head.body_len} body bytes, "
-                f"{size - pos - CHUNK_HEADER_SIZE} present"
+                f"truncated chunk: header announces {stop - pos} bytes, {size - pos} present"
             )
         else:
             reason = head

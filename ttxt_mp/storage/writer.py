@@ -17,7 +17,6 @@ import time
 import msgspec
 
 from ttxt_mp.storage.format import (
-    CHUNK_HEADER_SIZE,
     FILE_HEADER_SIZE,
     FileHeader,
     FormatError,
@@ -67,7 +66,7 @@ def _valid_end(path: str, fd: int, size: int) -> tuple[int, int, list[Problem]]:
             n -= 1
     if n == 0:
         return FILE_HEADER_SIZE, 0, index.problems
-    return int(index.pos[n - 1] + CHUNK_HEADER_SIZE + index.body_len[n - 1]), n, index.problems
+    return int(index.end_pos[n - 1]), n, index.problems
 
 
 class ChunkFile:

@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from typing import Any
 
 import msgspec
 
+from ttxt_mp.config import ConnectorConfig
 from ttxt_mp.connectors.base import ConnectorBase
 from ttxt_mp.connectors.binance.normalizer import (
     BinanceDenormalizer,
@@ -33,6 +35,7 @@ from ttxt_mp.connectors.binance.normalizer import (
 from ttxt_mp.connectors.binance.sync import BinanceBookSync
 from ttxt_mp.connectors.normalizer import MalformedFrame, SymbolMap
 from ttxt_mp.events import ConnectorState, Orderbook
+from ttxt_mp.queues import IQueuePublisher
 from ttxt_mp.web import (
     AppHeartbeat,
     Backoff,
@@ -68,8 +71,8 @@ class BinanceConnector(ConnectorBase):
 
     exchange = "binance"
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - ConnectorBase's
-        super().__init__(*args, **kwargs)
+    def __init__(self, cfg: ConnectorConfig, publisher: IQueuePublisher, **kwargs: Any) -> None:
+        super().__init__(cfg, publisher, **kwargs)
         self.syncs: dict[str, BinanceBookSync] = {}
         self._fetching: dict[str, asyncio.Task[None]] = {}
         self._first_diff: dict[str, asyncio.Event] = {}
@@ -113,9 +116,7 @@ class BinanceConnector(ConnectorBase):
         plan = self.plan
         streams = plan.streams(self.active_symbols)
         # Binance's diff stream is one (full-depth) stream; `plan.depth` is the REST limit.
-        return [
-            self.denormalizer.topic(msgspec.structs.replace(s, depth=0)) for s in streams
-        ]
+        return [self.denormalizer.topic(msgspec.structs.replace(s, depth=0)) for s in streams]
 
     def _ws_url(self) -> str:
         base = self.cfg.ws_url().rstrip("/")
@@ -193,10 +194,13 @@ class BinanceConnector(ConnectorBase):
         sync = self.syncs[sym]
         first = self._first_diff[sym]
         if sync.buffered == 0:
+            # a quiet book may send nothing: then any later diff is checked against the
+            # snapshot id. (asyncio.wait, not wait_for, never swallows a cancellation.)
+            waiter = asyncio.ensure_future(first.wait())
             try:
-                await asyncio.wait_for(first.wait(), SNAPSHOT_WAIT_FIRST_DIFF_S)
-            except TimeoutError:
-                pass  # a quiet book: any later diff is checked against the snapshot id
+                await asyncio.wait({waiter}, timeout=SNAPSHOT_WAIT_FIRST_DIFF_S)
+            finally:
+                waiter.cancel()
         rest = self.factory.get_rest_assistant()
         assert self.normalizer is not None
         native = self.symbol_map.native(sym) if self.symbol_map else sym.replace("/", "")

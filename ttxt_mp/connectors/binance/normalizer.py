@@ -141,13 +141,6 @@ _exinfo_dec = msgspec.json.Decoder(ExchangeInfo)
 _TIME_UNITS = {"ms": 1_000_000, "us": 1_000, "MICROSECOND": 1_000, "MILLISECOND": 1_000_000}
 
 
-def _is_combined(raw: Any) -> bool:
-    head = raw[:10]
-    if isinstance(head, str):
-        return head.startswith('{"stream"')
-    return bytes(head).startswith(b'{"stream"')
-
-
 class BinanceNormalizer(NormalizerBase):
     """Binance frames -> events. ``time_unit="us"`` for streams opened with
     ``timeUnit=MICROSECOND`` (default: milliseconds, as the docs say)."""
@@ -164,13 +157,17 @@ class BinanceNormalizer(NormalizerBase):
     def normalize(self, raw_frame: Any, local_ts: int | None = None) -> list[Event]:
         if local_ts is None:
             local_ts = self.now()
+        head = raw_frame[:10]  # a layout hint only: anything else is still tried below
+        wrapped = head == b'{"stream":' or head == '{"stream":'
         try:
-            if _is_combined(raw_frame):
-                msg = _combined_dec.decode(raw_frame).data
-            else:
-                msg = _event_dec.decode(raw_frame)
+            msg = (_combined_dec if wrapped else _event_dec).decode(raw_frame)
         except msgspec.DecodeError as err:
-            return self._not_an_event(raw_frame, err)
+            try:
+                msg = (_event_dec if wrapped else _combined_dec).decode(raw_frame)
+            except msgspec.DecodeError:
+                return self._not_an_event(raw_frame, err)
+        if type(msg) is Combined:
+            msg = msg.data
         ts = self._ts
         if type(msg) is DepthUpdate:
             return [
@@ -242,6 +239,11 @@ class BinanceNormalizer(NormalizerBase):
             etype = tag.data.e if isinstance(tag, _CombinedTag) else tag.e
             if etype not in KNOWN_EVENTS:
                 return self._control(Control(EXCHANGE, "unsupported", True, "", etype))
+            if dec is _ctag_dec:  # a wrapper: its decoder's error says where, in $.data
+                try:
+                    _combined_dec.decode(raw)
+                except msgspec.DecodeError as wrapper_err:
+                    err = wrapper_err
             break
         raise self._malformed(str(err), raw)
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import Any
 
+from ttxt_mp.config import ConnectorConfig
 from ttxt_mp.connectors.base import ConnectorBase
 from ttxt_mp.connectors.bybit.normalizer import (
     BybitDenormalizer,
@@ -29,6 +31,7 @@ from ttxt_mp.connectors.bybit.normalizer import (
 from ttxt_mp.connectors.bybit.sync import BybitBookSync
 from ttxt_mp.connectors.normalizer import Stream, SymbolMap
 from ttxt_mp.events import ConnectorState, Orderbook
+from ttxt_mp.queues import IQueuePublisher
 from ttxt_mp.web import (
     AppHeartbeat,
     RateLimit,
@@ -52,8 +55,8 @@ class BybitConnector(ConnectorBase):
 
     exchange = "bybit"
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - ConnectorBase's
-        super().__init__(*args, **kwargs)
+    def __init__(self, cfg: ConnectorConfig, publisher: IQueuePublisher, **kwargs: Any) -> None:
+        super().__init__(cfg, publisher, **kwargs)
         self.syncs: dict[str, BybitBookSync] = {}
         self._req_ids = itertools.count(1)
         self.denormalizer = BybitDenormalizer()
@@ -138,6 +141,6 @@ class BybitConnector(ConnectorBase):
         timeout = self.resync_timeout()
         await asyncio.sleep(timeout)
         if self.syncs.get(sym) is sync and sync.needs_resync:
-            await self.request_reconnect(
+            self.request_reconnect(
                 f"no orderbook snapshot for {sym} within {timeout:g} s of subscribing"
             )

@@ -91,6 +91,17 @@ class KlineData(Struct):
     timestamp: int = 0
 
 
+class BookFrame(Struct):
+    """One-pass decode of the hottest frame (orderbook), tried when the frame starts with
+    its topic; anything unusual falls back to the envelope path and its precise errors."""
+
+    topic: str
+    type: str
+    ts: int
+    data: BookData
+    cts: int = 0
+
+
 class RestReply(Struct):
     retCode: int
     retMsg: str = ""
@@ -122,6 +133,7 @@ class _InstResult(Struct):
 
 
 _env_dec = msgspec.json.Decoder(Envelope)
+_bookframe_dec = msgspec.json.Decoder(BookFrame, strict=False)
 _book_dec = msgspec.json.Decoder(BookData, strict=False)
 _trades_dec = msgspec.json.Decoder(list[TradeData], strict=False)
 _klines_dec = msgspec.json.Decoder(list[KlineData], strict=False)
@@ -161,6 +173,16 @@ class BybitNormalizer(NormalizerBase):
     def normalize(self, raw_frame: Any, local_ts: int | None = None) -> list[Event]:
         if local_ts is None:
             local_ts = self.now()
+        head = raw_frame[:20]
+        if head == b'{"topic":"orderbook.' or head == '{"topic":"orderbook.':
+            try:
+                fr = _bookframe_dec.decode(raw_frame)
+            except msgspec.DecodeError:
+                pass
+            else:
+                parsed = self._topics.get(fr.topic) or self._topic(fr.topic, raw_frame)
+                if parsed is not None and parsed[0] == _BOOK:
+                    return [self._book(fr.type, fr.ts, fr.data, parsed[1], local_ts, raw_frame)]
         try:
             env = _env_dec.decode(raw_frame)
         except msgspec.DecodeError as err:
@@ -174,22 +196,23 @@ class BybitNormalizer(NormalizerBase):
         kind, symbol, interval = parsed
         try:
             if kind == _BOOK:
-                return [self._book(env, symbol, local_ts, raw_frame)]
+                d = _book_dec.decode(env.data)
+                return [self._book(env.type, env.ts, d, symbol, local_ts, raw_frame)]
             if kind == _TRADE:
                 return [self._trades(env, symbol, local_ts)]
             return self._klines(env, symbol, interval, local_ts)
         except msgspec.DecodeError as err:
             raise self._malformed(f"{topic} data: {err}", raw_frame) from None
 
-    def _book(self, env: Envelope, symbol: str, local_ts: int, raw: Any) -> Orderbook:
-        d = _book_dec.decode(env.data)
-        typ = env.type
+    def _book(
+        self, typ: str, ts: int, d: BookData, symbol: str, local_ts: int, raw: Any
+    ) -> Orderbook:
         if typ != "snapshot" and typ != "delta":
             raise self._malformed(f"orderbook type must be snapshot or delta, got {typ!r}", raw)
         return Orderbook(
             exchange=EXCHANGE,
             symbol=symbol,
-            exch_ts=env.ts * 1_000_000,
+            exch_ts=ts * 1_000_000,
             local_ts=local_ts,
             is_snapshot=typ == "snapshot" or d.u == 1,
             bids=d.b,

@@ -1,0 +1,98 @@
+"""The rings of one engine, owned by the supervisor for the engine's whole life.
+
+The supervisor creates each connector's market ring (and a private ring for connectors
+with credentials) and then hands the producer end over: a connector process adopts it,
+and when that process dies the supervisor adopts it back just long enough to publish the
+connector's DOWN status. The ring, its sequence numbers and its consumers' cursors
+outlive any connector restart, which is why consumers never have to re-attach.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+from ttxt_mp.config import Config, RingConfig
+from ttxt_mp.engine.naming import ring_name
+from ttxt_mp.events import ConnectorState, ConnectorStatus
+
+log = logging.getLogger("ttxt_mp.supervisor")
+
+
+class EngineRings:
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.engine = cfg.engine.name
+        self._rings: dict[str, tuple[str, RingConfig, str]] = {}  # name -> (conn, cfg, stream)
+        for c in cfg.connectors:
+            self._rings[ring_name(self.engine, c.id, "market")] = (c.id, cfg.rings.market, "market")
+            if c.credentials is not None:
+                self._rings[ring_name(self.engine, c.id, "private")] = (
+                    c.id, cfg.rings.private, "private",
+                )  # fmt: skip
+        self._created: list[str] = []
+
+    def names(self) -> list[str]:
+        return list(self._rings)
+
+    def create(self) -> None:
+        from ttxt_mp.shm import ShmQueue
+
+        for name, (conn, rc, stream) in self._rings.items():
+            meta = {"engine": self.engine, "connector": conn, "stream": stream,
+                    "exchange": self._exchange(conn),
+                    "symbols": self._symbols(conn)}  # fmt: skip
+            pub = ShmQueue.create(name, rc.capacity, rc.slot_size, rc.policy, metadata=meta)
+            self._created.append(name)
+            pub.put(ConnectorStatus(exchange=self._exchange(conn), state=ConnectorState.STARTING,
+                                    message="engine started; connector process starting",
+                                    local_ts=time.time_ns()))  # fmt: skip
+            pub.release()  # the connector process adopts the producer end
+
+    def _exchange(self, conn: str) -> str:
+        return next(c.exchange for c in self.cfg.connectors if c.id == conn)
+
+    def _symbols(self, conn: str) -> list[str]:
+        return next(c.symbols for c in self.cfg.connectors if c.id == conn)
+
+    def publish_status(self, conn: str, state: ConnectorState, message: str,
+                       restarts: int = 0) -> None:  # fmt: skip
+        """Publish a status into ``conn``'s market ring while its process is dead."""
+        from ttxt_mp.shm import ShmQueue
+
+        name = ring_name(self.engine, conn, "market")
+        try:
+            pub = ShmQueue.adopt(name)
+        except Exception as e:  # the ring is gone or owned: nothing to tell consumers
+            log.warning("cannot publish %s status for %s: %s", state.name, conn, e)
+            return
+        try:
+            pub.put(ConnectorStatus(exchange=self._exchange(conn), state=state, message=message,
+                                    reconnects=restarts, local_ts=time.time_ns()),
+                    timeout=0.5)  # fmt: skip
+        except Exception as e:
+            log.warning("cannot publish %s status for %s: %s", state.name, conn, e)
+        finally:
+            pub.release()
+
+    def stats(self) -> list[dict[str, Any]]:
+        from ttxt_mp.shm import ring_stats
+
+        out = []
+        for name in self._created:
+            try:
+                out.append(ring_stats(name))
+            except Exception as e:
+                out.append({"name": name, "policy": "?", "capacity": 0, "published": 0,
+                            "fill": 0.0, "consumers": [], "error": str(e)})  # fmt: skip
+        return out
+
+    def destroy(self) -> None:
+        from ttxt_mp.shm import remove_ring
+
+        for name in self._created:
+            with contextlib.suppress(Exception):
+                remove_ring(name)
+        self._created.clear()
