@@ -131,7 +131,9 @@ class _Mapped:
     def _map(self, shm: posix_ipc.SharedMemory, size: int) -> None:
         self._shm = shm
         self._fd = shm.fd
-        self._mm = mmap.mmap(shm.fd, size)
+        # MAP_POPULATE: fault every page in now, not one per 4 KiB on the first lap.
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        self._mm = mmap.mmap(shm.fd, size, flags=flags)
         self._mv = memoryview(self._mm)
         self._Q = self._mv.cast("Q")
         self._views: list[Any] = []
