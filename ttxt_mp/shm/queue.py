@@ -56,7 +56,7 @@ class ShmQueue(IQueue):
         *,
         spin_us: float = 50.0,
         busy: bool = False,
-        wake_timeout: float = 0.01,
+        wake_timeout: float = 0.1,
     ) -> ShmConsumer:
         """Attach a consumer with its own cursor to ring ``name``.
 

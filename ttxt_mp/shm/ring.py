@@ -18,11 +18,18 @@ On that basis:
 * ``head`` is stored after the slots it covers, so a reader that loads ``head`` then the
   slots sees them complete (used by ``get_batch``).
 
-The store->load pattern (consumer: "set sleep flag, then check for data"; producer:
-"write data, then check sleep flags") is NOT ordered by x86 without a fence, which Python
-cannot issue: both sides can miss each other and a consumer may sleep with data pending.
-The sleep therefore always has a short timeout (``wake_timeout``, 10 ms default) after
-which the consumer looks again; that bounds the latency of this rare race.
+Sleeping. A consumer with nothing to read spins ``spin_us``, then flags itself asleep (a
+byte in the sleep-flag line, a new token each time) and blocks on its FIFO; the producer
+reads that line on every put (one 8-byte load) and writes one byte to the FIFO of each
+consumer whose token changed: no syscall per event, one per sleep. This is a store->load
+pattern (consumer: store flag, load stamp; producer: store stamp, load flag) that x86
+may reorder, so both could miss each other. The consumer closes it in practice: after
+its flag store it takes and releases a ``threading.Lock`` (a locked instruction, i.e. a
+full fence: its flag is globally visible) and keeps polling for ``_SETTLE`` (20 us), far
+longer than a store buffer takes to drain, before it blocks. A producer that loaded the
+old flag did so before that fence, so its stamp store is visible within the settle time.
+As a last safety net the sleep has a timeout (``wake_timeout``, 100 ms default), after
+which the consumer looks again and checks that the producer is alive.
 
 Sequences count slots, event numbers (``evno``) count events. A consumer knows the
 event number it expects next; the slot it reads tells which event it holds, so a lap is
@@ -40,6 +47,7 @@ import os
 import platform
 import select
 import sys
+import threading
 import time
 from typing import Any
 
@@ -104,6 +112,9 @@ _BEAT_EVERY = 1024
 _RETRY = object()
 _GAP_KIND = codec.layout_for(GapNotice).kind
 _DEAD_VIEW = memoryview(bytes(L.SLOT_HEADER_SIZE))
+_FENCE = threading.Lock()
+_SETTLE = 20e-6
+"""After flagging itself asleep a consumer keeps polling this long (see module doc)."""
 
 
 class _Decoders(dict):
@@ -536,7 +547,7 @@ class RingWriter(_Mapped):
         self.heartbeat()
 
     # ------------------------------------------------------------------ block policy
-    def _compute_limit(self) -> int:
+    def _compute_limit(self, nslots: int = 1) -> int:
         """Highest sequence (exclusive) writable without overtaking a live consumer."""
         minc = None
         for i in range(self._maxc):
@@ -545,13 +556,13 @@ class RingWriter(_Mapped):
                 minc = cursor
         if minc is None:
             # Nobody to wait for. Keep half a ring of slack so that a consumer attaching
-            # at "latest" right now (reading a slightly stale head) is still covered.
-            return self._seq + self._cap // 2
+            # now at "latest" or "oldest" (RingReader._start_position) stays covered.
+            return self._seq + max(self._cap // 2, nslots)
         return minc + self._cap
 
     def _reserve(self, nslots: int, timeout: float | None) -> None:
         need = self._seq + nslots
-        self._limit = self._compute_limit()
+        self._limit = self._compute_limit(nslots)
         if need <= self._limit:
             return
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -562,7 +573,7 @@ class RingWriter(_Mapped):
             if now >= next_reap:
                 self.reap()
                 next_reap = now + 0.02
-                self._limit = self._compute_limit()
+                self._limit = self._compute_limit(nslots)
                 if need <= self._limit:
                     return
             if deadline is not None and now >= deadline:
@@ -578,7 +589,7 @@ class RingWriter(_Mapped):
             if pause:
                 time.sleep(pause)
             pause = min(pause * 2 or 2e-5, 1e-3)
-            self._limit = self._compute_limit()
+            self._limit = self._compute_limit(nslots)
             if need <= self._limit:
                 return
 
@@ -766,7 +777,7 @@ class RingReader(_Mapped):
         *,
         spin_us: float = 50.0,
         busy: bool = False,
-        wake_timeout: float = 0.01,
+        wake_timeout: float = 0.1,
     ):
         check_name(name)
         if start not in ("latest", "oldest"):
@@ -1146,32 +1157,41 @@ class RingReader(_Mapped):
                         got = self._check_producer(fetch)
                     if got is not None:
                         return got
-        mv = self._mv
-        while True:  # sleep
-            if deadline is not None and clock() >= deadline:
-                raise QueueEmpty
-            self._tok = self._tok % 255 + 1
-            mv[self._flag] = self._tok
-            try:
-                got = fetch()
-                if got is not None:
-                    return got
+        try:
+            got = self._announce_sleep(fetch)
+            while got is None:
                 got = self._check_end(fetch)
                 if got is not None:
-                    return got
+                    break
                 t = self._wake_timeout
                 if deadline is not None:
-                    t = min(t, max(0.0, deadline - clock()))
-                if not self._poller.poll(t * 1000):
-                    got = self._check_producer(fetch)
-                    if got is not None:
-                        return got
-                else:
+                    left = deadline - clock()
+                    if left <= 0:
+                        raise QueueEmpty
+                    t = min(t, left)
+                if self._poller.poll(t * 1000):
                     self._drain_fifo()
-            finally:
-                mv[self._flag] = 0
+                    got = self._announce_sleep(fetch)  # new token: the next put wakes us
+                else:
+                    got = self._check_producer(fetch)
+                    if got is None:
+                        got = fetch()
+            return got
+        finally:
+            self._mv[self._flag] = 0
+
+    def _announce_sleep(self, fetch) -> Any:
+        """Flag this consumer asleep with a new token, then keep looking for ``_SETTLE``
+        seconds before the caller blocks (module docstring: the store-load race)."""
+        self._tok = self._tok % 255 + 1
+        self._mv[self._flag] = self._tok
+        _FENCE.acquire()  # a locked instruction: our flag store is now globally visible
+        _FENCE.release()
+        clock = time.monotonic
+        end = clock() + _SETTLE
+        while True:
             got = fetch()
-            if got is not None:
+            if got is not None or clock() >= end:
                 return got
 
     def _drain_fifo(self) -> None:
@@ -1191,16 +1211,12 @@ class RingReader(_Mapped):
             got = fetch()
             if got is not None:
                 return got
-        mv = self._mv
-        while True:
-            self._tok = self._tok % 255 + 1
-            mv[self._flag] = self._tok
-            try:
-                got = fetch()
-                if got is None:
-                    got = self._check_end(fetch)
+        try:
+            got = self._announce_sleep(fetch)
+            while got is None:
+                got = self._check_end(fetch)
                 if got is not None:
-                    return got
+                    break
                 fut = loop.create_future()
                 loop.add_reader(self._fifo_fd, _resolve, fut, True)
                 timer = loop.call_later(self._wake_timeout, _resolve, fut, False)
@@ -1211,15 +1227,14 @@ class RingReader(_Mapped):
                     timer.cancel()
                 if woken:
                     self._drain_fifo()
+                    got = self._announce_sleep(fetch)
                 else:
                     got = self._check_producer(fetch)
-                    if got is not None:
-                        return got
-            finally:
-                mv[self._flag] = 0
-            got = fetch()
-            if got is not None:
-                return got
+                    if got is None:
+                        got = fetch()
+            return got
+        finally:
+            self._mv[self._flag] = 0
 
     # ------------------------------------------------------------------ public
     def get_nowait(self) -> Any:

@@ -17,6 +17,7 @@ import msgspec
 
 from ttxt_mp.sim.simulator import Simulator
 from ttxt_mp.sim.specs import Rates, VenueTimings
+from ttxt_mp.sim.trading import parse_account
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,6 +41,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--binance-max-incoming", type=int, default=T.binance_max_incoming_per_sec)
     p.add_argument("--binance-weight-limit", type=int, default=T.binance_weight_limit)
     p.add_argument("--bybit-idle-timeout", type=float, default=T.bybit_idle_timeout)
+    p.add_argument("--account", action="append", default=[], metavar="KEY:SECRET:USDT=10000,BTC=1",
+                   help="an API key with its secret and opening balances (repeatable; same on each venue)")
+    p.add_argument("--maker-fee", default="0.001", help="maker fee rate of simulated trading")
+    p.add_argument("--taker-fee", default="0.001", help="taker fee rate of simulated trading")
     return p.parse_args(argv)
 
 
@@ -55,8 +60,13 @@ def build(ns: argparse.Namespace) -> Simulator:
                            binance_max_incoming_per_sec=ns.binance_max_incoming,
                            binance_weight_limit=ns.binance_weight_limit,
                            bybit_idle_timeout=ns.bybit_idle_timeout)
+    try:
+        accounts = [parse_account(a) for a in ns.account]
+    except ValueError as e:
+        raise SystemExit(f"--account: {e}") from None
     return Simulator(symbols, seed=ns.seed, rates=rates, timings=timings, host=ns.host,
-                     port=ns.port, tick_ms=ns.tick_ms, paused=ns.paused)
+                     port=ns.port, tick_ms=ns.tick_ms, paused=ns.paused, accounts=accounts,
+                     fees=(ns.maker_fee, ns.taker_fee))
 
 
 async def run(ns: argparse.Namespace) -> None:

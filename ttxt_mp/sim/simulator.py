@@ -13,11 +13,14 @@ import numpy as np
 from aiohttp import web
 
 from ttxt_mp.sim.binance import BinanceVenue
+from ttxt_mp.sim.binance_trading import BinanceTrading
 from ttxt_mp.sim.bybit import BybitVenue
+from ttxt_mp.sim.bybit_trading import BybitTrading
 from ttxt_mp.sim.control import control_app
 from ttxt_mp.sim.faults import FaultSpec
 from ttxt_mp.sim.market import Market, now_ms
 from ttxt_mp.sim.specs import VENUES, Rates, SymbolSpec, VenueTimings, default_spec
+from ttxt_mp.sim.trading import AccountSpec, TradingCore
 from ttxt_mp.sim.venue import VenueBase
 
 
@@ -70,6 +73,9 @@ class Simulator:
         port: int = 0,
         tick_ms: float = 10.0,
         paused: bool = False,
+        accounts: Mapping[str, tuple[str, Mapping[str, str]]] | Sequence[AccountSpec] | None = None,
+        fees: tuple[str, str] = ("0.001", "0.001"),
+        listen_key_ttl: float = 3600.0,
     ) -> None:
         if symbols is None:
             symbols = {"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "ETHUSDT"]}
@@ -97,6 +103,31 @@ class Simulator:
             self.venues["binance"] = BinanceVenue(self.markets["binance"], self.timings)
         if "bybit" in self.markets:
             self.venues["bybit"] = BybitVenue(self.markets["bybit"], self.timings)
+        # Trading (signed endpoints, matching, private streams): one core per venue; every
+        # account exists on each venue with its own balances. fees = (maker, taker) rates.
+        self.trading: dict[str, TradingCore] = {
+            name: TradingCore(self.markets[name], maker_fee=fees[0], taker_fee=fees[1])
+            for name in self.venues
+        }
+        self.binance_trading: BinanceTrading | None = None
+        self.bybit_trading: BybitTrading | None = None
+        if "binance" in self.venues:
+            bv = self.venues["binance"]
+            assert isinstance(bv, BinanceVenue)
+            self.binance_trading = BinanceTrading(bv, self.trading["binance"], listen_key_ttl)
+        if "bybit" in self.venues:
+            yv = self.venues["bybit"]
+            assert isinstance(yv, BybitVenue)
+            self.bybit_trading = BybitTrading(yv, self.trading["bybit"])
+        specs_in: list[AccountSpec] = []
+        if isinstance(accounts, Mapping):
+            specs_in = [AccountSpec(k, sec, {a: str(v) for a, v in bal.items()})
+                        for k, (sec, bal) in accounts.items()]
+        elif accounts is not None:
+            specs_in = list(accounts)
+        for a in specs_in:
+            for core in self.trading.values():
+                core.add_account(a)
         self.urls: SimUrls | None = None
         self.steps = 0
         self._runner: web.AppRunner | None = None
@@ -166,6 +197,8 @@ class Simulator:
             mono = time.monotonic()
             for v in self.venues.values():
                 v.on_tick(mono, ms)
+            if self.binance_trading is not None:
+                self.binance_trading.on_tick()
             idle = self.paused and not any(v.conns for v in self.venues.values())
             await asyncio.sleep(0.1 if idle else max(0.0, next_t - time.monotonic()))
             if idle:
@@ -176,6 +209,8 @@ class Simulator:
         for ms in self.markets.values():
             for m in ms.values():
                 m.step(dt, ts)
+        for core in self.trading.values():
+            core.settle()  # resting user orders the market moved through
         self.steps += 1
 
     # ------------------------------------------------------------ control
@@ -196,6 +231,12 @@ class Simulator:
 
     def update_ids(self) -> dict[str, dict[str, int]]:
         return {v: {s: m.update_id for s, m in ms.items()} for v, ms in self.markets.items()}
+
+    def deposit(self, venue: str, api_key: str, asset: str, amount: str) -> None:
+        """Credit (negative: debit) an account's free balance on one venue."""
+        if venue not in self.trading:
+            raise KeyError(f"venue {venue!r} not simulated; have {sorted(self.trading)}")
+        self.trading[venue].deposit(api_key, asset.upper(), amount)
 
     def venue(self, name: str) -> VenueBase:
         if name not in self.venues:

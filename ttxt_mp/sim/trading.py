@@ -54,10 +54,11 @@ def parse_account(text: str) -> AccountSpec:
             if not sep or not asset.isalnum():
                 raise ValueError(f"balance {item!r} must look like ASSET=AMOUNT")
             try:
-                if Decimal(amount) < 0:
-                    raise ValueError
+                value = Decimal(amount)
             except ArithmeticError as e:
                 raise ValueError(f"balance {item!r}: amount is not a decimal") from e
+            if not value.is_finite() or value < 0:
+                raise ValueError(f"balance {item!r}: amount must be a finite decimal >= 0")
             balances[asset.upper()] = amount
     return AccountSpec(parts[0], parts[1], balances)
 
@@ -155,6 +156,26 @@ class TradingCore:
 
     def open_orders(self, api_key: str, symbol: str | None = None) -> list[OrderRecord]:
         return [self.orders[o.order_id] for o in self.engine.open_orders(api_key, symbol)]
+
+    def qty_for_quote(self, symbol: str, side: Side, quote: Decimal) -> Decimal:
+        """Base quantity (on the lot) that ``quote`` buys or sells against the synthetic
+        book now: Binance ``quoteOrderQty``, Bybit spot market orders in ``quoteCoin``."""
+        spec, book = self.specs[symbol], self.markets[symbol].book
+        levels = book.asks if side == Side.BUY else book.bids
+        left, qty = quote, Decimal(0)
+        for tick, lots in levels.top(MAX_MIRROR_LEVELS):
+            p = tick * spec.tick_size
+            take = min(lots * spec.step_size, left / p)
+            qty += take
+            left -= take * p
+            if left <= 0:
+                break
+        return qty - qty % spec.step_size
+
+    def mid(self, symbol: str) -> Decimal:
+        book, spec = self.markets[symbol].book, self.specs[symbol]
+        ticks = [t for t in (book.bids.best(), book.asks.best()) if t is not None]
+        return sum(ticks) * spec.tick_size / len(ticks) if ticks else spec.tick_size
 
     # ------------------------------------------------------------ commands
 

@@ -1,0 +1,28 @@
+"""Shared fixtures: a paused simulator (the synthetic book only moves when a test steps it)
+with two funded API keys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from st_helpers import make_sim
+
+from ttxt_mp.sim import Simulator
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    s = make_sim()
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
