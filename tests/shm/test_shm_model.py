@@ -146,6 +146,16 @@ class RingMachine(RuleBasedStateMachine):
             event("QueueFull")
         self.m.trim()
 
+    @rule(k=st.integers(1, 40))
+    def burst(self, k: int) -> None:
+        """Many one-slot events: laps (overwrite) or a full ring (block)."""
+        room = self.room()
+        for _ in range(k if room is None else min(k, room)):
+            ev = trade(self.m.next_evno)
+            self.q.put(ev, timeout=0)
+            self.m.add(ev)
+        self.m.trim()
+
     @rule(uids=st.lists(st.integers(0, 10**9), min_size=1, max_size=40))
     def put_records(self, uids: list[int]) -> None:
         """numpy fast path: encoded one-slot records copied in batches."""
@@ -169,15 +179,14 @@ class RingMachine(RuleBasedStateMachine):
         return self.attach(start)
 
     def attach(self, start: str) -> C:
-        q = ShmQueue.attach(self.name, start=start)
         m = self.m
+        q = ShmQueue.attach(self.name, start=start)
         if start == "latest":
             seq = m.head
         elif self.policy == "overwrite":
             seq = m.first_start_at_or_after(0)
         else:
-            base = min(c.seq for c in self.live) if self.live else m.head - m.cap // 2
-            seq = m.first_start_at_or_after(max(0, base))
+            seq = m.first_start_at_or_after(self.q.floor)  # what the producer holds
         c = C(q, seq, m.evno_at(seq))
         assert q.metadata == {"cap": m.cap}
         assert (q.cursor, q.lag) == (seq, m.head - seq)

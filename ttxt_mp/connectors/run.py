@@ -71,8 +71,12 @@ async def serve_connector(
     reporter: Reporter | None = None,
     handle_signals: bool = True,
     duration: float | None = None,
+    trading: Any = None,
 ) -> int:
-    """Run ``connector`` until SIGTERM/SIGINT (or ``duration`` s); returns the exit code."""
+    """Run ``connector`` until SIGTERM/SIGINT (or ``duration`` s); returns the exit code.
+
+    ``trading``: an object with ``run()``/``stop()`` (a ``TradingRunner``) run alongside.
+    """
     loop = asyncio.get_running_loop()
     signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
     for sig in signals:
@@ -81,12 +85,14 @@ async def serve_connector(
         connector.on_report = lambda st: reporter.maybe_report(report_from_stats(st))
         connector.report_interval = reporter.interval
     timer = loop.call_later(duration, connector.stop) if duration is not None else None
+    side = _start_trading(trading)
     try:
         await connector.run()
     except ConnectorError as exc:
         log.error("%s", exc)
         return EXIT_FAILED
     finally:
+        await _stop_trading(trading, side)
         if timer is not None:
             timer.cancel()
         for sig in signals:
@@ -103,6 +109,7 @@ def run_connector(
     reporter: Reporter | None = None,
     handle_signals: bool = True,
     duration: float | None = None,
+    trading: Any = None,
     **connector_kwargs: Any,
 ) -> int:
     """Build the connector of ``cfg`` publishing into ``publisher`` and run it on uvloop
@@ -116,9 +123,32 @@ def run_connector(
     connector = create_connector(cfg, publisher, **connector_kwargs)
     return run(
         serve_connector(
-            connector, reporter=reporter, handle_signals=handle_signals, duration=duration
+            connector, reporter=reporter, handle_signals=handle_signals, duration=duration,
+            trading=trading,
         )
     )
+
+
+# ---------------------------------------------------------------------- trading hook
+#
+# The trading session (ttxt_mp.connectors.trading) runs in the same process and loop as
+# the market-data connector; without credentials it only publishes a DISABLED status.
+
+
+def _start_trading(trading: Any) -> asyncio.Task[Any] | None:
+    return asyncio.ensure_future(trading.run()) if trading is not None else None
+
+
+async def _stop_trading(trading: Any, task: asyncio.Task[Any] | None) -> None:
+    if trading is None or task is None:
+        return
+    trading.stop()
+    done, _ = await asyncio.wait({task}, timeout=5.0)
+    if not done:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    elif task.exception() is not None:
+        log.error("trading session failed: %r", task.exception())
 
 
 # ---------------------------------------------------------------------- the ring
@@ -197,9 +227,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ttxt_mp.connectors.run: error: cannot open the market ring: {exc}",
               file=sys.stderr)  # fmt: skip
         return EXIT_FAILED
+    from ttxt_mp.connectors.trading import TradingRunner
+
+    trading = TradingRunner(args.engine, ccfg, publisher, cfg.rings.private)
     try:
-        return run_connector(ccfg, publisher, reporter=Reporter(), duration=args.duration)
+        return run_connector(ccfg, publisher, reporter=Reporter(), duration=args.duration,
+                             trading=trading)  # fmt: skip
     finally:
+        trading.close()
         cleanup()
 
 

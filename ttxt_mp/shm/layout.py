@@ -77,6 +77,7 @@ HEADER_DTYPE = _dtype(
         ("closed", "<u8", 144),
         ("meta_seq", "<u8", 152),
         ("meta_len", "<u8", 160),
+        ("floor", "<u8", 168),  # block: oldest sequence the producer holds for consumers
         # sleep flags
         ("sleep_flags", f"({MAX_CONSUMERS_LIMIT},)u1", 192),
     ],

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from ttxt_mp.queues import IQueue
-from ttxt_mp.shm.ring import RingReader, RingWriter
+from ttxt_mp.shm.reader import RingReader
+from ttxt_mp.shm.writer import RingWriter
 
 __all__ = ["ShmConsumer", "ShmPublisher", "ShmQueue"]
 

@@ -1,0 +1,137 @@
+"""Binance Spot trading venue: signed REST order entry, user data stream, reconciliation.
+
+- Instruments: ``GET /api/v3/exchangeInfo``; server time: ``GET /api/v3/time``.
+- Orders: :class:`BinanceOrderDenormalizer` (``POST/DELETE /api/v3/order``, amend via
+  ``order/amend/keepPriority`` or ``order/cancelReplace``), signed by :class:`BinanceSigner`.
+- User data stream: a listen key from ``POST /api/v3/userDataStream`` (API key header,
+  unsigned), the socket ``<ws>/ws/<listenKey>``, and ``PUT /api/v3/userDataStream`` every
+  :data:`LISTEN_KEY_KEEPALIVE_S` (the docs: keys expire after 60 minutes without one; "send
+  a ping about every 30 minutes"). ``listenKeyExpired`` ends the stream (reconnect and
+  reconcile).
+- Reconciliation: ``GET /api/v3/openOrders`` and ``GET /api/v3/account``; one order by
+  client id: ``GET /api/v3/order?origClientOrderId=`` (also finds closed orders; -2013
+  "Order does not exist." means unknown).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from ttxt_mp.connectors.binance.auth import BinanceSigner
+from ttxt_mp.connectors.binance.denormalizer import BinanceOrderDenormalizer
+from ttxt_mp.connectors.binance.private import BinancePrivateNormalizer
+from ttxt_mp.connectors.instruments import InstrumentBook, binance_instruments
+from ttxt_mp.connectors.trading import TradingVenue
+from ttxt_mp.events import OrderUpdate, Wallet
+from ttxt_mp.secrets import Credentials
+from ttxt_mp.web import RateLimit, RateLimiter, RESTError, WSAssistant
+
+__all__ = ["BinanceTrading", "LISTEN_KEY_KEEPALIVE_S"]
+
+LISTEN_KEY_KEEPALIVE_S = 30 * 60.0
+ORDER_DOES_NOT_EXIST = -2013
+
+
+class _ServerTime(msgspec.Struct):
+    serverTime: int
+
+
+class _ListenKey(msgspec.Struct):
+    listenKey: str
+
+
+class BinanceTrading(TradingVenue):
+    exchange = "binance"
+    clock_error_codes = frozenset({"-1021"})
+    query_sees_closed = True
+    keepalive_s = LISTEN_KEY_KEEPALIVE_S
+
+    def _make_signer(self, creds: Credentials, recv_window_ms: int) -> BinanceSigner:
+        return BinanceSigner(creds, recv_window_ms=recv_window_ms)
+
+    def _rate_limiter(self) -> RateLimiter:
+        # REQUEST_WEIGHT 6000/min (exchangeInfo rateLimits of Spot); the per-account ORDERS
+        # count limits are enforced by the venue (its -1015 reaches the client as an ack).
+        return RateLimiter([RateLimit("REQUEST_WEIGHT", 6000, 60.0, is_global=True)])
+
+    async def load_instruments(self) -> InstrumentBook:
+        natives = [s.replace("/", "") for s in self.cfg.symbols]
+        try:
+            resp = await self.rest.request(
+                "GET", "/api/v3/exchangeInfo",
+                params={"symbols": json.dumps(natives, separators=(",", ":"))}, weight=20,
+                raw=True,
+            )  # fmt: skip
+        except RESTError as e:
+            if e.status != 400:
+                raise
+            resp = await self.rest.request("GET", "/api/v3/exchangeInfo", weight=20, raw=True)
+        book = InstrumentBook("binance", binance_instruments(resp.body))
+        self.instruments = book
+        self.denormalizer = BinanceOrderDenormalizer(book)
+        self.private = BinancePrivateNormalizer(book)
+        return book
+
+    async def server_time_ms(self) -> int:
+        return (await self.rest.request("GET", "/api/v3/time", response_type=_ServerTime)).serverTime
+
+    async def open_orders(self) -> list[OrderUpdate]:
+        resp = await self.rest.request("GET", "/api/v3/openOrders", weight=80, signed=True, raw=True)
+        return self.private.parse_open_orders(resp.body)
+
+    async def wallet(self) -> Wallet:
+        resp = await self.rest.request("GET", "/api/v3/account", weight=20, signed=True, raw=True)
+        return self.private.parse_account(resp.body)
+
+    async def query_order(self, symbol: str, client_order_id: str) -> OrderUpdate | None:
+        inst = self.instruments.get(symbol) if self.instruments else None
+        native = inst.native_symbol if inst else symbol.replace("/", "")
+        try:
+            resp = await self.rest.request(
+                "GET", "/api/v3/order", params={"symbol": native, "origClientOrderId": client_order_id},
+                weight=4, signed=True, raw=True,
+            )  # fmt: skip
+        except RESTError as e:
+            if str(e.code) == str(ORDER_DOES_NOT_EXIST):
+                return None
+            raise
+        found = self.private.parse_open_orders(b"[" + resp.body + b"]")
+        return found[0] if found else None
+
+    async def _listen_key(self, method: str, key: str | None = None) -> str:
+        params = {"listenKey": key} if key else None
+        resp = await self.rest.request(
+            method, "/api/v3/userDataStream", params=params, weight=2,
+            headers=self.signer.api_key_headers(), raw=True,
+        )  # fmt: skip
+        return msgspec.json.decode(resp.body, type=_ListenKey).listenKey if method == "POST" else ""
+
+    async def private_stream(
+        self, on_up: Callable[[], Awaitable[None]], on_frame: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        key = await self._listen_key("POST")
+        ws = WSAssistant(self.connections)
+        keeper: asyncio.Task[Any] | None = None
+        try:
+            await ws.connect(f"{self.cfg.ws_url().rstrip('/')}/ws/{key}", timeout=10.0,
+                             protocol_ping_interval=None)  # fmt: skip
+            keeper = asyncio.ensure_future(self._keepalive(key))
+            await on_up()
+            await self.pump(ws, on_frame, keeper)
+        finally:
+            if keeper is not None:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await keeper
+            await ws.disconnect()
+
+    async def _keepalive(self, key: str) -> None:
+        while True:
+            await asyncio.sleep(self.keepalive_s)
+            await self._listen_key("PUT", key)
