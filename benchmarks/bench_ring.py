@@ -5,9 +5,9 @@ events (MarketTrades with one Trade, 141 encoded bytes). Every transport is loss
 here (ShmQueue uses its ``block`` policy); broadcast to 3 consumers uses one channel per
 consumer where the transport is point-to-point (mp.Queue, Pipe, faster-fifo, PUSH/PULL).
 
-  per event  ShmQueue put(Struct) -> get() Struct; mp.Queue and faster-fifo put/get the
-             Struct (pickled); mp.Pipe and zmq send/recv the encoded bytes (no codec:
-             flattering to them)
+  per event  ShmQueue put(Struct) -> get() Struct (codec both ways); "ShmQueue raw"
+             put_raw/get_raw of the encoded bytes; mp.Queue and faster-fifo put/get the
+             Struct (pickled); mp.Pipe and zmq send/recv the encoded bytes (no codec)
   batched    ShmQueue put_many(numpy rows) -> get_batch() numpy records; mp.Pipe
              send_bytes of 100 records; faster-fifo put_many/get_many of 100 records
   latency    one-way put -> get at 50k events/s (p50/p99), default (spin then sleep)
@@ -22,6 +22,7 @@ Usage: python benchmarks/bench_ring.py [--quick] [--repeat 3] [--only shm]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing as mp
 import os
 import statistics
@@ -116,6 +117,30 @@ class Shm:
     def teardown(q):
         q.close()
         q.unlink()
+
+
+class ShmRaw(Shm):
+    """put_raw(kind, bytes) -> get_raw() (kind, bytes): the recorder/replayer path, and
+    the like-for-like comparison with the byte transports."""
+
+    @staticmethod
+    def consume(name, n, batch):
+        from ttxt_mp.shm import ShmQueue
+
+        with ShmQueue.attach(name, start="oldest") as c:
+            yield
+            get = c.get_raw
+            for _ in range(n):
+                get()
+            return n
+
+    @staticmethod
+    def produce(q, n, batch):
+        raw = [LAY.encode(e) for e in events()]
+        put, kind = q.put_raw, LAY.kind
+        for _ in range(n // POOL):
+            for b in raw:
+                put(kind, b)
 
 
 class MpQueue:
@@ -271,8 +296,17 @@ class Zmq:
     @staticmethod
     def teardown(ctxsocks):
         for s in ctxsocks[1]:
+            path = s.getsockopt_string(zmq_last_endpoint()).removeprefix("ipc://")
             s.close(linger=0)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         ctxsocks[0].term()
+
+
+def zmq_last_endpoint() -> int:
+    import zmq
+
+    return zmq.LAST_ENDPOINT
 
 
 class ZmqPubSub(Zmq):
@@ -280,7 +314,7 @@ class ZmqPubSub(Zmq):
 
 
 TRANSPORTS = {
-    "ShmQueue": Shm, "mp.Queue": MpQueue, "mp.Pipe": Pipe, "faster-fifo": FasterFifo,
+    "ShmQueue": Shm, "ShmQueue raw": ShmRaw, "mp.Queue": MpQueue, "mp.Pipe": Pipe, "faster-fifo": FasterFifo,
     "zmq PUSH/PULL": Zmq, "zmq PUB/SUB": ZmqPubSub,
 }  # fmt: skip
 

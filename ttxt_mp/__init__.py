@@ -1,7 +1,9 @@
 """ttxt-mp: crypto exchange connectors in their own processes, over shared-memory rings."""
 
+from ttxt_mp.client import BaseClient, EventFilter, Feed, FeedNotFound, IEventHandler, attach
 from ttxt_mp.codec import Array, Fixed, LayoutError, Text
 from ttxt_mp.codec import register_user_event as register_event
+from ttxt_mp.config import Config, ConfigError, load_config
 from ttxt_mp.events import (
     AmendOrder,
     Balance,
@@ -25,6 +27,7 @@ from ttxt_mp.events import (
     Trade,
     Wallet,
 )
+from ttxt_mp.orderbook import BookGap, OrderBook, UpdateResult
 from ttxt_mp.queues import (
     AsyncioQueue,
     IQueue,
@@ -38,8 +41,24 @@ from ttxt_mp.queues import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """Shared-memory and trading names load on first use (the rings refuse non-x86-64)."""
+    if name == "ShmQueue":
+        from ttxt_mp import shm
+
+        return shm.ShmQueue
+    if name in ("TradingClient", "TradingMixin"):
+        from ttxt_mp import trading_client
+
+        return getattr(trading_client, name)
+    raise AttributeError(f"module 'ttxt_mp' has no attribute {name!r}")
+
 __all__ = [
-    "AmendOrder", "Array", "AsyncioQueue", "Balance", "CancelOrder", "ConnectorState",
+    "AmendOrder", "Array", "AsyncioQueue", "Balance", "BaseClient", "BookGap", "CancelOrder",
+    "Config", "ConfigError", "ConnectorState", "EventFilter", "Feed", "FeedNotFound",
+    "IEventHandler", "OrderBook", "ShmQueue", "TradingClient", "TradingMixin", "UpdateResult",
+    "attach", "load_config",
     "ConnectorStatus", "CreateOrder", "Event", "Fixed", "GapNotice", "IQueue", "IQueueActor",
     "IQueueConsumer", "IQueuePublisher", "Kline", "LayoutError", "MarketTrades", "OrderAck",
     "OrderAction", "OrderStatus", "OrderType", "OrderUpdate", "Orderbook", "PositionUpdate",

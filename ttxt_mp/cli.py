@@ -40,7 +40,7 @@ def _status(args: argparse.Namespace) -> int:
 
         print(msgspec.json.encode(st).decode())
     else:
-        Console().print(render_status(st))
+        Console(width=None if sys.stdout.isatty() else 200).print(render_status(st))
     return 0
 
 

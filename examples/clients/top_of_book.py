@@ -20,7 +20,7 @@ class TopOfBook(BaseClient):
 
     def on_orderbook(self, e: ttxt_mp.Orderbook) -> None:
         book = self.books[(e.exchange, e.symbol)]
-        bb, ba = book.best_bid(), book.best_ask()
+        bb, ba = book.best_bid, book.best_ask
         if bb is None or ba is None or self.last.get((e.exchange, e.symbol)) == (bb, ba):
             return
         self.last[(e.exchange, e.symbol)] = (bb, ba)

@@ -53,13 +53,19 @@ class Engine:
             stdout=self.log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + 20
-        while len(discover(self.name)) < wait_rings:
+        while len(discover(self.name)) < wait_rings or not self._answers():
             if self.proc.poll() is not None:
                 raise AssertionError(f"engine exited {self.proc.returncode}:\n{self.output()}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"engine rings did not appear:\n{self.output()}")
             time.sleep(0.05)
         return self
+
+    def _answers(self) -> bool:
+        try:
+            return self.status()["pid"] == self.proc.pid
+        except (control.EngineNotRunning, OSError):
+            return False
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""

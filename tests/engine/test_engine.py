@@ -72,9 +72,7 @@ def test_connector_sigkill_is_restarted_and_consumers_resume(make_engine):
         assert _collect(feed, lambda g: any(isinstance(e, ev.Orderbook) for e in g))
         pid = eng.child_pid("connector:binance")
         os.kill(pid, signal.SIGKILL)
-        got = _collect(feed, lambda g: any(
-            isinstance(e, ev.ConnectorStatus) and e.state == ev.ConnectorState.UP for e in g
-        ) and isinstance(g[-1], ev.Orderbook), timeout=30)  # fmt: skip
+        got = _collect(feed, _down_up_then_data, timeout=30)
     states = [e.state for e in got if isinstance(e, ev.ConnectorStatus)]
     assert ev.ConnectorState.DOWN in states, states
     assert states.index(ev.ConnectorState.DOWN) < len(states) - 1
@@ -177,7 +175,10 @@ def test_example_clients_run_against_the_engine(make_engine):
             while time.monotonic() < deadline and not {"binance", "bybit"} <= {
                 ln.split()[0] for ln in lines if ln.strip()
             }:  # fmt: skip
-                lines.append(p.stdout.readline())
+                line = p.stdout.readline()
+                if not line:
+                    break
+                lines.append(line)
         finally:
             p.kill()
             p.wait()
@@ -193,6 +194,20 @@ def test_demo_runs_offline_for_a_duration():
     assert "binance" in out.stdout and "bybit" in out.stdout
     book_lines = [ln for ln in out.stdout.splitlines() if ln.startswith("book ")]
     assert any(" binance " in ln for ln in book_lines) and any(" bybit " in ln for ln in book_lines)
+
+
+def _states(events) -> list:
+    return [e.state for e in events if isinstance(e, ev.ConnectorStatus)]
+
+
+def _down_up_then_data(events) -> bool:
+    """A DOWN, later an UP, and a book event after that."""
+    st = _states(events)
+    if ev.ConnectorState.DOWN not in st:
+        return False
+    if ev.ConnectorState.UP not in st[st.index(ev.ConnectorState.DOWN):]:
+        return False
+    return isinstance(events[-1], ev.Orderbook)
 
 
 def _alive(pid: int) -> bool:

@@ -153,38 +153,47 @@ async def _stop_trading(trading: Any, task: asyncio.Task[Any] | None) -> None:
 
 # ---------------------------------------------------------------------- the ring
 #
-# The supervisor creates every ring before spawning children; a connector process must
-# then write into that existing ring as its single producer. ttxt_mp.shm (in progress
-# at the time of writing) offers ShmQueue.create and ShmQueue.attach (consumer) only, so
-# this function creates the ring itself when nobody did (a connector started on its own,
-# so a consumer process can attach before the engine exists) and refuses clearly when a
-# live process already owns it. The lead finishes the supervisor case here once the shm
-# layer can hand the producer end of an existing ring to another process.
+# Under the engine, the supervisor creates every ring and keeps it across restarts; a
+# connector process adopts the producer end (ShmQueue.adopt) and releases it when it
+# stops, so consumers never re-attach. Started on its own (no supervisor), the connector
+# creates the ring itself and removes it on exit.
 
 
 def open_market_publisher(
     engine: str, connector_id: str, ring: RingConfig | None = None
 ) -> tuple[IQueuePublisher, Callable[[], None]]:
-    """The producer end of ring ``ttxt-<engine>-<connector_id>-market`` and a cleanup
-    function (close; unlink the ring if this process created it)."""
-    from ttxt_mp.engine.naming import ring_name
-    from ttxt_mp.shm import RingExists, ShmQueue
+    """The producer end of ring ``<engine>-<connector_id>-market`` and its cleanup."""
+    return open_ring_publisher(engine, connector_id, "market", ring or RingConfig())
 
-    name = ring_name(engine, connector_id, "market")
-    ring = ring or RingConfig()
+
+def open_ring_publisher(
+    engine: str, connector_id: str, stream: str, ring: RingConfig
+) -> tuple[IQueuePublisher, Callable[[], None]]:
+    """Adopt ring ``<engine>-<connector_id>-<stream>`` from the supervisor, or create it
+    when there is none; the cleanup releases (adopted) or removes (created) it."""
+    from ttxt_mp.engine.naming import ring_name
+    from ttxt_mp.shm import RingExists, RingNotFound, ShmQueue
+
+    name = ring_name(engine, connector_id, stream)
     try:
-        pub = ShmQueue.create(name, ring.capacity, ring.slot_size, ring.policy)
+        pub = ShmQueue.adopt(name)
+        own = False
+    except RingNotFound:
+        meta = {"engine": engine, "connector": connector_id, "stream": stream}
+        pub = ShmQueue.create(name, ring.capacity, ring.slot_size, ring.policy, metadata=meta)
+        own = True
     except RingExists as exc:
-        raise ConnectorError(
-            f"{exc}. The ring is owned by another live process (the supervisor?) and "
-            "ttxt_mp.shm cannot yet hand its producer end to this process"
-        ) from None
+        raise ConnectorError(f"{exc}: another connector process is running") from None
 
     def cleanup() -> None:
-        with contextlib.suppress(Exception):
-            pub.close()
-        with contextlib.suppress(Exception):
-            pub.unlink()
+        if own:
+            with contextlib.suppress(Exception):
+                pub.close()
+            with contextlib.suppress(Exception):
+                pub.unlink()
+        else:
+            with contextlib.suppress(Exception):
+                pub.release()
 
     return pub, cleanup
 

@@ -942,38 +942,11 @@ def credentials_for(cfg: ConnectorConfig) -> tuple[Credentials | None, str]:
 def open_private_publisher(
     engine: str, connector_id: str, ring: RingConfig | None = None
 ) -> tuple[IQueuePublisher, Callable[[], None]]:
-    """The producer end of ``ttxt-<engine>-<connector>-private``: adopted from the
-    supervisor when the shm layer offers ``ShmQueue.adopt``, else created here."""
-    from ttxt_mp.engine.naming import ring_name
-    from ttxt_mp.shm import RingError, ShmQueue
+    """The producer end of ``<engine>-<connector>-private`` (a ``block`` ring)."""
+    from ttxt_mp.connectors.run import open_ring_publisher
 
-    name = ring_name(engine, connector_id, "private")
     ring = ring or RingConfig(capacity=4096, policy="block")
-    adopt = getattr(ShmQueue, "adopt", None)
-    pub = None
-    created = False
-    if adopt is not None:
-        with contextlib.suppress(RingError, FileNotFoundError):
-            pub = adopt(name)
-    if pub is None:
-        pub = ShmQueue.create(name, ring.capacity, ring.slot_size, "block",
-                              metadata={"engine": engine, "connector": connector_id,
-                                        "stream": "private"})  # fmt: skip
-        created = True
-
-    def cleanup() -> None:
-        release = getattr(pub, "release", None)
-        if not created and release is not None:
-            with contextlib.suppress(Exception):
-                release()
-            return
-        with contextlib.suppress(Exception):
-            pub.close()
-        if created:
-            with contextlib.suppress(Exception):
-                pub.unlink()
-
-    return pub, cleanup
+    return open_ring_publisher(engine, connector_id, "private", ring)
 
 
 class TradingRunner:

@@ -114,7 +114,7 @@ class TopOfBookTable(BaseClient):
     def rows(self) -> list[tuple[str, ...]]:
         out = []
         for (exch, sym), book in sorted(self.books.items()):
-            bb, ba = book.best_bid(), book.best_ask()
+            bb, ba = book.best_bid, book.best_ask
             if bb is None or ba is None:
                 continue
             mid = (bb[0] + ba[0]) / 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from typing import Any
 
@@ -44,7 +45,8 @@ class EngineRings:
             meta = {"engine": self.engine, "connector": conn, "stream": stream,
                     "exchange": self._exchange(conn),
                     "symbols": self._symbols(conn)}  # fmt: skip
-            pub = ShmQueue.create(name, rc.capacity, rc.slot_size, rc.policy, metadata=meta)
+            pub = ShmQueue.create(name, rc.capacity, rc.slot_size, rc.policy, metadata=meta,
+                                  keeper_pid=os.getpid())
             self._created.append(name)
             pub.put(ConnectorStatus(exchange=self._exchange(conn), state=ConnectorState.STARTING,
                                     message="engine started; connector process starting",

@@ -20,9 +20,10 @@ from ttxt_mp.shm.errors import (
 )
 from ttxt_mp.shm.objects import RingObject, clean_objects, list_objects
 from ttxt_mp.shm.queue import ShmConsumer, ShmPublisher, ShmQueue
+from ttxt_mp.shm.stats import remove_ring, ring_stats
 
 __all__ = [
     "EventTooLarge", "ProducerDied", "RingError", "RingExists", "RingLayoutError",
     "RingNotFound", "RingObject", "RingPermissionError", "ShmConsumer", "ShmPublisher",
-    "ShmQueue", "clean_objects", "list_objects",
+    "ShmQueue", "clean_objects", "list_objects", "remove_ring", "ring_stats",
 ]  # fmt: skip

@@ -24,7 +24,7 @@ import struct
 import numpy as np
 
 MAGIC = int.from_bytes(b"TTXTRING", "little")
-VERSION = 1
+VERSION = 2
 WRITING = 1 << 63
 """Stamp bit set while the producer writes a slot."""
 
@@ -71,6 +71,9 @@ HEADER_DTYPE = _dtype(
         ("data_offset", "<u8", 64),
         ("created_ns", "<u8", 72),
         ("producer_uid", "<u4", 80),
+        # pid of the process that keeps the ring across producer hand-overs (the engine's
+        # supervisor), 0 if none; set at creation, never changed afterwards
+        ("keeper_pid", "<u4", 84),
         # producer line
         ("head", "<u8", 128),
         ("heartbeat_ns", "<u8", 136),

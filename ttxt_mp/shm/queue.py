@@ -31,6 +31,7 @@ class ShmQueue(IQueue):
         max_consumers: int = 8,
         kinds: list[int] | None = None,
         meta_capacity: int = 1 << 16,
+        keeper_pid: int = 0,
     ) -> ShmPublisher:
         """Create ring ``name`` (``/dev/shm/ttxt-<name>``, mode 0600) and return its producer.
 
@@ -44,11 +45,22 @@ class ShmQueue(IQueue):
         ``kinds``: event kinds carried (default: the library's); their layout hash is
         checked at attach. A stale ring of the same name (producer dead or closed) is
         removed with a warning; one with a live producer raises :class:`RingExists`.
+        ``keeper_pid``: a process (the engine's supervisor) that keeps the ring alive
+        across producer hand-overs (:meth:`adopt`/``release``): while it lives, consumers
+        wait through a dead producer instead of raising ``ProducerDied``.
         """
         return ShmPublisher.create(
             name, capacity, slot_size, policy, metadata,
             max_consumers=max_consumers, kinds=kinds, meta_capacity=meta_capacity,
+            keeper_pid=keeper_pid,
         )  # fmt: skip
+
+    @staticmethod
+    def adopt(name: str) -> ShmPublisher:
+        """Become the producer of existing ring ``name`` after its producer called
+        ``release()`` or died; sequences continue, consumers keep their cursors.
+        Raises :class:`RingExists` if the current producer is alive."""
+        return ShmPublisher.adopt(name)
 
     @staticmethod
     def attach(

@@ -415,7 +415,7 @@ class RingReader(_Mapped):
         return None
 
     def _check_producer(self, fetch) -> Any:
-        if not pid_alive(self.producer_pid):
+        if not self._producer_or_keeper_alive():
             got = fetch()
             if got is not None or self._Q[_CLOSED]:
                 return got if got is not None else self._check_end(fetch)
@@ -558,7 +558,20 @@ class RingReader(_Mapped):
         return got if got is not None else self._wait(timeout, fetch)
 
     def _fetch_raw(self) -> Any:
-        return self._slow(True)
+        """``_poll`` for raw bytes: the same seqlocked read, copying instead of decoding."""
+        seq = self._seq
+        mv = self._mv
+        off = self._data + (seq & self._mask) * self._ss
+        st, evno, kind, _, fcnt, plen = _SH_UNPACK(mv, off)
+        if st != seq + 1 or fcnt != 1 or evno != self._evno or plen > self._pcap:
+            return self._slow(True)
+        got = (kind, mv[off + _HS : off + _HS + plen].tobytes())
+        if self._Q[off >> 3] != seq + 1:
+            return self._slow(True)
+        self._seq = seq + 1
+        self._evno = evno + 1
+        self._Q[self._ci] = seq + 1
+        return got
 
     def get_batch(self, max_n: int = 1024, timeout: float | None = 0) -> np.ndarray:
         """Up to ``max_n`` slot records: a numpy copy with dtype ``layout.slot_dtype``
@@ -609,7 +622,17 @@ class RingReader(_Mapped):
 
     @property
     def producer_alive(self) -> bool:
-        return pid_alive(self.producer_pid) and not self._Q[_CLOSED]
+        return self._producer_or_keeper_alive() and not self._Q[_CLOSED]
+
+    def _producer_or_keeper_alive(self) -> bool:
+        """The producer may change (hand-over between a supervisor and the connector
+        processes it restarts): read its pid live; while the ring's keeper lives, a
+        dead producer is one about to be replaced."""
+        mv = self._mv
+        o, k = L.OFF["producer_pid"], L.OFF["keeper_pid"]
+        self.producer_pid = int.from_bytes(mv[o : o + 4], "little")
+        keeper = int.from_bytes(mv[k : k + 4], "little")
+        return pid_alive(self.producer_pid) or (keeper != 0 and pid_alive(keeper))
 
     @property
     def heartbeat_age(self) -> float:

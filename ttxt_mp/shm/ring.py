@@ -231,7 +231,7 @@ class _Mapped:
             return
         self._closed = True
         self._views.clear()
-        for attr in ("_slots", "_stamps", "_evnos", "_w16", "_w24", "_payload"):
+        for attr in ("_slots", "_stamps", "_evnos", "_w16", "_w24", "_payload_views"):
             self.__dict__.pop(attr, None)
         mv = self._mv
         # Later hot-path calls read a zeroed dummy slot and take the slow path, which

@@ -19,6 +19,7 @@ from ttxt_mp.shm import layout as L
 from ttxt_mp.shm.errors import (
     EventTooLarge,
     RingExists,
+    RingLayoutError,
     RingPermissionError,
 )
 from ttxt_mp.shm.objects import (
@@ -44,10 +45,12 @@ from ttxt_mp.shm.ring import (
     _META_LEN,
     _META_SEQ,
     _SH_PACK,
+    _SH_UNPACK,
     _W,
     _layout_hash,
     _Mapped,
     _meta_blob,
+    _open_existing,
     log,
 )
 
@@ -67,6 +70,7 @@ class RingWriter(_Mapped):
         max_consumers: int = 8,
         kinds: list[int] | None = None,
         meta_capacity: int = 1 << 16,
+        keeper_pid: int = 0,
     ):
         """Create ring ``name``; see :meth:`ttxt_mp.shm.ShmQueue.create`."""
         check_name(name)
@@ -93,6 +97,7 @@ class RingWriter(_Mapped):
             "producer_pid": os.getpid(), "producer_uid": os.getuid(),
             "meta_offset": meta_off, "meta_capacity": meta_cap, "data_offset": data_off,
             "created_ns": time.time_ns(), "heartbeat_ns": time.monotonic_ns(),
+            "keeper_pid": keeper_pid,
         }  # fmt: skip
         shm = _create_shm(name, size)
         self = cls.__new__(cls)
@@ -121,6 +126,64 @@ class RingWriter(_Mapped):
         self._geometry()
         self._init_producer(kinds)
 
+    @classmethod
+    def adopt(cls, name: str):
+        """Become the producer of existing ring ``name`` whose producer released it
+        (:meth:`release`) or died. Sequences and event numbers continue where they
+        stopped and consumers keep their cursors, so a restarted producer process is
+        invisible to them. A slot the dead producer left half-written (stamped WRITING,
+        never published) is simply written again."""
+        check_name(name)
+        shm = _open_existing(name)
+        self = cls.__new__(cls)
+        self.name = name
+        self._map(shm, os.fstat(shm.fd).st_size)
+        try:
+            with flocked(self._fd):
+                hdr = self._view(np.ndarray, (1,), L.HEADER_DTYPE, 0)[0]
+                if int(hdr["magic"]) != L.MAGIC or int(hdr["version"]) != L.VERSION:
+                    raise RingLayoutError(
+                        f"ring {name!r} is not a version {L.VERSION} ttxt-mp ring"
+                    )
+                pid = int(hdr["producer_pid"])
+                if pid and pid != os.getpid() and pid_alive(pid):
+                    raise RingExists(
+                        f"ring {name!r}: its producer pid {pid} is alive and did not release it"
+                    )
+                hdr["producer_pid"] = os.getpid()
+                del hdr
+                self._views.clear()
+            self._geometry()
+            kinds = self._read_meta()["kinds"]
+            if bytes(self._mv[L.OFF["layout_hash"] : L.OFF["layout_hash"] + 8]) != _layout_hash(kinds):
+                raise RingLayoutError(
+                    f"ring {name!r} was created with other event layouts than this code's"
+                )
+            self._init_producer(kinds)
+            head = self._Q[_HEAD]
+            self._seq = head
+            if head:
+                self._evno = _SH_UNPACK(self._mv, self._slot_off(head - 1))[1] + 1
+            self._Q[_CLOSED] = 0
+            self.heartbeat()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._unmap()
+            raise
+        return self
+
+    def release(self) -> None:
+        """Give up the producing end without closing the ring, so another process can
+        :meth:`adopt` it; consumers just see no events meanwhile."""
+        if self._closed:
+            return
+        with flocked(self._fd):
+            self._mv[L.OFF["producer_pid"] : L.OFF["producer_pid"] + 4] = bytes(4)
+        self.heartbeat()
+        for i in list(self._wake_fds):
+            self._drop_wake_fd(i)
+        self._unmap()
+
     def _init_producer(self, kinds: list[int] | None) -> None:
         self._kinds = None if kinds is None else frozenset(kinds)
         self._seq = 0
@@ -133,13 +196,14 @@ class RingWriter(_Mapped):
         self._w0 = 0
         self._wake_fds: dict[int, tuple[int, int]] = {}  # index -> (generation, fd)
         self._enc: dict[type, tuple[int, Any, Any]] = {}
+        self._raw_kinds: set[int] = set()
         self._scratch = bytearray(self._pcap)
         ss, data = self._ss, self._data
         self._stamps = self._view(np.ndarray, (self._cap,), "<u8", data, (ss,))
         self._evnos = self._view(np.ndarray, (self._cap,), "<u8", data + 8, (ss,))
         self._w16 = self._view(np.ndarray, (self._cap,), "<u8", data + 16, (ss,))
         self._w24 = self._view(np.ndarray, (self._cap,), "<u8", data + 24, (ss,))
-        self._payload = self._view(np.ndarray, (self._cap, self._pcap), "u1", data + _HS, (ss, 1))
+        self._payload_views: dict[int, np.ndarray] = {}  # record size -> V<size> slot view
         self._arange = np.arange(min(self._cap, 1 << 16), dtype=np.uint64)
 
     # ------------------------------------------------------------------ encoding
@@ -199,9 +263,32 @@ class RingWriter(_Mapped):
 
     def put_raw(self, kind: int, payload: bytes | memoryview, timeout: float | None = None):
         """Publish already-encoded ``payload`` bytes of ``kind`` (the replayer's path)."""
-        self._check_kind(kind)
-        data = memoryview(payload).cast("B")
-        self._write_frags(kind, data, timeout)
+        if kind not in self._raw_kinds:
+            self._check_kind(kind)
+            self._raw_kinds.add(kind)
+        n = len(payload)
+        seq = self._seq
+        if n > self._pcap or seq >= self._limit or not isinstance(payload, bytes):
+            return self._write_frags(kind, memoryview(payload).cast("B"), timeout)
+        mv = self._mv
+        off = self._data + (seq & self._mask) * self._ss
+        _SH_PACK(mv, off, (seq + 1) | _W, self._evno, kind, 0, 1, n)
+        mv[off + _HS : off + _HS + n] = payload
+        self._commit(seq, off, 1)
+
+    def _commit(self, seq: int, off: int, nslots: int) -> None:
+        """Publish an event whose slots are written: stamp, head, wakeups, heartbeat.
+        (``put`` inlines the same steps: it is the per-event hot path.)"""
+        Q = self._Q
+        Q[off >> 3] = seq + 1
+        self._seq = seq + nslots
+        self._evno += 1
+        Q[_HEAD] = seq + nslots
+        if Q[self._fq] != self._w0 or self._nwords > 1:
+            self._wake_sleepers()
+        self._beat -= 1
+        if not self._beat:
+            self.heartbeat()
 
     def put_many(self, events: Any, kind: int | None = None, timeout: float | None = None):
         """Publish a list of events, or a numpy array of encoded records of one ``kind``
@@ -285,6 +372,13 @@ class RingWriter(_Mapped):
                 self._write_frags(kind, memoryview(row), timeout)
             return
         w16 = np.uint64(kind | (1 << 32))  # kind, fidx 0, fcnt 1
+        vt = np.dtype(f"V{size}")  # one memcpy per record, not a byte loop
+        recs = rows.view(vt)[:, 0]
+        pay = self._payload_views.get(size)
+        if pay is None:
+            pay = self._payload_views[size] = self._view(
+                np.ndarray, (self._cap,), vt, self._data + _HS, (self._ss,)
+            )
         done = 0
         ar = self._arange
         Q = self._Q
@@ -300,7 +394,7 @@ class RingWriter(_Mapped):
             self._w16[j] = w16
             self._w24[j] = size
             np.add(ar[:m], np.uint64(self._evno), out=self._evnos[j])
-            self._payload[j, :size] = rows[done : done + m]
+            pay[j] = recs[done : done + m]
             np.add(ar[:m], np.uint64(seq + 1), out=st)
             self._seq = seq + m
             self._evno += m
