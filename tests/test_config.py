@@ -107,3 +107,16 @@ def test_load_from_file(tmp_path):
     p = tmp_path / "e.toml"
     p.write_text(GOOD)
     assert load_config(p).source == str(p)
+
+
+def test_shipped_example_configs_are_valid():
+    from pathlib import Path
+
+    from ttxt_mp.engine.demo import demo_config_text
+
+    root = Path(__file__).parent.parent / "examples"
+    for name in ("demo.toml", "binance.toml", "bybit.toml", "testnets.toml"):
+        cfg = load_config(root / name)
+        assert cfg.connectors, name
+    # examples/demo.toml is the packaged demo config pointed at `ttxt-mp sim --port 8765`
+    assert (root / "demo.toml").read_text() == demo_config_text("127.0.0.1:8765")

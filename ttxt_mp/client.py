@@ -56,7 +56,10 @@ _DISPATCH = {
 
 class EventFilter:
     """Keeps events whose exchange, symbol and kind are in the given sets (None: all).
-    Notices that concern the feed itself (gaps, statuses) always pass."""
+
+    Notices are never filtered by kind: a ``GapNotice`` (data was lost) always passes, a
+    ``ConnectorStatus`` passes when its exchange (and symbol, if it names one) is wanted.
+    """
 
     def __init__(self, exchanges: Iterable[str] | None = None,
                  symbols: Iterable[str] | None = None,
@@ -79,8 +82,12 @@ class EventFilter:
 
     def __call__(self, e: Any) -> bool:
         t = type(e)
-        if t is ev.GapNotice or t is ev.ConnectorStatus:
-            return self.kinds is None or t in self.kinds
+        if t is ev.GapNotice:
+            return True
+        if t is ev.ConnectorStatus:
+            return (self.exchanges is None or e.exchange in self.exchanges) and (
+                self.symbols is None or not e.symbol or e.symbol in self.symbols
+            )
         if self.kinds is not None and t not in self.kinds:
             return False
         if self.exchanges is not None and e.exchange not in self.exchanges:

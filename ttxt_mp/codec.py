@@ -85,6 +85,13 @@ def _fmt(dtype: str) -> str:
         raise LayoutError(f"unsupported field dtype {dtype!r}") from None
 
 
+_LOW_CARDINALITY = frozenset({"exchange", "symbol", "interval", "asset", "fee_asset", "code"})
+
+
+def _dstr_uncached(b: bytes) -> str:
+    return b.rstrip(b"\0").decode()
+
+
 class _StrCodec:
     """Bounded caches for str <-> fixed bytes; low-cardinality fields hit every time."""
 
@@ -93,7 +100,8 @@ class _StrCodec:
         self.dec: dict[bytes, str] = {}
 
     def encoder(self, owner: str, fname: str, width: int):
-        enc = self.enc
+        """Cached for low-cardinality fields; ids (unique) would only churn a cache."""
+        enc = self.enc if fname in _LOW_CARDINALITY else {}
 
         def encode_str(s: str) -> bytes:
             b = enc.get(s)
@@ -105,9 +113,10 @@ class _StrCodec:
                     raise LayoutError(
                         f"{owner}.{fname}: {s!r} is {len(b)} bytes, the layout holds {width}"
                     )
-                if len(enc) >= _CACHE_MAX:
-                    enc.clear()
-                enc[s] = b
+                if fname in _LOW_CARDINALITY:
+                    if len(enc) >= _CACHE_MAX:
+                        enc.clear()
+                    enc[s] = b
             return b
 
         return encode_str
@@ -154,6 +163,7 @@ class Layout:
         strs = _StrCodec()
         ns: dict[str, Any] = {
             "_H": self._header, "_HS": self.header_size, "_cls": self.cls, "_dstr": strs.decode,
+            "_dnc": _dstr_uncached,
             "_chain": chain.from_iterable,
             "_LayoutError": LayoutError, "_floats": _float_struct,
         }  # fmt: skip
@@ -163,7 +173,8 @@ class Layout:
             if p.dtype.startswith("S"):
                 ns[f"_e{i}"] = strs.encoder(self.name, p.name, int(p.dtype[1:]))
                 pk_args.append(f"_e{i}({v})")
-                up_kw.append(f"{p.name}=_dstr(h[{i}])")
+                dec = "_dstr" if p.name in _LOW_CARDINALITY else "_dnc"
+                up_kw.append(f"{p.name}={dec}(h[{i}])")
             elif p.enum is not None:
                 ns[f"_m{i}"] = _enum_table(p.enum)
                 pk_args.append(v)
@@ -208,7 +219,8 @@ class Layout:
                                 f"{self.name}.{p.name}", fname, int(fdt[1:])
                             )
                             item_args.append(f"_e{j}_{k}(x{_acc(p, k)})")
-                            conv.append(f"_dstr(t[{k}])")
+                            dec = "_dstr" if fname in _LOW_CARDINALITY else "_dnc"
+                            conv.append(f"{dec}(t[{k}])")
                         elif fname in p.enums:
                             ns[f"_m{j}_{k}"] = _enum_table(p.enums[fname])
                             item_args.append(f"x{_acc(p, k)}")
@@ -227,9 +239,14 @@ class Layout:
                     )
                 else:
                     ns[f"_C{j}"] = p.item if p.item is not None else (lambda *a: a)
-                    up_body.append(
-                        f"n = h[{hidx}] * {isz}; v{j} = tuple([_C{j}({', '.join(conv)}) "
-                        f"for t in _I{j}.iter_unpack(buf[p:p + n])]); p += n"
+                    item = f"_C{j}({', '.join(conv)})"
+                    up_body.append(  # one item (a trade, a balance) is the common case
+                        f"n = h[{hidx}] * {isz}\n"
+                        f"    if n == {isz}:\n"
+                        f"        t = _I{j}.unpack_from(buf, p); v{j} = ({item},)\n"
+                        f"    else:\n"
+                        f"        v{j} = tuple([{item} for t in _I{j}.iter_unpack(buf[p:p + n])])\n"
+                        f"    p += n"
                     )
                 size_terms.append(f"{isz} * len(ev.{p.name})")
             pk_args.append(f"len(v{j})")

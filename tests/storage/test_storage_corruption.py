@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import book, record, replay
+from storage_helpers import book, record, replay
 
 from ttxt_mp.storage import MarketDataReplayer, RecordingFile
 from ttxt_mp.storage.format import CHUNK_HEADER_SIZE, FILE_HEADER_SIZE

@@ -7,7 +7,7 @@ import builtins
 import json
 
 import pytest
-from conftest import T0, book, record
+from storage_helpers import T0, book, record
 
 from ttxt_mp.events import GapNotice, Kline
 from ttxt_mp.storage.inspect import add_inspect_arguments, inspect_main, inspect_paths

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import T0, book, record, replay
+from storage_helpers import T0, book, record, replay
 
 from ttxt_mp import AsyncioQueue
 from ttxt_mp.storage import MarketDataRecorder, RecordingFile, StorageError
@@ -208,7 +208,7 @@ def test_daily_rotation(rec_dir):
 
 
 def test_kinds_filter_and_bad_options(rec_dir):
-    from conftest import status
+    from storage_helpers import status
 
     stats = record([book(1), status("binance", T0)], rec_dir, kinds=[1])
     assert stats.events == 1 and os.listdir(rec_dir) == ["BINANCE_BTC_USDT.bin"]

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import T0, book, record, replay, status
+from storage_helpers import T0, book, record, replay, status
 
 from ttxt_mp import AsyncioQueue
 from ttxt_mp.events import Kline, MarketTrades, Orderbook, Side, Trade

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import book, record, replay
+from storage_helpers import book, record, replay
 
 from ttxt_mp.events import GapNotice, MarketTrades, Side, Trade
 from ttxt_mp.storage import MarketDataRecorder, MarketDataReplayer

@@ -8,9 +8,9 @@ import shutil
 import tempfile
 
 import pytest
-from conftest import T0, book, market_event, record, replay, status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from storage_helpers import T0, book, market_event, record, replay, status
 
 from ttxt_mp import codec
 from ttxt_mp.events import GapNotice

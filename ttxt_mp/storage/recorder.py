@@ -1,5 +1,8 @@
 """MarketDataRecorder: a consumer that appends every event it reads to per-instrument files.
 
+``python -m ttxt_mp.storage.recorder --engine NAME --config PATH`` runs the engine's
+recorder child (:mod:`ttxt_mp.storage.engine_recorder`).
+
 Why it looks like this (ttxt2's recorder deadlocked when a batch filled, hung in
 ``stop()`` until another event came, never fsynced and dropped its buffer on a failed
 write):
@@ -54,7 +57,7 @@ from ttxt_mp.storage.format import (
     utc_day,
 )
 from ttxt_mp.storage.raw import raw_getter
-from ttxt_mp.storage.writer import ChunkFile
+from ttxt_mp.storage.writer import ChunkFile, FileLocked
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,7 @@ class RecorderStats(msgspec.Struct):
     pending_chunks: int = 0
     files: int = 0
     truncated_bytes: int = 0  # cut from torn file tails when reopening
+    written_position: int = 0  # with ``position``: every source event before it is written
     last_error: str = ""
 
 
@@ -112,7 +116,7 @@ class _Slot:
     """One output file and the chunk being filled for it."""
 
     __slots__ = ("path", "exchange", "symbol", "day", "file", "body", "index", "count",
-                 "first", "last", "since", "pending")  # fmt: skip
+                 "first", "last", "since", "pending", "first_pos")  # fmt: skip
 
     def __init__(self, path: str, exchange: str, symbol: str, day: int) -> None:
         self.path = path
@@ -126,7 +130,8 @@ class _Slot:
         self.first = 0
         self.last = 0
         self.since = 0.0
-        self.pending: list[tuple[bytes, int]] = []  # (chunk bytes, events)
+        self.first_pos = 0  # source position of the chunk's first event
+        self.pending: list[tuple[bytes, int, int]] = []  # (chunk bytes, events, first_pos)
 
     def add(self, kind: int, payload: Any, ts: int, now: float) -> None:
         if self.count == 0:
@@ -146,7 +151,7 @@ class _Slot:
             if sys.byteorder != "little":
                 self.index.byteswap()
             chunk = pack_chunk(self.body, self.index.tobytes(), self.count, self.first, self.last)
-            self.pending.append((chunk, self.count))
+            self.pending.append((chunk, self.count, self.first_pos))
             self.body = bytearray()
             self.index = array("I")
             self.count = 0
@@ -172,6 +177,7 @@ class MarketDataRecorder:
         on_chunk: ChunkCallback | None = None,
         on_error: ErrorCallback | None = None,
         clock: Callable[[], int] = time.time_ns,
+        position: Callable[[], int] | None = None,
     ) -> None:
         if chunk_events < 1:
             raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")
@@ -190,6 +196,7 @@ class MarketDataRecorder:
         self.on_chunk = on_chunk
         self.on_error = on_error
         self.clock = clock
+        self.position = position
         self.stats = RecorderStats()
         self._get = raw_getter(queue)
         self._routes: dict[int, _Route] = {}
@@ -285,6 +292,8 @@ class MarketDataRecorder:
         self._add(slot, kind, payload, ts)
 
     def _add(self, slot: _Slot, kind: int, payload: Any, ts: int) -> None:
+        if slot.count == 0 and self.position is not None:
+            slot.first_pos = self.position() - 1  # the event just read
         slot.add(kind, payload, ts, self._now)
         self.stats.records += 1
         if slot.count >= self.chunk_events:
@@ -295,7 +304,7 @@ class MarketDataRecorder:
         self.stats.gaps += 1
         lost = codec.decode(GAP_KIND, payload).lost
         self.stats.lost += lost
-        log.warning("recorder lapped on its ring: %d events lost (recorded as a gap)", lost)
+        log.warning("gap of %d events recorded (lapped on the ring, or not recording)", lost)
 
     def _slot_for(self, key: tuple[bytes, bytes]) -> _Slot:
         exchange = key[0].rstrip(b"\0").decode()
@@ -320,8 +329,8 @@ class MarketDataRecorder:
             path = slot.path if n == 0 else f"{stem}.{n}{FILE_SUFFIX}"
             try:
                 f = ChunkFile(path, slot.exchange, slot.symbol, day=slot.day)
-            except FormatError as e:
-                # An existing file we must not append to: keep it, write beside it.
+            except (FormatError, FileLocked) as e:
+                # An existing file we must not (or cannot now) append to: write beside it.
                 log.warning("%s; recording into the next free name instead", e)
                 n += 1
                 continue
@@ -344,7 +353,7 @@ class MarketDataRecorder:
             if slot.file is None:
                 slot.file = self._open(slot)
             while slot.pending:
-                chunk, count = slot.pending[0]
+                chunk, count, _ = slot.pending[0]
                 slot.file.append(chunk)
                 slot.pending.pop(0)
                 self.stats.chunks += 1
@@ -364,7 +373,7 @@ class MarketDataRecorder:
         self.stats.write_errors += 1
         self.stats.last_error = f"{slot.path}: {e}"
         self._retry_at = time.monotonic() + self.retry_interval
-        n = sum(c for _, c in slot.pending)
+        n = sum(p[1] for p in slot.pending)
         log.error("recording write failed for %s (%d events kept, retrying in %.1fs): %s",
                   slot.path, n, self.retry_interval, e)  # fmt: skip
         if self.on_error is not None:
@@ -389,6 +398,21 @@ class MarketDataRecorder:
         if self.fsync_interval and now - self._last_fsync >= self.fsync_interval:
             self._fsync_all()
             self._last_fsync = now
+        self._update_position()
+
+    def _update_position(self) -> None:
+        """``stats.written_position``: the source position of the oldest event still
+        buffered or unwritten (or the next one to read): a restart that resumes there loses
+        only what the crash took from the buffers."""
+        if self.position is None:
+            return
+        pos = self.position()
+        for slot in self._by_path.values():
+            if slot.count:
+                pos = min(pos, slot.first_pos)
+            if slot.pending:
+                pos = min(pos, slot.pending[0][2])
+        self.stats.written_position = pos
 
     def _rotate(self, wall: int) -> None:
         if self._day:
@@ -415,7 +439,7 @@ class MarketDataRecorder:
             if all([self._write(s) for s in self._by_path.values()]):
                 break
             if time.monotonic() >= deadline:
-                lost = sum(c for s in self._by_path.values() for _, c in s.pending)
+                lost = sum(p[1] for s in self._by_path.values() for p in s.pending)
                 self.stats.last_error = f"{lost} events could not be written: {self.stats.last_error}"
                 log.error("recorder closing with %d unwritten events: %s", lost,
                           self.stats.last_error)  # fmt: skip
@@ -438,6 +462,25 @@ class MarketDataRecorder:
 
     def _finish(self) -> None:
         self._close_all(final=True)
+        self._update_position()
+
+    def mark_gap(self, lost: int, exchange: str = "", symbols: Sequence[str] = (),
+                 message: str = "") -> None:  # fmt: skip
+        """Record an explicit gap of ``lost`` events (e.g. the source ran while no recorder
+        did) in ``exchange``'s file and in the file of each of ``symbols``, so a replay
+        shows the hole. Call before :meth:`start` or from the recording thread."""
+        for sym in symbols:
+            kind, probe = codec.encode(GapNotice(exchange=exchange, symbol=sym, lost=0))
+            route = self._routes.get(kind) or self._routes.setdefault(kind, _route_for(kind))
+            key = (bytes(probe[route.exch]), bytes(probe[route.sym]))
+            if key not in self._slots:
+                self._slot_for(key)
+        if message:
+            log.warning("%s", message)
+        os.makedirs(self.directory, exist_ok=True)
+        self._now = time.monotonic()
+        self._accept(*codec.encode(GapNotice(exchange=exchange, lost=lost,
+                                             local_ts=self.clock())))  # fmt: skip
 
 
 # ---------------------------------------------------------------------- running standalone
@@ -529,3 +572,9 @@ def record_main(args: argparse.Namespace) -> int:
     for rec in recorders:
         print(msgspec.json.encode(rec.stats).decode())
     return 0 if all(r.stats.pending_chunks == 0 for r in recorders) else 1
+
+
+if __name__ == "__main__":  # the supervisor's recorder child (see engine_recorder)
+    from ttxt_mp.storage.engine_recorder import main
+
+    sys.exit(main())

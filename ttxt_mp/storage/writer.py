@@ -69,6 +69,10 @@ def _valid_end(path: str, fd: int, size: int) -> tuple[int, int, list[Problem]]:
     return int(index.end_pos[n - 1]), n, index.problems
 
 
+class FileLocked(StorageError):
+    """Another writer (process or open file) holds the file's exclusive lock."""
+
+
 class ChunkFile:
     """Append-only writer of one recording file (exclusive: one writer per file)."""
 
@@ -80,7 +84,7 @@ class ChunkFile:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise StorageError(f"{path} is being written by another recorder") from None
+                raise FileLocked(f"{path} is being written by another recorder") from None
             self.recovery = self._recover(fd, exchange, symbol, day)
         except BaseException:
             os.close(fd)
