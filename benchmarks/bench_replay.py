@@ -14,7 +14,13 @@ measures:
 (d) the same events from Parquet with pyarrow, if installed (table, and rows as dicts);
 (e) file size per event, ours vs JSON lines vs Parquet;
 (f) recorder sustained write rate (raw ring bytes in; and Python events in, which adds
-    the codec encode an AsyncioQueue needs).
+    the codec encode an AsyncioQueue needs);
+(g) recorder impact: a producer putting events into a shared-memory ring as fast as it
+    can, alone and with ``ttxt-mp record RING`` (a separate process) attached; target:
+    with >= 90% of without. The ring is ``overwrite``, so a recorder that cannot keep up
+    is lapped (its gaps are reported) instead of slowing the producer.
+
+    .venv/bin/python benchmarks/bench_replay.py --impact-only [--quick]
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -249,6 +257,84 @@ def bench_recorder(events: list[Any], directory: str) -> dict[str, float]:
             "python events/s (encode + record)": n / t_obj}  # fmt: skip
 
 
+def _produce(pub: Any, events: list[Any], n: int) -> float:
+    put = pub.put
+    m = len(events)
+    t = time.perf_counter()
+    for i in range(n):
+        put(events[i % m])
+    return time.perf_counter() - t
+
+
+def _start_recorder(ring: str, directory: str, pub: Any) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "ttxt_mp.cli", "record", ring, "--dir", directory],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not pub.consumers():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the recorder did not attach to {ring} (exit {proc.poll()})")
+        time.sleep(0.01)
+    return proc
+
+
+def _stop_recorder(proc: subprocess.Popen) -> dict[str, Any]:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    lines = out.decode().strip().splitlines()
+    return msgspec.json.decode(lines[-1]) if lines else {}
+
+
+def bench_recorder_impact(events: list[Any], n: int, repeats: int, work: str) -> dict[str, Any]:
+    """Producer events/s into a ring alone vs with a recorder process attached (best of
+    ``repeats`` alternating runs each, so drift on a shared machine hits both)."""
+    from ttxt_mp.shm import ShmQueue
+
+    alone: list[float] = []
+    recorded: list[float] = []
+    rec_stats: dict[str, Any] = {}
+    for r in range(repeats):
+        for with_recorder in (False, True):
+            ring = f"benchrec{os.getpid()}_{r}_{int(with_recorder)}"
+            pub = ShmQueue.create(ring, capacity=1 << 16, slot_size=256, policy="overwrite")
+            proc = None
+            try:
+                if with_recorder:
+                    proc = _start_recorder(ring, os.path.join(work, f"impact{r}"), pub)
+                t = _produce(pub, events, n)
+                (recorded if with_recorder else alone).append(n / t)
+                if proc is not None:
+                    time.sleep(0.5)  # let it drain what it can before stopping
+                    rec_stats = _stop_recorder(proc)
+                    proc = None
+            finally:
+                if proc is not None:
+                    proc.kill()
+                    proc.wait()
+                pub.close()
+                pub.unlink()
+    best_alone, best_rec = max(alone), max(recorded)
+    return {"events": n, "alone events/s": best_alone, "with recorder events/s": best_rec,
+            "ratio": best_rec / best_alone, "recorder recorded": rec_stats.get("events", 0),
+            "recorder gaps": rec_stats.get("gaps", 0), "recorder lost": rec_stats.get("lost", 0)}
+
+
+def print_impact(res: dict[str, Any]) -> None:
+    print(f"recorder impact on the producer ({res['events']:,} events into a 64 Ki-slot "
+          "overwrite ring, best of alternating runs)")  # fmt: skip
+    print(f"  {'producer':<28}{'events/s':>14}")
+    print(f"  {'alone':<28}{res['alone events/s']:>14,.0f}")
+    print(f"  {'with ttxt-mp record attached':<28}{res['with recorder events/s']:>14,.0f}")
+    verdict = "ok" if res["ratio"] >= 0.9 else "BELOW TARGET"
+    print(f"  {'ratio (target >= 0.90)':<28}{res['ratio']:>14.3f}  {verdict}")
+    print(f"  recorder (last run): {res['recorder recorded']:,} events recorded, "
+          f"{res['recorder gaps']} gaps, {res['recorder lost']:,} events lost to laps")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smoke run with 300 k events")
@@ -257,13 +343,29 @@ def main(argv: list[str] | None = None) -> int:
                     help="events for the Python/JSON/Parquet/recorder comparisons")  # fmt: skip
     ap.add_argument("--dir", default=None, help="work directory (default: a temp dir)")
     ap.add_argument("--json", action="store_true", help="print results as JSON")
+    ap.add_argument("--impact-only", action="store_true",
+                    help="only (g): producer throughput with vs without the recorder")  # fmt: skip
+    ap.add_argument("--impact-events", type=int, default=None,
+                    help="events the producer puts per (g) run (default 2 M, --quick 200 k)")  # fmt: skip
     args = ap.parse_args(argv)
+    impact_n = args.impact_events or (200_000 if args.quick else 2_000_000)
+    impact_repeats = 1 if args.quick else 3
     total = args.events or (300_000 if args.quick else 10_000_000)
     compare = args.compare or (100_000 if args.quick else 1_000_000)
     work = args.dir or tempfile.mkdtemp(prefix="ttxt-bench-replay-")
     rec_dir = os.path.join(work, "rec")
     os.makedirs(rec_dir, exist_ok=True)
     res: dict[str, Any] = {"events": total}
+    if args.impact_only:
+        try:
+            generate(rec_dir, 4 * CHUNK * TEMPLATE_CHUNKS)
+            impact = bench_recorder_impact(first_events(rec_dir, 20_000), impact_n,
+                                           impact_repeats, work)  # fmt: skip
+        finally:
+            if args.dir is None:
+                shutil.rmtree(work, ignore_errors=True)
+        print(msgspec.json.encode(impact).decode()) if args.json else print_impact(impact)
+        return 0
     try:
         t = time.perf_counter()
         paths = generate(rec_dir, total)
@@ -285,6 +387,10 @@ def main(argv: list[str] | None = None) -> int:
             res[f"(d) parquet {k}"] = v
         for k, v in bench_recorder(evs, os.path.join(work, "recorder")).items():
             res[f"(f) recorder {k}"] = v
+        impact = bench_recorder_impact(evs, impact_n, impact_repeats, work)
+        res["(g) producer events/s alone"] = impact["alone events/s"]
+        res["(g) producer events/s with recorder"] = impact["with recorder events/s"]
+        res["(g) producer ratio with/without recorder"] = impact["ratio"]
     finally:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -294,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         width = max(map(len, res))
         for k, v in res.items():
             print(f"{k:<{width}}  {v:>16,.1f}" if isinstance(v, float) else f"{k:<{width}}  {v:>16,}")
+        print()
+        print_impact(impact)
     return 0
 
 

@@ -3,13 +3,18 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 EXTRAS="${1:-test}"
-STAMP="$VENV/.installed-$EXTRAS"
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
+STAMP="$VENV/.installed-${EXTRAS//,/-}"
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[$EXTRAS]"
+    echo "ttxt-mp: setting up $VENV ($EXTRAS); the first run takes a minute or two ..." >&2
+    LOG="$(mktemp)"
+    if ! { [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"; } >"$LOG" 2>&1 \
+        || ! "$VENV/bin/python" -m pip install --upgrade pip >>"$LOG" 2>&1 \
+        || ! "$VENV/bin/python" -m pip install -e "$ROOT[$EXTRAS]" >>"$LOG" 2>&1; then
+        cat "$LOG" >&2
+        echo "ttxt-mp: setting up $VENV failed (pip output above)" >&2
+        exit 1
+    fi
+    rm -f "$LOG"
     touch "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

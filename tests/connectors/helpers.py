@@ -165,6 +165,8 @@ class SimThread:
     """A simulator on its own event loop in a thread, for tests whose main thread runs
     something else (run_connector's uvloop, or a consumer reading a ring)."""
 
+    CALL_TIMEOUT = 5.0  # seconds :meth:`call` waits for the simulator's loop
+
     def __init__(self, **kwargs: Any) -> None:
         import threading
 
@@ -209,7 +211,7 @@ class SimThread:
                 fut.set_exception(exc)
 
         self.loop.call_soon_threadsafe(run)
-        return fut.result(5)
+        return fut.result(self.CALL_TIMEOUT)
 
     def __exit__(self, *exc: object) -> None:
         assert self.loop is not None and self._stop is not None

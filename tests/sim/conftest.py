@@ -21,13 +21,9 @@ RATES = Rates(updates_per_sec=400.0, trades_per_sec=20.0, levels=300, max_levels
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    s = Simulator({"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "XRPUSDT"]},
-                  seed=7, rates=RATES, timings=FAST)
-    await s.start()
-    try:
+    async with Simulator({"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "XRPUSDT"]},
+                         seed=7, rates=RATES, timings=FAST) as s:
         yield s
-    finally:
-        await s.stop()
 
 
 @pytest.fixture

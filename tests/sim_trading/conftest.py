@@ -14,12 +14,8 @@ from ttxt_mp.sim import Simulator
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    s = make_sim()
-    await s.start()
-    try:
+    async with make_sim() as s:
         yield s
-    finally:
-        await s.stop()
 
 
 @pytest.fixture

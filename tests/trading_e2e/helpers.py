@@ -4,22 +4,21 @@ test can look at the venue's truth), connector processes started with
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import itertools
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from connectors.helpers import SimThread as _SimThreadBase
+
 from ttxt_mp.engine.naming import engine_objects
-from ttxt_mp.sim import Rates, Simulator, VenueTimings
+from ttxt_mp.sim import Rates, VenueTimings
 from ttxt_mp.trading_client import TradingClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,51 +35,15 @@ def engine_name(tag: str) -> str:
     return f"te{tag}{os.getpid() % 100000}x{next(_engines)}"[:24]
 
 
-class SimThread:
+class SimThread(_SimThreadBase):
     """A paused simulator (the book moves only when a test steps it) on its own loop."""
 
+    CALL_TIMEOUT = 10.0
+
     def __init__(self) -> None:
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.sim: Simulator | None = None
-        self._stop: asyncio.Event | None = None
-
-    async def _serve(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self.sim = Simulator({"binance": ["BTCUSDT"], "bybit": ["BTCUSDT"]}, seed=21,
-                             rates=Rates(levels=50, max_levels=200), timings=TIMINGS, paused=True,
-                             accounts={KEY: (SECRET, START)})
-        await self.sim.start()
-        self._ready.set()
-        await self._stop.wait()
-        await self.sim.stop()
-
-    def __enter__(self) -> SimThread:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("simulator thread did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.loop is not None and self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    def call(self, fn: Any, *args: Any) -> Any:
-        """``fn(*args)`` on the simulator's loop (its state is not thread-safe)."""
-        assert self.loop is not None
-        fut: concurrent.futures.Future = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                fut.set_result(fn(*args))
-            except BaseException as e:
-                fut.set_exception(e)
-
-        self.loop.call_soon_threadsafe(run)
-        return fut.result(10)
+        super().__init__(symbols={"binance": ["BTCUSDT"], "bybit": ["BTCUSDT"]}, seed=21,
+                         rates=Rates(levels=50, max_levels=200), timings=TIMINGS, paused=True,
+                         accounts={KEY: (SECRET, START)})
 
     def urls(self, venue: str) -> Any:
         assert self.sim is not None and self.sim.urls is not None

@@ -340,30 +340,33 @@ def _positive(x: float, what: str) -> str | None:
     return None
 
 
-def _check_qty(inst: Instrument, qty: float) -> tuple[str | None, Decimal]:
-    if err := _positive(qty, "qty"):
+def _check_value(
+    x: float, what: str, grid: Decimal, off_grid: str, lo: Decimal, hi: Decimal, unit: str = ""
+) -> tuple[str | None, Decimal]:
+    """``x`` as an exact decimal on ``grid`` within [``lo``, ``hi``] (0 = no bound), or why not."""
+    if err := _positive(x, what):
         return err, ZERO
-    d = to_decimal(qty)
-    if _snap(d, inst.step_size) is None:
-        return f"qty {d} is not a multiple of the step size {inst.step_size}", d
-    if inst.min_qty and d < inst.min_qty:
-        return f"qty {d} is below the minimum {inst.min_qty} {inst.base}", d
-    if inst.max_qty and d > inst.max_qty:
-        return f"qty {d} is above the maximum {inst.max_qty} {inst.base}", d
+    d = to_decimal(x)
+    if _snap(d, grid) is None:
+        return f"{what} {d} is {off_grid} {grid}", d
+    if lo and d < lo:
+        return f"{what} {d} is below the minimum {lo}{unit}", d
+    if hi and d > hi:
+        return f"{what} {d} is above the maximum {hi}{unit}", d
     return None, d
+
+
+def _check_qty(inst: Instrument, qty: float) -> tuple[str | None, Decimal]:
+    return _check_value(
+        qty, "qty", inst.step_size, "not a multiple of the step size", inst.min_qty,
+        inst.max_qty, f" {inst.base}",
+    )  # fmt: skip
 
 
 def _check_price(inst: Instrument, price: float) -> tuple[str | None, Decimal]:
-    if err := _positive(price, "price"):
-        return err, ZERO
-    d = to_decimal(price)
-    if _snap(d, inst.tick_size) is None:
-        return f"price {d} is not on the tick size {inst.tick_size}", d
-    if inst.min_price and d < inst.min_price:
-        return f"price {d} is below the minimum {inst.min_price}", d
-    if inst.max_price and d > inst.max_price:
-        return f"price {d} is above the maximum {inst.max_price}", d
-    return None, d
+    return _check_value(
+        price, "price", inst.tick_size, "not on the tick size", inst.min_price, inst.max_price
+    )
 
 
 def _check_notional(inst: Instrument, price: Decimal, qty: Decimal) -> str | None:

@@ -973,7 +973,8 @@ class TradingRunner:
         creds, why = credentials_for(self.cfg)
         if creds is None:
             self.disabled_reason = why
-            log.warning("%s", why)
+            # Not configured is a choice (market data only); configured but unusable is not.
+            (log.info if self.cfg.credentials is None else log.warning)("%s", why)
             self.market.put(ConnectorStatus(exchange=self.cfg.exchange, state=S.DISABLED,
                                             message=why, local_ts=time.time_ns()), timeout=1.0)  # fmt: skip
             return

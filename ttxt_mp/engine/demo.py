@@ -27,10 +27,12 @@ from rich.table import Table
 from ttxt_mp import events as ev
 from ttxt_mp.client import BaseClient, attach
 from ttxt_mp.config import parse_config
+from ttxt_mp.engine.supervisor import die_with_parent
 from ttxt_mp.queues import QueueClosed, QueueEmpty
 
 SIM_START_TIMEOUT = 20.0
 ENGINE_START_TIMEOUT = 20.0
+BOOKS_TIMEOUT = 60.0
 
 
 def demo_config_text(sim_host_port: str, engine: str = "demo",
@@ -51,7 +53,8 @@ class SimProcess:
         native = ",".join(s.replace("/", "") for s in symbols)
         argv = [sys.executable, "-m", "ttxt_mp.sim", "--port", "0", "--seed", str(seed),
                 "--binance", native, "--bybit", native, *(extra or [])]  # fmt: skip
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, start_new_session=True)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, start_new_session=True,
+                                     preexec_fn=die_with_parent)  # fmt: skip
         self.info = self._read_info()
 
     def _read_info(self) -> dict[str, Any]:
@@ -75,6 +78,25 @@ class SimProcess:
 
     def stop(self) -> None:
         _terminate(self.proc)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_engine(engine: str, sup: subprocess.Popen) -> bool:
+    """True once *our* supervisor answers on the engine's control socket."""
+    from ttxt_mp.engine.control import EngineNotRunning, request
+
+    deadline = time.monotonic() + ENGINE_START_TIMEOUT
+    while time.monotonic() < deadline and sup.poll() is None:
+        try:
+            if request(engine, "status")["pid"] == sup.pid:
+                return True
+        except (EngineNotRunning, OSError):
+            pass
+        time.sleep(0.1)
+    return False
 
 
 def _terminate(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 8.0) -> None:
@@ -141,12 +163,17 @@ class TopOfBookTable(BaseClient):
 def run_demo(duration: float | None = None, engine: str = "demo",
              symbols: list[str] | None = None) -> int:  # fmt: skip
     console = Console()
+    if not console.is_terminal:  # piped or captured: don't squeeze the table into 80 cols
+        console = Console(width=140)
     symbols = symbols or ["BTC/USDT", "ETH/USDT"]
     say = console.print
     say("[bold]ttxt-mp demo[/]: local exchange simulator -> one connector process per "
         "exchange -> shared-memory rings -> this process. Nothing leaves 127.0.0.1.")  # fmt: skip
     sim = sup = None
     tmp = tempfile.TemporaryDirectory(prefix="ttxt-demo-")
+    # A closed terminal or a kill stops the demo like Ctrl-C: everything it started stops.
+    old_term = signal.signal(signal.SIGTERM, _interrupt)
+    old_hup = signal.signal(signal.SIGHUP, _interrupt)
     try:
         say("  starting the exchange simulator (Binance Spot + Bybit v5) ...", end=" ")
         sim = SimProcess(symbols)
@@ -157,13 +184,19 @@ def run_demo(duration: float | None = None, engine: str = "demo",
         say(f"  launching engine {engine!r}: binance and bybit connector processes ...", end=" ")
         env = dict(os.environ, TTXT_LOG_LEVEL=os.environ.get("TTXT_LOG_LEVEL", "WARNING"))
         sup = subprocess.Popen([sys.executable, "-m", "ttxt_mp.cli", "launch", str(cfg_path)],
-                               env=env, start_new_session=True)  # fmt: skip
+                               env=env, start_new_session=True,
+                               preexec_fn=die_with_parent)  # fmt: skip
+        if not _wait_engine(engine, sup):
+            say(f"[red]the engine did not start (exit code {sup.poll()}; see above)[/]")
+            return 1
         feed = attach(engine, wait=ENGINE_START_TIMEOUT)
         say("attached")
         return _show(console, feed, duration, sup)
     except KeyboardInterrupt:
         return 0
     finally:
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGHUP, old_hup)
         if sup is not None:
             say("  stopping the engine ...", end=" ")
             _terminate(sup, signal.SIGINT)
@@ -173,8 +206,28 @@ def run_demo(duration: float | None = None, engine: str = "demo",
         tmp.cleanup()
 
 
+def _wait_first_books(console: Console, feed: Any, client: TopOfBookTable,
+                      sup: subprocess.Popen, exchanges: set[str]) -> bool:  # fmt: skip
+    """Dispatch events until every exchange has a book, so ``--duration`` counts live
+    time, not start-up; False if the engine died or books never came."""
+    console.print(f"  waiting for the first books from {', '.join(sorted(exchanges))} ...",
+                  end=" ")  # fmt: skip
+    deadline = time.monotonic() + BOOKS_TIMEOUT
+    while {e for e, _ in client.books} < exchanges:
+        if sup.poll() is not None or time.monotonic() > deadline:
+            console.print("[red]no books[/]")
+            return False
+        with contextlib.suppress(QueueEmpty):
+            client.dispatch(feed.get(timeout=0.25))
+    console.print(f"ok ({time.monotonic() - client.started:.1f}s)")
+    return True
+
+
 def _show(console: Console, feed: Any, duration: float | None, sup: subprocess.Popen) -> int:
     client = TopOfBookTable()
+    if not _wait_first_books(console, feed, client, sup, {"binance", "bybit"}):
+        console.print(f"[red]the engine did not deliver books (exit code {sup.poll()})[/]")
+        return 1
     deadline = None if duration is None else time.monotonic() + duration
     interactive = console.is_terminal
     next_print = time.monotonic() + 1.0

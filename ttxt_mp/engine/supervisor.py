@@ -40,7 +40,7 @@ class EngineAlreadyRunning(RuntimeError):
     pass
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: get SIGTERM when the supervisor dies, even by SIGKILL,
     so no connector outlives its engine. (Children run in their own session so a Ctrl-C
     reaches only the supervisor, which then stops them in order.)"""
@@ -216,7 +216,7 @@ class Supervisor:
         while not self._stopping.is_set():
             child.proc = await asyncio.create_subprocess_exec(
                 *child.argv, stdout=asyncio.subprocess.PIPE, env=self._env(),
-                start_new_session=True, preexec_fn=_die_with_parent,
+                start_new_session=True, preexec_fn=die_with_parent,
             )  # fmt: skip
             child.started = time.monotonic()
             child.state = "running"

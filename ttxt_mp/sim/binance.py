@@ -58,9 +58,7 @@ class BinanceVenue(VenueBase):
         self.weight_used = 0
         self._book_top: dict[str, tuple[int, int, int, int]] = {}
         self._kline_last: dict[str, int] = {}
-        for sym, m in markets.items():
-            m.book_listeners.append(lambda ev, s=sym: self._on_book(s, ev))
-            m.trade_listeners.append(lambda tr, s=sym: self._on_trades(s, tr))
+        self.listen_markets()
         r = self.app.router
         r.add_get("/ws", self.ws_handler)
         r.add_get("/ws/{stream}", self.ws_handler)
@@ -253,9 +251,7 @@ class BinanceVenue(VenueBase):
             self.combined.add(conn.id)
         for s in initial:
             self.subscribe(conn, s)
-        conn.awaiting_pong = set()  # type: ignore[attr-defined]
-        conn.pong_due = 0.0  # type: ignore[attr-defined]
-        keep = asyncio.get_running_loop().create_task(self._keepalive(conn))
+        keep = self.start_keepalive(conn)
         incoming: deque[float] = deque()
         limit = self.timings.binance_max_incoming_per_sec
         try:
@@ -279,17 +275,27 @@ class BinanceVenue(VenueBase):
                 elif msg.type == WSMsgType.PING:
                     await ws.pong(msg.data)
                 elif msg.type == WSMsgType.PONG:
-                    # Only a pong echoing an outstanding ping's payload counts; unsolicited pongs
-                    # "will not prevent disconnection" (General WSS information).
-                    if bytes(msg.data) in conn.awaiting_pong:  # type: ignore[attr-defined]
-                        conn.awaiting_pong.clear()  # type: ignore[attr-defined]
-                        conn.pong_due = 0.0  # type: ignore[attr-defined]
+                    self.on_pong(conn, msg.data)
                 elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                     break
         finally:
             keep.cancel()
             self.forget(conn)
         return ws
+
+    def start_keepalive(self, conn: SimConnection) -> asyncio.Task[None]:
+        """Start the server pings of :meth:`_keepalive` on ``conn``; cancel the task at the end."""
+        conn.awaiting_pong = set()  # type: ignore[attr-defined]
+        conn.pong_due = 0.0  # type: ignore[attr-defined]
+        return asyncio.get_running_loop().create_task(self._keepalive(conn))
+
+    @staticmethod
+    def on_pong(conn: SimConnection, data: bytes) -> None:
+        """Only a pong echoing an outstanding ping's payload counts; unsolicited pongs "will
+        not prevent disconnection" (General WSS information)."""
+        if bytes(data) in conn.awaiting_pong:  # type: ignore[attr-defined]
+            conn.awaiting_pong.clear()  # type: ignore[attr-defined]
+            conn.pong_due = 0.0  # type: ignore[attr-defined]
 
     async def _keepalive(self, conn: SimConnection) -> None:
         """"The websocket server will send a ping frame every 20 seconds. If [it] does not
@@ -413,6 +419,15 @@ class BinanceVenue(VenueBase):
             return None, self._err(-1121, "Invalid symbol.", headers)
         return sym, None
 
+    def _weighed_symbol(self, request: web.Request, weight: int
+                        ) -> tuple[dict[str, str], str | None, web.Response | None]:
+        """Weigh a request, then read its mandatory ``symbol``; the first refusal wins."""
+        h, over = self._weigh(weight)
+        if over:
+            return h, None, over
+        sym, err = self._symbol(request.query, h)
+        return h, sym, err
+
     def _int(self, q: Any, name: str, default: int | None, headers: dict[str, str]
              ) -> tuple[int | None, web.Response | None]:
         raw = q.get(name)
@@ -457,13 +472,10 @@ class BinanceVenue(VenueBase):
         return web.Response(body=body, content_type="application/json", headers=h)
 
     async def rest_trades(self, request: web.Request) -> web.Response:
-        h, over = self._weigh(25)  # "Recent trades list" weight
-        if over:
-            return over
-        q = request.query
-        sym, err = self._symbol(q, h)
+        h, sym, err = self._weighed_symbol(request, 25)  # "Recent trades list" weight
         if err:
             return err
+        q = request.query
         limit, err = self._int(q, "limit", 500, h)
         if err:
             return err
@@ -481,13 +493,10 @@ class BinanceVenue(VenueBase):
         } for t in trades]), content_type="application/json", headers=h)
 
     async def rest_klines(self, request: web.Request) -> web.Response:
-        h, over = self._weigh(2)  # "Kline/Candlestick data" weight
-        if over:
-            return over
-        q = request.query
-        sym, err = self._symbol(q, h)
+        h, sym, err = self._weighed_symbol(request, 2)  # "Kline/Candlestick data" weight
         if err:
             return err
+        q = request.query
         iv = q.get("interval")
         if not iv:
             return self._err(-1102, "Mandatory parameter 'interval' was not sent, was empty/null, or malformed.", h)

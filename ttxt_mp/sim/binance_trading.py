@@ -531,9 +531,7 @@ class BinanceTrading:
         v = self.venue
         ws, conn = await v.open_ws(request)
         self.user_conns.setdefault(lk, {})[conn.id] = conn
-        conn.awaiting_pong = set()  # type: ignore[attr-defined]
-        conn.pong_due = 0.0  # type: ignore[attr-defined]
-        keep = asyncio.get_running_loop().create_task(v._keepalive(conn))
+        keep = v.start_keepalive(conn)
         try:
             async for msg in ws:
                 if conn.closed:
@@ -541,9 +539,7 @@ class BinanceTrading:
                 if msg.type == WSMsgType.PING:
                     await ws.pong(msg.data)
                 elif msg.type == WSMsgType.PONG:
-                    if bytes(msg.data) in conn.awaiting_pong:  # type: ignore[attr-defined]
-                        conn.awaiting_pong.clear()  # type: ignore[attr-defined]
-                        conn.pong_due = 0.0  # type: ignore[attr-defined]
+                    v.on_pong(conn, msg.data)
                 elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                     break
         finally:

@@ -10,6 +10,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -31,6 +32,15 @@ INTERVALS: dict[str, tuple[str, int]] = {
 SPOT_DEPTHS = (1, 50, 200, 1000)  # "Orderbook" depths for spot
 REST_TOPIC_DEPTH = 200  # "Get Orderbook": for spot, u corresponds to the 200-level stream
 MAX_ARGS = 10  # "Connect": spot can input up to 10 args per subscription request
+
+
+def parse_op(text: str) -> dict[str, Any] | None:
+    """A client frame ``{"op": "...", ...}`` (public or private stream), or None if not one."""
+    try:
+        req = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return req if isinstance(req, dict) and isinstance(req.get("op"), str) else None
 
 
 class BookTopic:
@@ -65,14 +75,13 @@ class BybitVenue(VenueBase):
         self.trades: dict[str, Fanout] = {}
         self.kline_topics: dict[str, Fanout] = {}
         self.last_event_ts: dict[str, int] = {s: now_ms() for s in markets}
-        for sym, m in markets.items():
+        for sym in markets:
             self.trades[sym] = Fanout(f"publicTrade.{sym}", sym)
             for d in SPOT_DEPTHS:
                 name = f"orderbook.{d}.{sym}"
                 push = timings.bybit_push_ms.get(d, 200) / 1000.0
                 self.books[name] = BookTopic(name, sym, d, push)
-            m.book_listeners.append(lambda ev, s=sym: self._on_book(s, ev))
-            m.trade_listeners.append(lambda tr, s=sym: self._on_trades(s, tr))
+        self.listen_markets()
         r = self.app.router
         r.add_get("/v5/public/spot", self.ws_handler)
         r.add_get("/v5/market/time", self.rest_time)
@@ -276,33 +285,48 @@ class BybitVenue(VenueBase):
         conn.subscriptions.clear()
 
     async def ws_handler(self, request: web.Request) -> web.StreamResponse:
+        return await self.serve_ws(request, self._control)
+
+    async def serve_ws(
+        self,
+        request: web.Request,
+        on_text: Callable[[SimConnection, str], None],
+        *,
+        answer_stalled: bool = False,
+        on_open: Callable[[SimConnection], None] | None = None,
+        on_close: Callable[[SimConnection], None] | None = None,
+    ) -> web.StreamResponse:
+        """One Bybit WebSocket session (public or private): a connection id, the idle watch,
+        text frames to ``on_text``, pings answered, ``forget`` at the end. A stalled
+        connection reads nothing unless ``answer_stalled``."""
         ws, conn = await self.open_ws(request)
         conn.conn_uuid = str(uuid.uuid4())  # type: ignore[attr-defined]
         conn.last_ping = time.monotonic()  # type: ignore[attr-defined]
+        if on_open is not None:
+            on_open(conn)
         keep = asyncio.get_running_loop().create_task(self._idle_watch(conn))
         try:
             async for msg in ws:
                 if conn.closed:
                     break
-                if conn.stalled:
+                if conn.stalled and not answer_stalled:
                     continue
                 if msg.type == WSMsgType.TEXT:
-                    self._control(conn, msg.data)
+                    on_text(conn, msg.data)
                 elif msg.type == WSMsgType.PING:
                     await ws.pong(msg.data)
                 elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
                     break
         finally:
             keep.cancel()
+            if on_close is not None:
+                on_close(conn)
             self.forget(conn)
         return ws
 
     def _control(self, conn: SimConnection, text: str) -> None:
-        try:
-            req = json.loads(text)
-        except json.JSONDecodeError:
-            req = None
-        if not isinstance(req, dict) or not isinstance(req.get("op"), str):
+        req = parse_op(text)
+        if req is None:
             self._reply(conn, "", {}, False, f"Invalid request: {text[:64]}")
             return
         op = req["op"]

@@ -13,7 +13,6 @@ the project's signer.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import itertools
@@ -23,10 +22,10 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ttxt_mp.events import OrderStatus, OrderType, Side, TimeInForce
-from ttxt_mp.sim.bybit import BybitVenue
+from ttxt_mp.sim.bybit import BybitVenue, parse_op
 from ttxt_mp.sim.conn import SimConnection
 from ttxt_mp.sim.market import now_ms
 from ttxt_mp.sim.matching import OrderEvent, Reject, Result
@@ -389,27 +388,17 @@ class BybitTrading:
     # ================================================================ private stream
 
     async def ws_private(self, request: web.Request) -> web.StreamResponse:
-        v = self.venue
-        ws, conn = await v.open_ws(request)
-        conn.conn_uuid = str(uuid.uuid4())  # type: ignore[attr-defined]
-        conn.last_ping = time.monotonic()  # type: ignore[attr-defined]
+        return await self.venue.serve_ws(
+            request, self._private_op, answer_stalled=True,
+            on_open=self._private_open, on_close=self._private_close,
+        )  # fmt: skip
+
+    @staticmethod
+    def _private_open(conn: SimConnection) -> None:
         conn.private_topics = set()  # type: ignore[attr-defined]
-        keep = asyncio.get_running_loop().create_task(v._idle_watch(conn))
-        try:
-            async for msg in ws:
-                if conn.closed:
-                    break
-                if msg.type == WSMsgType.TEXT:
-                    self._private_op(conn, msg.data)
-                elif msg.type == WSMsgType.PING:
-                    await ws.pong(msg.data)
-                elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                    break
-        finally:
-            keep.cancel()
-            self.private.pop(conn.id, None)
-            v.forget(conn)
-        return ws
+
+    def _private_close(self, conn: SimConnection) -> None:
+        self.private.pop(conn.id, None)
 
     def _reply(self, conn: SimConnection, op: str, req: dict[str, Any], ok: bool, msg: str) -> None:
         out: dict[str, Any] = {"success": ok, "ret_msg": msg, "op": op, "conn_id": conn.conn_uuid}  # type: ignore[attr-defined]
@@ -418,11 +407,8 @@ class BybitTrading:
         conn.send(ENC.encode(out))
 
     def _private_op(self, conn: SimConnection, text: str) -> None:
-        try:
-            req = json.loads(text)
-        except json.JSONDecodeError:
-            req = None
-        if not isinstance(req, dict) or not isinstance(req.get("op"), str):
+        req = parse_op(text)
+        if req is None:
             self._reply(conn, "", {}, False, f"Invalid request: {text[:64]}")
             return
         op = req["op"]

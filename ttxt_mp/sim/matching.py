@@ -360,15 +360,7 @@ class MatchingEngine:
             self._lock(o, new_lock)
             self._seq += 1
             o.seq = self._seq
-            events = [self._event(o, "AMENDED", ts)]
-            fills: list[Fill] = []
-            touched = {account}
-            self._match(book, o, price, ts, events, fills, touched)
-            self._finish(book, o, ts, events)
-            return Result(
-                accepted=True, order_id=o.order_id, events=tuple(events), fills=tuple(fills),
-                accounts=tuple(sorted(touched)),
-            )  # fmt: skip
+            return self._execute(book, o, price, ts, account, self._event(o, "AMENDED", ts))
 
     # -- internals
 
@@ -469,7 +461,12 @@ class MatchingEngine:
                     accepted=True, order_id=o.order_id,
                     events=(new, self._event(o, "EXPIRED", ts)), accounts=(account,),
                 )  # fmt: skip
-        events = [self._event(o, "NEW", ts)]
+        return self._execute(book, o, limit, ts, account, self._event(o, "NEW", ts))
+
+    def _execute(self, book, o: _Order, limit, ts: int, account: str, first) -> Result:
+        """Match ``o`` (after its ``first`` event: NEW or AMENDED), rest or finish it, and
+        report every event, fill and touched account."""
+        events = [first]
         fills: list[Fill] = []
         touched = {account}
         self._match(book, o, limit, ts, events, fills, touched)

@@ -14,7 +14,7 @@ from aiohttp import web
 from ttxt_mp.sim.conn import SimConnection
 from ttxt_mp.sim.faults import FaultSpec
 from ttxt_mp.sim.klines import KlineStore
-from ttxt_mp.sim.market import Market
+from ttxt_mp.sim.market import BookEvent, Market, Trade
 from ttxt_mp.sim.specs import VenueTimings
 
 ENC = msgspec.json.Encoder()
@@ -56,6 +56,18 @@ class VenueBase:
 
     def unsubscribe_all(self, conn: SimConnection) -> None:
         """Remove the connection from every publisher (subclasses)."""
+
+    def listen_markets(self) -> None:
+        """Route every market's book changes and trades to :meth:`_on_book` / :meth:`_on_trades`."""
+        for sym, m in self.markets.items():
+            m.book_listeners.append(lambda ev, s=sym: self._on_book(s, ev))
+            m.trade_listeners.append(lambda tr, s=sym: self._on_trades(s, tr))
+
+    def _on_book(self, sym: str, ev: BookEvent) -> None:
+        """Publish a book change (subclasses)."""
+
+    def _on_trades(self, sym: str, trades: list[Trade]) -> None:
+        """Publish trades (subclasses)."""
 
     def market(self, symbol: str) -> Market | None:
         return self.markets.get(symbol.upper())

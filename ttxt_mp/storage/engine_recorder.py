@@ -97,12 +97,6 @@ def ring_created_ns(ring: str) -> int:
         os.close(fd)
 
 
-def next_event_number(consumer: Any) -> int:
-    """The ring event number this consumer reads next (every fragment of an event shares
-    one; see ``ttxt_mp.shm.layout``). RingReader keeps it as ``_evno``."""
-    return int(consumer._evno)
-
-
 class RingRecording:
     """One ring: its consumer, its recorder thread and its state file."""
 
@@ -119,11 +113,9 @@ class RingRecording:
             meta = self.consumer.metadata or {}
             self.exchange = str(meta.get("exchange", ""))
             self.symbols = [str(s) for s in meta.get("symbols", [])]
-            self.recorder = MarketDataRecorder(
-                self.consumer, directory, source=ring,
-                position=lambda: next_event_number(self.consumer), **options,
-            )  # fmt: skip
-            start = next_event_number(self.consumer)
+            self.recorder = MarketDataRecorder(self.consumer, directory, source=ring, **options)
+            assert self.recorder.position is not None  # a ring: read by RingBatchGetter
+            start = self.recorder.position()  # ring event number of the first one to read
             expected = prev.written_position if resume and prev is not None else 0
             self.restart_gap = max(0, start - expected)
             if self.restart_gap:
@@ -164,9 +156,15 @@ class RingRecording:
             log.warning("cannot save recorder state %s: %s", self.state_file, e)
 
     def stop(self) -> None:
+        """Flush and close; the consumer is closed only once the thread is done with it."""
         self.recorder.stop()
-        if not self.alive:
-            self.save()
+        self.thread.join(self.recorder.poll_interval + self.recorder.close_timeout + 1.0)
+        if self.alive:
+            log.error("recording of ring %s did not finish flushing", self.ring)
+            return
+        if self.error is not None:
+            log.error("recording of ring %s ended with an error: %s", self.ring, self.error)
+        self.save()
         self.consumer.close()
 
 
@@ -177,6 +175,7 @@ class EngineRecorder:
                  rescan_interval: float = 1.0, **options: Any) -> None:  # fmt: skip
         self.engine = engine
         self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
         self.options = options
         self.rescan_interval = rescan_interval
         self.rings: dict[str, RingRecording] = {}
@@ -202,8 +201,6 @@ class EngineRecorder:
         for name, rr in list(self.rings.items()):
             rr.save()
             if not rr.alive:
-                if rr.error is not None:
-                    log.error("recording of ring %s ended: %s", name, rr.error)
                 rr.stop()
                 self._ended.add((name, rr.created_ns))
                 self.finished.append(self.rings.pop(name))
@@ -274,7 +271,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rc = cfg.recorder
     directory = recording_dir(rc.dir, ns.config)
-    directory.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

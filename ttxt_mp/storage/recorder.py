@@ -10,7 +10,9 @@ write):
 - It is only a consumer. On an ``overwrite`` ring the producer never waits for it; if it
   falls behind it receives ``GapNotice(lost=N)`` and records that as an explicit record.
 - It waits for events with a short timeout, so ``stop()`` returns within ``poll_interval``
-  even when nothing arrives.
+  even when nothing arrives. From a ring it reads batches of slots and waits by sleeping
+  ``idle_sleep`` (2 ms) steps, never by asking the producer to wake it (see
+  :class:`ttxt_mp.storage.raw.RingBatchGetter`): the producer does not notice it.
 - Records are batched per file into chunks (``chunk_events``, or fewer after
   ``max_chunk_age`` seconds so a quiet instrument still reaches the disk). Each chunk is
   one ``write``; ``fsync`` runs every ``fsync_interval`` seconds (0: after every chunk).
@@ -170,6 +172,7 @@ class MarketDataRecorder:
         fsync_interval: float | None = 1.0,
         rotate_daily: bool = False,
         poll_interval: float = 0.05,
+        idle_sleep: float = 0.002,
         retry_interval: float = 0.5,
         close_timeout: float = 2.0,
         kinds: Sequence[int] | None = None,
@@ -196,9 +199,11 @@ class MarketDataRecorder:
         self.on_chunk = on_chunk
         self.on_error = on_error
         self.clock = clock
-        self.position = position
         self.stats = RecorderStats()
-        self._get = raw_getter(queue)
+        self._get = raw_getter(queue, idle_sleep)
+        if position is None and hasattr(self._get, "position"):
+            position = lambda: self._get.position  # noqa: E731
+        self.position = position
         self._routes: dict[int, _Route] = {}
         self._slots: dict[tuple[bytes, bytes], _Slot] = {}
         self._by_path: dict[str, _Slot] = {}
@@ -259,7 +264,8 @@ class MarketDataRecorder:
                 except QueueClosed:
                     break
                 self._accept(kind, payload)
-                if self.stats.events & 1023 == 0:
+                # A steady trickle never times out the get: age chunks by the clock too.
+                if self.stats.events & 15 == 0 and time.monotonic() - self._now >= poll:
                     self._maintain()
         finally:
             self._finish()

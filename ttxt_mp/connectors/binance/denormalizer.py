@@ -54,6 +54,32 @@ _SIDE = {Side.BUY: "BUY", Side.SELL: "SELL"}
 _TIF = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.FOK: "FOK"}
 
 
+def _limit_type(params: dict[str, str], tif: TimeInForce) -> None:
+    """A limit order's ``type``: post-only is ``LIMIT_MAKER`` (no time in force)."""
+    if tif == TimeInForce.POST_ONLY:
+        params["type"] = "LIMIT_MAKER"
+    else:
+        params["type"] = "LIMIT"
+        params["timeInForce"] = _TIF[tif]
+
+
+def _order_ref(native_symbol: str, cmd: CancelOrder | AmendOrder) -> dict[str, str]:
+    """Which order: by ``orderId`` when known (faster, per the docs), else the client id."""
+    if cmd.order_id:
+        return {"symbol": native_symbol, "orderId": cmd.order_id}
+    return {"symbol": native_symbol, "origClientOrderId": cmd.client_order_id}
+
+
+def _request(
+    method: str, path: str, params: dict[str, str], action: OrderAction,
+    cmd: CreateOrder | CancelOrder | AmendOrder,
+) -> VenueRequest:
+    return VenueRequest(
+        method=method, path=path, params=params, action=action,
+        client_order_id=cmd.client_order_id, symbol=cmd.symbol, exchange=EXCHANGE,
+    )  # fmt: skip
+
+
 # --------------------------------------------------------------------------- response shapes
 
 
@@ -142,35 +168,20 @@ class BinanceOrderDenormalizer:
         params = {"symbol": inst.native_symbol, "side": _SIDE[cmd.side]}
         if cmd.order_type == OrderType.MARKET:
             params["type"] = "MARKET"
-        elif cmd.tif == TimeInForce.POST_ONLY:
-            params["type"] = "LIMIT_MAKER"
         else:
-            params["type"] = "LIMIT"
-            params["timeInForce"] = _TIF[cmd.tif]
+            _limit_type(params, cmd.tif)
         params["quantity"] = format_qty(inst, cmd.qty)
         if cmd.order_type == OrderType.LIMIT:
             params["price"] = format_price(inst, cmd.price)
-        params["newClientOrderId"] = cmd.client_order_id
-        params["newOrderRespType"] = self.response_type
-        return VenueRequest(
-            method="POST", path=ORDER_PATH, params=params, action=OrderAction.CREATE,
-            client_order_id=cmd.client_order_id, symbol=cmd.symbol, exchange=EXCHANGE,
-        )  # fmt: skip
+        return self._new_order(ORDER_PATH, params, OrderAction.CREATE, cmd)
 
     def cancel(self, cmd: CancelOrder) -> VenueRequest | OrderAck:
         if (ack := self._precheck(cmd, OrderAction.CANCEL)) is not None:
             return ack
         inst = self.instruments.get(cmd.symbol)
         assert inst is not None
-        params = {"symbol": inst.native_symbol}
-        if cmd.order_id:
-            params["orderId"] = cmd.order_id
-        else:
-            params["origClientOrderId"] = cmd.client_order_id
-        return VenueRequest(
-            method="DELETE", path=ORDER_PATH, params=params, action=OrderAction.CANCEL,
-            client_order_id=cmd.client_order_id, symbol=cmd.symbol, exchange=EXCHANGE,
-        )  # fmt: skip
+        params = _order_ref(inst.native_symbol, cmd)
+        return _request("DELETE", ORDER_PATH, params, OrderAction.CANCEL, cmd)
 
     def amend(self, cmd: AmendOrder, current: OrderUpdate | None = None) -> VenueRequest | OrderAck:
         """``current``: the latest known state of the order (needed to change its price)."""
@@ -181,17 +192,10 @@ class BinanceOrderDenormalizer:
         price_changes = bool(cmd.new_price) and (current is None or cmd.new_price != current.price)
         qty_down = bool(cmd.new_qty) and (current is None or cmd.new_qty < current.qty)
         if not price_changes and qty_down:
-            params = {"symbol": inst.native_symbol}
-            if cmd.order_id:
-                params["orderId"] = cmd.order_id
-            else:
-                params["origClientOrderId"] = cmd.client_order_id
+            params = _order_ref(inst.native_symbol, cmd)
             params["newClientOrderId"] = cmd.client_order_id  # keep the id (documented)
             params["newQty"] = format_qty(inst, cmd.new_qty)
-            return VenueRequest(
-                method="PUT", path=AMEND_KEEP_PRIORITY_PATH, params=params,
-                action=OrderAction.AMEND, client_order_id=cmd.client_order_id, symbol=cmd.symbol, exchange=EXCHANGE,
-            )  # fmt: skip
+            return _request("PUT", AMEND_KEEP_PRIORITY_PATH, params, OrderAction.AMEND, cmd)
         if current is None:
             return reject_ack(
                 cmd, OrderAction.AMEND,
@@ -216,23 +220,22 @@ class BinanceOrderDenormalizer:
             "side": _SIDE[current.side],
             "cancelReplaceMode": "STOP_ON_FAILURE",
         }
-        if current.tif == TimeInForce.POST_ONLY:
-            params["type"] = "LIMIT_MAKER"
-        else:
-            params["type"] = "LIMIT"
-            params["timeInForce"] = _TIF[current.tif]
+        _limit_type(params, current.tif)
         params["quantity"] = format_qty(inst, remaining)
         params["price"] = format_price(inst, cmd.new_price or current.price)
         if cmd.order_id or current.order_id:
             params["cancelOrderId"] = cmd.order_id or current.order_id
         else:
             params["cancelOrigClientOrderId"] = cmd.client_order_id
+        return self._new_order(CANCEL_REPLACE_PATH, params, OrderAction.AMEND, cmd)
+
+    def _new_order(
+        self, path: str, params: dict[str, str], action: OrderAction, cmd: CreateOrder | AmendOrder
+    ) -> VenueRequest:
+        """A POST that places an order: it carries the client order id and the response type."""
         params["newClientOrderId"] = cmd.client_order_id
         params["newOrderRespType"] = self.response_type
-        return VenueRequest(
-            method="POST", path=CANCEL_REPLACE_PATH, params=params, action=OrderAction.AMEND,
-            client_order_id=cmd.client_order_id, symbol=cmd.symbol, exchange=EXCHANGE,
-        )  # fmt: skip
+        return _request("POST", path, params, action, cmd)
 
     # -- responses -> acks
 
