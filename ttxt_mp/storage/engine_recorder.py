@@ -148,6 +148,10 @@ class RingRecording:
         return self.thread.is_alive()
 
     def save(self) -> None:
+        """Write the state file if the written position moved since the last save."""
+        if self.stats.written_position == getattr(self, "_saved", None):
+            return
+        self._saved = self.stats.written_position
         state = RingState(self.ring, self.created_ns, self.stats.written_position,
                           os.getpid(), time.time_ns())  # fmt: skip
         try:
