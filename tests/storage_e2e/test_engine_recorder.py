@@ -136,3 +136,16 @@ def test_a_new_ring_instance_is_read_from_its_oldest_event(engine, tmp_path):
     with MarketDataReplayer(tmp_path / file_name("binance", "ETH/USDT")) as rp:
         ids = [e.first_update_id for e in rp.events()]
     assert ids == list(range(1, 30, 2)) + list(range(1001, 1030, 2))
+
+
+@pytest.mark.parametrize("drain", [0.0, 1.0])
+def test_stop_drains_what_the_queue_holds_only_when_asked(tmp_path, drain):
+    from ttxt_mp import AsyncioQueue
+    from ttxt_mp.storage import MarketDataRecorder
+
+    q = AsyncioQueue()
+    for i in range(50):
+        q.put(Orderbook(exchange="binance", symbol="BTC/USDT", exch_ts=1 + i, last_update_id=i))
+    rec = MarketDataRecorder(q, tmp_path, drain_timeout=drain)
+    rec.stop(timeout=0)  # stop requested before it read anything
+    assert rec.run().events == (50 if drain else 0)

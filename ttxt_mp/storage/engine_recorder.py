@@ -9,7 +9,8 @@ later is picked up) with one :class:`MarketDataRecorder` thread per ring, into
 
 Connector restarts need nothing: the ring, its sequence numbers and this consumer's
 cursor outlive the connector process (the supervisor keeps the ring), so reading simply
-continues. SIGTERM/SIGINT: every buffered event is written and fsynced, then exit 0.
+continues. SIGTERM/SIGINT: it reads what the rings already hold (up to 0.5 s), writes and
+fsyncs every buffered event, then exits 0.
 
 Restarts of the recorder itself: for each ring it keeps ``<dir>/.recorder-<ring>.state``
 (the ring's creation time and the *written position*: every ring event before it is in the
@@ -45,6 +46,7 @@ from ttxt_mp.storage.recorder import MarketDataRecorder, RecorderStats
 log = logging.getLogger(__name__)
 
 STATE_PREFIX = ".recorder-"
+DRAIN_S = 0.5  # on SIGTERM, read what the rings already hold (the supervisor allows 3 s)
 STATE_SUFFIX = ".state"
 
 
@@ -104,6 +106,7 @@ class RingRecording:
         from ttxt_mp.shm import ShmQueue
 
         self.ring = ring
+        self._saved: int | None = None
         self.created_ns = ring_created_ns(ring)
         self.state_file = state_path(directory, ring)
         prev = load_state(self.state_file)
@@ -114,7 +117,8 @@ class RingRecording:
             self.exchange = str(meta.get("exchange", ""))
             self.symbols = [str(s) for s in meta.get("symbols", [])]
             self.recorder = MarketDataRecorder(self.consumer, directory, source=ring, **options)
-            assert self.recorder.position is not None  # a ring: read by RingBatchGetter
+            if self.recorder.position is None:
+                raise TypeError(f"{ring}: {type(self.consumer).__name__} has no batch reads")
             start = self.recorder.position()  # ring event number of the first one to read
             expected = prev.written_position if resume and prev is not None else 0
             self.restart_gap = max(0, start - expected)
@@ -149,7 +153,7 @@ class RingRecording:
 
     def save(self) -> None:
         """Write the state file if the written position moved since the last save."""
-        if self.stats.written_position == getattr(self, "_saved", None):
+        if self.stats.written_position == self._saved:
             return
         self._saved = self.stats.written_position
         state = RingState(self.ring, self.created_ns, self.stats.written_position,
@@ -162,7 +166,8 @@ class RingRecording:
     def stop(self) -> None:
         """Flush and close; the consumer is closed only once the thread is done with it."""
         self.recorder.stop()
-        self.thread.join(self.recorder.poll_interval + self.recorder.close_timeout + 1.0)
+        r = self.recorder
+        self.thread.join(r.poll_interval + r.drain_timeout + r.close_timeout + 1.0)
         if self.alive:
             log.error("recording of ring %s did not finish flushing", self.ring)
             return
@@ -236,6 +241,8 @@ class EngineRecorder:
                     reporter.maybe_report(self.report())
                 stop.wait(tick)
         finally:
+            for rr in self.rings.values():  # all at once: each drains and flushes
+                rr.recorder.stop(timeout=0)
             for rr in self.rings.values():
                 rr.stop()
             self.finished.extend(self.rings.values())
@@ -279,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     rec = EngineRecorder(ns.engine, directory, chunk_events=rc.chunk_events,
-                         fsync_interval=rc.fsync_interval, rotate_daily=rc.rotate_daily)  # fmt: skip
+                         fsync_interval=rc.fsync_interval, rotate_daily=rc.rotate_daily,
+                         drain_timeout=DRAIN_S)  # fmt: skip
     log.info("recorder of engine %r: recording into %s", ns.engine, directory)
     return rec.run(stop, Reporter())

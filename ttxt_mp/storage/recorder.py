@@ -175,6 +175,7 @@ class MarketDataRecorder:
         idle_sleep: float = 0.002,
         retry_interval: float = 0.5,
         close_timeout: float = 2.0,
+        drain_timeout: float = 0.0,
         kinds: Sequence[int] | None = None,
         source: str = "",
         on_chunk: ChunkCallback | None = None,
@@ -194,6 +195,7 @@ class MarketDataRecorder:
         self.poll_interval = poll_interval
         self.retry_interval = retry_interval
         self.close_timeout = close_timeout
+        self.drain_timeout = drain_timeout
         self.kinds = None if kinds is None else frozenset(kinds)
         self.source = source
         self.on_chunk = on_chunk
@@ -267,9 +269,22 @@ class MarketDataRecorder:
                 # A steady trickle never times out the get: age chunks by the clock too.
                 if self.stats.events & 15 == 0 and time.monotonic() - self._now >= poll:
                     self._maintain()
+            else:
+                self._drain()
         finally:
             self._finish()
         return self.stats
+
+    def _drain(self) -> None:
+        """On stop: take what is already in the queue (up to ``drain_timeout`` seconds),
+        so an engine that stops its producers and recorder together loses nothing."""
+        end = time.monotonic() + self.drain_timeout
+        while time.monotonic() < end:
+            try:
+                kind, payload = self._get(0)
+            except (QueueEmpty, QueueClosed):
+                return
+            self._accept(kind, payload)
 
     # ------------------------------------------------------------------ routing
 
