@@ -1,10 +1,16 @@
 """Engine throughput: one process per connector (ttxt-mp) vs both connectors in one
 asyncio process (the ttxt2 model), under the same simulator load, in one run.
 
-    python benchmarks/bench_engine.py [--quick] [--runs 3] [--seconds 8] [--rate 40000]
+    python benchmarks/bench_engine.py [--quick] [--runs 3] [--seconds 8] [--rate R]
+                                      [--blast 150000 | --no-blast]
 
 The simulator runs in its own process and pushes Binance and Bybit diff-depth, trades and
-klines for two symbols each as fast as ``--rate`` book changes per second per symbol.
+klines for two symbols each, its market moving at ``--rate`` book changes per second per
+symbol. With ``--blast N`` (default on) the trade streams run in the simulator's blast mode
+(``ttxt_mp/sim/blast.py``): N pre-encoded trade frames/s per connection and symbol written in
+bulk, so the connectors, not the simulator, are the bottleneck; the market then runs at a
+moderate default ``--rate`` (books still sync and depth still flows). Without blast the
+simulator's market generator saturates first on a small machine and the ratio measures it.
 (a) two connector processes, each publishing into its own shared-memory ring;
 (b) one process running both connectors on one event loop, publishing into the same rings.
 Throughput is read from the rings' headers (events published), so measuring costs the
@@ -161,7 +167,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=8.0)
-    ap.add_argument("--rate", type=float, default=40000.0, help="book changes/s per symbol")
+    ap.add_argument("--rate", type=float, default=None,
+                    help="book changes/s per symbol (default 2000 with --blast, else 40000)")
+    ap.add_argument("--blast", type=float, default=150000.0, metavar="N",
+                    help="simulator blast mode: N trade frames/s per connection and symbol")
+    ap.add_argument("--no-blast", dest="blast", action="store_const", const=0.0)
     ap.add_argument("--child-one-process", nargs=2, metavar=("CONFIG", "ENGINE"))
     args = ap.parse_args()
     if args.child_one_process:
@@ -169,8 +179,12 @@ def main() -> None:
         return
     if args.quick:
         args.runs, args.seconds = 1, 3.0
-    sim = SimProcess(["BTC/USDT", "ETH/USDT"], seed=3,
-                     extra=["--updates-per-sec", str(args.rate), "--trades-per-sec", "200"])  # fmt: skip
+    if args.rate is None:
+        args.rate = 2000.0 if args.blast else 40000.0
+    extra = ["--updates-per-sec", str(args.rate), "--trades-per-sec", "200"]
+    if args.blast:
+        extra += ["--blast-trades", str(args.blast)]
+    sim = SimProcess(["BTC/USDT", "ETH/USDT"], seed=3, extra=extra)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = Path(tmp) / "bench.toml"
@@ -185,8 +199,9 @@ def main() -> None:
     finally:
         sim.stop()
     med = {m: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for m, rs in res.items()}
+    blast = f", blast {args.blast:,.0f} trade frames/s/symbol" if args.blast else ", no blast"
     print(f"\nEngine throughput, median of {args.runs} runs x {args.seconds:.0f}s, "
-          f"simulator at {args.rate:,.0f} changes/s/symbol, 2 venues x 2 symbols\n")  # fmt: skip
+          f"simulator at {args.rate:,.0f} changes/s/symbol{blast}, 2 venues x 2 symbols\n")  # fmt: skip
     print("| mode | events/s | connector CPU (cores) | sim CPU | recv->consumer p50/p99 µs | exch_ts->consumer p50/p99 µs |")
     print("|---|---|---|---|---|---|")
     for m, label in (("a", "(a) one process per connector"), ("b", "(b) both in one asyncio process")):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import time
 from decimal import Decimal
@@ -170,25 +171,25 @@ def cryptofeed_handler(exchange: str, frames: list):
 
 def rate(fn, frames: list, n: int, repeats: int) -> float:
     k = len(frames)
-    best = float("inf")
+    times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for i in range(n):
             fn(frames[i % k])
-        best = min(best, time.perf_counter() - t0)
-    return n / best
+        times.append(time.perf_counter() - t0)
+    return n / statistics.median(times)
 
 
 def async_rate(handler, frames: list, n: int, repeats: int) -> float:
     async def run() -> float:
         k = len(frames)
-        best = float("inf")
+        times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
             for i in range(n):
                 await handler(frames[i % k])
-            best = min(best, time.perf_counter() - t0)
-        return n / best
+            times.append(time.perf_counter() - t0)
+        return n / statistics.median(times)
 
     return asyncio.run(run())
 
@@ -243,7 +244,7 @@ def main() -> None:
                 except Exception as e:
                     notes.append(f"cryptofeed {exchange} failed: {e.__class__.__name__}: {e}")
         print_table(
-            f"{exchange} {what}: {n:,} frames, best of {repeats}",
+            f"{exchange} {what}: {n:,} frames, median of {repeats}",
             ("pipeline", "frames/s"),
             rows,
             "json.loads + Decimal",

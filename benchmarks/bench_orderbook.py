@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -143,14 +144,14 @@ def run_order_book(snap: Orderbook, events: list, read_top: bool) -> tuple:
 
 
 def best_rate(fn: Callable, args: tuple, n: int, repeats: int) -> tuple[float, object]:
-    """Best-of-``repeats`` rate in items/s of ``fn(*args)`` processing ``n`` items."""
-    best = float("inf")
+    """Median-of-``repeats`` rate in items/s of ``fn(*args)`` processing ``n`` items."""
+    times = []
     result = None
     for _ in range(repeats):
         t0 = time.perf_counter()
         result = fn(*args)
-        best = min(best, time.perf_counter() - t0)
-    return n / best, result
+        times.append(time.perf_counter() - t0)
+    return n / statistics.median(times), result
 
 
 def print_table(title: str, header: tuple[str, ...], rows: list[tuple], ref: str) -> None:
@@ -190,7 +191,7 @@ def main() -> None:
             assert res == ref, f"{name} ended with {res}, order-book with {ref}"
         print_table(
             f"Order book, {what}: {n:,} diffs ({n_levels / n:.1f} levels/diff) on a "
-            f"{len(snap.bids)}+{len(snap.asks)}-level book, best of {repeats}",
+            f"{len(snap.bids)}+{len(snap.asks)}-level book, median of {repeats}",
             ("implementation", "diffs/s", "levels/s"),
             rows,
             "order-book (C)",

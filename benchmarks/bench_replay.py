@@ -29,6 +29,7 @@ import argparse
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -291,7 +292,7 @@ def _stop_recorder(proc: subprocess.Popen) -> dict[str, Any]:
 
 
 def bench_recorder_impact(events: list[Any], n: int, repeats: int, work: str) -> dict[str, Any]:
-    """Producer events/s into a ring alone vs with a recorder process attached (best of
+    """Producer events/s into a ring alone vs with a recorder process attached (median of
     ``repeats`` alternating runs each, so drift on a shared machine hits both). Wall-clock
     rate needs a free core for the recorder; the rate per producer CPU second isolates
     what the recorder costs the producer's own code path (shared cache lines, wake-ups)."""
@@ -323,11 +324,11 @@ def bench_recorder_impact(events: list[Any], n: int, repeats: int, work: str) ->
                     proc.wait()
                 pub.close()
                 pub.unlink()
-    best_alone, best_rec = max(alone), max(recorded)
+    best_alone, best_rec = statistics.median(alone), statistics.median(recorded)
     return {"events": n, "alone events/s": best_alone, "with recorder events/s": best_rec,
-            "ratio": best_rec / best_alone, "alone events/cpu-s": max(cpu_alone),
-            "with recorder events/cpu-s": max(cpu_recorded),
-            "cpu ratio": max(cpu_recorded) / max(cpu_alone),
+            "ratio": best_rec / best_alone, "alone events/cpu-s": statistics.median(cpu_alone),
+            "with recorder events/cpu-s": statistics.median(cpu_recorded),
+            "cpu ratio": statistics.median(cpu_recorded) / statistics.median(cpu_alone),
             "cores": os.cpu_count() or 0, "load average": os.getloadavg()[0],
             "recorder recorded": rec_stats.get("events", 0),
             "recorder gaps": rec_stats.get("gaps", 0), "recorder lost": rec_stats.get("lost", 0)}
@@ -335,7 +336,7 @@ def bench_recorder_impact(events: list[Any], n: int, repeats: int, work: str) ->
 
 def print_impact(res: dict[str, Any]) -> None:
     print(f"recorder impact on the producer ({res['events']:,} events into a 64 Ki-slot "
-          "overwrite ring, best of alternating runs)")  # fmt: skip
+          "overwrite ring, median of alternating runs)")  # fmt: skip
     print(f"  {'producer':<30}{'events/s (wall)':>16}{'events/CPU-s':>14}")
     print(f"  {'alone':<30}{res['alone events/s']:>16,.0f}{res['alone events/cpu-s']:>14,.0f}")
     print(f"  {'with ttxt-mp record attached':<30}{res['with recorder events/s']:>16,.0f}"

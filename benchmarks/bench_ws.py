@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
+import statistics
 import struct
 import sys
 import time
@@ -170,13 +171,12 @@ MODES: dict[str, Callable[[str, int, ConnectionFactory], Awaitable[float]]] = {
 
 async def run(port: int, frames: int, repeat: int) -> dict[str, float]:
     url = f"ws://127.0.0.1:{port}/stream?n={frames}"
-    best: dict[str, float] = {}
+    rates: dict[str, list[float]] = {}
     async with ConnectionFactory() as cf:
         for _ in range(repeat):
             for name, fn in MODES.items():  # interleaved so drift hits every mode alike
-                rate = await fn(url, frames, cf)
-                best[name] = max(best.get(name, 0.0), rate)
-    return best
+                rates.setdefault(name, []).append(await fn(url, frames, cf))
+    return {name: statistics.median(r) for name, r in rates.items()}
 
 
 def main() -> None:
@@ -205,7 +205,7 @@ def main() -> None:
             server.kill()
     base = best["aiohttp-raw"]
     loop_name = "uvloop" if args.uvloop else "asyncio"
-    print(f"WS receive, {args.frames} frames of {len(PAYLOAD)} B, best of {args.repeat}, "
+    print(f"WS receive, {args.frames} frames of {len(PAYLOAD)} B, median of {args.repeat}, "
           f"{loop_name}, aiohttp {aiohttp.__version__}")
     print(f"{'mode':<20}{'frames/s':>12}{'vs aiohttp-raw':>16}")
     for name, rate in best.items():

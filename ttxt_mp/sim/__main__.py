@@ -43,6 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bybit-idle-timeout", type=float, default=T.bybit_idle_timeout)
     p.add_argument("--account", action="append", default=[], metavar="KEY:SECRET:USDT=10000,BTC=1",
                    help="an API key with its secret and opening balances (repeatable; same on each venue)")
+    p.add_argument("--blast-trades", type=float, default=0.0, metavar="N",
+                   help="blast mode: N trade frames/s per subscribed (connection, symbol), "
+                        "pre-encoded and written in bulk, replacing the market's trades on the "
+                        "trade streams (0 = off; see ttxt_mp/sim/blast.py)")
     p.add_argument("--maker-fee", default="0.001", help="maker fee rate of simulated trading")
     p.add_argument("--taker-fee", default="0.001", help="taker fee rate of simulated trading")
     return p.parse_args(argv)
@@ -66,7 +70,7 @@ def build(ns: argparse.Namespace) -> Simulator:
         raise SystemExit(f"--account: {e}") from None
     return Simulator(symbols, seed=ns.seed, rates=rates, timings=timings, host=ns.host,
                      port=ns.port, tick_ms=ns.tick_ms, paused=ns.paused, accounts=accounts,
-                     fees=(ns.maker_fee, ns.taker_fee))
+                     fees=(ns.maker_fee, ns.taker_fee), blast_trades=ns.blast_trades)
 
 
 async def run(ns: argparse.Namespace) -> None:

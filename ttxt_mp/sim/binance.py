@@ -144,7 +144,7 @@ class BinanceVenue(VenueBase):
 
     def _on_trades(self, sym: str, trades: list[Trade]) -> None:
         f = self.streams.get(f"{sym.lower()}@trade")
-        if not f:
+        if not f or self.blasting:
             return
         px, qx = self.px[sym], self.qx[sym]
         for t in trades:

@@ -99,7 +99,7 @@ class BybitVenue(VenueBase):
 
     def _on_trades(self, sym: str, trades: list[Trade]) -> None:
         f = self.trades[sym]
-        if not f:
+        if not f or self.blasting:
             return
         px, qx = self.px[sym], self.qx[sym]
         # "Trade" push: type snapshot, data is an array of trades.

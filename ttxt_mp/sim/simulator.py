@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ttxt_mp.sim.binance import BinanceVenue
 from ttxt_mp.sim.binance_trading import BinanceTrading
+from ttxt_mp.sim.blast import Blaster
 from ttxt_mp.sim.bybit import BybitVenue
 from ttxt_mp.sim.bybit_trading import BybitTrading
 from ttxt_mp.sim.control import control_app
@@ -76,6 +77,7 @@ class Simulator:
         accounts: Mapping[str, tuple[str, Mapping[str, str]]] | Sequence[AccountSpec] | None = None,
         fees: tuple[str, str] = ("0.001", "0.001"),
         listen_key_ttl: float = 3600.0,
+        blast_trades: float = 0.0,
     ) -> None:
         if symbols is None:
             symbols = {"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "ETHUSDT"]}
@@ -84,6 +86,8 @@ class Simulator:
             raise ValueError(f"unknown venue(s) {sorted(unknown)}; expected some of {VENUES}")
         if tick_ms <= 0:
             raise ValueError("tick_ms must be > 0")
+        if blast_trades < 0:
+            raise ValueError(f"blast_trades must be >= 0 frames/s, got {blast_trades}")
         self.seed = seed
         self.rates = rates or Rates()
         self.timings = timings or VenueTimings()
@@ -128,6 +132,11 @@ class Simulator:
         for a in specs_in:
             for core in self.trading.values():
                 core.add_account(a)
+        # Blast mode (sim/blast.py): trade frames at `blast_trades`/s per subscribed
+        # (connection, symbol), replacing the market's own trades on the trade streams.
+        self.blasters = ([Blaster(v, blast_trades) for v in self.venues.values()]
+                         if blast_trades else [])
+        self._blast_tasks: list[asyncio.Task[None]] = []
         self.urls: SimUrls | None = None
         self.steps = 0
         self._runner: web.AppRunner | None = None
@@ -151,13 +160,19 @@ class Simulator:
         self.urls = SimUrls(host=self.host, port=port, control=f"http://{base}/_sim")
         for name in self.venues:
             setattr(self.urls, name, VenueUrls(rest=f"http://{base}/{name}", ws=f"ws://{base}/{name}"))
-        self._clock = asyncio.get_running_loop().create_task(self._run_clock())
+        loop = asyncio.get_running_loop()
+        self._clock = loop.create_task(self._run_clock())
+        self._blast_tasks = [loop.create_task(b.run()) for b in self.blasters]
         return self.urls
 
     async def stop(self) -> None:
         for h in self._scheduled.values():
             h.cancel()
         self._scheduled.clear()
+        for t in self._blast_tasks:
+            t.cancel()
+        await asyncio.gather(*self._blast_tasks, return_exceptions=True)
+        self._blast_tasks = []
         if self._clock is not None:
             self._clock.cancel()
             try:

@@ -32,6 +32,7 @@ class VenueBase:
         self.klines = KlineStore()
         self.app = web.Application()
         self.conns: dict[int, SimConnection] = {}
+        self.blasting = False  # blast mode (sim/blast.py) owns the public trade streams
 
     # ------------------------------------------------------------ lifecycle
 
