@@ -233,9 +233,13 @@ class Layout:
                         f"        _I{j}.pack_into(buf, p, {', '.join(item_args)}); p += {isz}"
                     )
                 if p.item is None and all_float:
-                    up_body.append(
-                        f"n = h[{hidx}] * {isz}; v{j} = tuple(_I{j}.iter_unpack(buf[p:p + n]));"
-                        " p += n"
+                    up_body.append(  # deltas mostly carry one level per side
+                        f"n = h[{hidx}] * {isz}\n"
+                        f"    if n == {isz}:\n"
+                        f"        v{j} = (_I{j}.unpack_from(buf, p),)\n"
+                        f"    else:\n"
+                        f"        v{j} = tuple(_I{j}.iter_unpack(buf[p:p + n])) if n else ()\n"
+                        f"    p += n"
                     )
                 else:
                     ns[f"_C{j}"] = p.item if p.item is not None else (lambda *a: a)
