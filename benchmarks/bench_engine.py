@@ -54,8 +54,7 @@ def _one_process(config: str, engine: str) -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        for c in conns:
-            loop.add_signal_handler(signal.SIGTERM, c.stop)
+        loop.add_signal_handler(signal.SIGTERM, lambda: [c.stop() for c in conns])
         await asyncio.gather(*(c.run() for c in conns))
 
     try:

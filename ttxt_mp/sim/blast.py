@@ -12,7 +12,8 @@ market's own trade ids stay far below it), strictly increasing across batches an
 repeats. While blasting, the market's own trades are not published on the trade streams, so
 ids on a stream never go backwards. Depth and kline streams are untouched. A connection whose
 transport holds more than ``high_water`` unsent bytes is skipped for that round (the rate is an
-upper bound); stalled or closed connections get nothing. The delay fault does not apply.
+upper bound), and so is one with its own frames waiting (depth, acks go first); stalled or
+closed connections get nothing. The delay fault does not apply.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ class Blaster:
     """Pushes ``rate`` trade frames/s per (subscribed connection, symbol) for one venue."""
 
     def __init__(self, venue: VenueBase, rate: float, *, interval: float = 0.005,
-                 high_water: int = 4 << 20) -> None:
+                 high_water: int = 1 << 20) -> None:
         if rate <= 0:
             raise ValueError(f"blast rate must be > 0 frames/s, got {rate}")
         self.venue = venue
@@ -208,8 +209,10 @@ class Blaster:
             tr = conn.transport
             if k < 1 or conn.closed or conn.stalled or tr is None or tr.is_closing():
                 continue
-            if tr.get_write_buffer_size() > self.high_water:
-                flow.credit = 0.0  # backpressure: these frames are not owed later
+            if conn.queued or tr.get_write_buffer_size() > self.high_water:
+                # Backpressure, or the connection's own frames (depth, acks) are waiting: they
+                # go first, and these trade frames are not owed later.
+                flow.credit = 0.0
                 continue
             tr.write(self.template(sym, combined).batch(flow.next_id, k, ts))
             flow.next_id += k

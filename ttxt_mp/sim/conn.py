@@ -158,6 +158,11 @@ class SimConnection:
         for t in self._timers:
             t.cancel()
 
+    @property
+    def queued(self) -> int:
+        """Frames waiting for the writer task (blast mode lets these go first)."""
+        return len(self._queue)
+
     def info(self) -> dict[str, Any]:
         return {
             "id": self.id,
