@@ -271,7 +271,10 @@ def attach(
             f"no rings for engine {engine!r}: start it with `ttxt-mp launch CONFIG` "
             f"(engine.name = {engine!r}) or `ttxt-mp demo`, or check the name"
         )
-    sources = [ShmQueue.attach(r.name, start=start) for r in rings]
+    # Several rings are read by one thread each: a spinning reader would hold the GIL the
+    # others need, so those block on their wake-up FIFO at once instead.
+    spin_us = 50.0 if len(rings) == 1 else 0.0
+    sources = [ShmQueue.attach(r.name, start=start, spin_us=spin_us) for r in rings]
     return Feed(sources, EventFilter(exchanges, symbols, kinds))
 
 
