@@ -26,7 +26,7 @@ import msgspec
 
 from ttxt_mp.config import Config
 from ttxt_mp.engine import control
-from ttxt_mp.engine.naming import control_socket, engine_objects, lock_file, ring_name
+from ttxt_mp.engine.naming import control_socket, engine_objects, lock_file
 from ttxt_mp.engine.protocol import ChildReport
 from ttxt_mp.engine.rings import EngineRings
 from ttxt_mp.events import ConnectorState
@@ -87,25 +87,35 @@ class EngineLock:
         self.fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise EngineAlreadyRunning(
+                    f"engine {self.engine!r} is already running (pid {pid}); stop it first "
+                    f"(Ctrl-C in its terminal, or `kill {pid}`), or choose another engine.name"
+                ) from None
+            # The previous holder unlinks the file when it releases; if we locked that
+            # unlinked file, someone else may lock a new one at the path: start over.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise EngineAlreadyRunning(
-                f"engine {self.engine!r} is already running (pid {pid}); stop it first "
-                f"(Ctrl-C in its terminal, or `kill {pid}`), or choose another engine.name"
-            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self.fd = fd
 
     def release(self) -> None:
         if self.fd is not None:
+            self.path.unlink(missing_ok=True)  # while still holding it: see acquire
             os.close(self.fd)
             self.fd = None
-            self.path.unlink(missing_ok=True)
 
 
 def remove_leftovers(engine: str) -> list[Path]:
@@ -170,7 +180,8 @@ class Supervisor:
         return kids
 
     async def run(self) -> int:
-        """Run until SIGINT/SIGTERM or a ``shutdown`` request; returns the exit code."""
+        """Run until SIGINT/SIGTERM or a ``shutdown`` request, then stop every child;
+        returns the exit code. The caller then calls :meth:`shutdown` (see launch)."""
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stopping.set)
@@ -188,12 +199,13 @@ class Supervisor:
                 t.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await asyncio.gather(*(self._stop_child(c) for c in self.children))
-            self.shutdown()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         return 0
 
     def shutdown(self) -> None:
+        """Unlink everything the engine created, then release its lock (in that order:
+        objects are only removed by the lock's holder)."""
         self.rings.destroy()
         remove_leftovers(self.engine)
         self.lock.release()
@@ -316,4 +328,4 @@ def launch(cfg: Config, config_path: str) -> int:
         sup.shutdown()
 
 
-__all__ = ["EngineAlreadyRunning", "Supervisor", "launch", "remove_leftovers", "ring_name"]
+__all__ = ["EngineAlreadyRunning", "Supervisor", "launch", "remove_leftovers"]
