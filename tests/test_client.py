@@ -112,3 +112,13 @@ def test_import_and_cli_work_without_home():
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "launch" in out.stdout and "demo" in out.stdout
+
+
+async def test_merged_feed_async_sees_everything_then_closes():
+    a = [ev.GapNotice(exchange="a", lost=i) for i in range(20)]
+    b = [ev.GapNotice(exchange="b", lost=i) for i in range(20)]
+    got = []
+    async with Feed([_queue(a), _queue(b)]) as feed:
+        async for e in feed:
+            got.append((e.exchange, e.lost))
+    assert sorted(got) == sorted((e.exchange, e.lost) for e in a + b)

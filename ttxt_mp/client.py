@@ -13,7 +13,7 @@ import asyncio
 import queue as thread_queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -100,13 +100,11 @@ class Feed(IQueueConsumer):
     through (no thread, no copy); with several, a reader thread per source (sync use) or
     a task per source (async use) feeds one queue, so waiting costs no CPU."""
 
-    def __init__(self, sources: list[IQueueConsumer], flt: EventFilter | None = None,
-                 on_close: Callable[[], None] | None = None) -> None:  # fmt: skip
+    def __init__(self, sources: list[IQueueConsumer], flt: EventFilter | None = None) -> None:
         if not sources:
             raise FeedNotFound("a feed needs at least one source")
         self.sources = sources
         self.filter = flt or EventFilter()
-        self._on_close = on_close
         self._merged: thread_queue.SimpleQueue | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
@@ -137,14 +135,20 @@ class Feed(IQueueConsumer):
                     self._merged.get_nowait()
             except thread_queue.Empty:
                 raise QueueEmpty from None
-            if isinstance(item, _SourceEnded):
-                self._live -= 1
-                if self._live == 0:
-                    raise QueueClosed("every ring of the feed is closed")
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            return item
+            if not self._source_ended(item):
+                return item
+
+    def _source_ended(self, item: Any) -> bool:
+        """True for a reader's end marker (QueueClosed once all ended); raises a reader's
+        error here, in the consuming thread or task, so it is never lost."""
+        if isinstance(item, BaseException):
+            raise item
+        if not isinstance(item, _SourceEnded):
+            return False
+        self._live -= 1
+        if self._live == 0:
+            raise QueueClosed("every ring of the feed is closed")
+        return True
 
     def _start_threads(self) -> None:
         if self._merged is not None:
@@ -182,15 +186,10 @@ class Feed(IQueueConsumer):
         if not hasattr(self, "_aq"):
             self._aq: asyncio.Queue = asyncio.Queue()
             self._atasks = [asyncio.create_task(self._apump(s)) for s in self.sources]
-        item = await self._aq.get()
-        if isinstance(item, _SourceEnded):
-            self._live -= 1
-            if self._live == 0:
-                raise QueueClosed("every ring of the feed is closed")
-            return await self._aget_merged()
-        if isinstance(item, BaseException):
-            raise item
-        return item
+        while True:
+            item = await self._aq.get()
+            if not self._source_ended(item):
+                return item
 
     async def _apump(self, src: IQueueConsumer) -> None:
         try:
@@ -220,8 +219,6 @@ class Feed(IQueueConsumer):
             close = getattr(src, "close", None)
             if close:
                 close()
-        if self._on_close:
-            self._on_close()
 
     def __enter__(self) -> Feed:
         return self
