@@ -11,6 +11,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from ttxt_mp import argtypes
+
 
 def _launch(args: argparse.Namespace) -> int:
     from ttxt_mp.config import load_config
@@ -29,15 +31,24 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    import msgspec
     from rich.console import Console
 
     from ttxt_mp.engine import control
     from ttxt_mp.engine.status import render_status
 
-    st = control.request(args.engine, "status")
+    try:
+        st = control.request(args.engine, "status")
+    except msgspec.DecodeError:
+        raise ControlError(f"engine {args.engine!r}: the control socket closed without a "
+                           "valid reply (is the supervisor shutting down? try again)") from None
+    except TimeoutError:
+        raise ControlError(f"engine {args.engine!r}: no reply on the control socket "
+                           "within 3 s (supervisor busy or stopped)") from None
+    if not isinstance(st, dict) or ("error" in st and not st.get("ok", True)):
+        raise ControlError(f"engine {args.engine!r} refused the status request: "
+                           f"{st.get('error') if isinstance(st, dict) else st!r}")
     if args.json:
-        import msgspec
-
         print(msgspec.json.encode(st).decode())
     else:
         Console(width=None if sys.stdout.isatty() else 200).print(render_status(st))
@@ -49,6 +60,23 @@ def _tail(args: argparse.Namespace) -> int:
 
     return tail(args.engine, symbols=args.symbol, kinds=args.kind, count=args.count,
                 timeout=args.timeout)  # fmt: skip
+
+
+class ControlError(ConnectionError):
+    """The engine's control socket misbehaved (closed early, no reply, an error reply)."""
+
+
+def _event_kind(text: str) -> str:
+    """An event kind name (``Orderbook``, ``MarketTrades``, ...), checked at parse time."""
+    from ttxt_mp.client import KINDS
+
+    return argtypes.one_of(KINDS, "event kind")(text)
+
+
+def _demo_symbol(text: str) -> str:
+    from ttxt_mp.sim.specs import known_symbols
+
+    return argtypes.one_of(known_symbols(), "demo symbol")(text)
 
 
 def _delegate(module: str, func: str) -> Callable[[argparse.Namespace], int]:
@@ -67,8 +95,10 @@ def _logging(level: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ttxt-mp", description=__doc__.splitlines()[0])
+    p = argtypes.OneLineParser(prog="ttxt-mp", description=__doc__.splitlines()[0])
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=None)
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of an error instead of one line")  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("launch", help="start an engine from a TOML config")
@@ -76,9 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_launch)
 
     s = sub.add_parser("demo", help="offline demo: simulator + Binance and Bybit connectors")
-    s.add_argument("--duration", type=float, default=None, help="stop after N seconds")
-    s.add_argument("--engine", default="demo")
-    s.add_argument("--symbols", nargs="+", default=["BTC/USDT", "ETH/USDT"])
+    s.add_argument("--duration", type=argtypes.non_negative(), default=None,
+                   help="stop after N seconds")  # fmt: skip
+    s.add_argument("--engine", type=argtypes.checked(_engine_name, "engine name"), default="demo")
+    s.add_argument("--symbols", nargs="+", type=_demo_symbol, default=["BTC/USDT", "ETH/USDT"])
     s.set_defaults(func=_demo)
 
     s = sub.add_parser("status", help="state of a running engine")
@@ -89,9 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("tail", help="print an engine's events as they arrive")
     s.add_argument("engine", nargs="?", default="demo")
     s.add_argument("--symbol", action="append", help="only this symbol (repeatable)")
-    s.add_argument("--kind", action="append", help="only this event kind, e.g. Orderbook")
-    s.add_argument("--count", type=int, default=None, help="stop after N events")
-    s.add_argument("--timeout", type=float, default=None, help="stop after N idle seconds")
+    s.add_argument("--kind", action="append", type=_event_kind,
+                   help="only this event kind, e.g. Orderbook")  # fmt: skip
+    s.add_argument("--count", type=argtypes.positive(int), default=None,
+                   help="stop after N events")  # fmt: skip
+    s.add_argument("--timeout", type=argtypes.positive(), default=None,
+                   help="stop after N idle seconds")  # fmt: skip
     s.set_defaults(func=_tail)
 
     for name, module, helptext in (
@@ -109,27 +143,111 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _engine_name(text: str) -> str:
+    from ttxt_mp.config import ENGINE_NAME
+
+    if not ENGINE_NAME.match(text):
+        raise ValueError(f"invalid engine name {text!r}: expected 1-24 letters, digits or '_'")
+    return text
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """The failures a user can cause (bad input, missing or foreign things, a stopped
+    engine): reported in one line. Anything else is a bug and keeps its traceback."""
     from ttxt_mp.config import ConfigError
     from ttxt_mp.engine.control import EngineNotRunning
     from ttxt_mp.engine.supervisor import EngineAlreadyRunning
+    from ttxt_mp.shm.errors import RingError
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["sim"]:  # the simulator owns its options
-        from ttxt_mp.sim.__main__ import main as sim_main
-
-        sim_main(argv[1:])
-        return 0
-    args = build_parser().parse_args(argv)
-    if args.log_level:
-        _logging(args.log_level)
+    found: list[type[BaseException]] = [ConfigError, EngineNotRunning, EngineAlreadyRunning,
+                                        RingError, ControlError, OSError, ValueError]  # fmt: skip
     try:
-        return int(args.func(args) or 0)
-    except (ConfigError, EngineNotRunning, EngineAlreadyRunning) as e:
-        print(f"ttxt-mp: {e}", file=sys.stderr)
-        return 2
+        from ttxt_mp.trust import UntrustedObject
+    except ImportError:  # older trees: it is a PermissionError (OSError) anyway
+        pass
+    else:
+        found.append(UntrustedObject)
+    return tuple(found)
+
+
+def _nothing_found() -> tuple[type[BaseException], ...]:
+    from ttxt_mp.client import FeedNotFound
+    from ttxt_mp.engine.control import EngineNotRunning
+
+    return (argtypes.NothingFound, FeedNotFound, EngineNotRunning)
+
+
+def error_line(e: BaseException) -> str:
+    """One line for the user: the message without Python's decoration."""
+    if isinstance(e, OSError) and e.strerror and type(e).__str__ is OSError.__str__:
+        msg = f"{e.filename}: {e.strerror}" if e.filename else e.strerror
+        if e.filename2:
+            msg += f" (-> {e.filename2})"
+    else:
+        msg = str(e) or type(e).__name__
+    if isinstance(e, KeyError) and e.args:  # str(KeyError) adds quotes
+        msg = str(e.args[0])
+    return " ".join(msg.split()) if "\n" in msg or "\r" in msg else msg
+
+
+def guarded(run: Callable[[], int], debug: bool = False) -> int:
+    """Run a command inside the CLI's one error boundary: expected failures become one
+    ``ttxt-mp: <message>`` line on stderr and exit code 2 (1 when nothing was found);
+    ``debug`` re-raises them so the traceback shows."""
+    try:
+        return int(run() or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `ttxt-mp tail | head`: the reader left, not an error
+        _quiet_stdout()
+        return 0
+    except BaseException as e:
+        if isinstance(e, SystemExit) or debug or not isinstance(e, _expected_errors()
+                                                                   + _nothing_found()):  # fmt: skip
+            raise
+        print(f"ttxt-mp: {error_line(e)}", file=sys.stderr)
+        return 1 if isinstance(e, _nothing_found()) else 2
+
+
+def _quiet_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _split_global(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(global options, the rest): ``ttxt-mp --debug sim ...`` hands ``...`` to the
+    simulator's own parser."""
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--debug":
+            i += 1
+        elif argv[i] == "--log-level":
+            i += 2
+        elif argv[i].startswith("--log-level="):
+            i += 1
+        else:
+            break
+    return argv[:i], argv[i:]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    head, rest = _split_global(argv)
+    debug = "--debug" in head
+    try:
+        if rest[:1] == ["sim"]:  # the simulator owns its options
+            from ttxt_mp.sim.__main__ import main as sim_main
+
+            return guarded(lambda: sim_main(rest[1:]) or 0, debug)
+        args = build_parser().parse_args(argv)
+        if args.log_level:
+            _logging(args.log_level)
+        return guarded(lambda: args.func(args), args.debug)
     finally:
         logging.shutdown()
 

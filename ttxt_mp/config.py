@@ -133,9 +133,15 @@ def load_config(path: str | Path) -> Config:
     """Read, type-check and validate a TOML config file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:  # TOML is UTF-8 by definition; say where it is not
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}: not a UTF-8 text file (TOML must be UTF-8): byte "
+                          f"0x{data[e.start]:02x} at line {line}, offset {e.start}") from None
     return parse_config(text, str(path))
 
 
@@ -170,6 +176,44 @@ def _humanize(msg: str) -> str:
     if what.startswith("Invalid enum value") and choices:
         what += f"; expected one of {', '.join(choices)}"
     return f"key '{where}': {what}"
+
+
+MAX_SLOT_SIZE = 1 << 20  # an event larger than a slot is split into fragments anyway
+MAX_CAPACITY = 1 << 32
+FALLBACK_MAX_RING_BYTES = 4 << 30  # without ttxt_mp.shm.limits: min(4 GiB, half of /dev/shm)
+
+
+def max_ring_bytes() -> int:
+    """The largest ring a config may ask for: :func:`ttxt_mp.shm.limits.max_ring_bytes`
+    when the transport provides it, else min(4 GiB, half of /dev/shm)."""
+    try:
+        from ttxt_mp.shm.limits import max_ring_bytes as shm_max
+    except ImportError:
+        import os
+
+        env = os.environ.get("TTXT_MP_MAX_RING_BYTES", "")
+        if env.isdigit():
+            return int(env)
+        try:
+            st = os.statvfs("/dev/shm")
+            return min(FALLBACK_MAX_RING_BYTES, st.f_blocks * st.f_frsize // 2)
+        except OSError:
+            return FALLBACK_MAX_RING_BYTES
+    return int(shm_max())
+
+
+def _check_ring_size(fail, key: str, capacity: int, slot_size: int) -> None:
+    """Why: a 32 GiB ring filled /dev/shm and 2**62 slots gave an OverflowError
+    traceback; refuse before anything is created, naming the limit."""
+    if slot_size > MAX_SLOT_SIZE:
+        fail(f"{key}.slot_size", f"expected at most {MAX_SLOT_SIZE} bytes, got {slot_size}")
+    if capacity > MAX_CAPACITY:
+        fail(f"{key}.capacity", f"expected at most 2**32 slots, got {capacity}")
+    limit = max_ring_bytes()
+    if capacity * slot_size > limit:
+        fail(f"{key}.capacity", f"{capacity} slots x {slot_size} bytes = "
+             f"{capacity * slot_size / 2**30:.1f} GiB exceeds the ring size limit of "
+             f"{limit / 2**30:.2f} GiB (shared memory; TTXT_MP_MAX_RING_BYTES raises it)")
 
 
 def _validate(cfg: Config, source: str) -> None:
@@ -225,6 +269,7 @@ def _validate(cfg: Config, source: str) -> None:
             fail(f"rings.{rname}.capacity", f"expected a power of two, got {r.capacity}")
         if r.slot_size % 64 or r.slot_size < 128:
             fail(f"rings.{rname}.slot_size", f"expected a multiple of 64, >= 128, got {r.slot_size}")
+        _check_ring_size(fail, f"rings.{rname}", r.capacity, r.slot_size)
     for i, cl in enumerate(cfg.clients):
         if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", cl.target):
             fail(f"clients[{i}].target", f"expected 'package.module:ClassName', got {cl.target!r}")

@@ -33,6 +33,11 @@ _KNOWN: dict[str, tuple[str, str, str, str, float, float]] = {
 _QUOTES = ("USDT", "USDC", "FDUSD", "BTC", "ETH", "EUR")
 
 
+def known_symbols() -> list[str]:
+    """The pairs simulated with realistic increments, as ``BASE/QUOTE`` (the demo's choice)."""
+    return [f"{v[0]}/{v[1]}" for v in _KNOWN.values()]
+
+
 def default_spec(symbol: str) -> SymbolSpec:
     """Spec for a symbol: a known pair, or a generic one split on a common quote asset."""
     sym = symbol.upper()
