@@ -85,6 +85,11 @@ async def test_malformed_frame_reported_and_connector_keeps_going(
     await con.until(lambda: con.book_events > n + 3, 3.0, "book events after the bad frame")
     assert not con.has_status(S.DOWN, after=mark), "a bad frame must not drop the connection"
     assert run.connector.stats()["malformed"] == 1 and run.connector.reconnects == 0
+    # the ERROR clears once good frames flow again: an UP follows it, the stats say UP
+    err_at = next(i for i, s in enumerate(con.statuses) if i >= mark and s.state == S.ERROR)
+    await con.until(lambda: con.has_status(S.UP, "", "valid again", after=err_at), 4.0,
+                    "UP after the ERROR")  # fmt: skip
+    assert run.connector.stats()["state"] == "UP"
     await checkpoint(sim, con, exchange)
     assert con.bad_results() == []
 

@@ -17,8 +17,17 @@ books resync); this class owns everything ttxt2 got wrong:
 - a malformed frame is reported as an ERROR status naming the frame (an excerpt) and
   the connector keeps going (ERROR statuses are rate limited to one per
   :data:`ERROR_STATUS_INTERVAL_S`, the suppressed ones are counted in the next);
+- a connector-wide ERROR (bad frames, refused requests) is followed by an UP status once
+  valid frames have flowed for :data:`ERROR_CLEAR_AFTER_S` without a new error;
+- ``block`` rings never freeze the event loop: an event that finds the ring full waits in
+  a backlog (order kept) that the receive loop drains with non-blocking puts; after
+  :data:`BLOCKED_REPORT_AFTER_S` the state is ERROR with a message naming the consumer
+  pid(s) holding the ring (in ``stats()`` at once, in the ring when room appears), and an
+  UP status follows when the backlog is written. Heartbeats, reports and ``stop()`` keep
+  working meanwhile;
 - ``stats()`` counters and an optional ``on_report(stats)`` callback every
-  ``report_interval`` seconds, for the engine's status reporting;
+  ``report_interval`` seconds, for the engine's status reporting (the same timer beats the
+  ring producer's heartbeat, so a quiet or blocked connector still looks alive);
 - ``await run()`` until ``stop()``; shutdown closes the socket and the HTTP session it
   created and publishes STOPPED.
 
@@ -35,6 +44,7 @@ import logging
 import random
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, Self
 
@@ -50,7 +60,7 @@ from ttxt_mp.connectors.normalizer import (
     excerpt,
 )
 from ttxt_mp.events import ConnectorState, ConnectorStatus, Event, Orderbook
-from ttxt_mp.queues import IQueuePublisher, QueueClosed
+from ttxt_mp.queues import IQueuePublisher, QueueClosed, QueueFull
 from ttxt_mp.web import (
     AppHeartbeat,
     Backoff,
@@ -64,8 +74,10 @@ from ttxt_mp.web import (
 )
 
 __all__ = [
+    "BLOCKED_REPORT_AFTER_S",
     "ConnectorBase",
     "ConnectorError",
+    "ERROR_CLEAR_AFTER_S",
     "ERROR_STATUS_INTERVAL_S",
     "STABLE_AFTER_S",
     "StreamPlan",
@@ -77,6 +89,11 @@ STABLE_AFTER_S = 5.0
 """A connection that stayed up this long resets the reconnect backoff."""
 ERROR_STATUS_INTERVAL_S = 1.0
 """At most one ERROR status per this many seconds for bad frames (a flood stays readable)."""
+ERROR_CLEAR_AFTER_S = 1.0
+"""A connector-wide ERROR clears (UP is published) after this long without a new error."""
+BLOCKED_REPORT_AFTER_S = 1.0
+"""A block ring full for this long is reported as ERROR naming the blocking consumer pids."""
+_DRAIN_PAUSE_MAX_S = 0.01
 
 S = ConnectorState
 
@@ -167,6 +184,14 @@ class ConnectorBase(ABC):
         self.connections = 0
         self._suppressed = 0
         self._last_error_status = float("-inf")
+        self._error_active = False  # a connector-wide ERROR was published, not yet cleared
+        self._last_error_at = float("-inf")
+        # block rings: events waiting for room, in publication order
+        self._backlog: deque[Event] = deque()
+        self._blocked_since = 0.0
+        self._blocked_pids: list[int] = []
+        self._blocked_reported = False
+        self.blocked_s = 0.0  # total seconds spent waiting for a full ring
         self._ws: WSAssistant | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop_event: asyncio.Event | None = None
@@ -338,6 +363,8 @@ class ConnectorBase(ABC):
         backoff.reset()
         while not self._stop_requested:
             up_since: float | None = None
+            if self._backlog:
+                await self.drain_backlog()
             try:
                 up_since = await self._connect()
                 await self._receive()
@@ -415,8 +442,11 @@ class ConnectorBase(ABC):
         ws = self._ws
         assert ws is not None
         handle = self._handle_frame
+        backlog = self._backlog
         async for resp in ws.iter_messages():
             handle(resp)
+            if backlog:
+                await self.drain_backlog()
 
     async def _drop_connection(self) -> None:
         ws, self._ws = self._ws, None
@@ -495,6 +525,8 @@ class ConnectorBase(ABC):
             log.exception("%s: cannot normalize frame", self.cfg.id)
             self._error_status(f"{type(exc).__name__}: {exc}; frame: {excerpt(resp.data)!r}")
             return
+        if self._error_active:
+            self._maybe_clear_error()
         if not events:
             if norm.controls:
                 self._on_controls(norm.controls)
@@ -518,20 +550,130 @@ class ConnectorBase(ABC):
     # ------------------------------------------------------------------ publishing
 
     def _put(self, ev: Event) -> None:
+        """Publish without ever waiting: a full ``block`` ring sends the event (and every
+        later one, to keep the order) to the backlog the receive loop drains."""
+        if self._backlog:
+            self._backlog.append(ev)
+            return
         try:
-            self.publisher.put(ev)
+            self.publisher.put(ev, 0)
+        except QueueFull as exc:
+            self._ring_full(ev, exc)
+            return
         except QueueClosed:
             log.warning("%s: publisher closed; stopping", self.cfg.id)
             self.stop()
             return
         self.events += 1
 
+    def _ring_full(self, ev: Event, exc: QueueFull) -> None:
+        self._backlog.append(ev)
+        if not self._blocked_since:
+            self._blocked_since = time.monotonic()
+        self._blocked_pids = self._blocking_pids(exc)
+
+    def _blocking_pids(self, exc: QueueFull | None = None) -> list[int]:
+        """Pids of the consumers holding a full block ring (from the exception, the
+        publisher, or its slowest consumer)."""
+        pids = getattr(exc, "blocking", None)
+        if pids:
+            return [int(p) for p in pids]
+        pub: Any = self.publisher
+        with contextlib.suppress(Exception):
+            if hasattr(pub, "blocking_consumers"):
+                return [int(p) for p in pub.blocking_consumers()]
+            if hasattr(pub, "consumers"):
+                cons = list(pub.consumers())
+                if cons:
+                    low = min(c["cursor"] for c in cons)
+                    return [int(c["pid"]) for c in cons if c["cursor"] == low]
+        return []
+
+    def _ring_text(self) -> str:
+        name = getattr(self.publisher, "name", "")
+        return f"ring {name}" if isinstance(name, str) and name else "the queue"
+
+    def _blocked_message(self, waited: float) -> str:
+        pids = ", ".join(str(p) for p in self._blocked_pids) or "unknown"
+        return (
+            f"{self._ring_text()} is full (block policy): consumer pid {pids} has not read "
+            f"for {waited:.1f} s; publishing paused, {len(self._backlog)} events waiting"
+        )
+
+    async def drain_backlog(self) -> None:
+        """Write the backlog into the ring as room appears, polling with short sleeps (the
+        loop keeps running: heartbeats, reports, stop()). Reports a blocked ring after
+        :data:`BLOCKED_REPORT_AFTER_S`, and UP once everything is written."""
+        backlog = self._backlog
+        put = self.publisher.put
+        pause = 0.0005
+        while backlog:
+            ev = backlog[0]
+            try:
+                put(ev, 0)
+            except QueueFull as exc:
+                self._still_full(exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _DRAIN_PAUSE_MAX_S)
+                continue
+            except QueueClosed:
+                log.warning("%s: publisher closed; stopping", self.cfg.id)
+                backlog.clear()
+                self.stop()
+                return
+            backlog.popleft()
+            if type(ev) is ConnectorStatus:
+                self.statuses += 1
+            else:
+                self.events += 1
+            pause = 0.0005
+        self._unblocked()
+
+    def _still_full(self, exc: QueueFull) -> None:
+        now = time.monotonic()
+        if not self._blocked_since:
+            self._blocked_since = now
+        waited = now - self._blocked_since
+        if self._blocked_reported or waited < BLOCKED_REPORT_AFTER_S:
+            return
+        self._blocked_reported = True
+        self._blocked_pids = self._blocking_pids(exc)
+        msg = self._blocked_message(waited)
+        self.message = msg
+        log.warning("%s: ERROR %s", self.cfg.id, msg)
+        # Cannot go into the full ring now: first thing written when room appears, and
+        # reported to the supervisor at once.
+        self._backlog.appendleft(self._make_status(S.ERROR, msg))
+        self._report()
+
+    def _unblocked(self) -> None:
+        if not self._blocked_since:
+            return
+        waited = time.monotonic() - self._blocked_since
+        self.blocked_s += waited
+        self._blocked_since = 0.0
+        if self._blocked_reported:
+            self._blocked_reported = False
+            pids = ", ".join(str(p) for p in self._blocked_pids) or "unknown"
+            self._status(
+                self.state,
+                f"{self._ring_text()} has room again after {waited:.1f} s blocked by "
+                f"consumer pid {pids}",
+            )
+        self._blocked_pids = []
+
+    @property
+    def blocked(self) -> bool:
+        """True while a full ``block`` ring holds events back for longer than the report
+        threshold."""
+        return self._blocked_reported
+
     def publish_book(self, events: Iterable[Orderbook]) -> None:
         for ev in events:
             self._put(ev)
 
-    def _status(self, state: ConnectorState, message: str, symbol: str = "") -> None:
-        st = ConnectorStatus(
+    def _make_status(self, state: ConnectorState, message: str, symbol: str = "") -> ConnectorStatus:
+        return ConnectorStatus(
             exchange=self.exchange,
             symbol=symbol,
             local_ts=time.time_ns(),
@@ -540,11 +682,26 @@ class ConnectorBase(ABC):
             reconnects=self.reconnects,
             gaps=self.gaps,
         )
+
+    def _status(self, state: ConnectorState, message: str, symbol: str = "") -> None:
+        st = self._make_status(state, message, symbol)
         self.message = message
         log.log(logging.WARNING if state in (S.ERROR, S.DOWN, S.GAP) else logging.INFO,
                 "%s%s: %s %s", self.cfg.id, f" {symbol}" if symbol else "", state.name, message)  # fmt: skip
+        if not symbol:
+            if state is S.ERROR:
+                self._error_active = True
+                self._last_error_at = time.monotonic()
+            else:  # a connector-wide state change supersedes an earlier ERROR
+                self._error_active = False
+        if self._backlog:
+            self._backlog.append(st)
+            return
         try:
-            self.publisher.put(st)
+            self.publisher.put(st, 0)
+        except QueueFull as exc:
+            self._ring_full(st, exc)
+            return
         except QueueClosed:
             self._stop_requested = True
             if self._stop_event is not None:
@@ -566,6 +723,8 @@ class ConnectorBase(ABC):
 
     def _error_status(self, message: str, symbol: str = "") -> None:
         now = time.monotonic()
+        if not symbol:
+            self._last_error_at = now
         if now - self._last_error_status < ERROR_STATUS_INTERVAL_S:
             self._suppressed += 1
             self.message = message
@@ -576,12 +735,25 @@ class ConnectorBase(ABC):
         self._last_error_status = now
         self._status(S.ERROR, message, symbol)
 
+    def _maybe_clear_error(self) -> None:
+        """A valid frame after a connector-wide ERROR: publish UP once no error came for
+        :data:`ERROR_CLEAR_AFTER_S` (the ERROR is not left standing while all is well)."""
+        if time.monotonic() - self._last_error_at < ERROR_CLEAR_AFTER_S or self.state is not S.UP:
+            return
+        note = f" ({self._suppressed} more errors were suppressed)" if self._suppressed else ""
+        self._suppressed = 0
+        self._status(S.UP, f"recovered: frames are valid again ({self.malformed} malformed, "
+                           f"{self.errors} errors so far{note})")  # fmt: skip
+
     # ------------------------------------------------------------------ reporting
 
     def overall_state(self) -> ConnectorState:
-        """The connector state, or RESYNCING/GAP while it is UP but a book is not synced."""
+        """The connector state; ERROR while a connector-wide error stands or a block ring
+        holds events back; RESYNCING/GAP while it is UP but a book is not synced."""
         if self.state is not S.UP:
             return self.state
+        if self._error_active or self._blocked_reported:
+            return S.ERROR
         books = [self.symbol_states.get(s) for s in self.active_symbols] if self.plan.depth else []
         if any(b is S.GAP for b in books):
             return S.GAP
@@ -604,6 +776,9 @@ class ConnectorBase(ABC):
             "malformed": self.malformed,
             "errors": self.errors,
             "connections": self.connections,
+            "blocked": self._blocked_reported,
+            "blocking_pids": list(self._blocked_pids) if self._blocked_reported else [],
+            "backlog": len(self._backlog),
             "symbols": {s: st.name for s, st in self.symbol_states.items()},
             "unknown_symbols": list(self.unknown_symbols),
             "uptime": time.monotonic() - self._started if self._started else 0.0,
@@ -618,8 +793,14 @@ class ConnectorBase(ABC):
                 log.exception("%s: on_report callback failed", self.cfg.id)
 
     async def _report_loop(self) -> None:
+        beat = getattr(self.publisher, "heartbeat", None)
         while True:
             await asyncio.sleep(self.report_interval)
+            if callable(beat):  # the ring producer's liveness, also while quiet or blocked
+                with contextlib.suppress(Exception):
+                    beat()
+            if self._blocked_reported:  # keep the message's wait time current
+                self.message = self._blocked_message(time.monotonic() - self._blocked_since)
             self._report()
 
     # ------------------------------------------------------------------ helpers
