@@ -162,6 +162,14 @@ class TopOfBookTable(BaseClient):
 
 def run_demo(duration: float | None = None, engine: str = "demo",
              symbols: list[str] | None = None) -> int:  # fmt: skip
+    from ttxt_mp.sim.specs import known_symbols
+
+    if duration is not None and not duration >= 0:
+        raise ValueError(f"demo duration must be >= 0 seconds, got {duration}")
+    unknown = [s for s in symbols or () if s not in known_symbols()]
+    if unknown:
+        raise ValueError(f"unknown demo symbol {unknown[0]!r}; expected some of "
+                         f"{', '.join(known_symbols())}")  # fmt: skip
     console = Console()
     if not console.is_terminal:  # piped or captured: don't squeeze the table into 80 cols
         console = Console(width=140)

@@ -10,53 +10,72 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
+import os
 import signal
 import sys
 
 import msgspec
 
+from ttxt_mp import argtypes as at
 from ttxt_mp.sim.simulator import Simulator
 from ttxt_mp.sim.specs import Rates, VenueTimings
 from ttxt_mp.sim.trading import parse_account
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None, prog: str = "python -m ttxt_mp.sim") -> argparse.Namespace:
+    """Every option checked here: a bad value is one line naming it, before anything runs."""
     R, T = Rates(), VenueTimings()  # defaults
-    p = argparse.ArgumentParser(prog="python -m ttxt_mp.sim", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = at.OneLineParser(prog=prog, description=__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0, help="0 = ephemeral")
+    p.add_argument("--port", type=at.port_or_zero, default=0, help="1..65535, 0 = any free port")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--binance", default="BTCUSDT,ETHUSDT", help="comma-separated symbols ('' = off)")
     p.add_argument("--bybit", default="BTCUSDT,ETHUSDT", help="comma-separated symbols ('' = off)")
-    p.add_argument("--updates-per-sec", type=float, default=R.updates_per_sec)
-    p.add_argument("--trades-per-sec", type=float, default=R.trades_per_sec)
-    p.add_argument("--levels", type=int, default=R.levels)
-    p.add_argument("--max-levels", type=int, default=R.max_levels)
-    p.add_argument("--volatility", type=float, default=R.volatility)
-    p.add_argument("--tick-ms", type=float, default=10.0)
+    p.add_argument("--updates-per-sec", type=at.positive(), default=R.updates_per_sec)
+    p.add_argument("--trades-per-sec", type=at.non_negative(), default=R.trades_per_sec)
+    p.add_argument("--levels", type=at.positive(int), default=R.levels)
+    p.add_argument("--max-levels", type=at.positive(int), default=R.max_levels)
+    p.add_argument("--volatility", type=at.non_negative(), default=R.volatility)
+    p.add_argument("--tick-ms", type=at.positive(), default=10.0)
     p.add_argument("--paused", action="store_true", help="start with the generator paused")
-    p.add_argument("--binance-ping-interval", type=float, default=T.binance_ping_interval)
-    p.add_argument("--binance-pong-timeout", type=float, default=T.binance_pong_timeout)
-    p.add_argument("--binance-max-incoming", type=int, default=T.binance_max_incoming_per_sec)
-    p.add_argument("--binance-weight-limit", type=int, default=T.binance_weight_limit)
-    p.add_argument("--bybit-idle-timeout", type=float, default=T.bybit_idle_timeout)
+    p.add_argument("--binance-ping-interval", type=at.positive(), default=T.binance_ping_interval)
+    p.add_argument("--binance-pong-timeout", type=at.positive(), default=T.binance_pong_timeout)
+    p.add_argument("--binance-max-incoming", type=at.non_negative(int), default=T.binance_max_incoming_per_sec)
+    p.add_argument("--binance-weight-limit", type=at.positive(int), default=T.binance_weight_limit)
+    p.add_argument("--bybit-idle-timeout", type=at.positive(), default=T.bybit_idle_timeout)
     p.add_argument("--account", action="append", default=[], metavar="KEY:SECRET:USDT=10000,BTC=1",
                    help="an API key with its secret and opening balances (repeatable; same on each venue)")
-    p.add_argument("--blast-trades", type=float, default=0.0, metavar="N",
+    p.add_argument("--blast-trades", type=at.non_negative(), default=0.0, metavar="N",
                    help="blast mode: N trade frames/s per subscribed (connection, symbol), "
                         "pre-encoded and written in bulk, replacing the market's trades on the "
                         "trade streams (0 = off; see ttxt_mp/sim/blast.py)")
-    p.add_argument("--maker-fee", default="0.001", help="maker fee rate of simulated trading")
-    p.add_argument("--taker-fee", default="0.001", help="taker fee rate of simulated trading")
+    p.add_argument("--maker-fee", type=_fee, default="0.001",
+                   help="maker fee rate of simulated trading")  # fmt: skip
+    p.add_argument("--taker-fee", type=_fee, default="0.001",
+                   help="taker fee rate of simulated trading")  # fmt: skip
     return p.parse_args(argv)
+
+
+def _fee(text: str) -> str:
+    """A fee rate 0 <= r < 1 as decimal text (kept as text: the venues echo it)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        ok = 0 <= Decimal(text) < 1
+    except InvalidOperation:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"expected a fee rate 0 <= r < 1 like 0.001, got {text!r}")
+    return text
 
 
 def build(ns: argparse.Namespace) -> Simulator:
     symbols = {v: [s for s in getattr(ns, v).split(",") if s] for v in ("binance", "bybit")}
     symbols = {v: s for v, s in symbols.items() if s}
     if not symbols:
-        raise SystemExit("no symbols: give --binance and/or --bybit")
+        raise ValueError("no symbols: give --binance and/or --bybit")
     rates = Rates(updates_per_sec=ns.updates_per_sec, trades_per_sec=ns.trades_per_sec,
                   levels=ns.levels, max_levels=ns.max_levels, volatility=ns.volatility)
     timings = VenueTimings(binance_ping_interval=ns.binance_ping_interval,
@@ -67,21 +86,25 @@ def build(ns: argparse.Namespace) -> Simulator:
     try:
         accounts = [parse_account(a) for a in ns.account]
     except ValueError as e:
-        raise SystemExit(f"--account: {e}") from None
+        raise ValueError(f"--account: {e}") from None
     return Simulator(symbols, seed=ns.seed, rates=rates, timings=timings, host=ns.host,
                      port=ns.port, tick_ms=ns.tick_ms, paused=ns.paused, accounts=accounts,
                      fees=(ns.maker_fee, ns.taker_fee), blast_trades=ns.blast_trades)
 
 
 async def run(ns: argparse.Namespace) -> None:
-    import os
-
     sim = build(ns)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    urls = await sim.start()
+    try:
+        urls = await sim.start()
+    except OSError as e:  # aiohttp words it "error while attempting to bind on address ..."
+        await sim.stop()
+        code = e.errno or errno.EADDRINUSE
+        why = "the port is in use" if code == errno.EADDRINUSE else os.strerror(code)
+        raise OSError(code, f"cannot listen on {ns.host}:{ns.port}: {why}") from None
     line = msgspec.json.encode({"pid": os.getpid(), **msgspec.to_builtins(urls)})
     sys.stdout.write(line.decode() + "\n")
     sys.stdout.flush()
@@ -91,8 +114,8 @@ async def run(ns: argparse.Namespace) -> None:
         await sim.stop()
 
 
-def main(argv: list[str] | None = None) -> None:
-    ns = parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "ttxt-mp sim") -> None:
+    ns = parse_args(argv, prog)
     try:
         import uvloop
     except ImportError:
@@ -102,4 +125,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from ttxt_mp.cli import guarded
+
+    sys.exit(guarded(lambda: main(prog="python -m ttxt_mp.sim") or 0))
