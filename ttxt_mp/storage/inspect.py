@@ -21,7 +21,7 @@ import numpy as np
 
 from ttxt_mp import codec
 from ttxt_mp.events import GapNotice, Orderbook
-from ttxt_mp.storage.format import FormatError, Problem
+from ttxt_mp.storage.format import FILE_SUFFIX, FormatError, Problem
 from ttxt_mp.storage.reader import RecordingFile
 from ttxt_mp.storage.replayer import MarketDataReplayer, recording_paths
 
@@ -263,8 +263,10 @@ def render(reports: list[FileReport], console: Any = None) -> None:
 
 
 def add_inspect_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from ttxt_mp.argtypes import positive
+
     parser.add_argument("paths", nargs="+", help="recording files or directories")
-    parser.add_argument("--hole", type=float, default=10.0,
+    parser.add_argument("--hole", type=positive(), default=10.0,
                         help="report timestamp holes longer than this many seconds")  # fmt: skip
     parser.add_argument("--plot", metavar="OUT.png", default=None,
                         help="draw mid-price and spread over time (matplotlib)")  # fmt: skip
@@ -273,7 +275,11 @@ def add_inspect_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
 
 
 def inspect_main(args: argparse.Namespace) -> int:
+    from ttxt_mp.argtypes import NothingFound
+
     reports = inspect_paths(args.paths, hole_seconds=args.hole)
+    if not reports:
+        raise NothingFound(f"no recording files (*{FILE_SUFFIX}) in {', '.join(args.paths)}")
     if args.json:
         print(msgspec.json.encode(reports).decode())
     else:

@@ -547,8 +547,10 @@ def market_rings(source: str) -> list[str]:
         return [source]
     found = [r for r in rings if r.startswith(source + "-") and r.endswith("-market")]
     if not found:
-        raise SystemExit(f"no live ring {source!r} and no market rings of engine {source!r} "
-                         f"(looked for /dev/shm/ttxt-{source}-*-market)")  # fmt: skip
+        from ttxt_mp.argtypes import NothingFound
+
+        raise NothingFound(f"no live ring {source!r} and no market rings of engine {source!r} "
+                           f"(looked for /dev/shm/ttxt-{source}-*-market)")  # fmt: skip
     return found
 
 
@@ -556,11 +558,13 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     """Arguments of ``ttxt-mp record ENGINE_OR_RING --dir DIR``."""
     parser.add_argument("source", help="engine name (records its market rings) or a ring name")
     parser.add_argument("--dir", required=True, help="directory of the recording files")
-    parser.add_argument("--chunk-events", type=int, default=DEFAULT_CHUNK_EVENTS,
+    from ttxt_mp.argtypes import non_negative, positive
+
+    parser.add_argument("--chunk-events", type=positive(int), default=DEFAULT_CHUNK_EVENTS,
                         help="events per chunk (default %(default)s)")  # fmt: skip
-    parser.add_argument("--max-chunk-age", type=float, default=1.0,
+    parser.add_argument("--max-chunk-age", type=positive(), default=1.0,
                         help="write a partial chunk after this many seconds (default 1)")  # fmt: skip
-    parser.add_argument("--fsync-interval", type=float, default=1.0,
+    parser.add_argument("--fsync-interval", type=non_negative(), default=1.0,
                         help="seconds between fsyncs, 0 = after every chunk (default 1)")  # fmt: skip
     parser.add_argument("--rotate-daily", action="store_true",
                         help="one file per instrument and UTC day")  # fmt: skip

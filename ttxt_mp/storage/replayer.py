@@ -334,15 +334,20 @@ class MarketDataReplayer:
 def add_replay_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Arguments of ``ttxt-mp replay DIR [--speed X] [--name RING]``."""
     parser.add_argument("paths", nargs="+", help="recording files or directories")
-    parser.add_argument("--speed", type=float, default=None,
+    from ttxt_mp.argtypes import checked, non_negative, positive
+    from ttxt_mp.shm.objects import check_name
+
+    parser.add_argument("--speed", type=positive(), default=None,
                         help="pace at recorded speed times X (default: as fast as possible)")  # fmt: skip
-    parser.add_argument("--name", default=None,
+    parser.add_argument("--name", type=checked(check_name, "ring name"), default=None,
                         help="publish into a new shared-memory ring of this name "
                              "(default: print JSON lines)")  # fmt: skip
-    parser.add_argument("--wait-consumers", type=int, default=0, metavar="N",
+    parser.add_argument("--wait-consumers", type=non_negative(int), default=0, metavar="N",
                         help="with --name: wait (up to 60 s) until N consumers attached")  # fmt: skip
-    parser.add_argument("--start", default=None, help="ns or ISO 8601 time (inclusive)")
-    parser.add_argument("--end", default=None, help="ns or ISO 8601 time (exclusive)")
+    when = checked(to_ns, "time")
+    parser.add_argument("--start", type=when, default=None,
+                        help="ns or ISO 8601 time (inclusive)")  # fmt: skip
+    parser.add_argument("--end", type=when, default=None, help="ns or ISO 8601 time (exclusive)")
     parser.add_argument("--exchange", action="append", help="only this exchange (repeatable)")
     parser.add_argument("--symbol", action="append", help="only this symbol, e.g. BTC/USDT")
     parser.add_argument("--no-verify", action="store_true", help="skip chunk CRC checks")
@@ -350,6 +355,10 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 
 
 def replay_main(args: argparse.Namespace) -> int:
+    from ttxt_mp.argtypes import NothingFound
+
+    if not recording_paths(args.paths):
+        raise NothingFound(f"no recording files (*{FILE_SUFFIX}) in {', '.join(args.paths)}")
     rp = MarketDataReplayer(
         args.paths, start=args.start, end=args.end, exchanges=args.exchange,
         symbols=args.symbol, verify=not args.no_verify,
