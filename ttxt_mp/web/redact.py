@@ -6,6 +6,7 @@ is logged or put into an exception goes through these functions first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 REDACTED = "<redacted>"
@@ -51,9 +52,21 @@ def redact_query(query: str) -> str:
     return "&".join(parts)
 
 
+# A credential carried in the path: Binance's user data stream is ``<ws>/ws/<listenKey>``
+# (a 60-character token granting read access to the account's private stream). Public
+# streams there look like ``/ws/btcusdt@depth``: an ``@`` or a short name is not a key.
+_PATH_TOKEN = re.compile(r"(/ws/)([A-Za-z0-9]{20,})(?=$|[/?#])")
+
+
+def redact_path(path: str) -> str:
+    """``path`` with credential path segments (a Binance listenKey) replaced."""
+    return _PATH_TOKEN.sub(lambda m: m.group(1) + REDACTED, path)
+
+
 def redact_url(url: str) -> str:
-    """The URL with sensitive query values and any user:password@ removed."""
+    """The URL with sensitive query values, path tokens and any user:password@ removed."""
     base, sep, query = url.partition("?")
+    base = redact_path(base)
     scheme, ssep, rest = base.partition("://")
     if ssep and "@" in rest.split("/", 1)[0]:
         host_and_path = rest.split("@", 1)[1]
@@ -79,4 +92,6 @@ def scrub(text: str, *raw_urls: str) -> str:
         query = raw.partition("?")[2].partition("#")[0]
         if query:
             text = text.replace(query, redact_query(query))
+        for m in _PATH_TOKEN.finditer(raw.partition("?")[0]):  # quoted without the URL
+            text = text.replace(m.group(2), REDACTED)
     return text

@@ -29,7 +29,7 @@ from ttxt_mp.connectors.binance.private import BinancePrivateNormalizer
 from ttxt_mp.connectors.instruments import InstrumentBook, binance_instruments
 from ttxt_mp.connectors.trading import TradingVenue
 from ttxt_mp.events import OrderUpdate, Wallet
-from ttxt_mp.secrets import Credentials
+from ttxt_mp.secrets import Credentials, register_secret
 from ttxt_mp.web import RateLimit, RateLimiter, RESTError, WSAssistant
 
 __all__ = ["BinanceTrading", "LISTEN_KEY_KEEPALIVE_S"]
@@ -110,7 +110,13 @@ class BinanceTrading(TradingVenue):
             method, "/api/v3/userDataStream", params=params, weight=2,
             headers=self.signer.api_key_headers(), raw=True,
         )  # fmt: skip
-        return msgspec.json.decode(resp.body, type=_ListenKey).listenKey if method == "POST" else ""
+        if method != "POST":
+            return ""
+        key = msgspec.json.decode(resp.body, type=_ListenKey).listenKey
+        # The key grants read access to the account's private stream and travels in the
+        # WebSocket path: mask it in every log record, at any level, from now on.
+        register_secret(key)
+        return key
 
     async def private_stream(
         self, on_up: Callable[[], Awaitable[None]], on_frame: Callable[[bytes], Awaitable[None]]
