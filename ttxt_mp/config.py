@@ -46,6 +46,25 @@ class EngineSection(_Strict):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     restart_backoff: PosFloat = 0.5
     restart_backoff_max: PosFloat = 30.0
+    trading_group: str | int | None = None
+    """Opt-in: a group (name or gid) whose members may read the engine's rings and
+    trade (their command rings are accepted). Default: only the engine's own uid."""
+
+    def trading_gid(self) -> int | None:
+        """The numeric gid of :attr:`trading_group` (validated at load), or None."""
+        return None if self.trading_group is None else resolve_group(self.trading_group)
+
+
+def resolve_group(group: str | int) -> int:
+    """A group name or gid -> gid; ``KeyError`` with a one-line message if unknown."""
+    import grp
+
+    try:
+        if isinstance(group, int) or str(group).isdigit():
+            return grp.getgrgid(int(group)).gr_gid
+        return grp.getgrnam(group).gr_gid
+    except (KeyError, OverflowError, ValueError):
+        raise KeyError(f"no group {group!r} on this host") from None
 
 
 class DepthStream(_Strict):
@@ -97,6 +116,8 @@ class RingConfig(_Strict):
     capacity: PosInt = 1 << 16
     slot_size: PosInt = 256
     policy: Literal["overwrite", "block"] = "overwrite"
+    max_consumers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 8
+    """Consumer slots of the ring (each attached process takes one)."""
 
 
 class Rings(_Strict):
@@ -270,6 +291,14 @@ def _validate(cfg: Config, source: str) -> None:
         if r.slot_size % 64 or r.slot_size < 128:
             fail(f"rings.{rname}.slot_size", f"expected a multiple of 64, >= 128, got {r.slot_size}")
         _check_ring_size(fail, f"rings.{rname}", r.capacity, r.slot_size)
+    if cfg.engine.trading_group is not None:
+        g = cfg.engine.trading_group
+        if isinstance(g, bool) or (isinstance(g, int) and g < 0):
+            fail("engine.trading_group", f"expected a group name or gid, got {g!r}")
+        try:
+            resolve_group(g)
+        except KeyError:
+            fail("engine.trading_group", f"expected an existing group name or gid, got {g!r}")
     for i, cl in enumerate(cfg.clients):
         if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", cl.target):
             fail(f"clients[{i}].target", f"expected 'package.module:ClassName', got {cl.target!r}")

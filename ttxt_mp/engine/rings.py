@@ -5,6 +5,11 @@ with credentials) and then hands the producer end over: a connector process adop
 and when that process dies the supervisor adopts it back just long enough to publish the
 connector's DOWN status. The ring, its sequence numbers and its consumers' cursors
 outlive any connector restart, which is why consumers never have to re-attach.
+
+Every ring carries the engine's ``instance_id`` (consumers that attach by engine name
+accept only rings carrying the one in the engine's lock file) and is created 0600, or
+0660 shared with ``[engine] trading_group`` when one is configured (its members may then
+read the market/private rings and trade).
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ log = logging.getLogger("ttxt_mp.supervisor")
 
 
 class EngineRings:
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, instance_id: int = 0):
         self.cfg = cfg
         self.engine = cfg.engine.name
+        self.instance_id = instance_id
+        self.group = cfg.engine.trading_gid()
         self._rings: dict[str, tuple[str, RingConfig, str]] = {}  # name -> (conn, cfg, stream)
         for c in cfg.connectors:
             self._rings[ring_name(self.engine, c.id, "market")] = (c.id, cfg.rings.market, "market")
@@ -46,7 +53,8 @@ class EngineRings:
                     "exchange": self._exchange(conn),
                     "symbols": self._symbols(conn)}  # fmt: skip
             pub = ShmQueue.create(name, rc.capacity, rc.slot_size, rc.policy, metadata=meta,
-                                  keeper_pid=os.getpid())
+                                  keeper_pid=os.getpid(), max_consumers=rc.max_consumers,
+                                  instance_id=self.instance_id, group=self.group)  # fmt: skip
             self._created.append(name)
             pub.put(ConnectorStatus(exchange=self._exchange(conn), state=ConnectorState.STARTING,
                                     message="engine started; connector process starting",
@@ -66,7 +74,7 @@ class EngineRings:
 
         name = ring_name(self.engine, conn, "market")
         try:
-            pub = ShmQueue.adopt(name)
+            pub = ShmQueue.adopt(name, instance_id=self.instance_id or None)
         except Exception as e:  # the ring is gone or owned: nothing to tell consumers
             log.warning("cannot publish %s status for %s: %s", state.name, conn, e)
             return
