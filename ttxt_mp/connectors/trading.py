@@ -63,6 +63,7 @@ import contextlib
 import logging
 import os
 import re
+import stat
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
@@ -93,6 +94,7 @@ from ttxt_mp.events import (
 )
 from ttxt_mp.queues import IQueueConsumer, IQueuePublisher, QueueClosed, QueueEmpty
 from ttxt_mp.secrets import Credentials, CredentialsError, install_redaction, load_credentials
+from ttxt_mp.trust import UntrustedObject, open_checked
 from ttxt_mp.web import (
     Backoff,
     ConnectionFactory,
@@ -327,9 +329,16 @@ class CommandJournal:
 
     def _load(self) -> None:
         try:
-            data = self.path.read_bytes()
+            fd = open_checked(self.path, os.O_RDONLY, what="trading journal")
         except FileNotFoundError:
             return
+        try:
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        finally:
+            os.close(fd)
         for line in data.splitlines():
             try:
                 rec = _REC.decode(line)
@@ -354,7 +363,9 @@ class CommandJournal:
                   for p in self.pending.values()]  # fmt: skip
         lines += [_ENC.encode(_Rec("O", cid, 0, k=sym)) for cid, sym in self.open_orders.items()]
         tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # Never through a symlink, never a file of another uid (open_checked), 0600.
+        fd = open_checked(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600,
+                          what="trading journal")  # fmt: skip
         try:
             os.write(fd, b"".join(line + b"\n" for line in lines))
             os.fsync(fd)
@@ -363,7 +374,8 @@ class CommandJournal:
         os.replace(tmp, self.path)
         if self._fd >= 0:
             os.close(self._fd)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND, 0o600)
+        self._fd = open_checked(self.path, os.O_WRONLY | os.O_APPEND, 0o600,
+                                what="trading journal")  # fmt: skip
         self._records = len(lines)
 
     @staticmethod
@@ -854,14 +866,17 @@ class CommandRings:
     """Finds the command rings of one connector and feeds them to a session."""
 
     def __init__(self, engine: str, connector_id: str, session: TradingSession,
-                 interval: float = DISCOVERY_INTERVAL_S) -> None:  # fmt: skip
+                 interval: float = DISCOVERY_INTERVAL_S, *,
+                 trading_gid: int | None = None) -> None:  # fmt: skip
         from ttxt_mp.engine.naming import command_ring_name
 
         self.session = session
         self.interval = interval
+        self.trading_gid = trading_gid
         self.prefix = "ttxt-" + command_ring_name(engine, connector_id, "")
         self.attached: dict[str, Any] = {}
         self.finished: set[str] = set()  # ring ids drained to the end (producer gone)
+        self.refused: dict[str, tuple[int, int]] = {}  # name -> (dev, ino) warned about once
 
     def scan(self) -> list[str]:
         from ttxt_mp.engine.naming import SHM_DIR
@@ -881,8 +896,15 @@ class CommandRings:
         for name in self.scan():
             if name in self.attached:
                 continue
+            why = self._untrusted(name)
+            if why is not None:
+                self._refuse(name, why)
+                continue
             try:
-                ring = ShmQueue.attach(name, start="oldest")
+                ring = ShmQueue.attach(name, start="oldest", allow_gid=self.trading_gid)
+            except UntrustedObject as e:  # checked again on the fd: it changed meanwhile
+                self._refuse(name, str(e))
+                continue
             except (RingError, OSError, ValueError) as e:
                 log.debug("cannot attach command ring %s: %s", name, e)
                 continue
@@ -903,6 +925,49 @@ class CommandRings:
             log.info("attached command ring %s (client %s)", name, meta.get("client", "?"))
             added += 1
         return added
+
+    def _untrusted(self, name: str) -> str | None:
+        """Why ring ``name`` may not send orders, or None if it may.
+
+        Why: a command ring is an order entry with the engine's API keys. Only rings of
+        the engine's own uid are accepted, and, only when ``[engine] trading_group`` is
+        configured, rings whose group is that group (never anything open to others).
+        The shm layer checks the same on the opened fd, so a swap after this lstat
+        gains nothing; this pre-check keeps foreign rings from being opened at all."""
+        from ttxt_mp.engine.naming import SHM_DIR
+
+        path = SHM_DIR / f"ttxt-{name}"
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return None  # gone: attach will say so (debug)
+        mode = stat.S_IMODE(st.st_mode)
+        me = os.geteuid()
+        who = f"owned by uid {st.st_uid}, gid {st.st_gid}, mode {mode:04o}"
+        allowed = f"only uid {me}" + (f" or group {self.trading_gid}"
+                                      if self.trading_gid is not None else "")  # fmt: skip
+        if not stat.S_ISREG(st.st_mode):
+            return f"{path} is not a shared-memory object ({who})"
+        group_ok = self.trading_gid is not None and st.st_gid == self.trading_gid
+        if st.st_uid != me and not group_ok:
+            return f"{who}; {allowed} may trade through this engine"
+        if mode & 0o007 or (mode & 0o070 and not group_ok):
+            return f"{who}; it is open to other users ({allowed} may trade)"
+        return None
+
+    def _refuse(self, name: str, why: str) -> None:
+        """One WARNING per ring instance (not per scan), naming the ring and its owner."""
+        from ttxt_mp.engine.naming import SHM_DIR
+
+        try:
+            st = os.lstat(SHM_DIR / f"ttxt-{name}")
+            ident = (st.st_dev, st.st_ino)
+        except OSError:
+            ident = (0, 0)
+        if self.refused.get(name) == ident:
+            return
+        self.refused[name] = ident
+        log.warning("ignoring command ring %s: %s", name, why)
 
     async def run(self) -> None:
         await self.session.ready.wait()
@@ -957,8 +1022,11 @@ class TradingRunner:
     """
 
     def __init__(self, engine: str, cfg: ConnectorConfig, market: IQueuePublisher,
-                 private_ring: RingConfig | None = None, *, fsync: bool = True) -> None:  # fmt: skip
+                 private_ring: RingConfig | None = None, *, fsync: bool = True,
+                 trading_gid: int | None = None) -> None:  # fmt: skip
         self.engine = engine
+        self.trading_gid = trading_gid
+        """``[engine] trading_group``: its members' command rings are accepted too."""
         self.cfg = cfg
         self.market = market
         self.private_ring = private_ring
@@ -981,13 +1049,22 @@ class TradingRunner:
         install_redaction()
         from ttxt_mp.engine.naming import runtime_dir
 
+        try:  # a journal we cannot trust means no exactly-once: no trading at all
+            path = runtime_dir() / f"{self.engine}-{self.cfg.id}.trading-journal"
+            self._journal = CommandJournal(path, fsync=self.fsync)
+        except UntrustedObject as e:
+            self.disabled_reason = f"trading off for {self.cfg.id}: {e}"
+            log.error("%s", self.disabled_reason)
+            self.market.put(ConnectorStatus(exchange=self.cfg.exchange, state=S.DISABLED,
+                                            message=self.disabled_reason,
+                                            local_ts=time.time_ns()), timeout=1.0)  # fmt: skip
+            return
         pub, self._cleanup = open_private_publisher(self.engine, self.cfg.id, self.private_ring)
-        path = runtime_dir() / f"{self.engine}-{self.cfg.id}.trading-journal"
-        self._journal = CommandJournal(path, fsync=self.fsync)
         self.session = TradingSession(self.cfg, creds, pub, journal=self._journal)
         if self._stopped:
             self.session.stop()
-        rings = CommandRings(self.engine, self.cfg.id, self.session)
+        rings = CommandRings(self.engine, self.cfg.id, self.session,
+                             trading_gid=self.trading_gid)  # fmt: skip
         watcher = asyncio.ensure_future(rings.run())
         try:
             await self.session.run()
