@@ -19,6 +19,12 @@ the connector's exactly-once journal relies on it). At most ``capacity // 2`` co
 wait for their ack: beyond that the ring could overwrite what a restarting connector has
 not read yet, so :class:`TradingError` is raised instead.
 
+Trust: the command ring is created 0600, so only the engine's own uid may trade through
+it (the connector ignores rings of other uids). ``group=<gid>`` shares it with that group
+(0660) for an engine configured with ``[engine] trading_group``; the private ring is then
+accepted from that group too. Otherwise the private ring must be this uid's and, while
+the engine runs, carry its instance id (a ring planted under its name is refused).
+
 After a connector restart, the connector re-reads open orders and balances and publishes
 them between two statuses; an order this client believed open that is not in that
 snapshot moves from ``open_orders`` to ``stale_orders`` (its final state was not seen),
@@ -34,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import os
 import re
 import time
@@ -64,6 +71,7 @@ from ttxt_mp.queues import QueueClosed, QueueEmpty
 
 __all__ = ["TradingClient", "TradingError", "TradingMixin"]
 
+log = logging.getLogger("ttxt_mp.trading_client")
 CLIENT_NAME = re.compile(r"^[A-Za-z0-9_]{1,16}$")
 OPEN = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -86,23 +94,38 @@ class _Link:
     """The rings between this client and one connector."""
 
     def __init__(self, engine: str, connector: str, client: str, capacity: int,
-                 slot_size: int) -> None:  # fmt: skip
+                 slot_size: int, group: int | None = None) -> None:  # fmt: skip
         from ttxt_mp.engine.naming import command_ring_name, ring_name
         from ttxt_mp.shm import ShmQueue
 
+        self.engine = engine
         self.connector = connector
+        self.group = group
         self.private_name = ring_name(engine, connector, "private")
         self.commands = ShmQueue.create(
             command_ring_name(engine, connector, client), capacity, slot_size, "block",
             metadata={"client": client, "ring_id": uuid.uuid4().hex, "pid": os.getpid()},
+            group=group,
         )  # fmt: skip
         self.capacity = capacity
         self.private: Any = None
         self._retry_at = 0.0
+        self._refused = ""
+
+    def _instance(self) -> int | None:
+        """The running engine's instance id, checked on the private ring (None: no engine
+        lock readable, e.g. a group member's, whose lock file is the engine uid's)."""
+        from ttxt_mp.engine.naming import read_engine
+
+        if self.group is not None:
+            return None
+        info = read_engine(self.engine)
+        return info.instance_id if info is not None and info.alive else None
 
     def attach_private(self) -> Any:
         """The private ring consumer, (re)attached when the connector (re)created it."""
         from ttxt_mp.shm import RingError, ShmQueue
+        from ttxt_mp.trust import UntrustedObject
 
         if self.private is not None:
             return self.private
@@ -111,7 +134,13 @@ class _Link:
             return None
         self._retry_at = now + 0.05
         try:
-            ring = ShmQueue.attach(self.private_name, start="oldest")
+            ring = ShmQueue.attach(self.private_name, start="oldest",
+                                   instance_id=self._instance(), allow_gid=self.group)  # fmt: skip
+        except UntrustedObject as e:  # foreign ring or lock file: say so once, keep away
+            if str(e) != self._refused:
+                self._refused = str(e)
+                log.warning("not reading private ring %s: %s", self.private_name, e)
+            return None
         except (RingError, OSError):
             return None
         if not ring.producer_alive:
@@ -151,6 +180,7 @@ class TradingClient:
         capacity: int = 1024,
         slot_size: int = 256,
         put_timeout: float = 2.0,
+        group: int | str | None = None,
     ) -> None:
         if not CLIENT_NAME.match(name):
             raise ValueError(f"client name must be 1-16 letters, digits or '_', got {name!r}")
@@ -161,6 +191,15 @@ class TradingClient:
         self.capacity = capacity
         self.slot_size = slot_size
         self.put_timeout = put_timeout
+        self.group: int | None = None
+        """gid the command rings are shared with (the engine's ``trading_group``)."""
+        if group is not None:
+            from ttxt_mp.config import resolve_group
+
+            try:
+                self.group = resolve_group(group)
+            except KeyError as e:
+                raise ValueError(f"TradingClient group: {e.args[0]}") from None
         self.prefix = f"{name}-"
         self._session = _base36(time.time_ns() // 1_000_000 % 36**8)
         self._ids = itertools.count(1)
@@ -189,7 +228,7 @@ class TradingClient:
         link = self._links.get(conn)
         if link is None:
             link = self._links[conn] = _Link(self.engine, conn, self.name, self.capacity,
-                                             self.slot_size)  # fmt: skip
+                                             self.slot_size, self.group)  # fmt: skip
             link.attach_private()
         return link
 
