@@ -18,6 +18,7 @@ from ttxt_mp import codec
 from ttxt_mp.events import GapNotice
 
 RawGet = Callable[[float | None], tuple[int, bytes]]
+MAX_IDLE_SLEEP = 0.05  # the longest sleep of an idle batch reader (latency when data resumes)
 RawPut = Callable[[int, Any], None]
 
 
@@ -48,14 +49,18 @@ class RingBatchGetter:
     cursor cache line (which the producer's core also touches) once per event, and a
     consumer that caught up blocks in ``get_raw``, so the producer pays a syscall to wake
     it. Batches move the cursor once per batch; when the ring is empty this sleeps
-    ``idle_sleep`` steps (a recording a few ms later is as good). A lap becomes a
+    ``idle_sleep`` steps, doubling up to ``max_idle_sleep`` while it stays empty (a
+    recording a few ms later is as good, and an idle recorder stays off the CPU). A lap becomes a
     ``GapNotice`` record, as ``get_raw`` reports it. :attr:`position` is the ring event
     number of the next event handed out (every event before it was handed out or lost).
     """
 
-    def __init__(self, ring: Any, idle_sleep: float, max_n: int = 4096) -> None:
+    def __init__(self, ring: Any, idle_sleep: float, max_n: int = 4096,
+                 max_idle_sleep: float = MAX_IDLE_SLEEP) -> None:  # fmt: skip
         self.ring = ring
         self.idle_sleep = idle_sleep
+        self.max_idle_sleep = max(idle_sleep, max_idle_sleep)
+        self._sleep = idle_sleep  # grows while the ring stays empty, reset by an event
         self.max_n = max_n
         self._items: list[tuple[int, Any]] = []
         self._next: list[int] = []
@@ -79,6 +84,7 @@ class RingBatchGetter:
         while True:
             recs = ring.get_batch(self.max_n, timeout=0)  # QueueClosed once closed+drained
             if len(recs):
+                self._sleep = self.idle_sleep
                 self._parse(recs)
                 return
             left = None if deadline is None else deadline - time.monotonic()
@@ -88,7 +94,10 @@ class RingBatchGetter:
                 got = ring.get_raw(0)
                 self._items, self._next, self._i = [got], [self.position + 1], 0
                 return
-            time.sleep(self.idle_sleep if left is None else min(self.idle_sleep, left))
+            time.sleep(self._sleep if left is None else min(self._sleep, left))
+            # Idle: back off (2 ms doubling to max_idle_sleep) so a quiet recorder costs
+            # next to no CPU (2 ms polling forever took 5.6 % of a core).
+            self._sleep = min(self._sleep * 2, self.max_idle_sleep)
 
     def _parse(self, recs: Any) -> None:
         items: list[tuple[int, Any]] = []

@@ -11,13 +11,17 @@ write):
   falls behind it receives ``GapNotice(lost=N)`` and records that as an explicit record.
 - It waits for events with a short timeout, so ``stop()`` returns within ``poll_interval``
   even when nothing arrives. From a ring it reads batches of slots and waits by sleeping
-  ``idle_sleep`` (2 ms) steps, never by asking the producer to wake it (see
+  ``idle_sleep`` (2 ms, backing off to 50 ms while idle) steps, never by asking the producer to wake it (see
   :class:`ttxt_mp.storage.raw.RingBatchGetter`): the producer does not notice it.
 - Records are batched per file into chunks (``chunk_events``, or fewer after
   ``max_chunk_age`` seconds so a quiet instrument still reaches the disk). Each chunk is
   one ``write``; ``fsync`` runs every ``fsync_interval`` seconds (0: after every chunk).
-- A failed write is reported (log, ``on_error``, ``stats``) and the chunk stays queued and
-  is retried every ``retry_interval``: nothing accepted is dropped while the process lives.
+- A failed write is reported (``on_error``, ``stats``; the log gets one line per condition,
+  then one every ``error_log_interval``) and the chunk stays queued and is retried every
+  ``retry_interval``. The queue is bounded: beyond ``max_buffer_bytes`` (over all files)
+  new chunks are dropped, counted in ``stats.lost``/``stats.dropped``, and recorded as a
+  ``GapNotice`` in their file once writes succeed again (a full disk used to buffer
+  without bound). Files are created ``file_mode`` (0600), never through a symlink.
 
 Routing: an event with a symbol goes to ``<EXCHANGE>_<BASE>_<QUOTE>.bin``; one with an
 exchange but no symbol (``ConnectorStatus``) to ``<EXCHANGE>.bin``; one with neither to
@@ -59,11 +63,13 @@ from ttxt_mp.storage.format import (
     utc_day,
 )
 from ttxt_mp.storage.raw import raw_getter
-from ttxt_mp.storage.writer import ChunkFile, FileLocked
+from ttxt_mp.storage.writer import DEFAULT_FILE_MODE, ChunkFile, FileLocked, dir_mode, parse_mode
 
 log = logging.getLogger(__name__)
 
 GAP_KIND = codec.layout_for(GapNotice).kind
+DEFAULT_MAX_BUFFER_BYTES = 64 << 20  # chunks queued while writes fail, over all files
+ERROR_LOG_INTERVAL = 60.0  # a persisting write error is logged again at most this often
 _I8 = struct.Struct("<q")
 _NS_PER_DAY = 86_400 * 10**9
 
@@ -80,7 +86,9 @@ class RecorderStats(msgspec.Struct):
     gaps: int = 0
     lost: int = 0
     write_errors: int = 0
+    dropped: int = 0  # events discarded because the write buffer was full (also in lost)
     pending_chunks: int = 0
+    pending_bytes: int = 0
     files: int = 0
     truncated_bytes: int = 0  # cut from torn file tails when reopening
     written_position: int = 0  # with ``position``: every source event before it is written
@@ -118,7 +126,7 @@ class _Slot:
     """One output file and the chunk being filled for it."""
 
     __slots__ = ("path", "exchange", "symbol", "day", "file", "body", "index", "count",
-                 "first", "last", "since", "pending", "first_pos")  # fmt: skip
+                 "first", "last", "since", "pending", "first_pos", "dropped")  # fmt: skip
 
     def __init__(self, path: str, exchange: str, symbol: str, day: int) -> None:
         self.path = path
@@ -134,6 +142,7 @@ class _Slot:
         self.since = 0.0
         self.first_pos = 0  # source position of the chunk's first event
         self.pending: list[tuple[bytes, int, int]] = []  # (chunk bytes, events, first_pos)
+        self.dropped = 0  # events discarded since the last successful write (a gap to record)
 
     def add(self, kind: int, payload: Any, ts: int, now: float) -> None:
         if self.count == 0:
@@ -147,6 +156,15 @@ class _Slot:
         self.body += RECORD_HEADER.pack(kind, len(payload))
         self.body += payload
         self.count += 1
+
+    def discard(self) -> int:
+        """Drop the chunk being filled (the write buffer is full); returns its events."""
+        n = self.count
+        self.body = bytearray()
+        self.index = array("I")
+        self.count = 0
+        self.dropped += n
+        return n
 
     def seal(self) -> None:
         if self.count:
@@ -174,6 +192,9 @@ class MarketDataRecorder:
         poll_interval: float = 0.05,
         idle_sleep: float = 0.002,
         retry_interval: float = 0.5,
+        max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+        error_log_interval: float = ERROR_LOG_INTERVAL,
+        file_mode: int = DEFAULT_FILE_MODE,
         close_timeout: float = 2.0,
         drain_timeout: float = 0.0,
         kinds: Sequence[int] | None = None,
@@ -187,6 +208,13 @@ class MarketDataRecorder:
             raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")
         if poll_interval <= 0:
             raise ValueError(f"poll_interval must be > 0, got {poll_interval}")
+        if max_buffer_bytes < 1:
+            raise ValueError(f"max_buffer_bytes must be >= 1, got {max_buffer_bytes}")
+        self.max_buffer_bytes = max_buffer_bytes
+        self.error_log_interval = error_log_interval
+        self.file_mode = parse_mode(file_mode)
+        self._pending_bytes = 0
+        self._error_log: dict[tuple[str, int | None], list[float]] = {}  # -> [next log at, n]
         self.directory = os.fspath(directory)
         self.chunk_events = chunk_events
         self.max_chunk_age = max_chunk_age
@@ -253,7 +281,7 @@ class MarketDataRecorder:
 
     def run(self) -> RecorderStats:
         """Consume until :meth:`stop` is called or the queue is closed and drained."""
-        os.makedirs(self.directory, exist_ok=True)
+        self._makedirs()
         get, poll, stop = self._get, self.poll_interval, self._stop
         self._maintain()
         try:
@@ -285,6 +313,10 @@ class MarketDataRecorder:
             except (QueueEmpty, QueueClosed):
                 return
             self._accept(kind, payload)
+
+    def _makedirs(self) -> None:
+        """The recording directory, created private (like its files) when missing."""
+        os.makedirs(self.directory, mode=dir_mode(self.file_mode), exist_ok=True)
 
     # ------------------------------------------------------------------ routing
 
@@ -318,8 +350,36 @@ class MarketDataRecorder:
         slot.add(kind, payload, ts, self._now)
         self.stats.records += 1
         if slot.count >= self.chunk_events:
-            slot.seal()
+            self._seal(slot)
             self._write(slot)
+
+    def _seal(self, slot: _Slot) -> None:
+        """Seal the slot's chunk into its write queue, unless the queued bytes of every
+        file would exceed ``max_buffer_bytes`` (writes failing, e.g. a full disk): then the
+        events are dropped, counted as lost, and recorded as a gap once writes succeed."""
+        if not slot.count:
+            return
+        if slot.pending and self._pending_bytes + len(slot.body) > self.max_buffer_bytes:
+            n = slot.discard()
+            self.stats.dropped += n
+            self.stats.lost += n
+            return
+        slot.seal()
+        self._pending_bytes += len(slot.pending[-1][0])
+        self.stats.pending_bytes = self._pending_bytes
+
+    def _record_dropped(self, slot: _Slot) -> None:
+        """Writes work again: put the hole left by dropped events in the file."""
+        n, slot.dropped = slot.dropped, 0
+        gap = GapNotice(exchange=slot.exchange, symbol=slot.symbol, lost=n, local_ts=self.clock())
+        kind, payload = codec.encode(gap)
+        if slot.count == 0 and self.position is not None:
+            slot.first_pos = self.position()
+        slot.add(kind, payload, gap.local_ts, self._now)
+        self.stats.records += 1
+        self.stats.gaps += 1
+        log.warning("%s: recording again; %d events dropped while writes failed are "
+                    "recorded as a gap", slot.path, n)  # fmt: skip
 
     def _note_gap(self, payload: Any) -> None:
         self.stats.gaps += 1
@@ -349,7 +409,8 @@ class MarketDataRecorder:
         while True:
             path = slot.path if n == 0 else f"{stem}.{n}{FILE_SUFFIX}"
             try:
-                f = ChunkFile(path, slot.exchange, slot.symbol, day=slot.day)
+                f = ChunkFile(path, slot.exchange, slot.symbol, day=slot.day,
+                              file_mode=self.file_mode)  # fmt: skip
             except (FormatError, FileLocked) as e:
                 # An existing file we must not (or cannot now) append to: write beside it.
                 log.warning("%s; recording into the next free name instead", e)
@@ -367,6 +428,7 @@ class MarketDataRecorder:
         """Write the slot's sealed chunks in order; on failure keep them for a retry."""
         if not slot.pending:
             return True
+        wrote = False
         if self._retry_at and self._now < self._retry_at:
             self.stats.pending_chunks = self._pending()
             return False
@@ -377,6 +439,9 @@ class MarketDataRecorder:
                 chunk, count, _ = slot.pending[0]
                 slot.file.append(chunk)
                 slot.pending.pop(0)
+                self._pending_bytes -= len(chunk)
+                wrote = True
+                self._recovered()
                 self.stats.chunks += 1
                 self.stats.bytes += len(chunk)
                 if self.fsync_interval == 0:
@@ -388,17 +453,38 @@ class MarketDataRecorder:
             return False
         finally:
             self.stats.pending_chunks = self._pending()
+            self.stats.pending_bytes = self._pending_bytes
+        if slot.dropped and wrote:
+            self._record_dropped(slot)
         return True
 
     def _failed(self, slot: _Slot, e: BaseException) -> None:
         self.stats.write_errors += 1
         self.stats.last_error = f"{slot.path}: {e}"
-        self._retry_at = time.monotonic() + self.retry_interval
-        n = sum(p[1] for p in slot.pending)
-        log.error("recording write failed for %s (%d events kept, retrying in %.1fs): %s",
-                  slot.path, n, self.retry_interval, e)  # fmt: skip
+        now = time.monotonic()
+        self._retry_at = now + self.retry_interval
+        # One line per condition (e.g. ENOSPC), then one every error_log_interval with the
+        # count: a full disk used to log a line per file every retry_interval.
+        key = (type(e).__name__, getattr(e, "errno", None))
+        entry = self._error_log.setdefault(key, [0.0, 0])
+        entry[1] += 1
+        if now >= entry[0]:
+            entry[0] = now + self.error_log_interval
+            again = f" ({entry[1]} failures so far)" if entry[1] > 1 else ""
+            log.error("recording writes fail%s, buffering up to %.0f MB then dropping events "
+                      "(counted as lost, recorded as a gap); retrying every %.1fs; "
+                      "first failure now: %s: %s", again, self.max_buffer_bytes / 1e6,
+                      self.retry_interval, slot.path, e)  # fmt: skip
         if self.on_error is not None:
             self.on_error(slot.path, e)
+
+    def _recovered(self) -> None:
+        if self._error_log:
+            total = sum(int(n) for _, n in self._error_log.values())
+            self._error_log.clear()
+            log.warning("recording writes succeed again after %d failed attempts%s", total,
+                        f"; {self.stats.dropped} events dropped in total"
+                        if self.stats.dropped else "")  # fmt: skip
 
     def _pending(self) -> int:
         return sum(len(s.pending) for s in self._by_path.values())
@@ -413,7 +499,7 @@ class MarketDataRecorder:
                 self._rotate(wall)
         for slot in self._by_path.values():
             if slot.count and now - slot.since >= self.max_chunk_age:
-                slot.seal()
+                self._seal(slot)
             if slot.pending:
                 self._write(slot)
         if self.fsync_interval and now - self._last_fsync >= self.fsync_interval:
@@ -452,7 +538,7 @@ class MarketDataRecorder:
     def _close_all(self, final: bool) -> None:
         """Seal, write (retrying up to ``close_timeout``), fsync and close every file."""
         for slot in self._by_path.values():
-            slot.seal()
+            self._seal(slot)
         deadline = time.monotonic() + self.close_timeout
         while True:
             self._now = time.monotonic()
@@ -498,7 +584,7 @@ class MarketDataRecorder:
                 self._slot_for(key)
         if message:
             log.warning("%s", message)
-        os.makedirs(self.directory, exist_ok=True)
+        self._makedirs()
         self._now = time.monotonic()
         self._accept(*codec.encode(GapNotice(exchange=exchange, lost=lost,
                                              local_ts=self.clock())))  # fmt: skip

@@ -8,10 +8,12 @@ previous end and the chunk is kept by the caller for a retry, never dropped.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import mmap
 import os
+import stat
 import time
 
 import msgspec
@@ -73,13 +75,68 @@ class FileLocked(StorageError):
     """Another writer (process or open file) holds the file's exclusive lock."""
 
 
+DEFAULT_FILE_MODE = 0o600  # recordings hold what the engine saw: private by default
+
+
+def parse_mode(text: str | int) -> int:
+    """An octal file mode like ``"0640"`` for recordings: read/write bits only, owner
+    read-write, nothing for others (ValueError naming the value otherwise)."""
+    try:
+        mode = text if isinstance(text, int) else int(str(text), 8)
+    except ValueError:
+        raise ValueError(f"expected an octal file mode like \"0600\" or \"0640\", got {text!r}") from None
+    if mode & ~0o666 or mode & 0o007 or mode & 0o600 != 0o600:
+        raise ValueError(f"expected a file mode with owner read-write and no access for others, "
+                         f"like 0600 or 0640, got {mode:04o}")  # fmt: skip
+    return mode
+
+
+def dir_mode(file_mode: int) -> int:
+    """The directory mode matching a file mode: search wherever there is read."""
+    return file_mode | (file_mode & 0o444) >> 2
+
+
+def open_private(path: str, flags: int, file_mode: int = DEFAULT_FILE_MODE) -> int:
+    """Open (or create with ``file_mode``) a regular file of ours without following a
+    symlink: a planted link or someone else's file is refused with a one-line
+    PermissionError; a file of ours with looser bits is tightened to ``file_mode``."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, file_mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise _untrusted(f"refusing {path}: it is a symbolic link") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _untrusted(f"refusing {path}: not a regular file")
+        if st.st_uid != os.geteuid():
+            raise _untrusted(f"refusing {path}: owned by uid {st.st_uid}, mode "
+                             f"{stat.S_IMODE(st.st_mode):04o}; expected uid {os.geteuid()}")  # fmt: skip
+        if stat.S_IMODE(st.st_mode) & ~file_mode:
+            os.fchmod(fd, file_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _untrusted(msg: str) -> PermissionError:
+    try:
+        from ttxt_mp.trust import UntrustedObject
+    except ImportError:
+        return PermissionError(msg)
+    return UntrustedObject(msg)
+
+
 class ChunkFile:
     """Append-only writer of one recording file (exclusive: one writer per file)."""
 
-    def __init__(self, path: str, exchange: str, symbol: str, *, day: int = 0) -> None:
+    def __init__(self, path: str, exchange: str, symbol: str, *, day: int = 0,
+                 file_mode: int = DEFAULT_FILE_MODE) -> None:  # fmt: skip
         self.path = path
         self.header: FileHeader
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = open_private(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, file_mode)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
