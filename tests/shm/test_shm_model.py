@@ -141,8 +141,9 @@ class RingMachine(RuleBasedStateMachine):
             self.m.add(ev)
             event(f"put {nslots(ev)} slot(s)")
         else:
-            with pytest.raises(QueueFull, match="slowest consumer pid"):
+            with pytest.raises(QueueFull, match=f"blocked by consumer pid.s. {os.getpid()}") as e:
                 call()
+            assert e.value.blocking == [os.getpid()]  # the consumers holding the ring
             event("QueueFull")
         self.m.trim()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ttxt_mp.trust import UntrustedObject
+
 
 class RingError(Exception):
     """Base class of every shared-memory ring error."""
@@ -19,8 +21,19 @@ class RingLayoutError(RingError):
     """The ring was written by another layout (magic, layout version or event layouts)."""
 
 
-class RingPermissionError(RingError, PermissionError):
-    """The ring belongs to another user (objects are created with mode 0600)."""
+class RingPermissionError(RingError, UntrustedObject):
+    """The ring (or one of its FIFOs) belongs to another user, is open to others or is a
+    symbolic link: it is neither used nor removed (objects are created 0600)."""
+
+
+class RingForeign(RingPermissionError):
+    """The ring was created by another engine instance than the one attached to (its
+    header's ``instance_id`` differs): e.g. a same-named engine of another runtime dir."""
+
+
+class RingTooLarge(RingError, ValueError):
+    """capacity x slot_size exceeds the ring size limit or the free shared memory;
+    nothing was created."""
 
 
 class EventTooLarge(RingError, ValueError):

@@ -24,7 +24,8 @@ import struct
 import numpy as np
 
 MAGIC = int.from_bytes(b"TTXTRING", "little")
-VERSION = 2
+VERSION = 3
+"""3: ``instance_id`` (the engine instance that owns the ring)."""
 WRITING = 1 << 63
 """Stamp bit set while the producer writes a slot."""
 
@@ -74,6 +75,10 @@ HEADER_DTYPE = _dtype(
         # pid of the process that keeps the ring across producer hand-overs (the engine's
         # supervisor), 0 if none; set at creation, never changed afterwards
         ("keeper_pid", "<u4", 84),
+        # random id of the engine instance (supervisor) that created the ring, 0 if none:
+        # consumers attaching through an engine check it (another same-named engine's
+        # ring is refused)
+        ("instance_id", "<u8", 88),
         # producer line
         ("head", "<u8", 128),
         ("heartbeat_ns", "<u8", 136),

@@ -2,7 +2,14 @@
 
 A ring ``NAME`` is the POSIX shared-memory object ``/ttxt-NAME`` (``/dev/shm/ttxt-NAME``
 on Linux) plus, per sleeping-capable consumer, a FIFO ``/dev/shm/ttxt-NAME.wI`` the
-producer writes one byte to when that consumer asked to be woken. All are mode 0600.
+producer writes one byte to when that consumer asked to be woken. All are mode 0600
+(0660 when a ring is shared with one group). ``/dev/shm/ttxt-ENGINE.lock`` is an engine's
+host-wide lock file (``ttxt_mp.engine``): listed as kind ``"lock"``, never removed here.
+
+``/dev/shm`` is writable by every local user, so nothing found there is trusted: objects
+of another uid are skipped by :func:`list_objects` and never removed or touched by the
+cleaning functions (a foreign object where a ring must be created is an error naming its
+owner), and a ring is used only after :func:`check_ring_fd` accepted its open fd.
 """
 
 from __future__ import annotations
@@ -12,12 +19,15 @@ import fcntl
 import logging
 import os
 import re
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import posix_ipc
 
+from ttxt_mp import trust
+from ttxt_mp.shm.errors import RingPermissionError
 from ttxt_mp.shm.layout import MAGIC, OFF
 
 log = logging.getLogger("ttxt_mp.shm")
@@ -85,31 +95,95 @@ class RingObject:
     """One ``/dev/shm/ttxt-*`` object as seen by :func:`list_objects`."""
 
     path: str
-    ring: str  # ring name this object belongs to
-    kind: str  # "ring", "fifo" or "other"
+    ring: str  # ring (or, for a lock, engine) name this object belongs to
+    kind: str  # "ring", "fifo", "lock" or "other"
     producer_pid: int = 0  # rings only; 0 if the header is unreadable
-    alive: bool = False  # rings: producer running and ring not closed
+    alive: bool = False  # rings: not closed, producer (or keeper) running
+    uid: int = -1  # owner of the object (-1: unknown)
 
 
 _HEAD = struct.Struct("<Q")
 _PID = struct.Struct("<I")
 
 
-def read_owner(path: str) -> tuple[int, bool] | None:
-    """(producer pid, closed flag) from a ring file, or None if it has no valid header."""
+def check_ring_fd(fd: int, name: str, *, allow_gid: int | None = None) -> os.stat_result:
+    """Accept the open shm object of ring ``name`` only if it is a regular file owned by
+    this uid (or group ``allow_gid`` when given) and closed to others; else
+    :class:`RingPermissionError` (one line: path, owner, mode, expectation)."""
+    path = shm_path(name)
     try:
-        with open(path, "rb") as f:
-            head = f.read(OFF["closed"] + 8)
+        st = trust.check_fd(fd, path, allow_gid=allow_gid, what="ring")
+    except trust.UntrustedObject as e:
+        raise RingPermissionError(f"ring {name!r}: {e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise RingPermissionError(f"ring {name!r}: {path} is not a shared-memory object")
+    return st
+
+
+def _foreign(st: os.stat_result) -> bool:
+    return st.st_uid != os.geteuid()
+
+
+def owner_note(st: os.stat_result) -> str:
+    """"uid U, mode 0MMM" of a stat result, for messages."""
+    return f"uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}"
+
+
+def unlink_own(path: str) -> bool:
+    """Unlink ``path`` only if it is ours (never an object of another uid); True if it
+    was removed. ``/dev/shm`` is sticky, so nobody else can swap the entry meanwhile."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if _foreign(st):
+        log.warning("not removing %s: it belongs to %s", path, owner_note(st))
+        return False
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def read_pids(path: str) -> tuple[int, int, bool] | None:
+    """(producer pid, keeper pid, closed flag) from a ring file, or None if it has no
+    valid header (or is a symbolic link, which is never followed)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        head = os.pread(fd, OFF["closed"] + 8, 0)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     if len(head) < OFF["closed"] + 8 or _HEAD.unpack_from(head, 0)[0] != MAGIC:
         return None
     pid = _PID.unpack_from(head, OFF["producer_pid"])[0]
-    return pid, bool(_HEAD.unpack_from(head, OFF["closed"])[0])
+    keeper = _PID.unpack_from(head, OFF["keeper_pid"])[0]
+    return pid, keeper, bool(_HEAD.unpack_from(head, OFF["closed"])[0])
 
 
-def list_objects(prefix: str = "") -> list[RingObject]:
-    """Every ``/dev/shm/ttxt-<prefix>*`` object: rings (with their producer) and FIFOs."""
+def read_owner(path: str) -> tuple[int, bool] | None:
+    """(producer pid, closed flag) from a ring file, or None if it has no valid header."""
+    got = read_pids(path)
+    return None if got is None else (got[0], got[2])
+
+
+def _alive(pid: int, keeper: int, closed: bool) -> bool:
+    """A ring is alive while not closed and its producer, or its keeper (an engine's
+    supervisor between producer hand-overs), runs."""
+    return not closed and (pid_alive(pid) or pid_alive(keeper))
+
+
+def list_objects(prefix: str = "", *, include_foreign: bool = False) -> list[RingObject]:
+    """Every ``/dev/shm/ttxt-<prefix>*`` object of this uid: rings (with their
+    producer), FIFOs and engine locks. Objects of other uids are skipped (listed, with
+    their ``uid``, only with ``include_foreign``)."""
     try:
         entries = sorted(os.listdir(SHM_DIR))
     except FileNotFoundError:
@@ -119,49 +193,75 @@ def list_objects(prefix: str = "") -> list[RingObject]:
         if not fn.startswith(PREFIX + prefix):
             continue
         path = f"{SHM_DIR}/{fn}"
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue
+        foreign = _foreign(st)
+        if foreign and not include_foreign:
+            continue
         base = fn[len(PREFIX) :]
         if "." in base:
             ring, _, suffix = base.partition(".")
-            out.append(RingObject(path, ring, "fifo" if suffix.startswith("w") else "other"))
+            kind = "lock" if suffix == "lock" else "fifo" if suffix.startswith("w") else "other"
+            out.append(RingObject(path, ring, kind, uid=st.st_uid))
             continue
-        owner = read_owner(path)
-        pid, closed = owner if owner else (0, True)
-        out.append(RingObject(path, base, "ring", pid, pid_alive(pid) and not closed))
+        if not stat.S_ISREG(st.st_mode):
+            out.append(RingObject(path, base, "other", uid=st.st_uid))
+            continue
+        got = None if foreign else read_pids(path)
+        pid, keeper, closed = got if got else (0, 0, True)
+        out.append(RingObject(path, base, "ring", pid, _alive(pid, keeper, closed), st.st_uid))
     return out
 
 
 def clean_objects(prefix: str = "", *, stale_only: bool = True) -> list[str]:
-    """Remove ``/dev/shm/ttxt-<prefix>*`` objects; return the removed paths.
+    """Remove this uid's ``/dev/shm/ttxt-<prefix>*`` objects; return the removed paths.
 
     With ``stale_only`` (the default) a ring is removed only if its producer is dead or it
     was closed, and a FIFO only if its ring is gone or removed; live rings are kept.
+    Engine lock files and objects of other uids are never removed.
     """
     objs = list_objects(prefix)
     live = {o.ring for o in objs if o.kind == "ring" and o.alive} if stale_only else set()
     removed = []
     for o in objs:
-        if o.ring in live:
+        if o.ring in live or o.kind == "lock":
             continue
-        with contextlib.suppress(FileNotFoundError):
-            if o.kind == "ring":
-                posix_ipc.unlink_shared_memory(shm_name(o.ring))
-            else:
-                os.unlink(o.path)
+        if o.kind == "ring":
+            if _unlink_ring(o.ring):
+                removed.append(o.path)
+        elif unlink_own(o.path):
             removed.append(o.path)
     if removed:
         log.info("removed %d stale shared-memory object(s): %s", len(removed), removed)
     return removed
 
 
-def remove_ring_objects(name: str) -> list[str]:
-    """Unlink ring ``name`` and its FIFOs (whatever state they are in)."""
-    removed = []
-    with contextlib.suppress(posix_ipc.ExistentialError):
+def _unlink_ring(name: str) -> bool:
+    """Unlink ring ``name``'s shm object if it is ours."""
+    try:
+        st = os.lstat(shm_path(name))
+    except FileNotFoundError:
+        return False
+    if _foreign(st):
+        log.warning("not removing ring %r (%s): it belongs to %s", name, shm_path(name),
+                    owner_note(st))  # fmt: skip
+        return False
+    try:
         posix_ipc.unlink_shared_memory(shm_name(name))
+    except posix_ipc.ExistentialError:
+        return False
+    return True
+
+
+def remove_ring_objects(name: str) -> list[str]:
+    """Unlink ring ``name`` and its FIFOs (whatever state they are in), except objects of
+    other uids (left alone, with a warning) and the engine lock ``ttxt-<name>.lock``."""
+    removed = []
+    if _unlink_ring(name):
         removed.append(shm_path(name))
     for o in list_objects(name):
-        if o.kind != "ring" and o.ring == name:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(o.path)
-                removed.append(o.path)
+        if o.kind in ("fifo", "other") and o.ring == name and unlink_own(o.path):
+            removed.append(o.path)
     return removed

@@ -1,5 +1,12 @@
 """A consuming end of a ring: seqlocked reads, laps and exact gaps, batches, waiting
-(spin, then sleep on a FIFO). See ring.py for the memory ordering."""
+(spin, then sleep on a FIFO). See ring.py for the memory ordering.
+
+Attaching trusts nothing found in ``/dev/shm``: the ring's open fd must be this uid's (or
+the opted-in group's) and closed to others, its header's ``producer_uid`` must be the
+file's owner, and, when the caller knows its engine instance, the header's
+``instance_id`` must match (:class:`RingForeign`). The wake-up FIFO is created 0600 (0660
+for a group) and opened with ``O_NOFOLLOW``, then checked the same way.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +14,31 @@ import asyncio
 import contextlib
 import os
 import select
+import stat
 import time
 from typing import Any
 
 import numpy as np
 import posix_ipc
 
-from ttxt_mp import codec
+from ttxt_mp import codec, trust
 from ttxt_mp.events import GapNotice
 from ttxt_mp.queues import QueueClosed, QueueEmpty
 from ttxt_mp.shm import layout as L
 from ttxt_mp.shm.errors import (
     ProducerDied,
     RingError,
+    RingForeign,
     RingLayoutError,
+    RingPermissionError,
 )
 from ttxt_mp.shm.objects import (
     check_name,
     fifo_path,
     flocked,
+    owner_note,
     pid_alive,
+    unlink_own,
 )
 from ttxt_mp.shm.ring import (
     _BEAT,
@@ -51,6 +63,7 @@ from ttxt_mp.shm.ring import (
     _layout_hash,
     _Mapped,
     _open_existing,
+    check_header_owner,
     log,
 )
 
@@ -67,13 +80,18 @@ class RingReader(_Mapped):
         spin_us: float = 50.0,
         busy: bool = False,
         wake_timeout: float = 0.1,
+        instance_id: int | None = None,
+        allow_gid: int | None = None,
     ):
+        """Attach to ring ``name``; see :meth:`ttxt_mp.shm.ShmQueue.attach`."""
         check_name(name)
         if start not in ("latest", "oldest"):
             raise ValueError(f"start must be 'latest' or 'oldest', got {start!r}")
-        shm = _open_existing(name)
+        shm = _open_existing(name, allow_gid=allow_gid)
         self = cls.__new__(cls)
         self.name = name
+        self._allow_gid = allow_gid
+        self._want_instance = instance_id
         try:
             self._validate_and_map(shm)
             self._geometry()
@@ -115,6 +133,17 @@ class RingReader(_Mapped):
             shm.close_fd()
             raise RingLayoutError(f"ring {name!r} is not a ttxt-mp ring this code can read: "
                                   + "; ".join(problems))  # fmt: skip
+        try:
+            check_header_owner(name, head, os.fstat(shm.fd).st_uid)
+            have, want = int(hdr["instance_id"]), self._want_instance
+            if want is not None and have != want:
+                raise RingForeign(
+                    f"ring {name!r} belongs to engine instance {have:x}, not {want:x} (the "
+                    "engine attached to): another engine of that name created it"
+                )
+        except BaseException:
+            shm.close_fd()
+            raise
         if int(hdr["data_offset"]) + int(hdr["capacity"]) * int(hdr["slot_size"]) > size:
             shm.close_fd()
             raise RingLayoutError(f"ring {name!r} is smaller than its header says (truncated)")
@@ -161,12 +190,7 @@ class RingReader(_Mapped):
                 )
             i = free[0]
             self._index = i
-            path = fifo_path(self.name, i)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            os.mkfifo(path, 0o600)
-            # O_RDWR: the FIFO never reports EOF when the producer closes its end.
-            self._fifo_fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
+            self._fifo_fd = self._make_fifo(fifo_path(self.name, i))
             self._poller = select.poll()
             self._poller.register(self._fifo_fd, select.POLLIN)
             o = L.consumer_offset(i)
@@ -190,6 +214,51 @@ class RingReader(_Mapped):
                 if floor > seq:
                     self._seq, self._evno = self._start_position(start, floor)
                     Q[self._ci] = self._seq
+
+    def _make_fifo(self, path: str) -> int:
+        """Create this consumer's wake-up FIFO (0600; 0660 with ``allow_gid``, so a
+        producer of that group can write it) and open it, never through a symlink. A
+        leftover of another uid at that path is refused, not removed."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            pass
+        else:
+            if st.st_uid != os.geteuid():
+                raise RingPermissionError(
+                    f"ring {self.name!r}: wake-up FIFO {path} exists and belongs to "
+                    f"{owner_note(st)}; it is not removed: ask its owner to remove it"
+                )
+            unlink_own(path)
+        try:
+            os.mkfifo(path, 0o600)
+        except FileExistsError:
+            raise RingPermissionError(
+                f"ring {self.name!r}: wake-up FIFO {path} was created by someone else "
+                "while attaching"
+            ) from None
+        # O_RDWR: the FIFO never reports EOF when the producer closes its end.
+        try:
+            fd = trust.open_checked(path, os.O_RDWR | os.O_NONBLOCK, what="wake-up FIFO")
+        except trust.UntrustedObject as e:
+            raise RingPermissionError(f"ring {self.name!r}: {e}") from None
+        try:
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                raise RingPermissionError(f"ring {self.name!r}: {path} is not a FIFO")
+            if self._allow_gid is not None:
+                try:
+                    os.fchown(fd, -1, self._allow_gid)
+                    os.fchmod(fd, 0o660)
+                except PermissionError:
+                    raise RingPermissionError(
+                        f"ring {self.name!r}: cannot give wake-up FIFO {path} to group "
+                        f"{self._allow_gid}: uid {os.geteuid()} is not a member"
+                    ) from None
+        except BaseException:
+            os.close(fd)
+            unlink_own(path)
+            raise
+        return fd
 
     def _reap_dead_entries(self) -> None:
         for i in range(self._maxc):
@@ -654,7 +723,7 @@ class RingReader(_Mapped):
             with contextlib.suppress(OSError):
                 os.close(self._fifo_fd)
             with contextlib.suppress(OSError):
-                os.unlink(fifo_path(self.name, self._index))
+                unlink_own(fifo_path(self.name, self._index))
             self._fifo_fd = -1
         self._unmap()
 

@@ -41,10 +41,12 @@ reported as :class:`ttxt_mp.events.GapNotice` with the exact number of events lo
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import mmap
 import os
 import platform
+import stat
 import sys
 import threading
 import time
@@ -62,6 +64,7 @@ from ttxt_mp.shm.errors import (
     RingPermissionError,
 )
 from ttxt_mp.shm.objects import (
+    check_ring_fd,
     pid_alive,
     shm_name,
     shm_path,
@@ -149,6 +152,9 @@ class _Mapped:
         self._meta_off = int(hdr["meta_offset"])
         self._meta_cap = int(hdr["meta_capacity"])
         self.producer_pid = int(hdr["producer_pid"])
+        self.producer_uid = int(hdr["producer_uid"])
+        self.instance_id = int(hdr["instance_id"])
+        """Engine instance that created the ring (0: created outside an engine)."""
         del hdr
         self._slots = self._view(np.ndarray, (self._cap,), L.slot_dtype(self._ss), self._data)
         self._meta_cache: tuple[int, Any] = (-1, None)
@@ -257,21 +263,47 @@ class _Mapped:
         self._unmap()
 
 
-def _open_existing(name: str) -> posix_ipc.SharedMemory:
+def _open_existing(name: str, *, allow_gid: int | None = None) -> posix_ipc.SharedMemory:
+    """Open ring ``name``'s shm object (glibc's ``shm_open`` adds ``O_NOFOLLOW``) and
+    accept it only after :func:`check_ring_fd`: ours (or group ``allow_gid``), 0600/0660."""
     try:
-        return posix_ipc.SharedMemory(shm_name(name))
+        shm = posix_ipc.SharedMemory(shm_name(name))
     except posix_ipc.ExistentialError:
         raise RingNotFound(
             f"no shared-memory ring {name!r} ({shm_path(name)}): is its producer running?"
         ) from None
     except posix_ipc.PermissionsError:
         try:
-            st = os.stat(shm_path(name))
+            st = os.lstat(shm_path(name))
             owner = f"uid {st.st_uid} with mode {st.st_mode & 0o777:o}"
+            if stat.S_ISLNK(st.st_mode):
+                owner = "nobody: it is a symbolic link"
         except OSError:
             owner = "another user"
         raise RingPermissionError(
             f"ring {name!r} ({shm_path(name)}) belongs to {owner}; this process runs as "
-            f"uid {os.getuid()}: run producer and consumers as the same user"
+            f"uid {os.geteuid()}: run producer and consumers as the same user"
         ) from None
+    except OSError as e:  # ELOOP: a symbolic link (never followed)
+        why = "it is a symbolic link" if e.errno == errno.ELOOP else e.strerror
+        raise RingPermissionError(
+            f"refusing ring {name!r} ({shm_path(name)}): {why}"
+        ) from None
+    try:
+        check_ring_fd(shm.fd, name, allow_gid=allow_gid)
+    except BaseException:
+        shm.close_fd()
+        raise
+    return shm
 
+
+def check_header_owner(name: str, header: bytes, st_uid: int) -> None:
+    """The header's ``producer_uid`` must be the file's owner: a ring copied or chowned
+    from another user's is refused."""
+    o = L.OFF["producer_uid"]
+    uid = int.from_bytes(header[o : o + 4], "little")
+    if uid != st_uid:
+        raise RingPermissionError(
+            f"ring {name!r} ({shm_path(name)}): its header names producer uid {uid} but "
+            f"the object is owned by uid {st_uid}"
+        )

@@ -1,5 +1,6 @@
 """Read a ring's state from outside (supervisor, ``ttxt-mp status``, benchmarks) without
-attaching: no consumer entry is taken, nothing is written."""
+attaching: no consumer entry is taken, nothing is written. The ring is owner-checked like
+an attach (another user's ring raises :class:`RingPermissionError`)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from ttxt_mp.shm.objects import pid_alive, remove_ring_objects
 from ttxt_mp.shm.ring import _open_existing
 
 
-def ring_stats(name: str) -> dict[str, Any]:
+def ring_stats(name: str, *, allow_gid: int | None = None) -> dict[str, Any]:
     """Policy, capacity, slots and events published, fill, producer and consumers."""
-    shm = _open_existing(name)
+    shm = _open_existing(name, allow_gid=allow_gid)
     try:
         size = os.fstat(shm.fd).st_size
         mm = mmap.mmap(shm.fd, size, prot=mmap.PROT_READ)
@@ -43,7 +44,11 @@ def ring_stats(name: str) -> dict[str, Any]:
             "capacity": cap, "slot_size": ss, "published": head, "events": events,
             "fill": min(1.0, lag / cap) if consumers else min(1.0, head / cap),
             "producer_pid": int(hdr["producer_pid"]), "keeper_pid": int(hdr["keeper_pid"]),
+            "producer_uid": int(hdr["producer_uid"]), "instance_id": int(hdr["instance_id"]),
             "closed": bool(int(hdr["closed"])), "consumers": consumers,
+            # block rings: live consumers a full ring waits for (what freezes a producer)
+            "blocking": [c["pid"] for c in consumers if c["alive"] and c["lag"] >= cap]
+            if int(hdr["policy"]) == L.POLICY_BLOCK else [],
         }  # fmt: skip
         del hdr, c
         return out
@@ -55,5 +60,6 @@ def ring_stats(name: str) -> dict[str, Any]:
 
 
 def remove_ring(name: str) -> list[str]:
-    """Unlink ring ``name`` and its FIFOs (mapped processes keep working)."""
+    """Unlink ring ``name`` and its FIFOs (mapped processes keep working); objects of
+    another uid are left alone."""
     return remove_ring_objects(name)

@@ -1,36 +1,50 @@
 """The producing end of a ring: hot-path put, fragments, numpy batches, block policy,
-wakeups of sleeping consumers, stale-ring cleanup. See ring.py for the memory ordering."""
+wakeups of sleeping consumers, stale-ring cleanup. See ring.py for the memory ordering.
+
+Creation checks sizes first (``limits.py``: nothing is created for a ring too large for
+the limit or for the free shared memory), then allocates every page with
+``posix_fallocate`` under the ring's flock, so running out of memory is an error at
+creation, never a SIGBUS later. A leftover object of the same name is removed only if it
+is this uid's and its producer and keeper are dead; another user's is refused, untouched.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import errno
+import fcntl
 import os
+import stat
 import time
 from typing import Any
 
 import numpy as np
 import posix_ipc
 
-from ttxt_mp import codec
+from ttxt_mp import codec, trust
 from ttxt_mp.queues import QueueClosed, QueueFull
 from ttxt_mp.shm import layout as L
+from ttxt_mp.shm import limits
 from ttxt_mp.shm.errors import (
     EventTooLarge,
     RingExists,
+    RingForeign,
     RingLayoutError,
     RingPermissionError,
+    RingTooLarge,
 )
 from ttxt_mp.shm.objects import (
     check_name,
     fifo_path,
     flocked,
+    owner_note,
     pid_alive,
-    read_owner,
+    read_pids,
     remove_ring_objects,
     shm_name,
     shm_path,
+    unlink_own,
 )
 from ttxt_mp.shm.ring import (
     _BEAT,
@@ -51,8 +65,16 @@ from ttxt_mp.shm.ring import (
     _Mapped,
     _meta_blob,
     _open_existing,
+    check_header_owner,
     log,
 )
+
+
+def _check_int(what: str, value: Any, lo: int, hi: int, rule: str = "an integer") -> int:
+    """One-line ValueError (never an OverflowError later) for an out-of-range parameter."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{what} must be {rule} from {lo} to {hi}, got {value!r}")
+    return value
 
 
 class RingWriter(_Mapped):
@@ -71,37 +93,53 @@ class RingWriter(_Mapped):
         kinds: list[int] | None = None,
         meta_capacity: int = 1 << 16,
         keeper_pid: int = 0,
+        instance_id: int = 0,
+        group: int | None = None,
     ):
         """Create ring ``name``; see :meth:`ttxt_mp.shm.ShmQueue.create`."""
         check_name(name)
-        if capacity < 2 or capacity & (capacity - 1):
-            raise ValueError(f"capacity must be a power of two >= 2, got {capacity}")
-        if slot_size < 64 or slot_size % 8:
-            raise ValueError(f"slot_size must be a multiple of 8 and >= 64, got {slot_size}")
+        _check_int("capacity", capacity, 2, limits.MAX_CAPACITY, "a power of two")
+        if capacity & (capacity - 1):
+            raise ValueError(f"capacity must be a power of two, got {capacity}")
+        _check_int("slot_size", slot_size, 64, limits.MAX_SLOT_SIZE, "a multiple of 8")
+        if slot_size % 8:
+            raise ValueError(f"slot_size must be a multiple of 8, got {slot_size}")
         if policy not in L.POLICIES:
             raise ValueError(f"policy must be 'overwrite' or 'block', got {policy!r}")
-        if not 1 <= max_consumers <= L.MAX_CONSUMERS_LIMIT:
-            raise ValueError(f"max_consumers must be 1..{L.MAX_CONSUMERS_LIMIT}")
+        _check_int("max_consumers", max_consumers, 1, L.MAX_CONSUMERS_LIMIT,
+                   "an integer (consumer entries per ring)")  # fmt: skip
+        _check_int("meta_capacity", meta_capacity, 0, limits.MAX_META_CAPACITY)
+        _check_int("keeper_pid", keeper_pid, 0, (1 << 32) - 1)
+        _check_int("instance_id", instance_id, 0, (1 << 64) - 1)
+        if group is not None:
+            _check_int("group", group, 0, (1 << 32) - 2, "a group id")
         if kinds is not None:
             kinds = sorted(set(kinds))
             for k in kinds:
                 codec.layout_for(k)  # unknown kind: LayoutError naming it
         blob = _meta_blob(kinds, metadata)
+        if len(blob) > limits.MAX_META_CAPACITY:
+            raise RingTooLarge(
+                f"ring {name!r}: metadata of {limits.human(len(blob))} exceeds the maximum "
+                f"of {limits.human(limits.MAX_META_CAPACITY)}"
+            )
         meta_off, meta_cap, data_off, size = L.geometry(
             capacity, slot_size, max_consumers, max(meta_capacity, len(blob))
         )
+        limits.check_ring_size(name, size, capacity, slot_size)
         fields = {
             "version": L.VERSION, "header_size": L.HEADER_DTYPE.itemsize,
             "capacity": capacity, "slot_size": slot_size, "policy": L.POLICIES[policy],
             "layout_hash": _layout_hash(kinds), "max_consumers": max_consumers,
-            "producer_pid": os.getpid(), "producer_uid": os.getuid(),
+            "producer_pid": os.getpid(), "producer_uid": os.geteuid(),
             "meta_offset": meta_off, "meta_capacity": meta_cap, "data_offset": data_off,
             "created_ns": time.time_ns(), "heartbeat_ns": time.monotonic_ns(),
-            "keeper_pid": keeper_pid,
+            "keeper_pid": keeper_pid, "instance_id": instance_id,
         }  # fmt: skip
-        shm = _create_shm(name, size)
+        shm = _create_shm(name, size, group)  # flocked until _init_ring is done
         self = cls.__new__(cls)
         self.name = name
+        self._allow_gid = group
         try:
             self._init_ring(shm, size, fields, blob, kinds)
         except BaseException:
@@ -127,23 +165,42 @@ class RingWriter(_Mapped):
         self._init_producer(kinds)
 
     @classmethod
-    def adopt(cls, name: str):
+    def adopt(cls, name: str, *, instance_id: int | None = None):
         """Become the producer of existing ring ``name`` whose producer released it
         (:meth:`release`) or died. Sequences and event numbers continue where they
         stopped and consumers keep their cursors, so a restarted producer process is
         invisible to them. A slot the dead producer left half-written (stamped WRITING,
-        never published) is simply written again."""
+        never published) is simply written again. Only a ring of this uid is adopted
+        (header ``producer_uid`` too), and, when ``instance_id`` is given, only one of
+        that engine instance (else :class:`RingForeign`)."""
         check_name(name)
-        shm = _open_existing(name)
+        shm = _open_existing(name, allow_gid=_own_group(name))
+        try:
+            st = os.fstat(shm.fd)
+            if st.st_uid != os.geteuid():
+                raise RingPermissionError(
+                    f"refusing to adopt ring {name!r} ({shm_path(name)}): owned by "
+                    f"{owner_note(st)}; only this uid ({os.geteuid()}) produces its rings"
+                )
+        except BaseException:
+            shm.close_fd()
+            raise
         self = cls.__new__(cls)
         self.name = name
-        self._map(shm, os.fstat(shm.fd).st_size)
+        self._allow_gid = st.st_gid if stat.S_IMODE(st.st_mode) & 0o070 else None
+        self._map(shm, st.st_size)
         try:
             with flocked(self._fd):
                 hdr = self._view(np.ndarray, (1,), L.HEADER_DTYPE, 0)[0]
                 if int(hdr["magic"]) != L.MAGIC or int(hdr["version"]) != L.VERSION:
                     raise RingLayoutError(
                         f"ring {name!r} is not a version {L.VERSION} ttxt-mp ring"
+                    )
+                check_header_owner(name, bytes(self._mv[: L.HEADER_DTYPE.itemsize]), st.st_uid)
+                have = int(hdr["instance_id"])
+                if instance_id is not None and have != instance_id:
+                    raise RingForeign(
+                        f"ring {name!r} belongs to engine instance {have:x}, not {instance_id:x}"
                     )
                 pid = int(hdr["producer_pid"])
                 if pid and pid != os.getpid() and pid_alive(pid):
@@ -195,6 +252,8 @@ class RingWriter(_Mapped):
         self._woken = [0] * self._nwords
         self._w0 = 0
         self._wake_fds: dict[int, tuple[int, int]] = {}  # index -> (generation, fd)
+        self._refused: set[tuple[int, int]] = set()  # (index, generation) of bad FIFOs
+        self._next_reap = 0.0
         self._enc: dict[type, tuple[int, Any, Any]] = {}
         self._raw_kinds: set[int] = set()
         self._scratch = bytearray(self._pcap)
@@ -253,13 +312,24 @@ class RingWriter(_Mapped):
         if not self._beat:
             self.heartbeat()
 
-    async def aput(self, event: Any) -> None:
-        """Publish without blocking the loop (``block`` rings poll for room every 1 ms)."""
+    async def aput(self, event: Any, timeout: float | None = None) -> None:
+        """Publish without blocking the event loop: a full ``block`` ring is polled for
+        room (every 1 ms, the heartbeat kept fresh) while other tasks run; after
+        ``timeout`` seconds (None: no limit) :class:`QueueFull` is raised, its
+        ``blocking`` attribute naming the pids of the consumers that hold the ring."""
+        try:
+            return self.put(event, timeout=0)
+        except QueueFull:
+            pass
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while True:
+            await asyncio.sleep(0.001)
             try:
                 return self.put(event, timeout=0)
-            except QueueFull:
-                await asyncio.sleep(0.001)
+            except QueueFull as e:
+                if deadline is not None and loop.time() >= deadline:
+                    raise self._full_error(getattr(e, "nslots", 1), timeout) from None
 
     def put_raw(self, kind: int, payload: bytes | memoryview, timeout: float | None = None):
         """Publish already-encoded ``payload`` bytes of ``kind`` (the replayer's path)."""
@@ -436,25 +506,18 @@ class RingWriter(_Mapped):
         if need <= self._limit:
             return
         deadline = None if timeout is None else time.monotonic() + timeout
-        next_reap = 0.0
         pause = 0.0
         while True:
             now = time.monotonic()
-            if now >= next_reap:
+            if now >= self._next_reap:  # an instance attribute: aput polls via timeout=0
                 self.reap()
-                next_reap = now + 0.02
+                self.heartbeat()  # waiting is not dying: keep the heartbeat fresh
+                self._next_reap = now + 0.02
                 self._limit = self._compute_limit(nslots)
                 if need <= self._limit:
                     return
             if deadline is not None and now >= deadline:
-                slow = min(
-                    (c for c in self.consumers()), key=lambda c: c["cursor"], default=None
-                )
-                raise QueueFull(
-                    f"ring {self.name!r} (block): no room for {nslots} slot(s) within "
-                    f"{timeout}s; slowest consumer pid {slow and slow['pid']} is "
-                    f"{slow and self._seq - slow['cursor']} slots behind"
-                )
+                raise self._full_error(nslots, timeout)
             self._wake_sleepers(force=True)
             if pause:
                 time.sleep(pause)
@@ -462,6 +525,34 @@ class RingWriter(_Mapped):
             self._limit = self._compute_limit(nslots)
             if need <= self._limit:
                 return
+
+    def blocking_consumers(self, nslots: int = 1) -> list[int]:
+        """Pids of the live consumers that keep the next ``nslots`` slot(s) from being
+        written (a ``block`` ring is full up to their cursor); [] when there is room."""
+        if self._policy != L.POLICY_BLOCK or self._closed:
+            return []
+        need = self._seq + nslots
+        pids = [
+            c["pid"] for c in sorted(self.consumers(), key=lambda c: c["cursor"])
+            if c["alive"] and c["cursor"] + self._cap < need
+        ]  # fmt: skip
+        return list(dict.fromkeys(pids))  # slowest first, each process once
+
+    def _full_error(self, nslots: int, timeout: float | None) -> QueueFull:
+        """QueueFull naming the consumers that hold the ring (also as ``.blocking``)."""
+        pids = self.blocking_consumers(nslots)
+        behind = [self._seq - c["cursor"] for c in self.consumers() if c["pid"] in pids]
+        who = (
+            f"blocked by consumer pid(s) {', '.join(map(str, pids))} "
+            f"({max(behind, default=0)} slots behind)"
+            if pids else "no live consumer holds it any more"
+        )  # fmt: skip
+        err = QueueFull(
+            f"ring {self.name!r} (block): no room for {nslots} slot(s) within {timeout}s; {who}"
+        )
+        err.blocking = pids  # type: ignore[attr-defined]
+        err.nslots = nslots  # type: ignore[attr-defined]
+        return err
 
     def reap(self) -> list[int]:
         """Free the table entries of consumers whose process died; return their pids."""
@@ -474,8 +565,7 @@ class RingWriter(_Mapped):
                     self._mv[_FLAGS + i] = 0
                     dead.append(pid)
                     self._drop_wake_fd(i)
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(fifo_path(self.name, i))
+                    unlink_own(fifo_path(self.name, i))  # never another uid's FIFO
                     log.warning(
                         "ring %s: reaped consumer %d (pid %d died without detaching)",
                         self.name, i, pid,
@@ -504,9 +594,8 @@ class RingWriter(_Mapped):
         cached = self._wake_fds.get(i)
         if cached is None or cached[0] != gen:
             self._drop_wake_fd(i)
-            try:
-                fd = os.open(fifo_path(self.name, i), os.O_WRONLY | os.O_NONBLOCK)
-            except OSError:  # consumer gone (ENOENT) or not reading (ENXIO)
+            fd = self._open_fifo(i, gen)
+            if fd < 0:
                 return
             self._wake_fds[i] = (gen, fd)
         else:
@@ -517,6 +606,28 @@ class RingWriter(_Mapped):
             pass  # FIFO full: the consumer has plenty of wakeups pending
         except OSError:
             self._drop_wake_fd(i)
+
+    def _open_fifo(self, i: int, gen: int) -> int:
+        """Open consumer ``i``'s wake-up FIFO for writing, never through a symlink and
+        only if it is a FIFO of this uid (or of the ring's group); -1 if not usable."""
+        if (i, gen) in self._refused:
+            return -1
+        path = fifo_path(self.name, i)
+        try:
+            fd = trust.open_checked(path, os.O_WRONLY | os.O_NONBLOCK,
+                                    allow_gid=self._allow_gid, what="wake-up FIFO")  # fmt: skip
+        except trust.UntrustedObject as e:
+            self._refused.add((i, gen))
+            log.warning("ring %s: not waking consumer %d: %s", self.name, i, e)
+            return -1
+        except OSError:  # consumer gone (ENOENT) or not reading (ENXIO)
+            return -1
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            os.close(fd)
+            self._refused.add((i, gen))
+            log.warning("ring %s: not waking consumer %d: %s is not a FIFO", self.name, i, path)
+            return -1
+        return fd
 
     def _drop_wake_fd(self, i: int) -> None:
         cached = self._wake_fds.pop(i, None)
@@ -585,26 +696,88 @@ class RingWriter(_Mapped):
         self.close()
 
 
-def _create_shm(name: str, size: int) -> posix_ipc.SharedMemory:
+def _own_group(name: str) -> int | None:
+    """The group of this uid's ring ``name`` if it was created shared with one (0660)."""
+    try:
+        st = os.lstat(shm_path(name))
+    except OSError:
+        return None
+    if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & 0o070:
+        return st.st_gid
+    return None
+
+
+def _create_shm(name: str, size: int, group: int | None) -> posix_ipc.SharedMemory:
+    """Create the shm object exclusively (0600, or 0660 with ``group``), flock it and
+    allocate all ``size`` bytes; on any failure it is unlinked again. The caller gets
+    it still flocked (``_init_ring`` unlocks once the header is written)."""
     for _ in range(2):
         try:
-            return posix_ipc.SharedMemory(
-                shm_name(name), flags=posix_ipc.O_CREX, mode=0o600, size=size
-            )
+            shm = posix_ipc.SharedMemory(shm_name(name), flags=posix_ipc.O_CREX, mode=0o600)
+            break
         except posix_ipc.ExistentialError:
             _clean_stale(name)
-    raise RingExists(f"ring {name!r} keeps reappearing while being created; another producer?")
+    else:
+        raise RingExists(f"ring {name!r} keeps reappearing while being created; another producer?")
+    try:
+        fcntl.flock(shm.fd, fcntl.LOCK_EX)
+        if group is not None:
+            try:
+                os.fchown(shm.fd, -1, group)
+                os.fchmod(shm.fd, 0o660)
+            except PermissionError:
+                raise RingPermissionError(
+                    f"ring {name!r}: cannot share it with group {group}: this process "
+                    f"(uid {os.geteuid()}) is not a member of that group"
+                ) from None
+        _allocate(shm.fd, name, size)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            posix_ipc.unlink_shared_memory(shm_name(name))
+        with contextlib.suppress(Exception):
+            shm.close_fd()
+        raise
+    return shm
+
+
+def _allocate(fd: int, name: str, size: int) -> None:
+    """Reserve every page now: exhaustion is ENOSPC here, not SIGBUS in a reader later."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.ENOMEM, errno.EFBIG):
+            space = limits.shm_space()
+            free = f" ({limits.human(space[1])} free)" if space else ""
+            raise RingTooLarge(
+                f"ring {name!r}: cannot allocate {limits.human(size)} in "
+                f"{limits.SHM_DIR}{free}: {e.strerror}; lower capacity or slot_size"
+            ) from None
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+        os.ftruncate(fd, size)  # a filesystem without fallocate: sparse, as before
 
 
 def _clean_stale(name: str) -> None:
-    """Remove an existing ring ``name`` if its producer is dead or closed it; else refuse."""
+    """Remove an existing ring ``name`` if it is ours and its producer (and keeper) are
+    dead or it was closed; else refuse. Another user's object is never touched."""
     path = shm_path(name)
-    owner = read_owner(path)
-    if owner is None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if st.st_uid != os.geteuid() or not stat.S_ISREG(st.st_mode):
+        what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "an object"
+        raise RingPermissionError(
+            f"cannot create ring {name!r}: {path} exists, {what} owned by {owner_note(st)}; "
+            f"it is not removed (this process is uid {os.geteuid()}): ask its owner to "
+            "remove it or choose another name"
+        )
+    got = read_pids(path)
+    if got is None:
         # No valid header: either a creator is initializing it right now (it holds the
         # flock) or one crashed before finishing (nobody holds it).
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
         except FileNotFoundError:
             return
         except PermissionError:
@@ -612,8 +785,8 @@ def _clean_stale(name: str) -> None:
                 f"ring {name!r} ({path}) exists and belongs to another user"
             ) from None
         try:
-            import fcntl
-
+            if os.fstat(fd).st_uid != os.geteuid():  # swapped since the lstat
+                raise RingPermissionError(f"ring {name!r} ({path}) belongs to another user")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
@@ -625,16 +798,19 @@ def _clean_stale(name: str) -> None:
         finally:
             os.close(fd)
         return
-    pid, closed = owner
+    pid, keeper, closed = got
     if pid_alive(pid) and not closed:
         raise RingExists(
             f"ring {name!r} ({path}) exists and its producer pid {pid} is alive: stop that "
             "process or choose another name"
+        )
+    if keeper and keeper != os.getpid() and pid_alive(keeper) and not closed:
+        raise RingExists(
+            f"ring {name!r} ({path}) exists and is kept by pid {keeper} (an engine's "
+            "supervisor) that is alive: stop that engine or choose another name"
         )
     removed = remove_ring_objects(name)
     log.warning(
         "removed stale ring %r of %s producer pid %d: %s",
         name, "closed" if closed else "dead", pid, removed,
     )  # fmt: skip
-
-
