@@ -133,6 +133,16 @@ class RecorderConfig(_Strict):
     chunk_events: PosInt = 150
     fsync_interval: PosFloat = 1.0
     rotate_daily: bool = False
+    file_mode: str = "0600"
+    """Octal mode of recordings and state files; group read ("0640") is the most allowed."""
+    max_buffer_mb: PosFloat = 64.0
+    """Chunks kept in memory while writes fail (disk full); beyond it events are dropped,
+    counted as lost and recorded as a gap."""
+
+    def mode(self) -> int:
+        from ttxt_mp.storage.writer import parse_mode
+
+        return parse_mode(self.file_mode)
 
 
 class ClientConfig(_Strict):
@@ -299,6 +309,10 @@ def _validate(cfg: Config, source: str) -> None:
             resolve_group(g)
         except KeyError:
             fail("engine.trading_group", f"expected an existing group name or gid, got {g!r}")
+    try:
+        cfg.recorder.mode()
+    except ValueError as e:
+        fail("recorder.file_mode", str(e))
     for i, cl in enumerate(cfg.clients):
         if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", cl.target):
             fail(f"clients[{i}].target", f"expected 'package.module:ClassName', got {cl.target!r}")

@@ -29,6 +29,7 @@ Each second it writes one :class:`~ttxt_mp.engine.protocol.ChildReport` line to 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -42,6 +43,7 @@ import msgspec
 from ttxt_mp.engine.naming import discover
 from ttxt_mp.engine.protocol import ChildReport, Reporter
 from ttxt_mp.storage.recorder import MarketDataRecorder, RecorderStats
+from ttxt_mp.storage.writer import DEFAULT_FILE_MODE, dir_mode, open_private
 
 log = logging.getLogger(__name__)
 
@@ -71,20 +73,37 @@ def state_path(directory: str | os.PathLike[str], ring: str) -> Path:
 
 
 def load_state(path: Path) -> RingState | None:
+    """The state a previous recorder left, if it is ours (no symlink, our uid)."""
     try:
-        return msgspec.json.decode(path.read_bytes(), type=RingState)
+        fd = open_private(str(path), os.O_RDONLY)
     except FileNotFoundError:
         return None
+    except OSError as e:  # a planted link or another user's file: not trusted, not used
+        log.warning("ignoring recorder state %s: %s", path, e)
+        return None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            return msgspec.json.decode(f.read(), type=RingState)
     except (OSError, msgspec.DecodeError) as e:
         log.warning("ignoring unreadable recorder state %s: %s", path, e)
         return None
 
 
-def save_state(path: Path, state: RingState) -> None:
-    """Atomically (write + rename): a crash leaves the old state or the new one."""
+def save_state(path: Path, state: RingState, file_mode: int = DEFAULT_FILE_MODE) -> None:
+    """Atomically (write + rename): a crash leaves the old state or the new one. The
+    temporary file is created ``file_mode`` (0600) and never through a symlink."""
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_bytes(msgspec.json.encode(state))
-    os.replace(tmp, path)
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()  # a leftover of a crashed recorder of this pid (or a planted link)
+    fd = open_private(str(tmp), os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(msgspec.json.encode(state))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
 
 
 def ring_created_ns(ring: str) -> int:
@@ -159,7 +178,7 @@ class RingRecording:
         state = RingState(self.ring, self.created_ns, self.stats.written_position,
                           os.getpid(), time.time_ns())  # fmt: skip
         try:
-            save_state(self.state_file, state)
+            save_state(self.state_file, state, self.recorder.file_mode)
         except OSError as e:
             log.warning("cannot save recorder state %s: %s", self.state_file, e)
 
@@ -184,7 +203,8 @@ class EngineRecorder:
                  rescan_interval: float = 1.0, **options: Any) -> None:  # fmt: skip
         self.engine = engine
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        mode = dir_mode(options.get("file_mode", DEFAULT_FILE_MODE))
+        self.directory.mkdir(mode=mode, parents=True, exist_ok=True)
         self.options = options
         self.rescan_interval = rescan_interval
         self.rings: dict[str, RingRecording] = {}
@@ -287,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     rec = EngineRecorder(ns.engine, directory, chunk_events=rc.chunk_events,
                          fsync_interval=rc.fsync_interval, rotate_daily=rc.rotate_daily,
-                         drain_timeout=DRAIN_S)  # fmt: skip
+                         drain_timeout=DRAIN_S, file_mode=rc.mode(),
+                         max_buffer_bytes=int(rc.max_buffer_mb * 1e6))  # fmt: skip
     log.info("recorder of engine %r: recording into %s", ns.engine, directory)
     return rec.run(stop, Reporter())
