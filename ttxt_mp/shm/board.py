@@ -182,14 +182,21 @@ class StateBoard:
             self._set(OFF_REQUEST, ticket)
         return ticket
 
+    def poll(self, ticket: int) -> BoardState | None:
+        """The state if a request at least as new as ``ticket`` was served, else None."""
+        if self._q(OFF_SERVED) < ticket:
+            return None
+        got = self._try_read()
+        return got if got is not None and got.ticket >= ticket else None
+
     def read(self, ticket: int, timeout: float = 2.0) -> BoardState | None:
         """The state once a request at least as new as ``ticket`` was served, or None if
         the producer did not serve it within ``timeout`` (no producer, or an old one)."""
         deadline = time.monotonic() + timeout
         delay = 0.0002
         while True:
-            got = self._try_read()
-            if got is not None and got.ticket >= ticket:
+            got = self.poll(ticket)
+            if got is not None:
                 return got
             if time.monotonic() >= deadline:
                 return None

@@ -681,6 +681,11 @@ class RingReader(_Mapped):
             return
 
     @property
+    def last_evno(self) -> int:
+        """Event number of the event ``get`` returned last (-1 before the first)."""
+        return self._evno - 1
+
+    @property
     def lag(self) -> int:
         """Slots published but not yet read by this consumer."""
         return max(0, self._Q[_HEAD] - self._seq)

@@ -229,6 +229,11 @@ class RingWriter(_Mapped):
             raise
         return self
 
+    @property
+    def next_evno(self) -> int:
+        """Event number the next ``put`` will carry (= events published so far)."""
+        return self._evno
+
     def release(self) -> None:
         """Give up the producing end without closing the ring, so another process can
         :meth:`adopt` it; consumers just see no events meanwhile."""

@@ -1,0 +1,157 @@
+"""A ring consumer that starts with the producer's state (see :mod:`ttxt_mp.shm.board`).
+
+:class:`JoinedRing` wraps one :class:`~ttxt_mp.shm.ShmConsumer`. Attached at ``latest``,
+it asks the ring's producer for its state at once, and hands out first those events (a
+snapshot of every synced book, the last kline per interval, the last statuses), then the
+ring's events from its cursor, dropping the stateful ones the state already contains
+(event number below the watermark). After a lap (a ``GapNotice``) it asks again, so a
+lapped consumer gets fresh snapshots right after the notice. A ring without a board (a
+replay, a user's ring) or a producer that does not answer in time just yields the ring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from ttxt_mp.events import ConnectorStatus, GapNotice, Kline, Orderbook
+from ttxt_mp.queues import IQueueConsumer, QueueEmpty
+from ttxt_mp.shm.board import BoardState, StateBoard
+from ttxt_mp.shm.errors import RingError
+
+__all__ = ["JoinedRing", "STATEFUL"]
+
+log = logging.getLogger("ttxt_mp.join")
+STATEFUL = frozenset({Orderbook, Kline, ConnectorStatus})
+"""Kinds whose latest value is the state: older ones are superseded by a served state."""
+STATE_TIMEOUT = 2.0
+
+
+class JoinedRing(IQueueConsumer):
+    """State first, then the live ring, nothing missing and nothing twice."""
+
+    def __init__(self, consumer: Any, *, instance_id: int | None = None,
+                 allow_gid: int | None = None, timeout: float = STATE_TIMEOUT) -> None:  # fmt: skip
+        self.consumer = consumer
+        self.name = consumer.name
+        self.timeout = timeout
+        self.joins = 0
+        """States received (the first join, then one per lap)."""
+        self._ready: deque[Any] = deque()
+        self._mark = 0
+        self._ticket = 0
+        self._asked = 0.0
+        try:
+            self.board: StateBoard | None = StateBoard.open(
+                consumer.name, instance_id=instance_id, allow_gid=allow_gid)
+        except (RingError, OSError) as e:
+            log.debug("%s: no state on join (%s)", consumer.name, e)
+            self.board = None
+        self._ask()
+
+    # ------------------------------------------------------------------ state
+    def _ask(self) -> None:
+        if self.board is not None:
+            self._ticket = self.board.request()
+            self._asked = time.monotonic()
+
+    def _poll_state(self) -> bool:
+        """True while a requested state is still awaited (and not yet given up)."""
+        if not self._ticket:
+            return False
+        assert self.board is not None
+        st = self.board.poll(self._ticket)
+        if st is not None:
+            self._take(st)
+            return False
+        if time.monotonic() - self._asked > self.timeout:
+            log.info("%s: producer served no state within %.1fs; reading the ring as is",
+                     self.name, self.timeout)  # fmt: skip
+            self._ticket = 0
+            return False
+        return True
+
+    def _take(self, st: BoardState) -> None:
+        self._ticket = 0
+        self._mark = st.watermark
+        self._ready.extend(st.events)
+        self.joins += 1
+
+    def _wait_state(self, deadline: float | None) -> None:
+        delay = 0.0002
+        while self._poll_state():
+            if deadline is not None and time.monotonic() >= deadline:
+                raise QueueEmpty
+            time.sleep(delay)  # the producer serves within its poll period (ms)
+            delay = min(2 * delay, 0.005)
+
+    async def _await_state(self) -> None:
+        while self._poll_state():
+            await asyncio.sleep(0.002)
+
+    def _keep(self, e: Any) -> bool:
+        """Drop what the served state already holds; re-join after a lap."""
+        if self._mark:
+            if self.consumer.last_evno >= self._mark:
+                self._mark = 0
+            elif e.__class__ in STATEFUL:
+                return False
+        if e.__class__ is GapNotice:
+            self._ask()
+        return True
+
+    # ------------------------------------------------------------------ IQueueConsumer
+    def get_nowait(self) -> Any:
+        while True:
+            if self._ticket and self._poll_state():
+                raise QueueEmpty
+            if self._ready:
+                return self._ready.popleft()
+            e = self.consumer.get_nowait()
+            if self._keep(e):
+                return e
+
+    def get(self, timeout: float | None = None) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._ticket:
+                self._wait_state(deadline)
+            if self._ready:
+                return self._ready.popleft()
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            e = self.consumer.get(left)
+            if self._keep(e):
+                return e
+
+    async def aget(self) -> Any:
+        while True:
+            if self._ticket:
+                await self._await_state()
+            if self._ready:
+                return self._ready.popleft()
+            e = await self.consumer.aget()
+            if self._keep(e):
+                return e
+
+    # ------------------------------------------------------------------ pass-through
+    def get_batch(self, max_n: int = 1024, timeout: float | None = 0) -> Any:
+        """Raw records, without the state (the recorder asks for the state itself)."""
+        return self.consumer.get_batch(max_n, timeout)
+
+    def __getattr__(self, name: str) -> Any:  # lag, lost, metadata, instance_id, ...
+        return getattr(self.consumer, name)
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
+            self.board = None
+        self.consumer.close()
+
+    def __enter__(self) -> JoinedRing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
