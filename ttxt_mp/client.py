@@ -386,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry of a client process started by the supervisor (``[[clients]]`` in config)."""
     import argparse
 
-    from ttxt_mp.config import load_config
+    from ttxt_mp.config import ConfigError
+    from ttxt_mp.engine.protocol import launch_config, report_permanent
     from ttxt_mp.logs import setup_logging
 
     p = argparse.ArgumentParser(prog="python -m ttxt_mp.client")
@@ -395,9 +396,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--client", type=int, required=True, help="index in [[clients]]")
     ns = p.parse_args(argv)
     setup_logging()
-    cfg = load_config(ns.config)
-    spec = cfg.clients[ns.client]
-    client = load_target(spec.target)(**spec.args)
+    # What cannot work with this config ends the process for good (the supervisor does not
+    # restart it): one line, a final FAILED report, exit code 78.
+    try:
+        cfg = launch_config(ns.config)
+        if not 0 <= ns.client < len(cfg.clients):
+            raise ConfigError(f"{ns.config}: no client {ns.client}; it defines {len(cfg.clients)}")
+        spec = cfg.clients[ns.client]
+        client = load_target(spec.target)(**spec.args)
+    except (ConfigError, ImportError, TypeError) as e:
+        return report_permanent(f"client: {e}")
     import signal
 
     signal.signal(signal.SIGTERM, lambda *_: client.stop())

@@ -8,8 +8,12 @@ streams into it on uvloop until SIGTERM/SIGINT. Every ``TTXT_STATS_INTERVAL`` se
 (default 1) it writes one :class:`~ttxt_mp.engine.protocol.ChildReport` JSON line on
 stdout, which the supervisor reads; logs go to stderr.
 
-Exit codes: 0 stopped cleanly, 1 the connector could not run (e.g. none of its symbols
-exists, the ring cannot be opened), 2 a usage or config mistake (message on stderr).
+Exit codes: 0 stopped cleanly, 1 the connector could not run this time (e.g. the ring
+cannot be opened), 2 a usage or config mistake (message on stderr), 78
+(:data:`~ttxt_mp.engine.protocol.EXIT_PERMANENT`) it can never run with this config (none
+of its symbols exists): one line on stderr and a final FAILED report, and the supervisor
+does not restart it. Under the supervisor the config is the one parsed at launch
+(:func:`~ttxt_mp.engine.protocol.launch_config`), not the file as it is now.
 
 :func:`run_connector` is the same thing for any publisher, in-process.
 """
@@ -25,14 +29,20 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ttxt_mp.config import ConfigError, ConnectorConfig, RingConfig, load_config
+from ttxt_mp.config import ConfigError, ConnectorConfig, RingConfig
 from ttxt_mp.connectors.base import ConnectorBase, ConnectorError
 from ttxt_mp.connectors.registry import create_connector
-from ttxt_mp.engine.protocol import ChildReport, Reporter
+from ttxt_mp.engine.protocol import (
+    EXIT_PERMANENT,
+    ChildReport,
+    Reporter,
+    launch_config,
+    report_permanent,
+)
 from ttxt_mp.queues import IQueuePublisher
 
-__all__ = ["UsageError", "find_connector", "main", "open_market_publisher", "run_connector",
-           "serve_connector"]  # fmt: skip
+__all__ = ["EXIT_PERMANENT", "UsageError", "find_connector", "main", "open_market_publisher",
+           "run_connector", "serve_connector"]  # fmt: skip
 
 log = logging.getLogger("ttxt_mp.connectors.run")
 
@@ -86,19 +96,24 @@ async def serve_connector(
         connector.report_interval = reporter.interval
     timer = loop.call_later(duration, connector.stop) if duration is not None else None
     side = _start_trading(trading)
+    failure = ""
     try:
         await connector.run()
     except ConnectorError as exc:
-        log.error("%s", exc)
-        return EXIT_FAILED
+        failure = str(exc)
     finally:
         await _stop_trading(trading, side)
         if timer is not None:
             timer.cancel()
         for sig in signals:
             loop.remove_signal_handler(sig)
-        if reporter is not None:
+        if reporter is not None and not failure:
             reporter.maybe_report(report_from_stats(connector.stats()), force=True)
+    if failure:  # e.g. no symbol exists: a restart would fail the same way
+        if reporter is not None:
+            return report_permanent(failure, reporter)
+        log.error("%s", failure)
+        return EXIT_PERMANENT
     return EXIT_OK
 
 
@@ -116,7 +131,7 @@ def run_connector(
     until SIGTERM/SIGINT (signals need the main thread) or ``duration`` seconds.
 
     ``reporter`` gets a ChildReport every interval; ``connector_kwargs`` go to the
-    connector (``factory``, ``rng``, ...). Returns the exit code (0 clean, 1 failed).
+    connector (``factory``, ``rng``, ...). Returns the exit code (0 clean, 78: cannot run with this config).
     """
     from ttxt_mp.engine.loop import run
 
@@ -218,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # argparse exits 2 on its own errors
     try:
-        cfg = load_config(args.config)
+        cfg = launch_config(args.config)
         if not cfg.engine.name == args.engine:
             log.debug("engine %r from the command line, %r in the config", args.engine,
                       cfg.engine.name)  # fmt: skip

@@ -1,4 +1,7 @@
-"""``ttxt-mp status``: the supervisor's status answer as rich tables."""
+"""``ttxt-mp status``: the supervisor's status answer as rich tables.
+
+Each process row is what the supervisor knows now: a dead process is DOWN (or FAILED)
+with its exit reason and no pid; counters are totals over every restart."""
 
 from __future__ import annotations
 
@@ -13,6 +16,22 @@ def _dur(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+STYLES = {"UP": "green", "RUNNING": "green", "DOWN": "red", "FAILED": "bold red",
+          "ERROR": "red", "DEGRADED": "yellow", "GAP": "yellow", "RESYNCING": "yellow",
+          "STARTING": "yellow", "CONNECTING": "yellow"}  # fmt: skip
+NOTE_WIDTH = 100
+
+
+def note(child: dict[str, Any]) -> str:
+    """The child's message (why it is DOWN/FAILED, which consumer blocks it, ...), with
+    the events the recorder lost, counted over all its restarts."""
+    msg = str(child.get("message", ""))
+    lost = int(child.get("lost", 0) or 0)
+    if child.get("role") == "recorder":
+        msg = f"{lost:,} events lost in gaps; {msg}" if msg else f"{lost:,} events lost in gaps"
+    return msg if len(msg) <= NOTE_WIDTH else msg[: NOTE_WIDTH - 3] + "..."
+
+
 def render_status(st: dict[str, Any]) -> Group:
     head = Table(title=f"engine {st['engine']} (pid {st['pid']}, up {_dur(st['uptime'])})",
                  title_justify="left")  # fmt: skip
@@ -21,12 +40,11 @@ def render_status(st: dict[str, Any]) -> Group:
         head.add_column(col, justify="right" if col in ("events/s", "events") else "left")
     for c in st["children"]:
         state = c["state"]
-        style = {"UP": "green", "running": "green", "DOWN": "red", "restarting": "red",
-                 "ERROR": "red", "GAP": "yellow", "RESYNCING": "yellow"}.get(state, "")  # fmt: skip
         head.add_row(
-            c["name"], f"[{style}]{state}[/]" if style else state, str(c["pid"] or "-"),
-            _dur(c["uptime"]), f"{c['events_per_s']:,.0f}", f"{c['events']:,}",
-            str(c["reconnects"]), str(c["gaps"]), str(c["restarts"]), c["message"][:60],
+            c["name"], f"[{STYLES[state]}]{state}[/]" if state in STYLES else state,
+            str(c["pid"] or "-"), _dur(c["uptime"]), f"{c['events_per_s']:,.0f}",
+            f"{c['events']:,}", str(c["reconnects"]), str(c["gaps"]), str(c["restarts"]),
+            note(c),
         )  # fmt: skip
     rings = Table(title="rings", title_justify="left")
     for col in ("ring", "policy", "capacity", "published", "fill", "consumers (pid: lag)"):

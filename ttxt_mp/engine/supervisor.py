@@ -27,7 +27,14 @@ import msgspec
 from ttxt_mp.config import Config
 from ttxt_mp.engine import control
 from ttxt_mp.engine.naming import control_socket, engine_objects, lock_file
-from ttxt_mp.engine.protocol import ChildReport
+from ttxt_mp.engine.protocol import (
+    CONFIG_FD_ENV,
+    FAILED,
+    PERMANENT_EXITS,
+    ChildReport,
+    config_memfd,
+    exit_reason,
+)
 from ttxt_mp.engine.rings import EngineRings
 from ttxt_mp.events import ConnectorState
 
@@ -50,8 +57,20 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+COUNTERS = ("events", "reconnects", "gaps", "lost")
+"""ChildReport counters the supervisor adds up over all the processes of one child."""
+
+
 @dataclass
 class Child:
+    """One supervised process and what ``ttxt-mp status`` says about it.
+
+    While the process runs, state and message are its own (its latest report); once it
+    is gone they are the supervisor's (DOWN with the exit reason, FAILED, STOPPED,
+    FINISHED), never a dead process's last words. Counters survive restarts: ``totals``
+    holds those of the processes that ended, ``report`` the current one's.
+    """
+
     name: str
     role: str  # connector | recorder | client
     argv: list[str]
@@ -59,21 +78,47 @@ class Child:
     proc: asyncio.subprocess.Process | None = None
     started: float = 0.0
     restarts: int = 0
-    state: str = "starting"
+    state: str = "STARTING"
+    message: str = ""
     last_exit: int | None = None
     report: dict[str, Any] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     rate: float = 0.0
     _last_events: tuple[float, int] = (0.0, 0)
 
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    def counter(self, key: str) -> int:
+        return self.totals[key] + int(self.report.get(key, 0))
+
+    def ended(self, code: int) -> None:
+        """The process exited: keep its counters, forget its state and message."""
+        self.last_exit = code
+        for k in COUNTERS:
+            self.totals[k] += int(self.report.get(k, 0))
+        self.report = {}
+        self.state, self.message = "DOWN", exit_reason(code)
+
     def snapshot(self) -> dict[str, Any]:
         now = time.monotonic()
+        if self.alive:
+            state = str(self.report.get("state", "STARTING"))
+            message = str(self.report.get("message", ""))
+        elif self.proc is not None and self.state == "RUNNING":  # exited, not yet handled
+            state, message = "DOWN", exit_reason(self.proc.returncode or 0)
+        else:
+            state, message = self.state, self.message
         return {
-            "name": self.name, "role": self.role, "state": self.report.get("state", self.state),
-            "pid": self.proc.pid if self.proc and self.proc.returncode is None else None,
-            "uptime": now - self.started if self.started else 0.0, "restarts": self.restarts,
-            "last_exit": self.last_exit, "events": self.report.get("events", 0),
-            "events_per_s": self.rate, "reconnects": self.report.get("reconnects", 0),
-            "gaps": self.report.get("gaps", 0), "message": self.report.get("message", ""),
+            "name": self.name, "role": self.role, "state": state,
+            "pid": self.proc.pid if self.alive and self.proc else None,
+            "uptime": now - self.started if self.started and self.alive else 0.0,
+            "restarts": self.restarts, "last_exit": self.last_exit,
+            "last_exit_reason": exit_reason(self.last_exit) if self.last_exit is not None else "",
+            "events": self.counter("events"), "events_per_s": self.rate,
+            "reconnects": self.counter("reconnects"), "gaps": self.counter("gaps"),
+            "lost": self.counter("lost"), "message": message,
         }  # fmt: skip
 
 
@@ -187,6 +232,8 @@ class Supervisor:
             loop.add_signal_handler(sig, self._stopping.set)
         server = await control.serve(control_socket(self.engine), self._handle)
         try:
+            # The config parsed at launch, for every child and every restart of one.
+            self._config_fd = config_memfd(self.cfg)
             self._tasks = [asyncio.create_task(self._keep_alive(c)) for c in self.children]
             self._tasks.append(asyncio.create_task(self._rates()))
             log.info("engine %r up: %d children, control socket %s", self.engine,
@@ -199,6 +246,9 @@ class Supervisor:
                 t.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await asyncio.gather(*(self._stop_child(c) for c in self.children))
+            if self._config_fd is not None:
+                os.close(self._config_fd)
+                self._config_fd = None
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
         return 0
@@ -214,6 +264,8 @@ class Supervisor:
         self._stopping.set()
 
     # ------------------------------------------------------------------ children
+    _config_fd: int | None = None
+
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         paths = [os.getcwd(), str(Path(self.config_path).parent)]
@@ -221,36 +273,54 @@ class Supervisor:
             paths.append(env["PYTHONPATH"])
         env["PYTHONPATH"] = os.pathsep.join(paths)
         env["TTXT_STATS_INTERVAL"] = str(self.stats_interval)
+        if self._config_fd is not None:
+            env[CONFIG_FD_ENV] = str(self._config_fd)
+        else:
+            env.pop(CONFIG_FD_ENV, None)
         return env
 
     async def _keep_alive(self, child: Child) -> None:
+        """Run ``child``, restarting it with backoff when it dies, except after a clean
+        end (client), a stop, or a permanent failure (``PERMANENT_EXITS``)."""
         delay = self.cfg.engine.restart_backoff
         while not self._stopping.is_set():
+            fds = (self._config_fd,) if self._config_fd is not None else ()
             child.proc = await asyncio.create_subprocess_exec(
                 *child.argv, stdout=asyncio.subprocess.PIPE, env=self._env(),
-                start_new_session=True, preexec_fn=die_with_parent,
+                start_new_session=True, preexec_fn=die_with_parent, pass_fds=fds,
             )  # fmt: skip
             child.started = time.monotonic()
-            child.state = "running"
+            child.state, child.message = "RUNNING", ""
             reader = asyncio.create_task(self._read_reports(child))
             code = await child.proc.wait()
             await asyncio.gather(reader, return_exceptions=True)
-            child.last_exit = code
+            final = child.report
+            child.ended(code)
             if self._stopping.is_set():
-                child.state = "stopped"
+                child.state = "STOPPED"
                 return
             if code == 0 and child.role == "client":
-                child.state = "finished"
+                child.state, child.message = "FINISHED", "finished"
+                return
+            if code in PERMANENT_EXITS:
+                why = str(final.get("message", "")) if final.get("state") == FAILED else ""
+                child.state = FAILED
+                child.message = f"{why or exit_reason(code)}; not restarted (fix the config)"
+                log.error("%s failed permanently: %s", child.name, child.message)
+                if child.connector:
+                    self.rings.publish_status(child.connector, ConnectorState.DOWN,
+                                              child.message, child.restarts)  # fmt: skip
                 return
             lived = time.monotonic() - child.started
             if lived > STABLE_AFTER_S:
                 delay = self.cfg.engine.restart_backoff
-            child.state = "restarting"
             child.restarts += 1
-            msg = f"{child.name} exited with code {code}; restart {child.restarts} in {delay:.1f}s"
-            log.warning(msg)
+            msg = f"{exit_reason(code)}; restart {child.restarts} in {delay:.1f}s"
+            child.message = msg
+            log.warning("%s %s", child.name, msg)
             if child.connector:
-                self.rings.publish_status(child.connector, ConnectorState.DOWN, msg, child.restarts)
+                self.rings.publish_status(child.connector, ConnectorState.DOWN,
+                                          f"{child.name} {msg}", child.restarts)  # fmt: skip
             try:
                 await asyncio.wait_for(self._stopping.wait(), delay)
                 return
@@ -288,7 +358,7 @@ class Supervisor:
             await asyncio.sleep(1.0)
             now = time.monotonic()
             for c in self.children:
-                ev = int(c.report.get("events", 0))
+                ev = c.counter("events")
                 t0, e0 = c._last_events
                 if t0:
                     c.rate = max(0.0, (ev - e0) / (now - t0))

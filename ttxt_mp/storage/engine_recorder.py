@@ -240,11 +240,12 @@ class EngineRecorder:
         errors = [rr.stats.last_error for rr in every if rr.stats.pending_chunks]
         if errors and state == "UP":
             state = "DEGRADED"
-        msg = (f"{len(self.rings)} rings, {total.files} files, {total.bytes / 1e6:.1f} MB, "
-               f"{total.lost} events lost in gaps")  # fmt: skip
+        # events lost go in ``lost`` (the supervisor adds them up across restarts)
+        msg = f"{len(self.rings)} rings, {total.files} files, {total.bytes / 1e6:.1f} MB"
         if errors:
             msg += f"; write errors: {errors[0]}"
-        return ChildReport(state=state, events=total.events, gaps=total.gaps, message=msg)
+        return ChildReport(state=state, events=total.events, gaps=total.gaps, lost=total.lost,
+                           message=msg)  # fmt: skip
 
     def run(self, stop: threading.Event, reporter: Reporter | None = None,
             tick: float = 0.2) -> int:  # fmt: skip
@@ -273,6 +274,27 @@ class EngineRecorder:
         return 1 if unwritten else 0
 
 
+def unusable_dir(directory: Path) -> str:
+    """Why ``directory`` cannot hold recordings ("" if it can): created if missing, it must
+    be a directory this process can create files in."""
+    import tempfile
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        return "it exists and is not a directory"
+    except OSError as e:
+        return f"cannot create it: {e.strerror or e}"
+    if not directory.is_dir():
+        return "it is not a directory"
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        return f"cannot write files in it: {e.strerror or e}"
+    return ""
+
+
 class _Totals(msgspec.Struct):
     events: int = 0
     gaps: int = 0
@@ -286,7 +308,8 @@ class _Totals(msgspec.Struct):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ttxt_mp.config import ConfigError, load_config
+    from ttxt_mp.config import ConfigError
+    from ttxt_mp.engine.protocol import launch_config, report_permanent
     from ttxt_mp.logs import setup_logging
 
     p = argparse.ArgumentParser(prog="python -m ttxt_mp.storage.recorder",
@@ -295,13 +318,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, help="the engine's config file ([recorder])")
     ns = p.parse_args(argv)
     setup_logging()
+    reporter = Reporter()
     try:
-        cfg = load_config(ns.config)
+        cfg = launch_config(ns.config)
     except ConfigError as e:
-        log.error("%s", e)
-        return 2
+        return report_permanent(f"recorder: {e}", reporter)
     rc = cfg.recorder
     directory = recording_dir(rc.dir, ns.config)
+    unusable = unusable_dir(directory)
+    if unusable:  # the same on every restart: stop for good with one line
+        return report_permanent(f"recorder: cannot record into {directory}: {unusable}", reporter)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -310,4 +336,4 @@ def main(argv: list[str] | None = None) -> int:
                          drain_timeout=DRAIN_S, file_mode=rc.mode(),
                          max_buffer_bytes=int(rc.max_buffer_mb * 1e6))  # fmt: skip
     log.info("recorder of engine %r: recording into %s", ns.engine, directory)
-    return rec.run(stop, Reporter())
+    return rec.run(stop, reporter)
