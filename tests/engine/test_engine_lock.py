@@ -16,7 +16,7 @@ def test_second_holder_is_refused_naming_the_pid_and_lock_is_reusable():
     first = EngineLock(name)
     first.acquire()
     try:
-        with pytest.raises(EngineAlreadyRunning, match=rf"'{name}' is already running \(pid {os.getpid()}\)"):
+        with pytest.raises(EngineAlreadyRunning, match=rf"'{name}' is already running \(pid {os.getpid()}, uid {os.geteuid()}, runtime dir"):
             EngineLock(name).acquire()
     finally:
         first.release()

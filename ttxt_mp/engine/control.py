@@ -132,6 +132,8 @@ def request(engine: str, cmd: str, timeout: float = 3.0, **fields: Any) -> dict[
                 if len(buf) > MAX_REPLY:
                     raise ControlError(f"engine {engine!r} sent a reply larger than "
                                        f"{MAX_REPLY >> 20} MiB on {path}")  # fmt: skip
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # closed on us: reported below as "closed without a reply"
         except TimeoutError:
             raise ControlError(f"engine {engine!r} did not answer {cmd!r} within "
                                f"{timeout:g}s ({path})") from None  # fmt: skip
