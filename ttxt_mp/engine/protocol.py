@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import signal
 import sys
@@ -74,7 +75,7 @@ class Reporter:
 def report_permanent(message: str, reporter: Reporter | None = None) -> int:
     """The end of a child that must not be restarted: one log line on stderr (no
     traceback), a final FAILED report for the supervisor; returns :data:`EXIT_PERMANENT`."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    logging.getLogger("ttxt_mp").error("%s", message)
     (reporter or Reporter()).maybe_report(ChildReport(state=FAILED, message=message[:300]),
                                           force=True)  # fmt: skip
     return EXIT_PERMANENT
