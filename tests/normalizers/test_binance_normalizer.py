@@ -115,7 +115,7 @@ def test_rest_depth_snapshot_doc_body():
     assert ev == Orderbook(
         exchange="binance",
         symbol="BNB/BTC",
-        exch_ts=0,
+        exch_ts=9,  # spot's body has no time: the local receive time, never 0 (1970)
         local_ts=9,
         is_snapshot=True,
         bids=((4.0, 431.0),),

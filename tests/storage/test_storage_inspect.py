@@ -80,3 +80,16 @@ def test_plot_without_matplotlib_says_how_to_install(rec_dir, tmp_path, monkeypa
     )
     with pytest.raises(SystemExit, match=r"pip install 'ttxt-mp\[plot\]'"):
         inspect_main(args)
+
+
+def test_mid_series_spans_the_recording_when_a_snapshot_has_no_exchange_time(rec_dir):
+    """A REST snapshot of old (Binance spot: no time in the body) recorded exch_ts=0: the
+    series uses its local time, so the plot spans minutes, not 1970-2026."""
+    import msgspec
+
+    from ttxt_mp.storage.inspect import mid_spread_series
+
+    snap = msgspec.structs.replace(book(0, snapshot=True), exch_ts=0)
+    record([snap] + [book(i) for i in range(1, 50)], rec_dir, chunk_events=10)
+    ((t, mid, spread),) = mid_spread_series([str(rec_dir)]).values()
+    assert len(t) > 1 and t.min() >= T0 and t.max() - t.min() < 10**9

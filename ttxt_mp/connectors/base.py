@@ -59,8 +59,11 @@ from ttxt_mp.connectors.normalizer import (
     SymbolMap,
     excerpt,
 )
-from ttxt_mp.events import ConnectorState, ConnectorStatus, Event, Orderbook
+from ttxt_mp.connectors.state import StateServer
+from ttxt_mp.events import ConnectorState, ConnectorStatus, Event, Kline, Orderbook
 from ttxt_mp.queues import IQueuePublisher, QueueClosed, QueueFull
+from ttxt_mp.shm.board import StateBoard
+from ttxt_mp.shm.errors import RingError
 from ttxt_mp.web import (
     AppHeartbeat,
     Backoff,
@@ -188,6 +191,8 @@ class ConnectorBase(ABC):
         self._last_error_at = float("-inf")
         # block rings: events waiting for room, in publication order
         self._backlog: deque[Event] = deque()
+        self._latest: dict[tuple[type, str, str], Event] = {}
+        self.state_server: StateServer | None = None
         self._blocked_since = 0.0
         self._blocked_pids: list[int] = []
         self._blocked_reported = False
@@ -309,6 +314,10 @@ class ConnectorBase(ABC):
         main = asyncio.create_task(self._main(), name=f"{self.cfg.id}-main")
         stopper = asyncio.create_task(self._stop_event.wait())
         reporter = asyncio.create_task(self._report_loop()) if self.on_report else None
+        if self.state_server is None:
+            self.state_server = self._open_state_board()
+        server = self.state_server
+        states = asyncio.create_task(server.run(), name="state") if server else None
         reason = "stopped on request"
         try:
             await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -317,11 +326,11 @@ class ConnectorBase(ABC):
                 reason = f"stopped: {exc}"
                 raise exc  # type: ignore[misc]
         finally:
-            for t in (main, stopper, reporter, *self._tasks):
+            for t in (main, stopper, reporter, states, *self._tasks):
                 if t is not None:
                     t.cancel()
             await asyncio.gather(
-                *(t for t in (main, stopper, reporter, *self._tasks) if t is not None),
+                *(t for t in (main, stopper, reporter, states, *self._tasks) if t is not None),
                 return_exceptions=True,
             )
             self._tasks.clear()
@@ -555,6 +564,11 @@ class ConnectorBase(ABC):
         if self._backlog:
             self._backlog.append(ev)
             return
+        cls = ev.__class__
+        if cls is Kline:
+            self._latest[(cls, ev.symbol, ev.interval)] = ev  # type: ignore[attr-defined]
+        elif cls is ConnectorStatus:
+            self._latest[(cls, ev.symbol, "")] = ev
         try:
             self.publisher.put(ev, 0)
         except QueueFull as exc:
@@ -565,6 +579,35 @@ class ConnectorBase(ABC):
             self.stop()
             return
         self.events += 1
+
+    # ------------------------------------------------------------------ state on join
+
+    def state_events(self) -> list[Event]:
+        """Every stateful value a late joiner needs (see :mod:`ttxt_mp.connectors.state`):
+        a snapshot of each synced book, the last kline per symbol and interval, the last
+        status per symbol and of the connector."""
+        now = time.time_ns()
+        syncs = getattr(self, "syncs", {})
+        out: list[Event] = [s.book.to_event(now) for s in syncs.values() if s.book.synced]
+        out.extend(self._latest.values())
+        return out
+
+    def state_consistent(self) -> bool:
+        """The books equal what was published: nothing is waiting in the backlog."""
+        return not self._backlog
+
+    def _open_state_board(self) -> StateServer | None:
+        """The state board of a shared-memory publisher (none for in-process queues)."""
+        name = getattr(self.publisher, "name", None)
+        if name is None or not hasattr(self.publisher, "next_evno"):
+            return None
+        try:
+            board = StateBoard.create(name, instance_id=getattr(self.publisher, "instance_id", 0),
+                                      group=getattr(self.publisher, "_allow_gid", None))
+        except (RingError, OSError) as e:
+            log.warning("%s: no state on join for late consumers: %s", self.cfg.id, e)
+            return None
+        return StateServer(self, board)
 
     def _ring_full(self, ev: Event, exc: QueueFull) -> None:
         self._backlog.append(ev)

@@ -158,12 +158,13 @@ def mid_spread_series(
         name = f"{ev.exchange} {ev.symbol}"
         book = books.setdefault(name, _TopOfBook())
         book.apply(ev)
-        if ev.exch_ts >= next_at.get(name, 0):
+        ts = ev.exch_ts or ev.local_ts  # as the recording's index: never 1970 for a 0
+        if ts >= next_at.get(name, 0):
             top = book.top()
             if top is not None:
                 bid, ask = top
-                series.setdefault(name, []).append((ev.exch_ts, (bid + ask) / 2, ask - bid))
-                next_at[name] = ev.exch_ts + step
+                series.setdefault(name, []).append((ts, (bid + ask) / 2, ask - bid))
+                next_at[name] = ts + step
     rp.close()
     out = {}
     for name, pts in series.items():

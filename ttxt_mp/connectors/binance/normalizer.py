@@ -248,7 +248,11 @@ class BinanceNormalizer(NormalizerBase):
         raise self._malformed(str(err), raw)
 
     def normalize_snapshot(self, body: Any, symbol: str, local_ts: int | None = None) -> Orderbook:
-        """``GET /api/v3/depth`` (or ``/fapi/v1/depth``) body -> snapshot Orderbook."""
+        """``GET /api/v3/depth`` (or ``/fapi/v1/depth``) body -> snapshot Orderbook.
+
+        Spot's depth body carries no time (futures' has ``E``): ``exch_ts`` is then the
+        local receive time, so a snapshot sorts where it was taken in recordings and
+        plots instead of at 1970."""
         if local_ts is None:
             local_ts = self.now()
         try:
@@ -265,7 +269,7 @@ class BinanceNormalizer(NormalizerBase):
         return Orderbook(
             exchange=EXCHANGE,
             symbol=self._symbol_arg(symbol),
-            exch_ts=snap.E * self._ts,
+            exch_ts=snap.E * self._ts if snap.E else local_ts,
             local_ts=local_ts,
             is_snapshot=True,
             bids=snap.bids,
