@@ -250,12 +250,18 @@ def attach(
     """Attach to every ring of a running engine (or replay) named ``engine``.
 
     ``wait`` seconds are allowed for the rings to appear (an engine just launched).
+    Only rings of this uid are read, and while an engine of that name runs, only rings
+    carrying its instance id (from its lock file): a ring another user or another
+    process named like the engine's is refused with a one-line ``RingPermissionError``
+    instead of feeding forged data into the books.
     """
-    from ttxt_mp.engine.naming import discover
+    from ttxt_mp.engine.naming import check_engine_name, discover, read_engine
     from ttxt_mp.shm import ShmQueue
 
+    check_engine_name(engine)
     deadline = time.monotonic() + wait
     while True:
+        info = read_engine(engine)  # an engine of another uid: UntrustedObject
         rings = discover(engine, streams)
         if exchanges is not None:
             wanted = set(exchanges)
@@ -271,7 +277,16 @@ def attach(
     # Several rings are read by one thread each: a spinning reader would hold the GIL the
     # others need, so those block on their wake-up FIFO at once instead.
     spin_us = 50.0 if len(rings) == 1 else 0.0
-    sources = [ShmQueue.attach(r.name, start=start, spin_us=spin_us) for r in rings]
+    instance = info.instance_id if info is not None and info.alive else None
+    sources: list[IQueueConsumer] = []
+    try:
+        for r in rings:
+            sources.append(ShmQueue.attach(r.name, start=start, spin_us=spin_us,
+                                           instance_id=instance))  # fmt: skip
+    except BaseException:
+        for src in sources:
+            src.close()  # type: ignore[attr-defined]
+        raise
     return Feed(sources, EventFilter(exchanges, symbols, kinds))
 
 

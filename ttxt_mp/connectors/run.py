@@ -253,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     from ttxt_mp.connectors.trading import TradingRunner
 
-    trading = TradingRunner(args.engine, ccfg, publisher, cfg.rings.private)
+    trading = TradingRunner(args.engine, ccfg, publisher, cfg.rings.private,
+                            trading_gid=cfg.engine.trading_gid())
     try:
         return run_connector(ccfg, publisher, reporter=Reporter(), duration=args.duration,
                              trading=trading)  # fmt: skip

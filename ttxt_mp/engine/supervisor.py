@@ -1,8 +1,9 @@
 """``ttxt-mp launch``: one process per connector, restarted when it crashes, and nothing
 left behind when it stops.
 
-Start-up order: take the engine lock (a live engine of the same name is refused; objects
-of a SIGKILLed one are removed), create every ring, then spawn the children (connectors,
+Start-up order: take the host-wide engine lock (a live engine of the same name, of any
+runtime dir or uid, is refused; this uid's objects of a SIGKILLed one are removed), pick
+a random instance id and create every ring with it, then spawn the children (connectors,
 recorder, clients) and serve the control socket. A child that exits is restarted with
 exponential backoff; while a connector is down, the supervisor itself publishes its
 ``ConnectorStatus`` into the connector's ring, so consumers see DOWN/UP and never need to
@@ -12,10 +13,13 @@ re-attach. SIGINT/SIGTERM stops the children, then unlinks every object it creat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
+import secrets
 import signal
+import stat
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,7 +30,14 @@ import msgspec
 
 from ttxt_mp.config import Config
 from ttxt_mp.engine import control
-from ttxt_mp.engine.naming import control_socket, engine_objects, lock_file
+from ttxt_mp.engine.naming import (
+    LockRecord,
+    control_socket,
+    decode_lock,
+    engine_objects,
+    lock_file,
+    runtime_dir,
+)
 from ttxt_mp.engine.protocol import (
     CONFIG_FD_ENV,
     FAILED,
@@ -37,6 +48,7 @@ from ttxt_mp.engine.protocol import (
 )
 from ttxt_mp.engine.rings import EngineRings
 from ttxt_mp.events import ConnectorState
+from ttxt_mp.trust import UntrustedObject, open_checked
 
 log = logging.getLogger("ttxt_mp.supervisor")
 STOP_GRACE_S = 3.0
@@ -123,56 +135,120 @@ class Child:
 
 
 class EngineLock:
-    """An flock on a per-engine file: held for the engine's life, released by the kernel
-    when the process dies however it dies, so a stale lock can never block a launch."""
+    """An flock on the host-wide file ``/dev/shm/ttxt-<engine>.lock``: held for the
+    engine's life, released by the kernel when the process dies however it dies, so a
+    stale lock can never block a launch.
 
-    def __init__(self, engine: str):
+    Why in /dev/shm: the rings' names are host-wide, so the lock must be too; an engine
+    of the same name under another XDG_RUNTIME_DIR or uid is refused instead of deleting
+    the first one's rings as "leftovers". The file is opened without following a symlink
+    and must be ours (a planted file of another uid is refused, never written)."""
+
+    def __init__(self, engine: str, instance_id: int | None = None):
         self.engine = engine
         self.path = lock_file(engine)
+        self.instance_id = instance_id or new_instance_id()
         self.fd: int | None = None
 
     def acquire(self) -> None:
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                rec = decode_lock(os.pread(fd, 4096, 0))
                 os.close(fd)
-                raise EngineAlreadyRunning(
-                    f"engine {self.engine!r} is already running (pid {pid}); stop it first "
-                    f"(Ctrl-C in its terminal, or `kill {pid}`), or choose another engine.name"
-                ) from None
+                raise EngineAlreadyRunning(self._running(rec, os.geteuid())) from None
             # The previous holder unlinks the file when it releases; if we locked that
             # unlinked file, someone else may lock a new one at the path: start over.
             try:
-                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+                st = os.lstat(self.path)
+                fst = os.fstat(fd)
+                same = (st.st_ino, st.st_dev) == (fst.st_ino, fst.st_dev)
             except FileNotFoundError:
                 same = False
             if same:
                 break
             os.close(fd)
+        rec = LockRecord(pid=os.getpid(), uid=os.geteuid(), instance_id=self.instance_id,
+                         runtime_dir=str(runtime_dir()))  # fmt: skip
         os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        os.pwrite(fd, msgspec.json.encode(rec), 0)
         self.fd = fd
+
+    def _open(self) -> int:
+        try:
+            return open_checked(self.path, os.O_RDWR | os.O_CREAT, 0o600, what="engine lock file")
+        except UntrustedObject as e:
+            try:
+                st = os.lstat(self.path)
+            except FileNotFoundError:
+                raise e from None
+            if stat.S_ISLNK(st.st_mode) or st.st_uid == os.geteuid():
+                raise  # a symlink, or our own file with a loose mode: the one-line refusal
+            raise EngineAlreadyRunning(self._running(_peek(self.path), st.st_uid)) from None
+
+    def _running(self, rec: LockRecord | None, uid: int) -> str:
+        pid = rec.pid if rec else "?"
+        where = f", runtime dir {rec.runtime_dir!r}" if rec else ""
+        other = "" if uid == os.geteuid() else " by another user"
+        hint = (f"stop it first (Ctrl-C in its terminal, or `kill {pid}`), or choose "
+                "another engine.name") if not other else "choose another engine.name"
+        return (f"engine {self.engine!r} is already running{other} (pid {pid}, uid {uid}"
+                f"{where}; lock {self.path}); {hint}")
 
     def release(self) -> None:
         if self.fd is not None:
-            self.path.unlink(missing_ok=True)  # while still holding it: see acquire
+            # Unlink while still holding it (see acquire), and only the file we locked.
+            with contextlib.suppress(OSError):
+                st, fst = os.lstat(self.path), os.fstat(self.fd)
+                if (st.st_ino, st.st_dev) == (fst.st_ino, fst.st_dev):
+                    self.path.unlink()
             os.close(self.fd)
             self.fd = None
 
 
+def new_instance_id() -> int:
+    """A random nonzero 63-bit id for one engine run: rings carry it, consumers check it."""
+    return secrets.randbits(63) | 1
+
+
+def _peek(path: Path) -> LockRecord | None:
+    """Best-effort read of a foreign lock file, for the error message only (as root it is
+    readable; otherwise we say what we can)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return decode_lock(os.pread(fd, 4096, 0))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def remove_leftovers(engine: str) -> list[Path]:
-    """Unlink the shared-memory objects of ``engine`` (call only while holding its lock)."""
+    """Unlink this uid's shared-memory objects of ``engine`` (call only while holding its
+    lock, which guarantees no live engine of that name owns them). Objects of another uid
+    are never touched (logged once each); the engine lock itself is never removed here."""
     removed = []
+    me = os.geteuid()
     for p in engine_objects(engine):
         try:
+            st = os.lstat(p)
+            if st.st_uid != me:
+                log.warning("not removing %s: it belongs to uid %d, not to this engine (uid %d)",
+                            p, st.st_uid, me)  # fmt: skip
+                continue
             p.unlink()
             removed.append(p)
         except FileNotFoundError:
             pass
-    control_socket(engine).unlink(missing_ok=True)
+    sock = control_socket(engine)
+    with contextlib.suppress(FileNotFoundError):
+        if os.lstat(sock).st_uid == me:
+            sock.unlink()
     return removed
 
 
@@ -181,8 +257,9 @@ class Supervisor:
         self.cfg = cfg
         self.config_path = str(Path(config_path).resolve())
         self.engine = cfg.engine.name
-        self.lock = EngineLock(self.engine)
-        self.rings = EngineRings(cfg)
+        self.instance_id = new_instance_id()
+        self.lock = EngineLock(self.engine, self.instance_id)
+        self.rings = EngineRings(cfg, self.instance_id)
         self.children: list[Child] = []
         self.started = time.monotonic()
         self.stats_interval = stats_interval

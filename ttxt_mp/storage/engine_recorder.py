@@ -110,8 +110,9 @@ def ring_created_ns(ring: str) -> int:
     """The ring's creation time from its header: tells one instance of a name from the next."""
     from ttxt_mp.shm import layout
     from ttxt_mp.shm.objects import shm_path
+    from ttxt_mp.trust import open_checked
 
-    fd = os.open(shm_path(ring), os.O_RDONLY)
+    fd = open_checked(shm_path(ring), os.O_RDONLY, what="ring")  # ours, never a symlink
     try:
         return int.from_bytes(os.pread(fd, 8, layout.OFF["created_ns"]), "little")
     finally:
@@ -121,7 +122,8 @@ def ring_created_ns(ring: str) -> int:
 class RingRecording:
     """One ring: its consumer, its recorder thread and its state file."""
 
-    def __init__(self, ring: str, directory: Path, options: dict[str, Any]) -> None:
+    def __init__(self, ring: str, directory: Path, options: dict[str, Any],
+                 instance_id: int | None = None) -> None:  # fmt: skip
         from ttxt_mp.shm import ShmQueue
 
         self.ring = ring
@@ -130,7 +132,8 @@ class RingRecording:
         self.state_file = state_path(directory, ring)
         prev = load_state(self.state_file)
         resume = prev is not None and prev.created_ns == self.created_ns
-        self.consumer = ShmQueue.attach(ring, start="latest" if resume else "oldest")
+        self.consumer = ShmQueue.attach(ring, start="latest" if resume else "oldest",
+                                        instance_id=instance_id)  # fmt: skip
         try:
             meta = self.consumer.metadata or {}
             self.exchange = str(meta.get("exchange", ""))
@@ -210,20 +213,42 @@ class EngineRecorder:
         self.rings: dict[str, RingRecording] = {}
         self.finished: list[RingRecording] = []
         self._ended: set[tuple[str, int]] = set()
+        self._refused: dict[str, str] = {}
 
     def scan(self) -> None:
         """Attach to market rings not being recorded yet (a ring that ended, e.g. closed by
         its producer, is not attached again unless it is a new instance of the name)."""
-        for r in discover(self.engine, ("market",)):
-            if r.name in self.rings:
-                continue
+        from ttxt_mp.engine.naming import read_engine
+        from ttxt_mp.trust import UntrustedObject
+
+        rings = [r for r in discover(self.engine, ("market",)) if r.name not in self.rings]
+        if not rings:
+            return
+        # Only rings of this uid, and while the engine runs only rings carrying its
+        # instance id: a ring planted under the engine's name is never recorded.
+        try:
+            info = read_engine(self.engine)
+        except UntrustedObject as e:
+            self._refuse(f"{self.engine}.lock", str(e))
+            return
+        instance = info.instance_id if info is not None and info.alive else None
+        for r in rings:
             try:
                 if (r.name, ring_created_ns(r.name)) in self._ended:
                     continue
-                self.rings[r.name] = RingRecording(r.name, self.directory, self.options)
+                self.rings[r.name] = RingRecording(r.name, self.directory, self.options,
+                                                   instance)  # fmt: skip
                 log.info("recording ring %s into %s", r.name, self.directory)
+            except UntrustedObject as e:  # foreign or of another instance: once per ring
+                self._refuse(r.name, str(e))
             except Exception as e:  # gone meanwhile, or being created: next scan
                 log.warning("cannot record ring %s yet: %s", r.name, e)
+
+    def _refuse(self, name: str, why: str) -> None:
+        """Log a refused ring once per distinct reason, not on every scan."""
+        if self._refused.get(name) != why:
+            self._refused[name] = why
+            log.warning("not recording %s: %s", name, why)
 
     def check(self) -> None:
         """Save each ring's written position; retire rings whose recorder ended."""
