@@ -57,7 +57,7 @@ def test_cli_builds_accounts_on_every_venue() -> None:
     for core in sim.trading.values():
         assert core.wallet("ck") == {"USDT": (Decimal(7), Decimal(0))}
         assert core.maker_fee == Decimal("0.0002")
-    with pytest.raises(SystemExit, match="--account"):
+    with pytest.raises(ValueError, match="--account"):  # one CLI line, exit 2
         build(parse_args(["--account", "bad"]))
 
 

@@ -98,6 +98,7 @@ class BinanceTrading:
         self._cancel_ids: dict[int, str] = {}  # order id -> the cancel's newClientOrderId
         core.listeners.append(self._on_result)
         core.balance_listeners.append(self._on_deposit)
+        core.forget_listeners.append(self._forget)
         r = venue.app.router
         r.add_post("/api/v3/order", self.post_order)
         r.add_delete("/api/v3/order", self.delete_order)
@@ -557,6 +558,11 @@ class BinanceTrading:
         for lk, (acct, _) in self.listen_keys.items():
             if acct == api_key:
                 self._push_key(lk, payload)
+
+    def _forget(self, order_id: int) -> None:
+        """The core dropped a long-closed order: so do the venue's side tables."""
+        self.meta.pop(order_id, None)
+        self._cancel_ids.pop(order_id, None)
 
     def _on_deposit(self, api_key: str, asset: str, delta: Decimal, t: int) -> None:
         # "Balance Update occurs during ... Deposits or withdrawals"

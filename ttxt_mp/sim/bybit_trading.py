@@ -88,6 +88,7 @@ class BybitTrading:
         self._phantom = itertools.count(9_000_000_000)  # ids of post-only orders canceled on arrival
         self._exec_ids = itertools.count(1)
         core.listeners.append(self._on_result)
+        core.forget_listeners.append(lambda oid: self.market_unit.pop(oid, None))
         r = venue.app.router
         r.add_post("/v5/order/create", self.create)
         r.add_post("/v5/order/cancel", self.cancel)

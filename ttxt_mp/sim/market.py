@@ -41,6 +41,12 @@ class Trade(NamedTuple):
     seq: int  # update id of the event that produced the trade
 
 
+# Trades kept per market: the recent-trades endpoints serve at most 1000 (Binance) / 60
+# (Bybit spot) and a kline series asked for later is backfilled from them. 200 000 made
+# the simulator grow ~3 MB/min at demo load for an hour before the deque was full.
+TRADE_HISTORY = 5_000
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -48,7 +54,7 @@ def now_ms() -> int:
 class Market:
     """One synthetic instrument. `step(dt)` advances it by dt seconds of simulated order flow."""
 
-    def __init__(self, spec: SymbolSpec, rates: Rates, seed: int, history: int = 200_000) -> None:
+    def __init__(self, spec: SymbolSpec, rates: Rates, seed: int, history: int = TRADE_HISTORY) -> None:
         if rates.levels < 10 or rates.max_levels < rates.levels:
             raise ValueError("Rates need levels >= 10 and max_levels >= levels")
         self.spec = spec

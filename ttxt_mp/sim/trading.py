@@ -17,6 +17,7 @@ order of commands, so a run is deterministic for a seed.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
@@ -106,8 +107,12 @@ class TradingCore:
         self._secrets: dict[str, str] = {}
         self.orders: dict[int, OrderRecord] = {}
         self._by_client: dict[tuple[str, str, str], int] = {}
+        # Closed orders stay queryable, the oldest forgotten beyond CLOSED_ORDERS_KEPT
+        # (a long run must not grow without bound, like a venue's order history).
+        self._closed: deque[int] = deque()
         self.listeners: list[Callable[[Result], None]] = []
         self.balance_listeners: list[Callable[[str, str, Decimal, int], None]] = []
+        self.forget_listeners: list[Callable[[int], None]] = []  # a closed order dropped
 
     # ------------------------------------------------------------ accounts
 
@@ -320,6 +325,10 @@ class TradingCore:
             if e.exec_type == "TRADE" and e.fee_asset:
                 rec.fees[e.fee_asset] = rec.fees.get(e.fee_asset, Decimal(0)) + e.fee
                 rec.fills += 1
+            if e.status in FINAL:
+                self._closed.append(e.order_id)
+        while len(self._closed) > CLOSED_ORDERS_KEPT:
+            self._forget(self._closed.popleft())
         if not user_events:
             return
         user_result = msgspec.structs.replace(
@@ -328,4 +337,17 @@ class TradingCore:
             fn(user_result)
 
 
+    def _forget(self, order_id: int) -> None:
+        rec = self.orders.get(order_id)
+        if rec is None or rec.last.status not in FINAL:
+            return
+        del self.orders[order_id]
+        key = (rec.last.account, rec.last.symbol, rec.last.client_order_id)
+        if self._by_client.get(key) == order_id:
+            del self._by_client[key]
+        for fn in self.forget_listeners:
+            fn(order_id)
+
+
 FINAL = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED)
+CLOSED_ORDERS_KEPT = 100_000
