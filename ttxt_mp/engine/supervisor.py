@@ -151,6 +151,7 @@ class EngineLock:
         self.fd: int | None = None
 
     def acquire(self) -> None:
+        rdir = str(runtime_dir())  # refused (foreign, loose, symlink) before any lock
         while True:
             fd = self._open()
             try:
@@ -171,7 +172,7 @@ class EngineLock:
                 break
             os.close(fd)
         rec = LockRecord(pid=os.getpid(), uid=os.geteuid(), instance_id=self.instance_id,
-                         runtime_dir=str(runtime_dir()))  # fmt: skip
+                         runtime_dir=rdir)  # fmt: skip
         os.ftruncate(fd, 0)
         os.pwrite(fd, msgspec.json.encode(rec), 0)
         self.fd = fd
