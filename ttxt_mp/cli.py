@@ -190,6 +190,15 @@ def error_line(e: BaseException) -> str:
     return " ".join(msg.split()) if "\n" in msg or "\r" in msg else msg
 
 
+def _hint(e: BaseException) -> str:
+    """What the user can do about a transport limit, in their terms (the config file)."""
+    msg = str(e)
+    if "max_consumers" in msg and "config" not in msg:
+        return ("; raise it with max_consumers under [rings.market] (or [rings.private]) "
+                "in the engine's config and restart the engine")
+    return ""
+
+
 def guarded(run: Callable[[], int], debug: bool = False) -> int:
     """Run a command inside the CLI's one error boundary: expected failures become one
     ``ttxt-mp: <message>`` line on stderr and exit code 2 (1 when nothing was found);
@@ -205,7 +214,7 @@ def guarded(run: Callable[[], int], debug: bool = False) -> int:
         if isinstance(e, SystemExit) or debug or not isinstance(e, _expected_errors()
                                                                    + _nothing_found()):  # fmt: skip
             raise
-        print(f"ttxt-mp: {error_line(e)}", file=sys.stderr)
+        print(f"ttxt-mp: {error_line(e)}{_hint(e)}", file=sys.stderr)
         return 1 if isinstance(e, _nothing_found()) else 2
 
 
