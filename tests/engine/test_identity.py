@@ -64,7 +64,8 @@ q = ShmQueue.create(name, 64, 256, "block" if cmd else "overwrite", metadata=met
 os.chmod(f"/dev/shm/ttxt-{name}", mode)
 if cmd:
     q.put(CreateOrder(exchange="binance", symbol="BTC/USDT", client_order_id="evil-1",
-                      side=Side.BUY, qty=0.01, price=1000.0, local_ts=time.time_ns()))
+                      side=Side.BUY, qty=0.01, price=float(os.environ.get("EVIL_PRICE", "1000")),
+                      local_ts=time.time_ns()))
 else:
     q.put(ConnectorStatus(exchange="binance", state=ConnectorState.UP, message="forged",
                           local_ts=time.time_ns()))
@@ -76,13 +77,14 @@ q.close(); q.unlink()
 
 @contextlib.contextmanager
 def foreign_ring(name: str, mode: int = 0o600, *, command: bool = False,
-                 instance_id: int = 0) -> Iterator[subprocess.Popen]:  # fmt: skip
+                 instance_id: int = 0, price: float = 1000.0) -> Iterator[subprocess.Popen]:  # fmt: skip
     """Ring ``name`` created by uid 65534, alive while the block runs."""
     argv = [sys.executable, "-c", _FOREIGN, name, f"{mode:o}", "1" if command else "0"]
     if instance_id:
         argv.append(str(instance_id))
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "EVIL_PRICE": repr(price)})  # fmt: skip
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
@@ -329,3 +331,46 @@ def test_trading_client_group_shares_its_command_ring(name):
         tc.close()
     with pytest.raises(ValueError, match="no group 'no_such_group_x'"):
         TradingClient(name, "bad", group="no_such_group_x")
+
+
+@root_only
+def test_another_users_orders_never_reach_the_venue(tmp_path, name):
+    """Issue 9 item 1, end to end: a connector with API keys, a command ring of another
+    uid (mode 0666, as the attacker made it) holding a marketable order. The engine's own
+    client trades; the attacker's order is never sent; one warning names the ring."""
+    from trading_e2e.helpers import (
+        ConnectorProc,
+        SimThread,
+        creds_env,
+        wait_reconciled,
+        write_config,
+    )
+
+    from ttxt_mp.events import Side
+    from ttxt_mp.trading_client import TradingClient
+
+    with SimThread() as simt:
+        cfg = write_config(tmp_path / "c.toml", name, "binance", simt.urls("binance"))
+        conn = ConnectorProc(tmp_path, name, "binance", cfg, creds_env()).start()
+        tc = TradingClient(name, "alice")
+        try:
+            wait_reconciled(tc, "binance")
+            bid, _, ask, _ = simt.best("binance")
+            evil = command_ring_name(name, "binance", "evil")
+            with foreign_ring(evil, 0o666, command=True, price=float(ask)):
+                deadline = time.monotonic() + 20
+                while b"ignoring command ring" not in conn.output():
+                    assert time.monotonic() < deadline, conn.output()[-3000:]
+                    tc.poll(0.1)
+                cid = tc.create_order("binance", "BTC/USDT", Side.BUY, 0.01, price=float(bid - 100))
+                assert tc.wait_ack(cid, 10).accepted
+                tc.poll(1.0)  # several discovery scans more
+                assert simt.orders_with("binance", "evil-1") == 0
+                assert simt.orders_with("binance", cid) == 1
+                assert not any(getattr(a, "client_order_id", "") == "evil-1"
+                               for acks in tc._acks.values() for a in acks)
+            lines = [ln for ln in conn.output().splitlines() if b"ignoring command ring" in ln]
+            assert len(lines) == 1 and evil.encode() in lines[0] and b"uid 65534" in lines[0], lines
+        finally:
+            tc.close()
+            conn.stop()
