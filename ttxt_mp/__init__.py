@@ -8,6 +8,7 @@ from ttxt_mp.events import (
     AmendOrder,
     Balance,
     CancelOrder,
+    Connection,
     ConnectorState,
     ConnectorStatus,
     CreateOrder,
@@ -56,7 +57,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "AmendOrder", "Array", "AsyncioQueue", "Balance", "BaseClient", "BookGap", "CancelOrder",
-    "Config", "ConfigError", "ConnectorState", "EventFilter", "Feed", "FeedNotFound",
+    "Config", "ConfigError", "Connection", "ConnectorState", "EventFilter", "Feed", "FeedNotFound",
     "IEventHandler", "OrderBook", "ShmQueue", "TradingClient", "TradingMixin", "UpdateResult",
     "attach", "load_config",
     "ConnectorStatus", "CreateOrder", "Event", "Fixed", "GapNotice", "IQueue", "IQueueActor",

@@ -65,6 +65,14 @@ class ConnectorState(IntEnum):
     DISABLED = 9
 
 
+class Connection(IntEnum):
+    """Which of a connector's connections a ``ConnectorStatus`` is about."""
+
+    MARKET = 1  # public market data (the WebSocket streams and REST snapshots)
+    PRIVATE = 2  # the account's private stream (orders, fills, wallets)
+    ORDER_ENTRY = 3  # the order entry session (signed REST / command rings)
+
+
 class Event(msgspec.Struct, frozen=True, kw_only=True):
     """Fields every event carries."""
 
@@ -211,7 +219,9 @@ class ConnectorStatus(Event, frozen=True, kw_only=True):
     state: ConnectorState
     message: str = ""
     reconnects: int = 0
+    """Reconnects of the connection this status is about."""
     gaps: int = 0
+    connection: Connection = Connection.MARKET
 
 
 class GapNotice(Event, frozen=True, kw_only=True):
@@ -375,6 +385,7 @@ register_event(
     _BASE
     + (
         Fixed("state", "u1", enum=ConnectorState),
+        Fixed("connection", "u1", enum=Connection),
         Fixed("reconnects", "i8"),
         Fixed("gaps", "i8"),
         Text("message"),

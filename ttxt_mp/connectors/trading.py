@@ -82,6 +82,7 @@ from ttxt_mp.connectors.normalizer import MalformedFrame
 from ttxt_mp.events import (
     AmendOrder,
     CancelOrder,
+    Connection,
     ConnectorState,
     ConnectorStatus,
     CreateOrder,
@@ -471,7 +472,7 @@ class TradingSession:
     async def run(self) -> None:
         """Load instruments, resolve commands left in flight, follow the private stream
         and execute commands until :meth:`stop`. Never raises for venue trouble."""
-        self._status(S.STARTING, "trading: starting")
+        self._status(S.STARTING, "trading: starting", connection=Connection.ORDER_ENTRY)
         backoff = Backoff(self.cfg.reconnect_backoff, max(self.cfg.reconnect_backoff_max, 0.1))
         while not self._stop.is_set():
             try:
@@ -479,7 +480,8 @@ class TradingSession:
                 break
             except (WebError, MalformedFrame, ValueError) as e:
                 delay = backoff.next_delay()
-                self._status(S.DOWN, f"trading: instrument list failed: {e}; retry in {delay:.2f} s")
+                self._status(S.DOWN, f"trading: instrument list failed: {e}; retry in {delay:.2f} s",
+                             connection=Connection.ORDER_ENTRY)
                 await self._sleep(delay)
         else:
             return
@@ -501,7 +503,7 @@ class TradingSession:
             if self.venue.own_connections:
                 with contextlib.suppress(Exception):
                     await self.venue.connections.close()
-            self._status(S.STOPPED, "trading: stopped")
+            self._status(S.STOPPED, "trading: stopped", connection=Connection.ORDER_ENTRY)
 
     def stop(self) -> None:
         self._stop.set()
@@ -521,12 +523,16 @@ class TradingSession:
     async def _publish(self, ev: Event) -> None:
         await self.publisher.aput(ev)
 
-    def _status(self, state: ConnectorState, message: str) -> None:
+    def _status(self, state: ConnectorState, message: str, *,
+                connection: Connection = Connection.PRIVATE, reconnects: int = 0) -> None:  # fmt: skip
+        """Publish a status of the private stream (default) or of order entry, with
+        that connection's own reconnect count."""
         self.state = state
         level = logging.WARNING if state in (S.ERROR, S.DOWN, S.DISABLED) else logging.INFO
         log.log(level, "%s %s %s", self.cfg.id, state.name, message)
         st = ConnectorStatus(exchange=self.exchange, state=state, message=message,
-                             local_ts=time.time_ns())  # fmt: skip
+                             local_ts=time.time_ns(), connection=connection,
+                             reconnects=reconnects)  # fmt: skip
         try:
             self.publisher.put(st, timeout=1.0)
         except Exception as e:  # a stuck consumer must not stop trading
@@ -796,7 +802,8 @@ class TradingSession:
             reconnects += 1
             delay = backoff.next_delay()
             self._status(S.DOWN, f"trading: private stream down ({reason}); reconnect "
-                         f"{reconnects} in {delay:.2f} s, then reconcile")  # fmt: skip
+                         f"{reconnects} in {delay:.2f} s, then reconcile",
+                         reconnects=reconnects)  # fmt: skip
             await self._sleep(delay)
 
     async def _on_frame(self, frame: bytes) -> None:

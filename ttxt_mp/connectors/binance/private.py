@@ -32,6 +32,7 @@ from ttxt_mp.connectors.instruments import InstrumentBook
 from ttxt_mp.connectors.normalizer import MalformedFrame
 from ttxt_mp.events import (
     Balance,
+    Connection,
     ConnectorState,
     ConnectorStatus,
     Event,
@@ -212,6 +213,7 @@ class BinancePrivateNormalizer:
                 return [
                     ConnectorStatus(
                         exchange=EXCHANGE, state=ConnectorState.DOWN, local_ts=recv,
+                        connection=Connection.PRIVATE,
                         message=f"user data stream ended ({kind}); resubscribe and reconcile",
                     )
                 ]  # fmt: skip
