@@ -10,6 +10,7 @@ client runs unchanged on a live engine, a replay, or an in-process ``AsyncioQueu
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue as thread_queue
 import threading
 import time
@@ -20,6 +21,8 @@ import numpy as np
 
 from ttxt_mp import events as ev
 from ttxt_mp.queues import IQueueConsumer, QueueClosed, QueueEmpty
+
+log = logging.getLogger("ttxt_mp.client")
 
 KINDS: dict[str, type] = {
     cls.__name__: cls
@@ -252,11 +255,17 @@ def attach(
     ``wait`` seconds are allowed for the rings to appear (an engine just launched).
     Only rings of this uid are read, and while an engine of that name runs, only rings
     carrying its instance id (from its lock file): a ring another user or another
-    process named like the engine's is refused with a one-line ``RingPermissionError``
-    instead of feeding forged data into the books.
+    process named like the engine's is skipped with a warning naming it (never read, so
+    it cannot feed forged data into the books, nor block the genuine rings); if no ring
+    is left, that refusal is raised (``RingPermissionError``).
+
+    Market rings are read through :class:`ttxt_mp.join.JoinedRing`: the first events
+    are the connector's state (a snapshot of every synced book, the last klines and
+    statuses), so a client attaching to a running engine has its books at once.
     """
     from ttxt_mp.engine.naming import check_engine_name, discover, read_engine
-    from ttxt_mp.shm import ShmQueue
+    from ttxt_mp.join import JoinedRing
+    from ttxt_mp.shm import RingPermissionError, ShmQueue
 
     check_engine_name(engine)
     deadline = time.monotonic() + wait
@@ -279,14 +288,22 @@ def attach(
     spin_us = 50.0 if len(rings) == 1 else 0.0
     instance = info.instance_id if info is not None and info.alive else None
     sources: list[IQueueConsumer] = []
+    refused: list[RingPermissionError] = []
     try:
         for r in rings:
-            sources.append(ShmQueue.attach(r.name, start=start, spin_us=spin_us,
-                                           instance_id=instance))  # fmt: skip
+            try:
+                q = ShmQueue.attach(r.name, start=start, spin_us=spin_us, instance_id=instance)
+            except RingPermissionError as e:
+                log.warning("attach(%r): skipping ring %s: %s", engine, r.name, e)
+                refused.append(e)
+                continue
+            sources.append(JoinedRing(q, instance_id=instance) if r.stream == "market" else q)
     except BaseException:
         for src in sources:
             src.close()  # type: ignore[attr-defined]
         raise
+    if not sources:
+        raise refused[0]
     return Feed(sources, EventFilter(exchanges, symbols, kinds))
 
 
