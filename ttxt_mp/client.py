@@ -294,7 +294,6 @@ def attach(
             try:
                 q = ShmQueue.attach(r.name, start=start, spin_us=spin_us, instance_id=instance)
             except RingPermissionError as e:
-                log.warning("attach(%r): skipping ring %s: %s", engine, r.name, e)
                 refused.append(e)
                 continue
             sources.append(JoinedRing(q, instance_id=instance) if r.stream == "market" else q)
@@ -304,6 +303,8 @@ def attach(
         raise
     if not sources:
         raise refused[0]
+    for e in refused:  # said only when the genuine rings are read (else raised, once)
+        log.warning("attach(%r): skipping a ring that is not the engine's: %s", engine, e)
     return Feed(sources, EventFilter(exchanges, symbols, kinds))
 
 

@@ -45,7 +45,8 @@ def test_sigkilled_children_are_down_with_the_reason_and_counters_survive(make_e
     os.kill(before["pid"], signal.SIGKILL)
     os.kill(rec["pid"], signal.SIGKILL)
     for name in ("connector:binance", "recorder"):
-        down = eng.wait_child(name, lambda c: c["state"] == "DOWN", timeout=5.0)
+        # DOWN shows as soon as the exit is seen; the restart is counted right after
+        down = eng.wait_child(name, lambda c: c["state"] == "DOWN" and c["restarts"], timeout=5.0)
         assert down["pid"] is None, down
         assert "killed by SIGKILL" in down["message"], down
         assert down["restarts"] == 1 and down["last_exit"] == -signal.SIGKILL, down
@@ -114,3 +115,55 @@ def test_a_restarted_child_uses_the_config_parsed_at_launch(make_engine):
                            timeout=20.0)  # fmt: skip
     assert again["pid"] != first["pid"]
     _held(eng, "connector:binance", lambda c: c["state"] != "FAILED", 1.0)
+
+
+STOPPABLE_CONSUMER = """
+import sys, time
+import ttxt_mp
+with ttxt_mp.attach(sys.argv[1], exchanges=["binance"], wait=10) as feed:
+    print("attached", flush=True)
+    while True:  # reads until SIGSTOPped or killed
+        try:
+            feed.get(timeout=0.2)
+        except ttxt_mp.QueueEmpty:
+            pass
+"""
+
+
+def test_stopped_consumer_of_a_block_ring_is_named_in_status_and_the_engine_stops(make_engine):
+    import subprocess
+    import sys
+
+    eng = make_engine()
+    text = eng.config.read_text()
+    eng.config.write_text(text.replace('policy = "overwrite"', 'policy = "block"')
+                          .replace("capacity = 65536", "capacity = 512"))  # fmt: skip
+    eng.start()
+    cons = subprocess.Popen([sys.executable, "-c", STOPPABLE_CONSUMER, eng.name],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert cons.stdout is not None and cons.stdout.readline().strip() == "attached"
+        eng.wait_child("connector:binance", lambda c: c["state"] == "UP" and c["events"] > 0)
+        os.kill(cons.pid, signal.SIGSTOP)
+        blocked = eng.wait_child(
+            "connector:binance",
+            lambda c: c["state"] == "ERROR" and f"pid {cons.pid}" in c["message"], timeout=20.0)
+        assert "is full (block policy)" in blocked["message"] and blocked["pid"], blocked
+        eng.wait_child("connector:bybit", lambda c: c["state"] == "UP")  # not its consumer
+        # The consumer reads again: the connector catches up and is UP again.
+        os.kill(cons.pid, signal.SIGCONT)
+        eng.wait_child("connector:binance", lambda c: c["state"] == "UP", timeout=20.0)
+        assert eng.child("connector:binance")["restarts"] == 0
+        # Blocked again, the engine still stops promptly, without killing anyone.
+        os.kill(cons.pid, signal.SIGSTOP)
+        eng.wait_child("connector:binance", lambda c: c["state"] == "ERROR", timeout=20.0)
+        t0 = time.monotonic()
+        eng.proc.send_signal(signal.SIGINT)
+        assert eng.proc.wait(10) == 0
+        assert time.monotonic() - t0 < 6.0
+        assert "did not stop" not in eng.output(), eng.output()[-3000:]
+    finally:
+        if cons.poll() is None:
+            os.kill(cons.pid, signal.SIGCONT)
+            cons.kill()
+        cons.wait(5)

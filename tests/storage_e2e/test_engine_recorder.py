@@ -13,7 +13,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from ttxt_mp.engine.protocol import ChildReport, Reporter
+from ttxt_mp.engine.protocol import EXIT_PERMANENT, ChildReport, Reporter
 from ttxt_mp.events import GapNotice, Orderbook
 from ttxt_mp.shm import ShmQueue
 from ttxt_mp.shm.objects import remove_ring_objects
@@ -84,7 +84,7 @@ def test_child_refuses_a_bad_config_naming_it(tmp_path):
     bad = tmp_path / "nope.toml"
     p = subprocess.run([sys.executable, "-m", "ttxt_mp.storage.recorder", "--engine", "x",
                         "--config", str(bad)], capture_output=True, timeout=60)  # fmt: skip
-    assert p.returncode == 2
+    assert p.returncode == EXIT_PERMANENT  # permanent: the supervisor does not restart it
     assert "nope.toml" in p.stderr.decode() and "cannot read config" in p.stderr.decode()
 
 
