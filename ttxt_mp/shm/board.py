@@ -44,7 +44,7 @@ import posix_ipc
 
 from ttxt_mp import codec
 from ttxt_mp.shm.errors import RingForeign, RingNotFound, RingTooLarge
-from ttxt_mp.shm.objects import PREFIX, SHM_DIR, flocked
+from ttxt_mp.shm.objects import PREFIX, SHM_DIR, allocate, create_object, discard, flocked
 from ttxt_mp.trust import UntrustedObject, check_fd
 
 __all__ = ["BoardState", "StateBoard", "board_name"]
@@ -102,28 +102,21 @@ class StateBoard:
                capacity: int = 1 << 16) -> StateBoard:  # fmt: skip
         """Create (or take over, after a producer restart) the board of ``ring``."""
         size = DATA_OFFSET + max(capacity, 4096)
+        what = f"state board of ring {ring!r}"
         try:
-            shm = posix_ipc.SharedMemory(board_name(ring), flags=posix_ipc.O_CREX,
-                                         mode=0o660 if group is not None else 0o600)  # fmt: skip
+            shm = create_object(board_name(ring), what, size, group)  # flocked
         except posix_ipc.ExistentialError:
             self = cls.open(ring, instance_id=instance_id or None)
             self.producer = True
             return self
         try:
-            check_fd(shm.fd, board_path(ring), allow_gid=group, what="state board")
-            if group is not None:
-                os.fchown(shm.fd, -1, group)
-                os.fchmod(shm.fd, 0o660)
-            _allocate(shm.fd, size, ring)
             self = cls(ring, shm, True)
             mm = self._mm
             assert mm is not None
-            with flocked(self._fd):
+            with flocked(self._fd):  # ours already: this releases it once written
                 _HDR.pack_into(mm, 0, MAGIC, VERSION, instance_id)
         except BaseException:
-            with contextlib.suppress(Exception):
-                posix_ipc.unlink_shared_memory(board_name(ring))
-                shm.close_fd()
+            discard(shm, board_name(ring))
             raise
         return self
 
@@ -242,7 +235,7 @@ class StateBoard:
             nrec += 1
         need = DATA_OFFSET + len(blob)
         if need > self._size:
-            _allocate(self._fd, max(need, 2 * self._size), self.ring)
+            _grow(self._fd, max(need, 2 * self._size), self.ring)
             self._remap()
         mm = self._mm
         assert mm is not None
@@ -277,16 +270,11 @@ class StateBoard:
         self.close()
 
 
-def _allocate(fd: int, size: int, ring: str) -> None:
+def _grow(fd: int, size: int, ring: str) -> None:
     if size > MAX_BOARD_BYTES:
         raise RingTooLarge(f"state of ring {ring!r} needs {size} bytes, more than the "
                            f"{MAX_BOARD_BYTES} a state board may hold")  # fmt: skip
-    os.ftruncate(fd, size)
-    try:
-        os.posix_fallocate(fd, 0, size)
-    except OSError as e:
-        raise RingTooLarge(f"state board of ring {ring!r}: cannot allocate {size} bytes in "
-                           f"{SHM_DIR}: {e.strerror}") from None  # fmt: skip
+    allocate(fd, f"state board of ring {ring!r}", size)
 
 
 def _decode(blob: bytes, nrec: int) -> list[Any]:

@@ -15,6 +15,7 @@ owner), and a ring is used only after :func:`check_ring_fd` accepted its open fd
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -27,7 +28,8 @@ from dataclasses import dataclass
 import posix_ipc
 
 from ttxt_mp import trust
-from ttxt_mp.shm.errors import RingPermissionError
+from ttxt_mp.shm import limits
+from ttxt_mp.shm.errors import RingPermissionError, RingTooLarge
 from ttxt_mp.shm.layout import MAGIC, OFF
 
 log = logging.getLogger("ttxt_mp.shm")
@@ -265,3 +267,53 @@ def remove_ring_objects(name: str) -> list[str]:
         if o.kind in ("fifo", "other") and o.ring == name and unlink_own(o.path):
             removed.append(o.path)
     return removed
+
+
+def create_object(posix_name: str, what: str, size: int, group: int | None, *,
+                  hint: str = "") -> posix_ipc.SharedMemory:  # fmt: skip
+    """Create shm object ``posix_name`` exclusively (0600, or 0660 with ``group``), flock
+    it and allocate all ``size`` bytes (:func:`allocate`); on any failure it is unlinked
+    again. Returned still flocked. ``posix_ipc.ExistentialError`` if it exists."""
+    shm = posix_ipc.SharedMemory(posix_name, flags=posix_ipc.O_CREX, mode=0o600)
+    try:
+        fcntl.flock(shm.fd, fcntl.LOCK_EX)
+        if group is not None:
+            try:
+                os.fchown(shm.fd, -1, group)
+                os.fchmod(shm.fd, 0o660)
+            except PermissionError:
+                raise RingPermissionError(
+                    f"{what}: cannot share it with group {group}: this process "
+                    f"(uid {os.geteuid()}) is not a member of that group"
+                ) from None
+        allocate(shm.fd, what, size, hint)
+    except BaseException:
+        discard(shm, posix_name)
+        raise
+    return shm
+
+
+def allocate(fd: int, what: str, size: int, hint: str = "") -> None:
+    """Reserve every page of the first ``size`` bytes now (growing the object if needed):
+    exhaustion is :class:`RingTooLarge` here, not SIGBUS in a reader later."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.ENOMEM, errno.EFBIG):
+            space = limits.shm_space()
+            free = f" ({limits.human(space[1])} free)" if space else ""
+            raise RingTooLarge(
+                f"{what}: cannot allocate {limits.human(size)} in "
+                f"{limits.SHM_DIR}{free}: {e.strerror}{hint}"
+            ) from None
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+        os.ftruncate(fd, size)  # a filesystem without fallocate: sparse, as before
+
+
+def discard(shm: posix_ipc.SharedMemory, posix_name: str) -> None:
+    """Unlink a half-made object and close its fd (each step whatever the other did)."""
+    with contextlib.suppress(Exception):
+        posix_ipc.unlink_shared_memory(posix_name)
+    with contextlib.suppress(Exception):
+        shm.close_fd()

@@ -36,6 +36,8 @@ from ttxt_mp.shm.errors import (
 )
 from ttxt_mp.shm.objects import (
     check_name,
+    create_object,
+    discard,
     fifo_path,
     flocked,
     owner_note,
@@ -143,9 +145,7 @@ class RingWriter(_Mapped):
         try:
             self._init_ring(shm, size, fields, blob, kinds)
         except BaseException:
-            with contextlib.suppress(Exception):
-                posix_ipc.unlink_shared_memory(shm_name(name))
-                shm.close_fd()
+            discard(shm, shm_name(name))
             raise
         return self
 
@@ -713,53 +713,16 @@ def _own_group(name: str) -> int | None:
 
 
 def _create_shm(name: str, size: int, group: int | None) -> posix_ipc.SharedMemory:
-    """Create the shm object exclusively (0600, or 0660 with ``group``), flock it and
-    allocate all ``size`` bytes; on any failure it is unlinked again. The caller gets
-    it still flocked (``_init_ring`` unlocks once the header is written)."""
+    """Ring ``name``'s object, created by :func:`create_object` (flocked, allocated); a
+    stale one of ours is removed first. The caller gets it still flocked (``_init_ring``
+    unlocks once the header is written)."""
     for _ in range(2):
         try:
-            shm = posix_ipc.SharedMemory(shm_name(name), flags=posix_ipc.O_CREX, mode=0o600)
-            break
+            return create_object(shm_name(name), f"ring {name!r}", size, group,
+                                 hint="; lower capacity or slot_size")  # fmt: skip
         except posix_ipc.ExistentialError:
             _clean_stale(name)
-    else:
-        raise RingExists(f"ring {name!r} keeps reappearing while being created; another producer?")
-    try:
-        fcntl.flock(shm.fd, fcntl.LOCK_EX)
-        if group is not None:
-            try:
-                os.fchown(shm.fd, -1, group)
-                os.fchmod(shm.fd, 0o660)
-            except PermissionError:
-                raise RingPermissionError(
-                    f"ring {name!r}: cannot share it with group {group}: this process "
-                    f"(uid {os.geteuid()}) is not a member of that group"
-                ) from None
-        _allocate(shm.fd, name, size)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            posix_ipc.unlink_shared_memory(shm_name(name))
-        with contextlib.suppress(Exception):
-            shm.close_fd()
-        raise
-    return shm
-
-
-def _allocate(fd: int, name: str, size: int) -> None:
-    """Reserve every page now: exhaustion is ENOSPC here, not SIGBUS in a reader later."""
-    try:
-        os.posix_fallocate(fd, 0, size)
-    except OSError as e:
-        if e.errno in (errno.ENOSPC, errno.ENOMEM, errno.EFBIG):
-            space = limits.shm_space()
-            free = f" ({limits.human(space[1])} free)" if space else ""
-            raise RingTooLarge(
-                f"ring {name!r}: cannot allocate {limits.human(size)} in "
-                f"{limits.SHM_DIR}{free}: {e.strerror}; lower capacity or slot_size"
-            ) from None
-        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
-            raise
-        os.ftruncate(fd, size)  # a filesystem without fallocate: sparse, as before
+    raise RingExists(f"ring {name!r} keeps reappearing while being created; another producer?")
 
 
 def _clean_stale(name: str) -> None:
