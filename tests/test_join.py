@@ -4,7 +4,9 @@ the producer's at every point (hypothesis over join points, serve points and lap
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from hypothesis import given, settings
@@ -71,6 +73,22 @@ class FakeConnector:
         self.put(e)
 
 
+@contextlib.contextmanager
+def ring(with_board: bool = True) -> Iterator[tuple[object, StateBoard | None]]:
+    """A fresh small ring (and its state board), removed whatever the test did."""
+    name = f"tj{uuid.uuid4().hex[:10]}"
+    pub = ShmQueue.create(name, capacity=64, slot_size=256)
+    board = StateBoard.create(name) if with_board else None
+    try:
+        yield pub, board
+    finally:
+        if board is not None:
+            board.close()
+            board.unlink()
+        pub.close()
+        pub.unlink()
+
+
 def consumer_books(events: list) -> dict[str, OrderBook]:
     books: dict[str, OrderBook] = {}
     for e in events:
@@ -97,17 +115,15 @@ def drain(q: JoinedRing) -> list:
 @given(before=st.integers(0, 300), after=st.integers(0, 300), serve_at=st.integers(0, 300),
        lap_at=st.one_of(st.none(), st.integers(0, 200)))
 def test_late_and_lapped_consumers_rebuild_the_producers_books(before, after, serve_at, lap_at):
-    name = f"tj{uuid.uuid4().hex[:10]}"
-    pub = ShmQueue.create(name, capacity=64, slot_size=256)
-    board = StateBoard.create(name)
-    conn = FakeConnector(pub)
-    server = StateServer(conn, board)
-    try:
+    with ring() as (pub, board):
+        assert board is not None
+        conn = FakeConnector(pub)
+        server = StateServer(conn, board)
         i = 0
         for _ in range(before):
             conn.step(i, SYMS[i % 2])
             i += 1
-        q = JoinedRing(ShmQueue.attach(name), timeout=5.0)
+        q = JoinedRing(ShmQueue.attach(pub.name), timeout=5.0)
         got: list = []
         for k in range(after):
             if k == serve_at:
@@ -140,41 +156,23 @@ def test_late_and_lapped_consumers_rebuild_the_producers_books(before, after, se
             if kind is ev.Kline:
                 assert [k for k in klines if k.symbol == sym][-1] == e
         q.close()
-    finally:
-        board.close()
-        board.unlink()
-        pub.close()
-        pub.unlink()
 
 
 def test_a_ring_without_board_is_read_as_is():
-    name = f"tj{uuid.uuid4().hex[:10]}"
-    pub = ShmQueue.create(name, capacity=64, slot_size=256)
-    try:
-        q = JoinedRing(ShmQueue.attach(name))
+    with ring(with_board=False) as (pub, _):
+        q = JoinedRing(ShmQueue.attach(pub.name))
         assert q.board is None
         e = ev.ConnectorStatus(exchange="x", state=ev.ConnectorState.UP)
         pub.put(e)
         assert q.get(timeout=1.0) == e
         q.close()
-    finally:
-        pub.close()
-        pub.unlink()
 
 
 def test_a_producer_that_never_serves_is_given_up_after_the_timeout():
-    name = f"tj{uuid.uuid4().hex[:10]}"
-    pub = ShmQueue.create(name, capacity=64, slot_size=256)
-    board = StateBoard.create(name)
-    try:
-        q = JoinedRing(ShmQueue.attach(name), timeout=0.2)
+    with ring() as (pub, _):
+        q = JoinedRing(ShmQueue.attach(pub.name), timeout=0.2)
         e = ev.ConnectorStatus(exchange="x", state=ev.ConnectorState.UP)
         pub.put(e)
         assert q.get(timeout=3.0) == e  # waited out the state, then read the ring
         assert q.joins == 0
         q.close()
-    finally:
-        board.close()
-        board.unlink()
-        pub.close()
-        pub.unlink()

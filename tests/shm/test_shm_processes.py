@@ -10,13 +10,13 @@ import signal
 import time
 
 import pytest
+from as_user import run_as
 
 from ttxt_mp.codec import encode
 from ttxt_mp.queues import QueueFull
 from ttxt_mp.shm import (
     ProducerDied,
     RingExists,
-    RingPermissionError,
     ShmQueue,
     list_objects,
 )
@@ -161,25 +161,12 @@ def test_stale_ring_of_dead_producer_is_cleaned_live_one_refused(names, procs, c
 def test_attach_to_ring_of_another_user_is_refused(names):
     name = names()
     with ShmQueue.create(name):
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # child: become nobody, try to attach
-            try:
-                os.setuid(65534)
-                try:
-                    ShmQueue.attach(name)
-                    msg = "attached"
-                except RingPermissionError as e:
-                    msg = f"RingPermissionError: {e}"
-                except BaseException as e:  # noqa: BLE001 - report anything to the parent
-                    msg = f"{type(e).__name__}: {e}"
-                os.write(w, msg.encode())
-            finally:
-                os._exit(0)
-        os.close(w)
-        os.waitpid(pid, 0)
-        msg = os.read(r, 4096).decode()
-        os.close(r)
+
+        def attach() -> str:
+            ShmQueue.attach(name)
+            return "attached"
+
+        msg = run_as(attach)
     assert msg.startswith("RingPermissionError"), msg
     assert "belongs to uid 0 with mode 600" in msg and "uid 65534" in msg
 

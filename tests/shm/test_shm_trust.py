@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 import pytest
+from as_user import run_as
 
 from ttxt_mp.events import Kline
 from ttxt_mp.shm import (
@@ -285,25 +286,12 @@ def test_private_ring_and_fifo_modes(names):
 def test_group_we_are_not_in_is_a_one_line_error(names):
     """An unprivileged process cannot give its ring to a group it is not in."""
     name = names()
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            try:
-                ShmQueue.create(name, group=GROUP)
-                msg = "created"
-            except BaseException as e:  # noqa: BLE001 - report anything to the parent
-                msg = f"{type(e).__name__}: {e}"
-            os.write(w, msg.encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    os.waitpid(pid, 0)
-    msg = os.read(r, 4096).decode()
-    os.close(r)
+
+    def create() -> str:
+        ShmQueue.create(name, group=GROUP)
+        return "created"
+
+    msg = run_as(create)
     assert msg == (f"RingPermissionError: ring {name!r}: cannot share it with group {GROUP}: "
                    f"this process (uid {NOBODY}) is not a member of that group"), msg  # fmt: skip
     assert not os.path.exists(shm_path(name))  # nothing left behind
