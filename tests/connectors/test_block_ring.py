@@ -158,11 +158,13 @@ def _reports(lines: Lines) -> list[ChildReport]:
 
 def test_stopped_consumer_on_a_block_ring_is_named_and_sigterm_still_works(tmp_path: Path) -> None:
     from ttxt_mp.shm import ShmQueue
+    from ttxt_mp.shm.objects import remove_ring_objects
 
     engine = f"bk{os.getpid()}"
     name = ring_name(engine, "bn", "market")
     procs: list[subprocess.Popen] = []
     watcher = None
+    finished = False
     with SimThread(symbols={"binance": ["BTCUSDT"]}, seed=5, rates=RATES, timings=TIMINGS) as st:
         urls = st.sim.urls.binance
         cfg = _config(tmp_path / "c.toml", engine, urls.ws, urls.rest)
@@ -202,9 +204,9 @@ def test_stopped_consumer_on_a_block_ring_is_named_and_sigterm_still_works(tmp_p
             code = conn.wait(5.0)
             assert time.monotonic() - t0 < 4.0
             assert code == 0, "".join(err.lines[-20:])
-            time.sleep(0.1)  # let the reader thread take the last line (the pipe is closed)
-            assert _reports(out)[-1].state == "STOPPED"
+            out.wait(lambda: _reports(out)[-1].state == "STOPPED", 5.0, "the STOPPED report")
             assert not any("Traceback" in ln for ln in err.lines), "".join(err.lines)
+            finished = True
         finally:
             if watcher is not None:
                 watcher.close()
@@ -214,4 +216,6 @@ def test_stopped_consumer_on_a_block_ring_is_named_and_sigterm_still_works(tmp_p
                         os.kill(p.pid, signal.SIGCONT)
                         p.kill()
                     p.wait(5)
+            if not finished:  # a killed connector cannot unlink what it created
+                remove_ring_objects(name)
     assert not Path(f"/dev/shm/ttxt-{name}").exists(), "the ring it created must be unlinked"
