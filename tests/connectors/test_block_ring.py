@@ -19,12 +19,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
 import msgspec
 import pytest
+from lines import Lines
 
 from ttxt_mp.connectors.base import BLOCKED_REPORT_AFTER_S
 from ttxt_mp.connectors.registry import create_connector
@@ -127,25 +127,6 @@ capacity = 256
 policy = "block"
 """)
     return path
-
-
-class Lines:
-    """Lines of a pipe collected by a thread (reads never block the test)."""
-
-    def __init__(self, stream) -> None:
-        self.lines: list[str] = []
-        self._t = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self._t.start()
-
-    def _read(self, stream) -> None:
-        for line in stream:
-            self.lines.append(line)
-
-    def wait(self, pred, timeout: float, what: str) -> None:
-        end = time.monotonic() + timeout
-        while not pred():
-            assert time.monotonic() < end, f"timed out waiting for {what}: {self.lines[-5:]}"
-            time.sleep(0.05)
 
 
 def _reports(lines: Lines) -> list[ChildReport]:

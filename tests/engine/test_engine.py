@@ -12,6 +12,7 @@ import textwrap
 import time
 
 import pytest
+from lines import Lines
 
 import ttxt_mp
 from ttxt_mp import events as ev
@@ -170,15 +171,14 @@ def test_example_clients_run_against_the_engine(make_engine):
         p = subprocess.Popen([sys.executable, f"examples/clients/{script}", eng.name],
                              stdout=subprocess.PIPE, text=True)  # fmt: skip
         try:
-            lines = []
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and not {"binance", "bybit"} <= {
-                ln.split()[0] for ln in lines if ln.strip()
-            }:  # fmt: skip
-                line = p.stdout.readline()
-                if not line:
-                    break
-                lines.append(line)
+            out = Lines(p.stdout)
+
+            def both_venues(out: Lines = out) -> bool:
+                return out.closed or {"binance", "bybit"} <= {
+                    ln.split()[0] for ln in out.lines if ln.strip()}
+
+            out.wait(both_venues, 30, f"{script} printing both venues")
+            lines = out.lines
         finally:
             p.kill()
             p.wait()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lines import Lines
 
 from ttxt_mp.client import attach
 from ttxt_mp.config import parse_config
@@ -87,7 +88,7 @@ def foreign_ring(name: str, mode: int = 0o600, *, command: bool = False,
                             env={**os.environ, "EVIL_PRICE": repr(price)})  # fmt: skip
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
+        line = Lines(proc.stdout).next(20, "the foreign process ready").strip()
         assert line == "READY", proc.communicate(timeout=10)[1]
         st = os.lstat(f"/dev/shm/ttxt-{name}")
         assert st.st_uid == NOBODY and stat.S_IMODE(st.st_mode) == mode

@@ -15,6 +15,7 @@ import signal
 import time
 
 import pytest
+from lines import Lines
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -142,7 +143,7 @@ def test_stopped_consumer_of_a_block_ring_is_named_in_status_and_the_engine_stop
     cons = subprocess.Popen([sys.executable, "-c", STOPPABLE_CONSUMER, eng.name],
                             stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        assert cons.stdout is not None and cons.stdout.readline().strip() == "attached"
+        assert Lines(cons.stdout).next(30, "the consumer attached").strip() == "attached"
         eng.wait_child("connector:binance", lambda c: c["state"] == "UP" and c["events"] > 0)
         os.kill(cons.pid, signal.SIGSTOP)
         blocked = eng.wait_child(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import select
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from engine_process import EngineProcess
+from lines import Lines
 
 from ttxt_mp import events as ev
 from ttxt_mp.client import BaseClient, attach
@@ -58,20 +58,18 @@ class Attack:
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "_attacker.py"), str(ids[0]), str(ids[1]), *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-            cwd=cwd or "/", start_new_session=True,
+            cwd=cwd or "/", start_new_session=True, text=True,
         )
+        self.out = Lines(self.proc.stdout)
 
     def line(self, timeout: float = 30.0) -> str:
-        assert self.proc.stdout is not None
-        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not r:
-            raise AssertionError(f"attacker said nothing within {timeout}s")
-        out = self.proc.stdout.readline().decode().strip()
-        if not out:
-            self.proc.wait(10)
-            err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-            raise AssertionError(f"attacker exited {self.proc.returncode}:\n{err}")
-        return out
+        try:
+            return self.out.next(timeout, "the attacker's next line").strip()
+        except AssertionError:
+            if self.proc.poll() is None:
+                raise
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise AssertionError(f"attacker exited {self.proc.returncode}:\n{err}") from None
 
     def ready(self) -> Attack:
         assert self.line() == "READY"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import aiohttp
+from lines import Lines
 
 
 async def test_cli_prints_urls_and_stops_on_sigterm() -> None:
@@ -17,7 +18,7 @@ async def test_cli_prints_urls_and_stops_on_sigterm() -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        line = proc.stdout.readline()  # type: ignore[union-attr]
+        line = Lines(proc.stdout).next(20, "the simulator's first line")
         info = json.loads(line)
         assert info["pid"] == proc.pid and info["port"] > 0
         assert info["binance"]["ws"].startswith("ws://127.0.0.1:")

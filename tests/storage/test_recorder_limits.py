@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from lines import Lines
 from rss_sampling import cpu_seconds
 from storage_helpers import book, record, replay
 
@@ -182,7 +183,7 @@ def test_idle_recorder_uses_under_one_percent_of_a_core(tmp_path: Path) -> None:
         ring.put(book(1))  # something recorded first: the idle part follows real work
         child = subprocess.Popen([sys.executable, "-c", IDLE_CHILD, name, str(tmp_path / "r")],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
-        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        assert Lines(child.stdout).next(30, "the idle recorder ready").strip() == "ready"
         until(lambda: (tmp_path / "r" / "BINANCE_BTC_USDT.bin").exists(), 10, "the first write")
         time.sleep(0.5)  # the back-off reaches its longest sleep
         c0, t0 = cpu_seconds(child.pid), time.monotonic()
