@@ -176,3 +176,18 @@ def test_a_producer_that_never_serves_is_given_up_after_the_timeout():
         assert q.get(timeout=3.0) == e  # waited out the state, then read the ring
         assert q.joins == 0
         q.close()
+
+
+def test_reading_from_the_oldest_keeps_the_history_and_asks_only_after_a_lap():
+    with ring() as (pub, board):
+        assert board is not None
+        first = ev.ConnectorStatus(exchange="x", state=ev.ConnectorState.STARTING)
+        pub.put(first)
+        q = JoinedRing(ShmQueue.attach(pub.name, start="oldest"), join=False)
+        assert not board.pending  # no state asked for: the history is what was wanted
+        assert q.get(timeout=1.0) == first
+        for i in range(100):  # lapped: 64 slots
+            pub.put(ev.ConnectorStatus(exchange="x", state=ev.ConnectorState.UP, reconnects=i))
+        assert isinstance(q.get(timeout=1.0), ev.GapNotice)
+        assert board.pending  # after the lap it asks for a fresh state
+        q.close()

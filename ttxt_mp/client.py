@@ -259,9 +259,11 @@ def attach(
     it cannot feed forged data into the books, nor block the genuine rings); if no ring
     is left, that refusal is raised (``RingPermissionError``).
 
-    Market rings are read through :class:`ttxt_mp.join.JoinedRing`: the first events
-    are the connector's state (a snapshot of every synced book, the last klines and
-    statuses), so a client attaching to a running engine has its books at once.
+    Market rings are read through :class:`ttxt_mp.join.JoinedRing`: with ``start=
+    "latest"`` the first events are the connector's state (a snapshot of every synced
+    book, the last klines and statuses), so a client attaching to a running engine has
+    its books at once; with ``"oldest"`` it reads the ring's history as it is. Either
+    way, a lap (``GapNotice``) is followed by a fresh state.
     """
     from ttxt_mp.engine.naming import check_engine_name, discover, read_engine
     from ttxt_mp.join import JoinedRing
@@ -296,7 +298,8 @@ def attach(
             except RingPermissionError as e:
                 refused.append(e)
                 continue
-            sources.append(JoinedRing(q, instance_id=instance) if r.stream == "market" else q)
+            sources.append(JoinedRing(q, instance_id=instance, join=start == "latest")
+                           if r.stream == "market" else q)  # fmt: skip
     except BaseException:
         for src in sources:
             src.close()  # type: ignore[attr-defined]

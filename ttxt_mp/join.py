@@ -34,7 +34,10 @@ class JoinedRing(IQueueConsumer):
     """State first, then the live ring, nothing missing and nothing twice."""
 
     def __init__(self, consumer: Any, *, instance_id: int | None = None,
-                 allow_gid: int | None = None, timeout: float = STATE_TIMEOUT) -> None:  # fmt: skip
+                 allow_gid: int | None = None, timeout: float = STATE_TIMEOUT,
+                 join: bool = True) -> None:  # fmt: skip
+        """``join=False``: no state now (a consumer reading the ring's history from its
+        oldest event wants that history, not a summary); still one after every lap."""
         self.consumer = consumer
         self.name = consumer.name
         self.timeout = timeout
@@ -50,7 +53,8 @@ class JoinedRing(IQueueConsumer):
         except (RingError, OSError) as e:
             log.debug("%s: no state on join (%s)", consumer.name, e)
             self.board = None
-        self._ask()
+        if join:
+            self._ask()
 
     # ------------------------------------------------------------------ state
     def _ask(self) -> None:
