@@ -133,11 +133,11 @@ def test_late_and_lapped_consumers_rebuild_the_producers_books(before, after, se
                     conn.step(i, SYMS[i % 2])
                     i += 1
                 server.serve_if_asked()  # nothing pending yet: the lap is not seen yet
-                got += drain(q) if not q._ticket else []
+                got += drain(q) if not q.state.pending else []
                 server.serve_if_asked()  # the GapNotice asked again
             conn.step(i, SYMS[i % 2])
             i += 1
-            if not q._ticket:  # once the state is in, read as we go
+            if not q.state.pending:  # once the state is in, read as we go
                 got += drain(q)
         server.serve_if_asked()
         got += drain(q)

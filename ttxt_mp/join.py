@@ -22,12 +22,67 @@ from ttxt_mp.queues import IQueueConsumer, QueueEmpty
 from ttxt_mp.shm.board import BoardState, StateBoard
 from ttxt_mp.shm.errors import RingError
 
-__all__ = ["JoinedRing", "STATEFUL"]
+__all__ = ["STATEFUL", "JoinedRing", "StateRequest"]
 
 log = logging.getLogger("ttxt_mp.join")
 STATEFUL = frozenset({Orderbook, Kline, ConnectorStatus})
 """Kinds whose latest value is the state: older ones are superseded by a served state."""
 STATE_TIMEOUT = 2.0
+
+
+class StateRequest:
+    """Asks one ring's producer for its state and picks it up without blocking.
+
+    Shared by :class:`JoinedRing` (decoded events) and the recorder (raw records). A ring
+    without a board, or a producer that does not serve within ``timeout``, gives no state
+    (logged once per request) and the consumer reads the ring as is."""
+
+    def __init__(self, ring: str, *, instance_id: int | None = None,
+                 allow_gid: int | None = None, timeout: float = STATE_TIMEOUT) -> None:  # fmt: skip
+        self.ring = ring
+        self.timeout = timeout
+        self._ticket = 0
+        self._asked = 0.0
+        try:
+            self.board: StateBoard | None = StateBoard.open(
+                ring, instance_id=instance_id, allow_gid=allow_gid)
+        except (RingError, OSError) as e:
+            log.debug("%s: no state on join (%s)", ring, e)
+            self.board = None
+
+    @property
+    def pending(self) -> bool:
+        """A state was asked for and is neither served nor given up yet."""
+        return bool(self._ticket)
+
+    def ask(self) -> None:
+        """Ask for a state served from now on (after a lap, an older pending request
+        could be answered with a state from before the lap: it is superseded)."""
+        if self.board is not None:
+            self._ticket = self.board.request()
+            self._asked = time.monotonic()
+
+    def poll(self) -> BoardState | None:
+        """The state once served; None while waiting, or after giving up (then
+        :attr:`pending` is False)."""
+        if not self._ticket:
+            return None
+        assert self.board is not None
+        st = self.board.poll(self._ticket)
+        if st is not None:
+            self._ticket = 0
+            return st
+        if time.monotonic() - self._asked > self.timeout:
+            log.info("%s: producer served no state within %.1fs; reading the ring as is",
+                     self.ring, self.timeout)  # fmt: skip
+            self._ticket = 0
+        return None
+
+    def close(self) -> None:
+        self._ticket = 0
+        if self.board is not None:
+            self.board.close()
+            self.board = None
 
 
 class JoinedRing(IQueueConsumer):
@@ -40,49 +95,28 @@ class JoinedRing(IQueueConsumer):
         oldest event wants that history, not a summary); still one after every lap."""
         self.consumer = consumer
         self.name = consumer.name
-        self.timeout = timeout
         self.joins = 0
         """States received (the first join, then one per lap)."""
         self._ready: deque[Any] = deque()
         self._mark = 0
-        self._ticket = 0
-        self._asked = 0.0
-        try:
-            self.board: StateBoard | None = StateBoard.open(
-                consumer.name, instance_id=instance_id, allow_gid=allow_gid)
-        except (RingError, OSError) as e:
-            log.debug("%s: no state on join (%s)", consumer.name, e)
-            self.board = None
+        self.state = StateRequest(consumer.name, instance_id=instance_id,
+                                  allow_gid=allow_gid, timeout=timeout)  # fmt: skip
         if join:
-            self._ask()
+            self.state.ask()
+
+    @property
+    def board(self) -> StateBoard | None:
+        return self.state.board
 
     # ------------------------------------------------------------------ state
-    def _ask(self) -> None:
-        if self.board is not None:
-            self._ticket = self.board.request()
-            self._asked = time.monotonic()
-
     def _poll_state(self) -> bool:
         """True while a requested state is still awaited (and not yet given up)."""
-        if not self._ticket:
-            return False
-        assert self.board is not None
-        st = self.board.poll(self._ticket)
+        st = self.state.poll()
         if st is not None:
-            self._take(st)
-            return False
-        if time.monotonic() - self._asked > self.timeout:
-            log.info("%s: producer served no state within %.1fs; reading the ring as is",
-                     self.name, self.timeout)  # fmt: skip
-            self._ticket = 0
-            return False
-        return True
-
-    def _take(self, st: BoardState) -> None:
-        self._ticket = 0
-        self._mark = st.watermark
-        self._ready.extend(st.events)
-        self.joins += 1
+            self._mark = st.watermark
+            self._ready.extend(st.events)
+            self.joins += 1
+        return self.state.pending
 
     def _wait_state(self, deadline: float | None) -> None:
         delay = 0.0002
@@ -104,13 +138,13 @@ class JoinedRing(IQueueConsumer):
             elif e.__class__ in STATEFUL:
                 return False
         if e.__class__ is GapNotice:
-            self._ask()
+            self.state.ask()
         return True
 
     # ------------------------------------------------------------------ IQueueConsumer
     def get_nowait(self) -> Any:
         while True:
-            if self._ticket and self._poll_state():
+            if self.state.pending and self._poll_state():
                 raise QueueEmpty
             if self._ready:
                 return self._ready.popleft()
@@ -121,7 +155,7 @@ class JoinedRing(IQueueConsumer):
     def get(self, timeout: float | None = None) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            if self._ticket:
+            if self.state.pending:
                 self._wait_state(deadline)
             if self._ready:
                 return self._ready.popleft()
@@ -132,7 +166,7 @@ class JoinedRing(IQueueConsumer):
 
     async def aget(self) -> Any:
         while True:
-            if self._ticket:
+            if self.state.pending:
                 await self._await_state()
             if self._ready:
                 return self._ready.popleft()
@@ -149,9 +183,7 @@ class JoinedRing(IQueueConsumer):
         return getattr(self.consumer, name)
 
     def close(self) -> None:
-        if self.board is not None:
-            self.board.close()
-            self.board = None
+        self.state.close()
         self.consumer.close()
 
     def __enter__(self) -> JoinedRing:

@@ -37,7 +37,6 @@ import os
 import struct
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import posix_ipc
@@ -74,14 +73,27 @@ def board_path(ring: str) -> str:
     return f"{SHM_DIR}/{PREFIX}{ring}.state"
 
 
-@dataclass(frozen=True)
 class BoardState:
-    """One served state: ``events`` reflect every ring event numbered below ``watermark``."""
+    """One served state: it reflects every ring event numbered below ``watermark``.
 
-    events: list[Any]
-    watermark: int
-    written_ns: int
-    ticket: int
+    ``records`` are the codec records as stored (what a recorder writes); ``events``
+    decodes them once, when first asked for."""
+
+    __slots__ = ("_events", "records", "ticket", "watermark", "written_ns")
+
+    def __init__(self, records: list[tuple[int, bytes]], watermark: int, written_ns: int,
+                 ticket: int) -> None:  # fmt: skip
+        self.records = records
+        self.watermark = watermark
+        self.written_ns = written_ns
+        self.ticket = ticket
+        self._events: list[Any] | None = None
+
+    @property
+    def events(self) -> list[Any]:
+        if self._events is None:
+            self._events = [codec.decode(k, p) for k, p in self.records]
+        return self._events
 
 
 class StateBoard:
@@ -213,7 +225,7 @@ class StateBoard:
                 continue
             if not served:
                 return None
-            return BoardState(_decode(blob, nrec), mark, wns, served)
+            return BoardState(_split(blob, nrec), mark, wns, served)
         return None
 
     # ------------------------------------------------------------------ producer
@@ -277,12 +289,12 @@ def _grow(fd: int, size: int, ring: str) -> None:
     allocate(fd, f"state board of ring {ring!r}", size)
 
 
-def _decode(blob: bytes, nrec: int) -> list[Any]:
+def _split(blob: bytes, nrec: int) -> list[tuple[int, bytes]]:
     out = []
     off = 0
     for _ in range(nrec):
         kind, n = _REC.unpack_from(blob, off)
         off += _REC.size
-        out.append(codec.decode(kind, blob[off : off + n]))
+        out.append((kind, blob[off : off + n]))
         off += n
     return out
