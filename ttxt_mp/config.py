@@ -31,6 +31,7 @@ DEFAULT_ENDPOINTS = {
 
 PosInt = Annotated[int, msgspec.Meta(gt=0)]
 PosFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class ConfigError(ValueError):
@@ -138,6 +139,10 @@ class RecorderConfig(_Strict):
     max_buffer_mb: PosFloat = 64.0
     """Chunks kept in memory while writes fail (disk full); beyond it events are dropped,
     counted as lost and recorded as a gap."""
+    snapshot_interval: NonNegFloat = 600.0
+    """Seconds between book snapshots written into the recording (besides its start,
+    every lap and every file rotation), so a replay from any time builds correct books;
+    0 = only at those points."""
 
     def mode(self) -> int:
         from ttxt_mp.storage.writer import parse_mode

@@ -359,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     rec = EngineRecorder(ns.engine, directory, chunk_events=rc.chunk_events,
                          fsync_interval=rc.fsync_interval, rotate_daily=rc.rotate_daily,
                          drain_timeout=DRAIN_S, file_mode=rc.mode(),
-                         max_buffer_bytes=int(rc.max_buffer_mb * 1e6))  # fmt: skip
+                         max_buffer_bytes=int(rc.max_buffer_mb * 1e6),
+                         snapshot_interval=rc.snapshot_interval)  # fmt: skip
     log.info("recorder of engine %r: recording into %s", ns.engine, directory)
     return rec.run(stop, reporter)

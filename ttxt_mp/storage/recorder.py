@@ -63,6 +63,7 @@ from ttxt_mp.storage.format import (
     utc_day,
 )
 from ttxt_mp.storage.raw import raw_getter
+from ttxt_mp.storage.state_getter import DEFAULT_SNAPSHOT_INTERVAL, state_getter
 from ttxt_mp.storage.writer import DEFAULT_FILE_MODE, ChunkFile, FileLocked, dir_mode, parse_mode
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,7 @@ class MarketDataRecorder:
         on_error: ErrorCallback | None = None,
         clock: Callable[[], int] = time.time_ns,
         position: Callable[[], int] | None = None,
+        snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL,
     ) -> None:
         if chunk_events < 1:
             raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")
@@ -230,7 +232,7 @@ class MarketDataRecorder:
         self.on_error = on_error
         self.clock = clock
         self.stats = RecorderStats()
-        self._get = raw_getter(queue, idle_sleep)
+        self._get = state_getter(queue, raw_getter(queue, idle_sleep), snapshot_interval)
         if position is None and hasattr(self._get, "position"):
             position = lambda: self._get.position  # noqa: E731
         self.position = position
@@ -524,6 +526,9 @@ class MarketDataRecorder:
     def _rotate(self, wall: int) -> None:
         if self._day:
             self._close_all(final=False)
+            ask = getattr(self._get, "ask", None)
+            if ask is not None:  # each new file starts with a snapshot of every book
+                ask()
         self._day = utc_day(wall)
         self._day_end = (wall // _NS_PER_DAY + 1) * _NS_PER_DAY
 
@@ -570,6 +575,9 @@ class MarketDataRecorder:
     def _finish(self) -> None:
         self._close_all(final=True)
         self._update_position()
+        close = getattr(self._get, "close", None)
+        if close is not None:
+            close()
 
     def mark_gap(self, lost: int, exchange: str = "", symbols: Sequence[str] = (),
                  message: str = "") -> None:  # fmt: skip
@@ -654,13 +662,18 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="seconds between fsyncs, 0 = after every chunk (default 1)")  # fmt: skip
     parser.add_argument("--rotate-daily", action="store_true",
                         help="one file per instrument and UTC day")  # fmt: skip
+    parser.add_argument("--snapshot-interval", type=non_negative(),
+                        default=DEFAULT_SNAPSHOT_INTERVAL,
+                        help="seconds between book snapshots in the recording, besides its "
+                             "start, laps and rotations; 0 = only those (default 600)")  # fmt: skip
     return parser
 
 
 def record_main(args: argparse.Namespace) -> int:
     """Record until SIGINT/SIGTERM (or every ring closes); prints the statistics as JSON."""
     options = dict(chunk_events=args.chunk_events, max_chunk_age=args.max_chunk_age,
-                   fsync_interval=args.fsync_interval, rotate_daily=args.rotate_daily)  # fmt: skip
+                   fsync_interval=args.fsync_interval, rotate_daily=args.rotate_daily,
+                   snapshot_interval=args.snapshot_interval)  # fmt: skip
     recorders = [MarketDataRecorder(_attach(r), args.dir, source=r, **options)
                  for r in market_rings(args.source)]  # fmt: skip
     done = threading.Event()
