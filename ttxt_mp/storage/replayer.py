@@ -36,6 +36,7 @@ from ttxt_mp.storage.batch import RecordBatch
 from ttxt_mp.storage.format import FILE_SUFFIX, FormatError, Problem, StorageError
 from ttxt_mp.storage.raw import raw_putter
 from ttxt_mp.storage.reader import Block, RecordingFile
+from ttxt_mp.storage.seek import keep_from, last_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,10 @@ def recording_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[s
 class _Stream:
     """The unread part of one file within the replay's chunk and time range."""
 
-    def __init__(self, fi: int, f: RecordingFile, lo: int, hi: int, rp: MarketDataReplayer):
+    def __init__(self, fi: int, f: RecordingFile, lo: int, hi: int, rp: MarketDataReplayer,
+                 seek_offset: int | None = None) -> None:  # fmt: skip
         self.fi, self.f, self.next, self.stop, self.rp = fi, f, lo, hi, rp
+        self.seek_offset = seek_offset  # the book snapshot this file starts from (seek.py)
         self.block: Block | None = None
         self.pos = 0
 
@@ -109,8 +112,18 @@ class _Stream:
             block = self.f.read(self.next, hi, verify=self.rp.verify)
             self.rp._report(self.f.problems[n_problems:])
             self.next = hi
-            self.block, self.pos = self.rp._clip(block), 0
+            self.block, self.pos = self._clip(block), 0
         return True
+
+    def _clip(self, block: Block) -> Block:
+        start = self.rp.start
+        if self.seek_offset is None or start is None or (len(block) and block.key[0] >= start):
+            self.seek_offset = None
+            return self.rp._clip(block)
+        keep = keep_from(block, self.seek_offset, start)
+        if self.rp.end is not None:
+            keep &= block.key < self.rp.end
+        return block.take(keep)
 
     @property
     def last_key(self) -> int:
@@ -132,6 +145,10 @@ class MarketDataReplayer:
     ``start``/``end`` bound the replay to ``[start, end)`` (ns, seconds as float, ISO
     text or aware datetime); ``exchanges``/``symbols`` select files (exchange-level files,
     with status and gap records, are kept unless ``symbols`` is given).
+
+    ``seek`` (default): each instrument starts at its last book snapshot before ``start``
+    and hands out only book records until ``start``, so books are exact from ``start`` on
+    (see :mod:`ttxt_mp.storage.seek`); ``seek=False`` clips every file at ``start``.
     """
 
     def __init__(
@@ -145,8 +162,10 @@ class MarketDataReplayer:
         verify: bool = True,
         block_events: int = DEFAULT_BLOCK_EVENTS,
         on_problem: Callable[[Problem], None] | None = None,
+        seek: bool = True,
     ) -> None:
         self.start, self.end = to_ns(start), to_ns(end)
+        self.seek = seek
         self.verify = verify
         self.block_events = block_events
         self.on_problem = on_problem
@@ -192,9 +211,7 @@ class MarketDataReplayer:
         """Records in merged timestamp order, as numpy batches (see :class:`RecordBatch`)."""
         buffers = tuple(f.buf for f in self.files)
         paths = tuple(f.path for f in self.files)
-        streams = [
-            _Stream(i, f, *f.chunk_range(self.start, self.end), self) for i, f in enumerate(self.files)
-        ]
+        streams = [self._stream(i, f) for i, f in enumerate(self.files)]
         seen_gaps: set[bytes] = set()
         while streams and not self._stop.is_set():
             streams = [s for s in streams if s.ready()]
@@ -208,6 +225,15 @@ class MarketDataReplayer:
                 batch = self._dedupe_gaps(batch, seen_gaps)
             if len(batch):
                 yield batch
+
+    def _stream(self, fi: int, f: RecordingFile) -> _Stream:
+        lo, hi = f.chunk_range(self.start, self.end)
+        if not self.seek or self.start is None or hi <= lo:
+            return _Stream(fi, f, lo, hi, self)
+        at = last_snapshot(f, self.start, verify=self.verify)
+        if at is None:
+            return _Stream(fi, f, lo, hi, self)
+        return _Stream(fi, f, min(lo, at[0]), hi, self, at[1])
 
     @staticmethod
     def _merge(
@@ -285,9 +311,9 @@ class MarketDataReplayer:
                         put(kind, payload)
                     stats.events += len(batch)
                     continue
-                if key0 is None:
-                    key0 = int(batch.key[0])
-                due = (t0 + (batch.key - key0) / (speed * 1e9)).tolist()
+                if key0 is None:  # a seek's book records before start go out at once
+                    key0 = max(int(batch.key[0]), self.start or 0)
+                due = (t0 + np.maximum(batch.key - key0, 0) / (speed * 1e9)).tolist()
                 for (kind, payload), at in zip(batch.raw(), due, strict=True):
                     delay = at - time.monotonic()
                     if delay > 0:

@@ -50,6 +50,8 @@ class StateGetter:
         self.interval = interval
         self.states = 0
         """States spliced into the stream."""
+        self.snapshots = 0
+        """Book snapshots handed out from states."""
         self.given_up = 0
         """Requests the producer did not serve in time (no snapshot written for them)."""
         self._ready: deque[tuple[int, bytes]] = deque()
@@ -72,18 +74,22 @@ class StateGetter:
 
     def __call__(self, timeout: float | None) -> tuple[int, Any]:
         if self._ready and self.inner.position >= self._mark:
-            return self._ready.popleft()
+            return self._snapshot()
         if self.request.pending:
             self._wait(timeout)
         elif time.monotonic() >= self._due:
             self.ask()
             self._wait(timeout)
         if self._ready and self.inner.position >= self._mark:
-            return self._ready.popleft()
+            return self._snapshot()
         kind, payload = self.inner(timeout)
         if kind == GAP_KIND:  # lapped: what follows needs fresh books
             self.ask()
         return kind, payload
+
+    def _snapshot(self) -> tuple[int, bytes]:
+        self.snapshots += 1
+        return self._ready.popleft()
 
     def _wait(self, timeout: float | None) -> None:
         """Wait for the pending state (reading on would move past its watermark); raise
