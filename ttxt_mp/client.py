@@ -405,7 +405,9 @@ def _one_line(e: Any) -> str:
 
 
 def load_target(target: str) -> type:
-    """Import ``package.module:ClassName``; errors name the target and the cause."""
+    """Import ``package.module:ClassName``, a :class:`BaseClient` subclass; errors name the
+    target and the cause: ImportError when it cannot be imported (whatever the module
+    raised), TypeError when it is not a BaseClient subclass."""
     import importlib
 
     module, _, cls = target.partition(":")
@@ -413,42 +415,17 @@ def load_target(target: str) -> type:
         obj = getattr(importlib.import_module(module), cls)
     except (ImportError, AttributeError) as e:
         raise ImportError(f"cannot load client {target!r}: {e}") from None
+    except Exception as e:  # the module itself failed (SyntaxError, NameError, ...)
+        raise ImportError(f"cannot load client {target!r}: {type(e).__name__}: {e}") from None
     if not (isinstance(obj, type) and issubclass(obj, BaseClient)):
         raise TypeError(f"client {target!r} is not a BaseClient subclass")
     return obj
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry of a client process started by the supervisor (``[[clients]]`` in config)."""
-    import argparse
-
-    from ttxt_mp.config import ConfigError
-    from ttxt_mp.engine.protocol import launch_config, report_permanent
-    from ttxt_mp.logs import setup_logging
-
-    p = argparse.ArgumentParser(prog="python -m ttxt_mp.client")
-    p.add_argument("--engine", required=True)
-    p.add_argument("--config", required=True)
-    p.add_argument("--client", type=int, required=True, help="index in [[clients]]")
-    ns = p.parse_args(argv)
-    setup_logging()
-    # What cannot work with this config ends the process for good (the supervisor does not
-    # restart it): one line, a final FAILED report, exit code 78.
-    try:
-        cfg = launch_config(ns.config)
-        if not 0 <= ns.client < len(cfg.clients):
-            raise ConfigError(f"{ns.config}: no client {ns.client}; it defines {len(cfg.clients)}")
-        spec = cfg.clients[ns.client]
-        client = load_target(spec.target)(**spec.args)
-    except (ConfigError, ImportError, TypeError) as e:
-        return report_permanent(f"client: {e}")
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda *_: client.stop())
-    with attach(ns.engine, wait=10.0) as feed:
-        client.run(feed)
-    return 0
-
-
 if __name__ == "__main__":
+    # Kept for ``python -m ttxt_mp.client``. The client process itself lives in
+    # ttxt_mp.engine.client_main, which uses ttxt_mp.client.BaseClient: run as a script,
+    # this file is a second module (``__main__``) whose BaseClient no client subclasses.
+    from ttxt_mp.engine.client_main import main
+
     raise SystemExit(main())

@@ -53,6 +53,8 @@ from ttxt_mp.trust import UntrustedObject, open_checked
 log = logging.getLogger("ttxt_mp.supervisor")
 STOP_GRACE_S = 3.0
 STABLE_AFTER_S = 30.0
+CLIENT_MAIN = "ttxt_mp.engine.client_main"
+"""The module a ``[[clients]]`` process runs (``python -m``)."""
 
 
 class EngineAlreadyRunning(RuntimeError):
@@ -298,8 +300,10 @@ class Supervisor:
             kids.append(Child("recorder", "recorder", py + ["ttxt_mp.storage.recorder", *common]))
         for i, cl in enumerate(self.cfg.clients):
             name = cl.name or f"client{i}"
+            # Its own module, not ``-m ttxt_mp.client`` (whose __main__ copy of BaseClient
+            # no user client subclasses).
             kids.append(Child(f"client:{name}", "client",
-                              py + ["ttxt_mp.client", *common, "--client", str(i)]))  # fmt: skip
+                              py + [CLIENT_MAIN, *common, "--client", str(i)]))  # fmt: skip
         return kids
 
     async def run(self) -> int:
