@@ -228,10 +228,10 @@ class MarketDataReplayer:
 
     def _stream(self, fi: int, f: RecordingFile) -> _Stream:
         lo, hi = f.chunk_range(self.start, self.end)
-        if not self.seek or self.start is None or hi <= lo:
+        if not self.seek or self.start is None:
             return _Stream(fi, f, lo, hi, self)
         at = last_snapshot(f, self.start, verify=self.verify)
-        if at is None:
+        if at is None or at[0] >= hi:  # no snapshot, or ``end`` is before it
             return _Stream(fi, f, lo, hi, self)
         return _Stream(fi, f, min(lo, at[0]), hi, self, at[1])
 
