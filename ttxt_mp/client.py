@@ -57,27 +57,35 @@ _DISPATCH = {
 }  # fmt: skip
 
 
+def _kind_class(k: str | type | int) -> type:
+    """An event class from a kind's name, class or id (custom kinds once registered)."""
+    if isinstance(k, type):
+        return k
+    if isinstance(k, str | int) and not isinstance(k, bool):
+        from ttxt_mp import codec
+
+        return codec.event_class(k)  # LayoutError (a ValueError) naming the known ones
+    raise TypeError(f"event kinds are names, classes or kind ids, got {k!r}")
+
+
 class EventFilter:
     """Keeps events whose exchange, symbol and kind are in the given sets (None: all).
 
-    Notices are never filtered by kind: a ``GapNotice`` (data was lost) always passes, a
+    ``kinds``: names (``"Orderbook"``, or a custom kind's class name once registered with
+    ``ttxt_mp.register_event``), classes or kind ids. An event without an ``exchange``
+    (``symbol``) field never matches an exchange (symbol) filter. Notices are never
+    filtered by kind: a ``GapNotice`` (data was lost) always passes, a
     ``ConnectorStatus`` passes when its exchange (and symbol, if it names one) is wanted.
     """
 
     def __init__(self, exchanges: Iterable[str] | None = None,
                  symbols: Iterable[str] | None = None,
-                 kinds: Iterable[str | type] | None = None) -> None:  # fmt: skip
+                 kinds: Iterable[str | type | int] | None = None) -> None:  # fmt: skip
         self.exchanges = set(exchanges) if exchanges else None
         self.symbols = set(symbols) if symbols else None
         self.kinds: set[type] | None = None
         if kinds:
-            self.kinds = set()
-            for k in kinds:
-                if isinstance(k, str):
-                    if k not in KINDS:
-                        raise ValueError(f"unknown event kind {k!r}; expected one of {', '.join(KINDS)}")
-                    k = KINDS[k]
-                self.kinds.add(k)
+            self.kinds = {_kind_class(k) for k in kinds}
 
     @property
     def passes_all(self) -> bool:
@@ -93,9 +101,12 @@ class EventFilter:
             )
         if self.kinds is not None and t not in self.kinds:
             return False
-        if self.exchanges is not None and e.exchange not in self.exchanges:
+        try:
+            if self.exchanges is not None and e.exchange not in self.exchanges:
+                return False
+            return self.symbols is None or e.symbol in self.symbols
+        except AttributeError:  # a custom kind without that field
             return False
-        return self.symbols is None or e.symbol in self.symbols
 
 
 class Feed(IQueueConsumer):

@@ -29,15 +29,23 @@ __all__ = [
     "Layout",
     "Text",
     "LayoutError",
+    "USER_KIND_MAX",
+    "USER_KIND_MIN",
     "decode",
     "encode",
+    "event_class",
+    "kind_of",
+    "kinds",
     "layout_for",
     "register_event",
+    "register_user_event",
     "registry_hash",
 ]
 
 USER_KIND_MIN = 1000
 """Kinds 1..999 belong to the library; user-registered kinds start here."""
+USER_KIND_MAX = 65535
+"""The largest kind id (a ring slot stores the kind in 16 bits)."""
 
 _STRUCT_CODES = {
     "i1": "b", "u1": "B", "i2": "h", "u2": "H", "i4": "i", "u4": "I",
@@ -112,6 +120,11 @@ class _StrCodec:
                 if len(b) > width:
                     raise LayoutError(
                         f"{owner}.{fname}: {s!r} is {len(b)} bytes, the layout holds {width}"
+                    )
+                if b[-1:] == b"\0":  # the padding: it would come back without it
+                    raise LayoutError(
+                        f"{owner}.{fname}: {s!r} ends with NUL, which a fixed-size text "
+                        "field cannot keep (declare it Text)"
                     )
                 if fname in _LOW_CARDINALITY:
                     if len(enc) >= _CACHE_MAX:
@@ -322,6 +335,7 @@ def _acc(part: Array, k: int) -> str:
 
 _BY_KIND: dict[int, Layout] = {}
 _BY_CLS: dict[type, Layout] = {}
+_BY_NAME: dict[str, Layout] = {}
 
 
 def register_event(
@@ -329,48 +343,180 @@ def register_event(
 ) -> Layout:
     """Declare the binary layout of an event ``cls`` (a ``msgspec.Struct``) as ``kind``.
 
-    User code registers its own kinds with ``kind >= 1000``, identically in every process
-    that produces or consumes them.
+    The library declares its kinds (1..999) with this, in :mod:`ttxt_mp.events`; user
+    code calls :func:`register_user_event` (``ttxt_mp.register_event``), which only
+    accepts custom kinds (``USER_KIND_MIN``..``USER_KIND_MAX``).
     """
-    parts = tuple(parts)
-    names = [f.name for f in msgspec.structs.fields(cls)]
-    declared = [p.name for p in parts]
-    if sorted(names) != sorted(declared):
-        raise LayoutError(
-            f"layout of {cls.__name__} must declare exactly its fields: "
-            f"missing {sorted(set(names) - set(declared))}, "
-            f"unknown {sorted(set(declared) - set(names))}"
-        )
-    if not 0 < kind < 65536:
-        raise LayoutError(f"event kind must be in 1..65535, got {kind}")
-    if not _builtin and kind < USER_KIND_MIN:
-        raise LayoutError(f"event kinds below {USER_KIND_MIN} are reserved; got {kind}")
-    layout = Layout(kind, cls, parts)
+    _check_kind_id(kind, _builtin)
+    if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)):
+        raise LayoutError(f"an event class must be a msgspec.Struct subclass, got {cls!r}")
+    layout = Layout(kind, cls, _check_parts(cls, parts))
     old = _BY_KIND.get(kind)
-    if old is not None and (old.cls is not cls or old.hash != layout.hash):
-        raise LayoutError(f"event kind {kind} is already registered to {old.name}")
+    if old is not None:
+        if old.cls is cls and old.hash == layout.hash:
+            return old  # the same declaration again (e.g. a second config load)
+        if old.cls is cls:
+            raise LayoutError(
+                f"{cls.__name__} is already registered as kind {kind} with another layout; "
+                "declare it once, identically in every process"
+            )
+        twice = " (the same module imported twice, under two names or reloaded?)" if (
+            old.cls.__qualname__ == cls.__qualname__) else ""  # fmt: skip
+        raise LayoutError(
+            f"event kind {kind} is already registered to {_where(old.cls)}; choose another "
+            f"kind id for {cls.__module__}.{cls.__qualname__}{twice}"
+        )
     prev = _BY_CLS.get(cls)
-    if prev is not None and prev.kind != kind:
+    if prev is not None:
         raise LayoutError(f"{cls.__name__} is already registered as kind {prev.kind}")
+    same = _BY_NAME.get(layout.name)
+    if same is not None:
+        raise LayoutError(
+            f"an event named {layout.name!r} is already registered (kind {same.kind}, "
+            f"{same.cls.__module__}); event names must be unique (filters select kinds by "
+            f"name): rename {cls.__module__}.{cls.__qualname__}"
+        )
     _BY_KIND[kind] = layout
     _BY_CLS[cls] = layout
+    _BY_NAME[layout.name] = layout
     return layout
 
 
-def register_user_event(kind: int, cls: type, parts) -> Layout:
-    """Public entry point for custom event kinds (``kind >= 1000``)."""
+def register_user_event(kind: int, cls: type, parts: tuple[Fixed | Array | Text, ...] | list
+                        ) -> Layout:  # fmt: skip
+    """Register a custom event kind (exported as ``ttxt_mp.register_event``).
+
+    ``kind``: an id from 1000 to 65535 (below is the library's); ``cls``: a
+    ``msgspec.Struct`` subclass, whose class name is also the kind's name (``EventFilter
+    (kinds=["BookTicker"])``) and must be unique; ``parts``: exactly its fields, in the
+    order they are laid out: ``Fixed(name, dtype)`` (``f8``, ``i8``, ``?``, ``S16`` for
+    text of at most 16 UTF-8 bytes...), ``Text(name)`` (text of any length),
+    ``Array(name, [(field, dtype), ...], item)`` (a tuple of items).
+
+    Register it at import time of a module that every process producing or consuming
+    the kind imports (an engine imports the modules of its config's ``[events]
+    modules``): rings check at attach that both ends laid the kind out the same way.
+    Registering the same declaration again is harmless; any conflicting one (a kind id,
+    class or name already taken, a field missing or unknown, an unsupported dtype) is a
+    :class:`LayoutError` saying which. Returns the compiled :class:`Layout`.
+    """
     return register_event(kind, cls, parts, _builtin=False)
 
 
-def layout_for(key: int | type) -> Layout:
+def _where(cls: type) -> str:
+    return f"{cls.__name__} ({cls.__module__})"
+
+
+def _check_kind_id(kind: Any, builtin: bool) -> None:
+    if isinstance(kind, bool) or not isinstance(kind, int):
+        raise LayoutError(f"event kind must be an int, got {kind!r}")
+    if builtin:
+        if not 0 < kind <= USER_KIND_MAX:
+            raise LayoutError(f"event kind must be in 1..{USER_KIND_MAX}, got {kind}")
+    elif 0 < kind < USER_KIND_MIN:
+        raise LayoutError(f"event kind {kind} is reserved for the library; custom kinds are "
+                          f"{USER_KIND_MIN}..{USER_KIND_MAX}")  # fmt: skip
+    elif not USER_KIND_MIN <= kind <= USER_KIND_MAX:
+        raise LayoutError(f"custom event kinds are {USER_KIND_MIN}..{USER_KIND_MAX}, got {kind}")
+
+
+_DTYPES = f"{' '.join(_STRUCT_CODES)} or S<bytes>"
+
+
+def _check_dtype(where: str, dtype: Any) -> None:
+    ok = isinstance(dtype, str) and (
+        dtype in _STRUCT_CODES or (dtype[:1] == "S" and dtype[1:].isdigit() and int(dtype[1:]) > 0)
+    )
+    if not ok:
+        raise LayoutError(f"{where}: unsupported field dtype {dtype!r}; expected {_DTYPES}")
+
+
+def _check_parts(cls: type, parts: Any) -> tuple[Fixed | Array | Text, ...]:
+    """``parts`` as a tuple, or a one-line LayoutError naming what is wrong with it."""
+    name = cls.__name__
     try:
-        return _BY_KIND[key] if isinstance(key, int) else _BY_CLS[key]
-    except KeyError:
-        what = f"kind {key}" if isinstance(key, int) else f"type {key.__name__}"
+        parts = tuple(parts)
+    except TypeError:
+        raise LayoutError(f"the layout of {name} must be a list of Fixed, Array and Text "
+                          f"parts, got {parts!r}") from None  # fmt: skip
+    for i, p in enumerate(parts, 1):
+        if not isinstance(p, Fixed | Array | Text):
+            raise LayoutError(f"part {i} of {name} is {p!r}; expected Fixed, Array or Text")
+    declared = [p.name for p in parts]
+    for d in declared:
+        if declared.count(d) > 1:
+            raise LayoutError(f"the layout of {name} declares {d!r} twice")
+    names = [f.name for f in msgspec.structs.fields(cls)]
+    if sorted(names) != sorted(declared):
         raise LayoutError(
-            f"unknown event {what}: register it with ttxt_mp.register_event() "
-            "in every process that uses it"
+            f"layout of {name} must declare exactly its fields: "
+            f"missing {sorted(set(names) - set(declared))}, "
+            f"unknown {sorted(set(declared) - set(names))}"
+        )
+    for p in parts:
+        if isinstance(p, Fixed):
+            _check_dtype(f"{name}.{p.name}", p.dtype)
+        elif isinstance(p, Array):
+            try:
+                fields = [(str(f), dt) for f, dt in p.fields]
+            except (TypeError, ValueError):
+                raise LayoutError(f"{name}.{p.name}: Array fields must be (name, dtype) "
+                                  f"pairs, got {p.fields!r}") from None  # fmt: skip
+            for f, dt in fields:
+                _check_dtype(f"{name}.{p.name}.{f}", dt)
+    return parts
+
+
+def kinds(*, user: bool | None = None) -> list[int]:
+    """The registered kind ids, sorted: every one (default), only the custom ones
+    (``user=True``: ``>= USER_KIND_MIN``) or only the library's (``user=False``).
+
+    ``ShmQueue.create(name, kinds=codec.kinds())`` creates a ring for every kind this
+    process knows, the library's and the custom ones."""
+    if user is None:
+        return sorted(_BY_KIND)
+    return sorted(k for k in _BY_KIND if (k >= USER_KIND_MIN) == user)
+
+
+def kind_of(event: type | str) -> int:
+    """The kind id of a registered event class (or class name)."""
+    return layout_for(event).kind
+
+
+def event_class(kind: int | str) -> type:
+    """The event class registered as ``kind`` (an id, or the class's name)."""
+    return layout_for(kind).cls
+
+
+def _unknown_name(name: str) -> str:
+    import difflib
+
+    known = [lay.name for _, lay in sorted(_BY_KIND.items())]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return (f"unknown event kind {name!r}{hint}; known: {', '.join(known)} (a custom kind "
+            "is known once registered with ttxt_mp.register_event())")  # fmt: skip
+
+
+def layout_for(key: int | type | str) -> Layout:
+    """The layout of a kind id, a registered event class, or a class name."""
+    try:
+        if isinstance(key, int):
+            return _BY_KIND[key]
+        if isinstance(key, str):
+            return _BY_NAME[key]
+        return _BY_CLS[key]
+    except KeyError:
+        if isinstance(key, str):
+            raise LayoutError(_unknown_name(key)) from None
+        what = f"unknown event kind {key}" if isinstance(key, int) else (
+            f"event type {getattr(key, '__name__', key)} is not registered")  # fmt: skip
+        raise LayoutError(
+            f"{what}: register it with ttxt_mp.register_event() in every process that uses "
+            "it (an engine's processes import the modules of its config's [events] modules)"
         ) from None
+    except TypeError:  # unhashable
+        raise LayoutError(f"expected an event kind id, class or name, got {key!r}") from None
 
 
 def encode(ev: Any) -> tuple[int, bytes]:
