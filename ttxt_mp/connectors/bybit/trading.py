@@ -25,7 +25,7 @@ import msgspec
 
 from ttxt_mp.connectors.bybit.auth import BybitSigner
 from ttxt_mp.connectors.bybit.denormalizer import BybitOrderDenormalizer
-from ttxt_mp.connectors.bybit.private import BybitPrivateNormalizer
+from ttxt_mp.connectors.bybit.private import BybitPrivateStream
 from ttxt_mp.connectors.instruments import InstrumentBook, bybit_instruments
 from ttxt_mp.connectors.normalizer import MalformedFrame
 from ttxt_mp.connectors.trading import TradingVenue
@@ -77,7 +77,7 @@ class BybitTrading(TradingVenue):
         book = InstrumentBook("bybit", bybit_instruments(resp.body))
         self.instruments = book
         self.denormalizer = BybitOrderDenormalizer(book)
-        self.private = BybitPrivateNormalizer(book)
+        self.private = BybitPrivateStream(book)
         return book
 
     async def server_time_ms(self) -> int:
