@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -156,12 +157,55 @@ class ClientConfig(_Strict):
     args: dict[str, str | int | float | bool | list[str]] = {}
 
 
+MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_config_dir: ContextVar[str | None] = ContextVar("ttxt_mp_config_dir", default=None)
+
+
+class EventsSection(_Strict):
+    """``[events]``: custom event kinds (README "Custom events")."""
+
+    modules: list[str] = []
+    """Modules that register custom kinds (``ttxt_mp.register_event``) when imported.
+    Every process that loads this config imports them, the supervisor and each of its
+    connector, recorder and client processes (they decode the supervisor's copy), before
+    any ring is created or attached; the engine's rings then carry those kinds too."""
+
+    def __post_init__(self) -> None:
+        import_event_modules(self.modules)
+
+
+def import_event_modules(modules: list[str]) -> None:
+    """Import ``modules`` like ``[[clients]]`` targets: installed, or found in the current
+    directory or the config file's (the supervisor's children have both on PYTHONPATH).
+    A ValueError (a ConfigError at load) names a module that cannot be imported."""
+    for m in modules:
+        if not isinstance(m, str) or not MODULE_NAME.match(m):
+            raise ValueError(f"{m!r} is not a module name (like 'mypkg.events')")
+    if not modules:
+        return
+    import importlib
+    import os
+    import sys
+
+    for d in (os.getcwd(), _config_dir.get()):
+        if d and d not in sys.path:
+            sys.path.append(d)
+    for m in modules:
+        try:
+            importlib.import_module(m)
+        except Exception as e:
+            why = str(e).strip().splitlines()
+            raise ValueError(f"cannot import event module {m!r}: {type(e).__name__}: "
+                             f"{why[-1] if why else ''}") from None  # fmt: skip
+
+
 class Config(_Strict):
     engine: EngineSection
     connectors: list[ConnectorConfig]
     rings: Rings = msgspec.field(default_factory=Rings)
     recorder: RecorderConfig = msgspec.field(default_factory=RecorderConfig)
     clients: list[ClientConfig] = []
+    events: EventsSection = msgspec.field(default_factory=EventsSection)
     source: str = ""
 
 
@@ -188,10 +232,14 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise ConfigError(f"{source}: not valid TOML: {e}") from None
     if "source" in raw:
         raise ConfigError(f"{source}: unknown key 'source'")
+    path = Path(source)
+    token = _config_dir.set(str(path.resolve().parent) if path.is_file() else None)
     try:
-        cfg = msgspec.convert(raw, Config)
+        cfg = msgspec.convert(raw, Config)  # imports the [events] modules
     except msgspec.ValidationError as e:
         raise ConfigError(f"{source}: {_humanize(str(e))}") from None
+    finally:
+        _config_dir.reset(token)
     cfg.source = source
     _validate(cfg, source)
     return cfg

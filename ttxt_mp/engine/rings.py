@@ -45,16 +45,26 @@ class EngineRings:
     def names(self) -> list[str]:
         return list(self._rings)
 
+    def kinds(self) -> list[int] | None:
+        """The event kinds of the engine's rings: None (the library's) unless the config
+        has ``[events] modules``, which its processes import when they load it; then
+        every kind registered in this process, the library's and those custom ones."""
+        from ttxt_mp import codec
+
+        return codec.kinds() if self.cfg.events.modules else None
+
     def create(self) -> None:
         from ttxt_mp.shm import ShmQueue
 
+        kinds = self.kinds()
         for name, (conn, rc, stream) in self._rings.items():
             meta = {"engine": self.engine, "connector": conn, "stream": stream,
                     "exchange": self._exchange(conn),
                     "symbols": self._symbols(conn)}  # fmt: skip
             pub = ShmQueue.create(name, rc.capacity, rc.slot_size, rc.policy, metadata=meta,
                                   keeper_pid=os.getpid(), max_consumers=rc.max_consumers,
-                                  instance_id=self.instance_id, group=self.group)  # fmt: skip
+                                  instance_id=self.instance_id, group=self.group,
+                                  kinds=kinds)  # fmt: skip
             self._created.append(name)
             pub.put(ConnectorStatus(exchange=self._exchange(conn), state=ConnectorState.STARTING,
                                     message="engine started; connector process starting",
