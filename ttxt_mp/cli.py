@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, module, helptext in (
         ("record", "ttxt_mp.storage.recorder", "record an engine's market data to files"),
-        ("replay", "ttxt_mp.storage.replayer", "replay recorded files as an attachable feed"),
+        ("replay", "ttxt_mp.storage.replay_cli", "replay recorded files as an attachable feed"),
         ("inspect", "ttxt_mp.storage.inspect", "summarize recorded files"),
     ):
         s = sub.add_parser(name, help=helptext)

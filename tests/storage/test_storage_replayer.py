@@ -15,7 +15,8 @@ from storage_helpers import T0, book, record, replay, status
 from ttxt_mp import AsyncioQueue
 from ttxt_mp.events import Kline, MarketTrades, Orderbook, Side, Trade
 from ttxt_mp.storage import MarketDataReplayer
-from ttxt_mp.storage.replayer import add_replay_arguments, replay_main, to_ns
+from ttxt_mp.storage.replay_cli import add_replay_arguments, replay_main
+from ttxt_mp.storage.replayer import to_ns
 
 
 def _interleaved(n=300):

@@ -75,12 +75,15 @@ def test_recorder_on_a_ring_stores_ring_bytes_and_gaps(rec_dir, ring_name):
 def test_replay_cli_publishes_into_a_named_ring(rec_dir, ring_name):
     import argparse
 
-    from ttxt_mp.storage.replayer import add_replay_arguments, replay_main
+    from ttxt_mp.engine.naming import engine_objects
+    from ttxt_mp.storage.replay_cli import add_replay_arguments, replay_main
 
     evs = [book(i) for i in range(50)]
     record(evs, rec_dir)
+    engine = ring_name.replace("-", "_")[:24]
+    ring = f"{engine}-replay-market"  # --name ENGINE-CONNECTOR-market: that one ring
     args = add_replay_arguments(argparse.ArgumentParser()).parse_args(
-        [str(rec_dir), "--name", ring_name, "--wait-consumers", "1"]
+        [str(rec_dir), "--name", ring, "--wait-consumers", "1"]
     )
     result: list = []
     t = threading.Thread(target=lambda: result.append(replay_main(args)), daemon=True)
@@ -89,7 +92,7 @@ def test_replay_cli_publishes_into_a_named_ring(rec_dir, ring_name):
     consumer = None
     while consumer is None and time.monotonic() < deadline:
         try:
-            consumer = shm.ShmQueue.attach(ring_name, start="oldest")
+            consumer = shm.ShmQueue.attach(ring, start="oldest")
         except shm.RingNotFound:
             time.sleep(0.01)
     assert consumer is not None
@@ -99,6 +102,7 @@ def test_replay_cli_publishes_into_a_named_ring(rec_dir, ring_name):
         consumer.close()
     t.join(10)
     assert result == [0] and got == evs
+    assert engine_objects(engine) == []
 
 
 def test_record_cli_records_an_engines_market_rings(rec_dir, ring_name):

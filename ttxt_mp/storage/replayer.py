@@ -15,12 +15,10 @@ offset, skipped, and the replay continues.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import glob
 import logging
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -352,77 +350,3 @@ class MarketDataReplayer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# ---------------------------------------------------------------------- command line
-
-
-def add_replay_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of ``ttxt-mp replay DIR [--speed X] [--name RING]``."""
-    parser.add_argument("paths", nargs="+", help="recording files or directories")
-    from ttxt_mp.argtypes import checked, non_negative, positive
-    from ttxt_mp.shm.objects import check_name
-
-    parser.add_argument("--speed", type=positive(), default=None,
-                        help="pace at recorded speed times X (default: as fast as possible)")  # fmt: skip
-    parser.add_argument("--name", type=checked(check_name, "ring name"), default=None,
-                        help="publish into a new shared-memory ring of this name "
-                             "(default: print JSON lines)")  # fmt: skip
-    parser.add_argument("--wait-consumers", type=non_negative(int), default=0, metavar="N",
-                        help="with --name: wait (up to 60 s) until N consumers attached")  # fmt: skip
-    when = checked(to_ns, "time")
-    parser.add_argument("--start", type=when, default=None,
-                        help="ns or ISO 8601 time (inclusive)")  # fmt: skip
-    parser.add_argument("--end", type=when, default=None, help="ns or ISO 8601 time (exclusive)")
-    parser.add_argument("--exchange", action="append", help="only this exchange (repeatable)")
-    parser.add_argument("--symbol", action="append", help="only this symbol, e.g. BTC/USDT")
-    parser.add_argument("--no-verify", action="store_true", help="skip chunk CRC checks")
-    return parser
-
-
-def replay_main(args: argparse.Namespace) -> int:
-    from ttxt_mp.argtypes import NothingFound
-
-    if not recording_paths(args.paths):
-        raise NothingFound(f"no recording files (*{FILE_SUFFIX}) in {', '.join(args.paths)}")
-    rp = MarketDataReplayer(
-        args.paths, start=args.start, end=args.end, exchanges=args.exchange,
-        symbols=args.symbol, verify=not args.no_verify,
-    )  # fmt: skip
-    with rp:
-        if args.name is None:
-            out = sys.stdout.buffer
-            encode = msgspec.json.Encoder().encode
-            n = 0
-            for ev in rp.events():
-                out.write(encode(ev) + b"\n")
-                n += 1
-            out.flush()
-            stats = ReplayStats(events=n, problems=len(rp.problems))
-        else:
-            ring = _create_ring(args.name)
-            try:
-                _wait_consumers(ring, args.wait_consumers, 60.0)
-                stats = rp.publish(ring, speed=args.speed, close=True)
-            finally:
-                ring.unlink()
-    print(msgspec.json.encode(stats).decode(), file=sys.stderr)
-    return 1 if stats.problems else 0
-
-
-def _wait_consumers(ring: Any, n: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while len(ring.consumers()) < n:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{len(ring.consumers())} of {n} consumers attached in {timeout}s")
-        time.sleep(0.01)
-
-
-def _create_ring(name: str) -> Any:
-    try:
-        from ttxt_mp.shm import ShmQueue
-    except ImportError as e:
-        raise RuntimeError(
-            f"cannot create ring {name!r}: shared-memory rings are not available ({e})"
-        ) from e
-    return ShmQueue.create(name)
