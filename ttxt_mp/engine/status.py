@@ -1,7 +1,10 @@
 """``ttxt-mp status``: the supervisor's status answer as rich tables.
 
 Each process row is what the supervisor knows now: a dead process is DOWN (or FAILED)
-with its exit reason and no pid; counters are totals over every restart."""
+with its exit reason and no pid; counters are totals over every restart. Status only
+reads (the rings through :func:`ttxt_mp.shm.ring_stats`, which maps them read-only and
+takes no consumer entry): the entry of a consumer that died attached is shown as dead,
+not freed."""
 
 from __future__ import annotations
 
@@ -32,6 +35,14 @@ def note(child: dict[str, Any]) -> str:
     return msg if len(msg) <= NOTE_WIDTH else msg[: NOTE_WIDTH - 3] + "..."
 
 
+def _consumer(c: dict[str, Any]) -> str:
+    """``pid: lag``, or ``pid: dead`` for the entry of a process that died attached (it
+    stays taken until a consumer attaching, or a blocked producer, frees it)."""
+    if not c.get("alive", True):
+        return f"[red]{c['pid']}: dead[/]"
+    return f"{c['pid']}: {c['lag']:,}"
+
+
 def render_status(st: dict[str, Any]) -> Group:
     head = Table(title=f"engine {st['engine']} (pid {st['pid']}, up {_dur(st['uptime'])})",
                  title_justify="left")  # fmt: skip
@@ -50,7 +61,7 @@ def render_status(st: dict[str, Any]) -> Group:
     for col in ("ring", "policy", "capacity", "published", "fill", "consumers (pid: lag)"):
         rings.add_column(col)
     for r in st["rings"]:
-        cons = ", ".join(f"{c['pid']}: {c['lag']:,}" for c in r["consumers"]) or "-"
+        cons = ", ".join(_consumer(c) for c in r["consumers"]) or "-"
         rings.add_row(r["name"], r["policy"], f"{r['capacity']:,}", f"{r['published']:,}",
                       f"{r['fill']:.0%}", cons)  # fmt: skip
     return Group(head, rings)
