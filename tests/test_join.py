@@ -13,6 +13,7 @@ from ttxt_mp.connectors.state import StateServer
 from ttxt_mp.join import JoinedRing
 from ttxt_mp.queues import QueueEmpty
 from ttxt_mp.shm import ShmQueue
+from ttxt_mp.shm.board import StateBoard
 
 
 def drain(q: JoinedRing) -> list:
@@ -104,3 +105,29 @@ def test_reading_from_the_oldest_keeps_the_history_and_asks_only_after_a_lap():
         assert isinstance(q.get(timeout=1.0), ev.GapNotice)
         assert board.pending  # after the lap it asks for a fresh state
         q.close()
+
+
+def test_a_consumer_attached_before_the_board_gets_a_state_after_a_lap():
+    """A client attached as the engine starts is earlier than the connector's board; its
+    first lap must still bring the books back (the board is looked up again)."""
+    with ring(with_board=False) as (pub, _):
+        q = JoinedRing(ShmQueue.attach(pub.name), timeout=5.0)
+        assert q.board is None
+        conn = FakeConnector(pub)
+        board = StateBoard.create(pub.name)
+        try:
+            server = StateServer(conn, board)
+            for i in range(100):  # more than the ring holds: the consumer is lapped
+                conn.step(i, SYMS[i % 2])
+            got = drain(q)  # up to the GapNotice, which asks
+            assert any(isinstance(e, ev.GapNotice) for e in got) and q.state.pending
+            server.serve_if_asked()
+            got += drain(q)
+            mine = consumer_books(got)
+            for sym, book in conn.books.items():
+                assert sym in mine and same(mine[sym], book), sym
+            assert q.joins == 1
+        finally:
+            q.close()
+            board.close()
+            board.unlink()

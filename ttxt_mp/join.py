@@ -43,12 +43,18 @@ class StateRequest:
         self.timeout = timeout
         self._ticket = 0
         self._asked = 0.0
+        self._instance_id, self._allow_gid = instance_id, allow_gid
+        self.board: StateBoard | None = None
+        self._open()
+
+    def _open(self) -> None:
+        """The board, if the producer has one yet (a consumer attached just as the engine
+        started may be earlier than the connector's board: tried again on every ask)."""
         try:
-            self.board: StateBoard | None = StateBoard.open(
-                ring, instance_id=instance_id, allow_gid=allow_gid)
+            self.board = StateBoard.open(self.ring, instance_id=self._instance_id,
+                                         allow_gid=self._allow_gid)  # fmt: skip
         except (RingError, OSError) as e:
-            log.debug("%s: no state on join (%s)", ring, e)
-            self.board = None
+            log.debug("%s: no state on join (%s)", self.ring, e)
 
     @property
     def pending(self) -> bool:
@@ -58,6 +64,8 @@ class StateRequest:
     def ask(self) -> None:
         """Ask for a state served from now on (after a lap, an older pending request
         could be answered with a state from before the lap: it is superseded)."""
+        if self.board is None:
+            self._open()
         if self.board is not None:
             self._ticket = self.board.request()
             self._asked = time.monotonic()

@@ -17,6 +17,7 @@ from ttxt_mp import events as ev
 from ttxt_mp.connectors.state import StateServer
 from ttxt_mp.queues import QueueEmpty
 from ttxt_mp.shm import ShmQueue
+from ttxt_mp.shm.board import StateBoard
 from ttxt_mp.storage import MarketDataRecorder, MarketDataReplayer
 from ttxt_mp.storage.raw import RingBatchGetter
 from ttxt_mp.storage.state_getter import StateGetter, state_getter
@@ -78,11 +79,27 @@ def test_spliced_snapshots_rebuild_the_producers_books(before, after, serve_at, 
         consumer.close()
 
 
-def test_a_ring_without_board_is_recorded_as_is():
+def test_a_ring_without_board_is_recorded_as_is_until_its_board_appears():
     with ring(with_board=False) as (pub, _):
         consumer = ShmQueue.attach(pub.name)
-        inner = RingBatchGetter(consumer, 0.001)
-        assert state_getter(consumer, inner, interval=600) is inner
+        get = state_getter(consumer, RingBatchGetter(consumer, 0.001), interval=0)
+        assert get.request.board is None and not get.request.pending
+        conn = FakeConnector(pub)
+        for i in range(4):
+            conn.step(i, SYMS[0])
+        assert len(drain(get)) == 4 and get.states == 0  # as is: nothing waits
+        board = StateBoard.create(pub.name)  # the connector comes up
+        try:
+            server = StateServer(conn, board)
+            get.ask()  # the next lap, rotation or interval finds the board
+            assert get.request.pending
+            server.serve_if_asked()
+            got = drain(get)
+            assert get.states == 1 and got[0].is_snapshot, got
+        finally:
+            get.close()
+            board.close()
+            board.unlink()
         consumer.close()
 
 

@@ -123,11 +123,10 @@ class StateGetter:
 
 
 def state_getter(queue: Any, inner: Any, interval: float) -> Any:
-    """``inner`` wrapped in a :class:`StateGetter` when ``queue`` is a ring whose producer
-    serves states (it has a board); ``inner`` itself otherwise."""
+    """``inner`` wrapped in a :class:`StateGetter` when ``queue`` is a shared-memory ring
+    (its producer may serve states: a ring without a board yet, e.g. a recorder started
+    with its engine, is read as is until one appears); ``inner`` itself otherwise."""
     if not isinstance(inner, RingBatchGetter) or not hasattr(queue, "name"):
         return inner
     request = StateRequest(queue.name, instance_id=getattr(queue, "instance_id", None))
-    if request.board is None:
-        return inner
     return StateGetter(inner, request, interval)
