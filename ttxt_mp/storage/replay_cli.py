@@ -168,10 +168,12 @@ class _Router:
         self._fields: dict[int, slice] = {}
 
     def _exchange(self, kind: int) -> slice:
+        """Where a record of ``kind`` holds its exchange (empty: a custom kind without)."""
         sl = self._fields.get(kind)
         if sl is None:
-            dt, off = codec.layout_for(kind).header_dtype.fields["exchange"][:2]
-            sl = self._fields[kind] = slice(off, off + dt.itemsize)
+            field = codec.layout_for(kind).header_dtype.fields.get("exchange")
+            sl = slice(0, 0) if field is None else slice(field[1], field[1] + field[0].itemsize)
+            self._fields[kind] = sl
         return sl
 
     def put_raw(self, kind: int, payload: bytes, timeout: float | None = None) -> None:
