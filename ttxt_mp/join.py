@@ -2,8 +2,8 @@
 
 :class:`JoinedRing` wraps one :class:`~ttxt_mp.shm.ShmConsumer`. Attached at ``latest``,
 it asks the ring's producer for its state at once, and hands out first those events (a
-snapshot of every synced book, the last kline per interval, the last statuses), then the
-ring's events from its cursor, dropping the stateful ones the state already contains
+snapshot of every synced book, the last kline per interval, the last statuses; on a
+private ring the wallet, positions and open orders), then the ring's events from its cursor, dropping the stateful ones the state already contains
 (event number below the watermark). After a lap (a ``GapNotice``) it asks again, so a
 lapped consumer gets fresh snapshots right after the notice. A ring without a board (a
 replay, a user's ring) or a producer that does not answer in time just yields the ring.
@@ -17,7 +17,15 @@ import time
 from collections import deque
 from typing import Any
 
-from ttxt_mp.events import ConnectorStatus, GapNotice, Kline, Orderbook
+from ttxt_mp.events import (
+    ConnectorStatus,
+    GapNotice,
+    Kline,
+    Orderbook,
+    OrderUpdate,
+    PositionUpdate,
+    Wallet,
+)
 from ttxt_mp.queues import IQueueConsumer, QueueEmpty
 from ttxt_mp.shm.board import BoardState, StateBoard
 from ttxt_mp.shm.errors import RingError
@@ -25,7 +33,9 @@ from ttxt_mp.shm.errors import RingError
 __all__ = ["STATEFUL", "JoinedRing", "StateRequest"]
 
 log = logging.getLogger("ttxt_mp.join")
-STATEFUL = frozenset({Orderbook, Kline, ConnectorStatus})
+STATEFUL = frozenset({Orderbook, Kline, ConnectorStatus, Wallet, PositionUpdate, OrderUpdate})
+"""Kinds a state holds the latest value of: market rings' books, klines and statuses; a
+private ring's wallet, positions and open orders (its acks are not state: never dropped)."""
 """Kinds whose latest value is the state: older ones are superseded by a served state."""
 STATE_TIMEOUT = 2.0
 

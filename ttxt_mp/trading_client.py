@@ -146,8 +146,13 @@ class _Link:
         if not ring.producer_alive:
             ring.close()
             return None
-        self.private = ring
-        return ring
+        # The connector's wallet, positions and open orders first (they may be older than
+        # what the ring still holds), then the ring from its oldest event: acks of commands
+        # sent before this attach are still there; updates the state holds are dropped.
+        from ttxt_mp.join import JoinedRing
+
+        self.private = JoinedRing(ring, instance_id=ring.instance_id, allow_gid=self.group)
+        return self.private
 
     def drop_private(self) -> None:
         if self.private is not None:
@@ -167,7 +172,10 @@ class TradingClient:
     """Order entry and private-state tracking for one client (see the module docstring).
 
     ``connectors`` maps an exchange to the connector id serving it (default: the exchange
-    name, i.e. unnamed connectors). ``handler`` receives every event kept.
+    name, i.e. unnamed connectors). ``handler`` receives every event kept. With
+    ``link_now`` (default) it links to every trading connector of the running engine at
+    once, so :meth:`poll` brings its open orders and wallets (the connectors' state on
+    join) before it sends anything; otherwise a connector is linked by its first command.
     """
 
     def __init__(
@@ -181,6 +189,7 @@ class TradingClient:
         slot_size: int = 256,
         put_timeout: float = 2.0,
         group: int | str | None = None,
+        link_now: bool = True,
     ) -> None:
         if not CLIENT_NAME.match(name):
             raise ValueError(f"client name must be 1-16 letters, digits or '_', got {name!r}")
@@ -217,6 +226,11 @@ class TradingClient:
         self.statuses: list[ConnectorStatus] = []
         self.duplicate_acks = 0
         self._reconciling: dict[str, set[str]] = {}
+        if link_now:
+            from ttxt_mp.engine.naming import discover
+
+            for r in discover(engine, ("private",)):
+                self._link(r.connector)
 
     # ------------------------------------------------------------------ rings
 
@@ -224,7 +238,9 @@ class TradingClient:
         return self.connectors.get(exchange, exchange)
 
     def link(self, exchange: str) -> _Link:
-        conn = self.connector_for(exchange)
+        return self._link(self.connector_for(exchange))
+
+    def _link(self, conn: str) -> _Link:
         link = self._links.get(conn)
         if link is None:
             link = self._links[conn] = _Link(self.engine, conn, self.name, self.capacity,

@@ -57,3 +57,47 @@ def test_orders_through_the_engine(tmp_path: Path, trading_sim, monkeypatch):
     out = eng.output()
     assert "DEBUG" in out  # the run really logged at DEBUG
     assert SECRET not in out and KEY not in out
+
+
+def test_a_trading_client_attaching_late_gets_open_orders_and_wallets(tmp_path: Path, trading_sim,
+                                                                      monkeypatch):
+    """A strategy restarted under the same name, after its private ring wrapped: the
+    connector's state gives it its resting orders and every wallet before anything else."""
+    monkeypatch.setenv("TT_ENGINE_KEY", KEY)
+    monkeypatch.setenv("TT_ENGINE_SECRET", SECRET)
+    name = f"trl{os.getpid()}"
+    text = demo_config_text(trading_sim.host_port, name, ["BTC/USDT"]).replace(
+        "heartbeat_timeout = 10.0\n",
+        'heartbeat_timeout = 10.0\n'
+        'credentials = { api_key_env = "TT_ENGINE_KEY", api_secret_env = "TT_ENGINE_SECRET" }\n',
+    ) + '\n[rings.private]\ncapacity = 64\nslot_size = 256\npolicy = "block"\n'
+    eng = EngineProcess(tmp_path, name, text)
+    try:
+        eng.start()
+        resting: dict[str, str] = {}
+        with TradingClient(name, "carol") as tc:
+            for exchange in ("binance", "bybit"):
+                cid = tc.create_order(exchange, "BTC/USDT", ev.Side.BUY, 0.01, 50000.0)
+                assert tc.wait_ack(cid, timeout=20).accepted
+                resting[exchange] = cid
+                for _ in range(20):  # acks and updates: the 64-slot ring wraps
+                    c = tc.create_order(exchange, "BTC/USDT", ev.Side.BUY, 0.01, 50001.0)
+                    assert tc.wait_ack(c, timeout=20).accepted
+                    tc.cancel_order(exchange, "BTC/USDT", c)
+                    assert tc.wait_ack(c, timeout=20, action=ev.OrderAction.CANCEL).accepted
+            tc.wait_for(lambda: set(resting.values()) <= set(tc.open_orders)
+                        and {"binance", "bybit"} <= set(tc.wallets), 20, "carol's view")
+            wallets = {x: dict(w) for x, w in tc.wallets.items()}
+        with TradingClient(name, "carol") as late:  # restarted: nothing in memory
+            late.wait_for(lambda: set(resting.values()) <= set(late.open_orders)
+                          and {"binance", "bybit"} <= set(late.wallets), 20,
+                          "the resting orders and wallets from the state")  # fmt: skip
+            assert set(late.open_orders) == set(resting.values()), late.open_orders
+            for x in ("binance", "bybit"):
+                for asset, bal in wallets[x].items():
+                    assert late.wallets[x].get(asset) == bal, (x, asset)
+                cid = resting[x]
+                late.cancel_order(x, "BTC/USDT", cid)  # and it can manage them
+                assert late.wait_ack(cid, timeout=20, action=ev.OrderAction.CANCEL).accepted
+    finally:
+        eng.stop()

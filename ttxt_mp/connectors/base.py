@@ -59,11 +59,9 @@ from ttxt_mp.connectors.normalizer import (
     SymbolMap,
     excerpt,
 )
-from ttxt_mp.connectors.state import StateServer
+from ttxt_mp.connectors.state import StateServer, open_board
 from ttxt_mp.events import ConnectorState, ConnectorStatus, Event, Kline, Orderbook
 from ttxt_mp.queues import IQueuePublisher, QueueClosed, QueueFull
-from ttxt_mp.shm.board import StateBoard
-from ttxt_mp.shm.errors import RingError
 from ttxt_mp.web import (
     AppHeartbeat,
     Backoff,
@@ -598,16 +596,8 @@ class ConnectorBase(ABC):
 
     def _open_state_board(self) -> StateServer | None:
         """The state board of a shared-memory publisher (none for in-process queues)."""
-        name = getattr(self.publisher, "name", None)
-        if name is None or not hasattr(self.publisher, "next_evno"):
-            return None
-        try:
-            board = StateBoard.create(name, instance_id=getattr(self.publisher, "instance_id", 0),
-                                      group=getattr(self.publisher, "_allow_gid", None))
-        except (RingError, OSError) as e:
-            log.warning("%s: no state on join for late consumers: %s", self.cfg.id, e)
-            return None
-        return StateServer(self, board)
+        board = open_board(self.publisher, f"{self.cfg.id}: no state on join for late consumers")
+        return None if board is None else StateServer(self, board)
 
     def _ring_full(self, ev: Event, exc: QueueFull) -> None:
         self._backlog.append(ev)

@@ -15,8 +15,9 @@ import time
 from typing import Any, Protocol
 
 from ttxt_mp.shm.board import StateBoard
+from ttxt_mp.shm.errors import RingError
 
-__all__ = ["POLL_S", "StateServer"]
+__all__ = ["POLL_S", "StateServer", "open_board"]
 
 log = logging.getLogger("ttxt_mp.connectors.state")
 POLL_S = 0.005
@@ -63,3 +64,18 @@ class StateServer:
                 log.exception("%s: serving the state failed", self.board.ring)
                 await asyncio.sleep(1.0)
             await asyncio.sleep(POLL_S)
+
+
+def open_board(publisher: Any, failure: str) -> StateBoard | None:
+    """The board of a shared-memory ``publisher`` (created, or taken over after a
+    restart; removed with its ring); None for in-process queues, or when it cannot be
+    created (logged as ``failure: reason``: the stream works, late joiners get no state)."""
+    name = getattr(publisher, "name", None)
+    if name is None or not hasattr(publisher, "next_evno"):
+        return None
+    try:
+        return StateBoard.create(name, instance_id=getattr(publisher, "instance_id", 0),
+                                 group=getattr(publisher, "_allow_gid", None))  # fmt: skip
+    except (RingError, OSError) as e:
+        log.warning("%s: %s", failure, e)
+        return None

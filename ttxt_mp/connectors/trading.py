@@ -79,6 +79,7 @@ from ttxt_mp.connectors.instruments import (
     reject_ack,
 )
 from ttxt_mp.connectors.normalizer import MalformedFrame
+from ttxt_mp.connectors.state import StateServer, open_board
 from ttxt_mp.events import (
     AmendOrder,
     CancelOrder,
@@ -91,6 +92,7 @@ from ttxt_mp.events import (
     OrderAction,
     OrderStatus,
     OrderUpdate,
+    PositionUpdate,
     Wallet,
 )
 from ttxt_mp.queues import IQueueConsumer, IQueuePublisher, QueueClosed, QueueEmpty
@@ -466,6 +468,12 @@ class TradingSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         self._clock_task: asyncio.Task[Any] | None = None
+        # What a late joiner of the private ring needs (see state_events)
+        self._wallet: Wallet | None = None
+        self._balances: dict[str, Any] = {}
+        self._positions: dict[str, PositionUpdate] = {}
+        self._statuses: dict[Connection, ConnectorStatus] = {}
+        self._in_flight = 0  # events remembered but not yet in the ring
 
     # ------------------------------------------------------------------ life-cycle
 
@@ -521,7 +529,46 @@ class TradingSession:
     # ------------------------------------------------------------------ publishing
 
     async def _publish(self, ev: Event) -> None:
-        await self.publisher.aput(ev)
+        self._remember(ev)
+        self._in_flight += 1
+        try:
+            await self.publisher.aput(ev)
+        finally:
+            self._in_flight -= 1
+
+    def _remember(self, ev: Event) -> None:
+        if isinstance(ev, Wallet):  # updates may carry only the changed assets: merge
+            self._wallet = ev
+            for b in ev.balances:
+                self._balances[b.asset] = b
+        elif isinstance(ev, PositionUpdate):
+            self._positions[ev.symbol] = ev
+        elif isinstance(ev, ConnectorStatus):
+            self._statuses[ev.connection] = ev
+
+    # ------------------------------------------------------------------ state on join
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def state_events(self) -> list[Event]:
+        """What a client attaching to the private ring late needs first (served by
+        :class:`ttxt_mp.connectors.state.StateServer`): the wallet with every balance
+        known, each position, each open order's latest update, the last status of the
+        private stream and of order entry."""
+        out: list[Event] = []
+        if self._wallet is not None:
+            out.append(msgspec.structs.replace(self._wallet,
+                                               balances=tuple(self._balances.values())))  # fmt: skip
+        out.extend(self._positions.values())
+        out.extend(self.orders.values())
+        out.extend(self._statuses.values())
+        return out
+
+    def state_consistent(self) -> bool:
+        """No event is between being tracked and being in the ring."""
+        return self._in_flight == 0
 
     def _status(self, state: ConnectorState, message: str, *,
                 connection: Connection = Connection.PRIVATE, reconnects: int = 0) -> None:  # fmt: skip
@@ -535,6 +582,7 @@ class TradingSession:
                              reconnects=reconnects)  # fmt: skip
         try:
             self.publisher.put(st, timeout=1.0)
+            self._remember(st)
         except Exception as e:  # a stuck consumer must not stop trading
             log.warning("%s: cannot publish status: %s", self.cfg.id, e)
 
@@ -1072,12 +1120,18 @@ class TradingRunner:
             self.session.stop()
         rings = CommandRings(self.engine, self.cfg.id, self.session,
                              trading_gid=self.trading_gid)  # fmt: skip
-        watcher = asyncio.ensure_future(rings.run())
+        tasks = [asyncio.ensure_future(rings.run())]
+        board = open_board(pub, f"{self.cfg.id}: no state on join for late trading clients")
+        if board is not None:
+            tasks.append(asyncio.ensure_future(StateServer(self.session, board).run()))
         try:
             await self.session.run()
         finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if board is not None:
+                board.close()
             self.close()
 
     def stop(self) -> None:
