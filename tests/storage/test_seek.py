@@ -4,6 +4,9 @@ the full replay's tail."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from unittest import mock
@@ -133,3 +136,23 @@ def test_paced_replay_from_t_does_not_wait_for_the_seeked_prefix(tmp_path: Path)
     assert got[0].is_snapshot and len(got) == stats.events == 11  # snapshot, 9 deltas, T's
     assert elapsed >= 0.2  # 0.5 s of recording after T at speed 2: paced
     assert elapsed < 4.0, elapsed  # not the 9.5 s (4.75 s at speed 2) before T
+
+
+def test_replay_cli_from_seeks_and_no_seek_cuts(tmp_path: Path):
+    events = stream(60, {SYMS[0]: 25, SYMS[1]: 25}, 0)
+    record(events, tmp_path / "rec", chunk_events=4)
+    at = T0 + 40 * STEP
+
+    def lines(*extra: str) -> list[dict]:
+        out = subprocess.run([sys.executable, "-m", "ttxt_mp.cli", "replay", str(tmp_path / "rec"),
+                              *extra], capture_output=True, timeout=60)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return [json.loads(x) for x in out.stdout.splitlines()]
+
+    seeked = lines("--from", str(at))
+    cut = lines("--from", str(at), "--no-seek")
+    assert len(cut) == 20 and all(e["exch_ts"] >= at for e in cut)
+    head = seeked[: len(seeked) - len(cut)]
+    assert seeked[len(head):] == cut
+    assert {e["symbol"] for e in head if e["is_snapshot"]} == set(SYMS)
+    assert lines("--start", str(at)) == seeked  # the old spelling still works

@@ -92,8 +92,11 @@ def add_replay_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="with --name: wait (up to 60 s) until every ring has N "
                              "consumers attached")  # fmt: skip
     when = checked(to_ns, "time")
-    parser.add_argument("--start", type=when, default=None,
-                        help="ns or ISO 8601 time (inclusive)")  # fmt: skip
+    parser.add_argument("--from", "--start", dest="start", type=when, default=None,
+                        help="ns or ISO 8601 time (inclusive); each book starts at its last "
+                             "snapshot before it, so books are exact from there")  # fmt: skip
+    parser.add_argument("--no-seek", action="store_true",
+                        help="with --from: cut every file at that time (no snapshot seek)")
     parser.add_argument("--end", type=when, default=None, help="ns or ISO 8601 time (exclusive)")
     parser.add_argument("--exchange", action="append", help="only this exchange (repeatable)")
     parser.add_argument("--symbol", action="append", help="only this symbol, e.g. BTC/USDT")
@@ -108,7 +111,7 @@ def replay_main(args: argparse.Namespace) -> int:
         raise NothingFound(f"no recording files (*{FILE_SUFFIX}) in {', '.join(args.paths)}")
     rp = MarketDataReplayer(
         args.paths, start=args.start, end=args.end, exchanges=args.exchange,
-        symbols=args.symbol, verify=not args.no_verify,
+        symbols=args.symbol, verify=not args.no_verify, seek=not args.no_seek,
     )  # fmt: skip
     with rp:
         if args.name is None:
