@@ -548,6 +548,20 @@ def test_readme_commands_run_an_engine_whose_client_publishes_book_tickers(tmp_p
                                  capture_output=True, text=True, timeout=60, env=_env())  # fmt: skip
             assert out.returncode != 0
             assert "unknown event kind 1000" in out.stderr.strip().splitlines()[-1], out.stderr
+            # ttxt-mp tail imports them with --events, as the README says
+            readme = readme_section()
+            assert "ttxt-mp tail bt_demo --events examples.book_ticker" in readme
+            cli = [sys.executable, "-m", "ttxt_mp.cli", "tail", name, "--count", "3"]
+            out = subprocess.run([*cli, "--events", "examples.book_ticker"], cwd=ROOT,
+                                 capture_output=True, text=True, timeout=60, env=_env())  # fmt: skip
+            assert out.returncode == 0 and len(out.stdout.splitlines()) == 3, out.stderr
+            out = subprocess.run([*cli, "--events", "examples.book_ticker", "--kind", "BookTickr"],
+                                 cwd=ROOT, capture_output=True, text=True, timeout=60, env=_env())  # fmt: skip
+            assert out.returncode == 2 and "unknown event kind 'BookTickr'" in out.stderr
+            out = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, timeout=60,
+                                 env=_env())  # fmt: skip
+            assert out.returncode == 2 and "unknown event kind 1000" in out.stderr, out.stderr
+            assert len(out.stderr.strip().splitlines()) == 1, out.stderr
         finally:
             eng.stop()
     from ttxt_mp.engine.naming import engine_objects

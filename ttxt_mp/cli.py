@@ -57,8 +57,11 @@ def _status(args: argparse.Namespace) -> int:
 
 def _tail(args: argparse.Namespace) -> int:
     from ttxt_mp.client import tail
+    from ttxt_mp.config import import_event_modules
 
-    return tail(args.engine, symbols=args.symbol, kinds=args.kind, count=args.count,
+    import_event_modules(args.events or [])  # custom kinds are known from here on
+    kinds = [_event_kind(k) for k in args.kind] if args.kind else None
+    return tail(args.engine, symbols=args.symbol, kinds=kinds, count=args.count,
                 timeout=args.timeout)  # fmt: skip
 
 
@@ -67,10 +70,16 @@ class ControlError(ConnectionError):
 
 
 def _event_kind(text: str) -> str:
-    """An event kind name (``Orderbook``, ``MarketTrades``, ...), checked at parse time."""
+    """An event kind name (``Orderbook``, ``MarketTrades``, ... or a registered custom
+    kind), checked once ``--events`` modules are imported."""
+    from ttxt_mp import codec
     from ttxt_mp.client import KINDS
 
-    return argtypes.one_of(KINDS, "event kind")(text)
+    custom = [codec.event_class(k).__name__ for k in codec.kinds(user=True)]
+    try:
+        return argtypes.one_of([*KINDS, *custom], "event kind")(text)
+    except argparse.ArgumentTypeError as e:
+        raise ValueError(str(e)) from None
 
 
 def _demo_symbol(text: str) -> str:
@@ -120,8 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("tail", help="print an engine's events as they arrive")
     s.add_argument("engine", nargs="?", default="demo")
     s.add_argument("--symbol", action="append", help="only this symbol (repeatable)")
-    s.add_argument("--kind", action="append", type=_event_kind,
+    s.add_argument("--kind", action="append",
                    help="only this event kind, e.g. Orderbook")  # fmt: skip
+    s.add_argument("--events", action="append", metavar="MODULE",
+                   help="import MODULE first: it registers the engine's custom event kinds "
+                        "(its [events] modules; repeatable)")  # fmt: skip
     s.add_argument("--count", type=argtypes.positive(int), default=None,
                    help="stop after N events")  # fmt: skip
     s.add_argument("--timeout", type=argtypes.positive(), default=None,
