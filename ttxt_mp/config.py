@@ -15,20 +15,22 @@ from typing import Annotated, Literal
 
 import msgspec
 
-KNOWN_EXCHANGES = ("binance", "bybit")
 ENGINE_NAME = re.compile(r"^[A-Za-z0-9_]{1,24}$")
 SYMBOL = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,12}$")
-KLINE_INTERVALS = {
-    "binance": ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
-                "1d", "3d", "1w", "1M"),
-    "bybit": ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "1w",
-              "1M"),
-}  # fmt: skip
-BOOK_LEVELS = {"binance": (5, 10, 20, 100, 500, 1000, 5000), "bybit": (1, 50, 200)}
-DEFAULT_ENDPOINTS = {
-    "binance": ("wss://stream.binance.com:9443", "https://api.binance.com"),
-    "bybit": ("wss://stream.bybit.com", "https://api.bybit.com"),
-}
+
+
+def book_levels(exchange: str) -> tuple[int, ...]:
+    """Depths the venue's book stream offers (its package says; the last is the default)."""
+    from ttxt_mp.connectors.venue import venue
+
+    return venue(exchange).book_levels
+
+
+def kline_intervals(exchange: str) -> tuple[str, ...]:
+    from ttxt_mp.connectors.venue import venue
+
+    return venue(exchange).kline_intervals
+
 
 PosInt = Annotated[int, msgspec.Meta(gt=0)]
 PosFloat = Annotated[float, msgspec.Meta(gt=0)]
@@ -108,10 +110,15 @@ class ConnectorConfig(_Strict):
         return self.name or self.exchange
 
     def ws_url(self) -> str:
-        return self.endpoints.ws or DEFAULT_ENDPOINTS[self.exchange][0]
+        return self.endpoints.ws or self._live()[0]
 
     def rest_url(self) -> str:
-        return self.endpoints.rest or DEFAULT_ENDPOINTS[self.exchange][1]
+        return self.endpoints.rest or self._live()[1]
+
+    def _live(self) -> tuple[str, str]:
+        from ttxt_mp.connectors.venue import venue
+
+        return venue(self.exchange).endpoint("live")
 
 
 class RingConfig(_Strict):
@@ -301,6 +308,8 @@ def _check_ring_size(fail, key: str, capacity: int, slot_size: int) -> None:
 
 
 def _validate(cfg: Config, source: str) -> None:
+    from ttxt_mp.connectors.venue import UnknownVenue, venue
+
     def fail(key: str, expected: str) -> None:
         raise ConfigError(f"{source}: key '{key}': {expected}")
 
@@ -311,9 +320,10 @@ def _validate(cfg: Config, source: str) -> None:
     seen: set[str] = set()
     for i, c in enumerate(cfg.connectors):
         key = f"connectors[{i}]"
-        if c.exchange not in KNOWN_EXCHANGES:
-            fail(f"{key}.exchange", f"unknown exchange {c.exchange!r}; expected one of "
-                 f"{', '.join(KNOWN_EXCHANGES)}")  # fmt: skip
+        try:
+            spec = venue(c.exchange)
+        except UnknownVenue as e:
+            fail(f"{key}.exchange", str(e))
         if c.id in seen:
             fail(f"{key}.name", f"connector name {c.id!r} is used twice; set distinct names")
         if not ENGINE_NAME.match(c.id):
@@ -326,13 +336,13 @@ def _validate(cfg: Config, source: str) -> None:
                 fail(f"{key}.symbols[{j}]", f"expected BASE/QUOTE in capitals like 'BTC/USDT', got {s!r}")
         if len(set(c.symbols)) != len(c.symbols):
             fail(f"{key}.symbols", "a symbol is listed twice")
-        if c.streams.depth is not None and c.streams.depth.levels not in BOOK_LEVELS[c.exchange]:
+        if c.streams.depth is not None and c.streams.depth.levels not in spec.book_levels:
             fail(f"{key}.streams.depth.levels", f"{c.exchange} offers depth levels "
-                 f"{BOOK_LEVELS[c.exchange]}, got {c.streams.depth.levels}")  # fmt: skip
+                 f"{spec.book_levels}, got {c.streams.depth.levels}")  # fmt: skip
         for j, iv in enumerate(c.streams.klines):
-            if iv not in KLINE_INTERVALS[c.exchange]:
+            if iv not in spec.kline_intervals:
                 fail(f"{key}.streams.klines[{j}]", f"{c.exchange} kline intervals are "
-                     f"{', '.join(KLINE_INTERVALS[c.exchange])}; got {iv!r}")  # fmt: skip
+                     f"{', '.join(spec.kline_intervals)}; got {iv!r}")  # fmt: skip
         for name, url, schemes in (("ws", c.endpoints.ws, ("ws://", "wss://")),
                                    ("rest", c.endpoints.rest, ("http://", "https://"))):  # fmt: skip
             if url is not None and not url.startswith(schemes):

@@ -33,7 +33,7 @@ def test_registry_maps_exchanges_and_names_unknown_ones() -> None:
     assert connector_class("binance") is BinanceConnector
     assert connector_class("bybit") is BybitConnector
     with pytest.raises(
-        UnknownExchange, match="no connector for exchange 'okx'; known: binance, bybit"
+        UnknownExchange, match="unknown exchange 'okx'; installed venues: binance, bybit"
     ):
         connector_class("okx")
 

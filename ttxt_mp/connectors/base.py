@@ -50,7 +50,7 @@ from typing import Any, ClassVar, Self
 
 import msgspec
 
-from ttxt_mp.config import BOOK_LEVELS, KLINE_INTERVALS, SYMBOL, ConnectorConfig
+from ttxt_mp.config import SYMBOL, ConnectorConfig, book_levels, kline_intervals
 from ttxt_mp.connectors.normalizer import (
     Control,
     MalformedFrame,
@@ -239,21 +239,21 @@ class ConnectorBase(ABC):
         levels = plan.depth
         if depth is True:
             levels = plan.depth or (
-                self.cfg.streams.depth.levels if self.cfg.streams.depth else BOOK_LEVELS[ex][-1]
+                self.cfg.streams.depth.levels if self.cfg.streams.depth else book_levels(ex)[-1]
             )
         elif depth is False:
             levels = 0
         elif depth is not None:
-            if depth and depth not in BOOK_LEVELS[ex]:
-                raise ValueError(f"{ex} offers depth levels {BOOK_LEVELS[ex]}, got {depth}")
+            if depth and depth not in book_levels(ex):
+                raise ValueError(f"{ex} offers depth levels {book_levels(ex)}, got {depth}")
             levels = int(depth)
         ivs = plan.klines
         if klines is not None:
             ivs = (klines,) if isinstance(klines, str) else tuple(klines)
             for iv in ivs:
-                if iv not in KLINE_INTERVALS[ex]:
+                if iv not in kline_intervals(ex):
                     raise ValueError(
-                        f"{ex} kline intervals are {', '.join(KLINE_INTERVALS[ex])}; got {iv!r}"
+                        f"{ex} kline intervals are {', '.join(kline_intervals(ex))}; got {iv!r}"
                     )
         self.plan = StreamPlan(syms, levels, plan.trades if trades is None else bool(trades), ivs)
         return self

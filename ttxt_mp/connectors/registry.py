@@ -1,41 +1,32 @@
 """Exchange name -> connector class, so the engine builds connectors from config alone.
 
-Classes are imported lazily: choosing ``bybit`` never imports the Binance modules.
+The venue registry (:mod:`ttxt_mp.connectors.venue`) says where each venue's connector
+lives; classes are imported lazily, so choosing one venue never imports another.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from ttxt_mp.connectors.venue import UnknownVenue, venue
 
 if TYPE_CHECKING:
     from ttxt_mp.config import ConnectorConfig
     from ttxt_mp.connectors.base import ConnectorBase
     from ttxt_mp.queues import IQueuePublisher
 
-__all__ = ["CONNECTORS", "UnknownExchange", "connector_class", "create_connector"]
+__all__ = ["UnknownExchange", "connector_class", "create_connector"]
 
-CONNECTORS: dict[str, str] = {
-    "binance": "ttxt_mp.connectors.binance.connector:BinanceConnector",
-    "bybit": "ttxt_mp.connectors.bybit.connector:BybitConnector",
-}
-
-
-class UnknownExchange(KeyError):
-    def __str__(self) -> str:
-        return str(self.args[0])
+UnknownExchange = UnknownVenue
 
 
 def connector_class(exchange: str) -> type[ConnectorBase]:
     """The connector class of ``exchange`` (lower case, as in the config)."""
+    spec = venue(exchange)
     try:
-        target = CONNECTORS[exchange]
-    except KeyError:
-        raise UnknownExchange(
-            f"no connector for exchange {exchange!r}; known: {', '.join(sorted(CONNECTORS))}"
-        ) from None
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+        return spec.load("connector")
+    except LookupError:
+        raise UnknownExchange(f"venue {exchange!r} has no market-data connector") from None
 
 
 def create_connector(

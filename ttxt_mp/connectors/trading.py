@@ -6,7 +6,7 @@ flight at once; never stopping on an exception, unlike ttxt2's loop), publishes 
 one ``OrderAck`` per command, follows the venue's private stream and re-reads open orders
 and balances over REST whenever that stream (re)connects, so a client's view is never
 silently stale. Venue specifics live in a :class:`TradingVenue` subclass
-(``binance/trading.py``, ``bybit/trading.py``).
+(each venue package's ``trading.py``).
 
 Command path between processes
 -------------------------------
@@ -271,15 +271,13 @@ class TradingVenue(ABC):
 
 
 def venue_class(exchange: str) -> type[TradingVenue]:
-    if exchange == "binance":
-        from ttxt_mp.connectors.binance.trading import BinanceTrading
+    """The trading venue class the venue's package declares (its ``VENUE.trading``)."""
+    from ttxt_mp.connectors.venue import venue
 
-        return BinanceTrading
-    if exchange == "bybit":
-        from ttxt_mp.connectors.bybit.trading import BybitTrading
-
-        return BybitTrading
-    raise ValueError(f"no trading support for exchange {exchange!r}")
+    try:
+        return venue(exchange).load("trading")
+    except LookupError:
+        raise ValueError(f"no trading support for exchange {exchange!r}") from None
 
 
 # =========================================================================== journal

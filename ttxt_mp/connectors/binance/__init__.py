@@ -1,1 +1,20 @@
-"""Binance Spot (and USDⓈ-M futures diff depth) connector package."""
+"""Binance Spot (and USDⓈ-M futures diff depth) connector package: the venue ``binance``."""
+
+from ttxt_mp.connectors.venue import VenueSpec
+
+VENUE = VenueSpec(
+    id="binance",
+    title="Binance Spot",
+    markets=("spot",),
+    endpoints={
+        "live": ("wss://stream.binance.com:9443", "https://api.binance.com"),
+        "testnet": ("wss://stream.testnet.binance.vision", "https://testnet.binance.vision"),
+    },
+    book_levels=(5, 10, 20, 100, 500, 1000, 5000),
+    kline_intervals=("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
+                     "1d", "3d", "1w", "1M"),  # fmt: skip
+    connector="ttxt_mp.connectors.binance.connector:BinanceConnector",
+    trading="ttxt_mp.connectors.binance.trading:BinanceTrading",
+    instruments="ttxt_mp.connectors.instruments:binance_instruments",
+    sim="ttxt_mp.sim.binance:BinanceVenue",
+)

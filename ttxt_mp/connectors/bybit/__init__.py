@@ -1,1 +1,20 @@
-"""Bybit v5 public market data connector package."""
+"""Bybit v5 connector package: the venue ``bybit``."""
+
+from ttxt_mp.connectors.venue import VenueSpec
+
+VENUE = VenueSpec(
+    id="bybit",
+    title="Bybit v5 Spot",
+    markets=("spot",),
+    endpoints={
+        "live": ("wss://stream.bybit.com", "https://api.bybit.com"),
+        "testnet": ("wss://stream-testnet.bybit.com", "https://api-testnet.bybit.com"),
+    },
+    book_levels=(1, 50, 200),
+    kline_intervals=("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "1w",
+                     "1M"),  # fmt: skip
+    connector="ttxt_mp.connectors.bybit.connector:BybitConnector",
+    trading="ttxt_mp.connectors.bybit.trading:BybitTrading",
+    instruments="ttxt_mp.connectors.instruments:bybit_instruments",
+    sim="ttxt_mp.sim.bybit:BybitVenue",
+)

@@ -1,0 +1,136 @@
+"""Venues: what one exchange offers, declared by its package, found through one registry.
+
+A venue is one package (the built-in ones are ``ttxt_mp.connectors.<id>``) whose
+``__init__`` defines ``VENUE = VenueSpec(...)``: its id, markets, endpoints, book depths,
+kline intervals, and where its parts live (``"module:attribute"`` targets, imported only
+when used, so choosing one venue never imports another). Shared code asks the registry
+(:func:`venue`, :func:`venues`) and names no venue.
+
+Third-party venues are found through the entry-point group ``ttxt_mp.venues``: an entry
+point names a :class:`VenueSpec` (``myvenue = "myvenue:VENUE"``). ``pip install`` it and
+``ttxt-mp launch`` accepts ``exchange = "myvenue"`` with no edit to ttxt-mp.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+from importlib import metadata
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "BUILTIN",
+    "ENTRY_POINTS",
+    "UnknownVenue",
+    "VenueSpec",
+    "load_target",
+    "venue",
+    "venue_ids",
+    "venues",
+]
+
+log = logging.getLogger("ttxt_mp.venues")
+
+BUILTIN = ("ttxt_mp.connectors.binance", "ttxt_mp.connectors.bybit")
+"""Packages of the built-in venues (each defines ``VENUE``)."""
+ENTRY_POINTS = "ttxt_mp.venues"
+
+
+class VenueSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything shared code needs to know about one venue.
+
+    Targets are ``"module:attribute"`` strings, imported on first use by :meth:`load`."""
+
+    id: str
+    """The config's ``exchange`` value (lower case)."""
+    title: str = ""
+    markets: tuple[str, ...] = ("spot",)
+    """Markets it offers: ``spot``, ``linear``, ``inverse``."""
+    endpoints: dict[str, tuple[str, str]] = {}
+    """``{"live": (ws, rest), "testnet": (ws, rest)}``; ``live`` is the default."""
+    book_levels: tuple[int, ...] = ()
+    """Depths its book stream offers; the last is the default."""
+    kline_intervals: tuple[str, ...] = ()
+    connector: str = ""
+    """The market-data connector class (a :class:`~ttxt_mp.connectors.base.ConnectorBase`)."""
+    trading: str = ""
+    """The trading venue class (a :class:`~ttxt_mp.connectors.trading.TradingVenue`);
+    empty: market data only."""
+    book_rule: str = ""
+    """The order-book sequence rule object the book sync calls (empty: no checks)."""
+    instruments: str = ""
+    """``parse(body) -> list[Instrument]`` of its instrument-list REST response."""
+    sim: str = ""
+    """Its simulator wire adapter (a venue of :mod:`ttxt_mp.sim`); empty: not simulated."""
+
+    def load(self, part: str) -> Any:
+        """The object a part names (``spec.load("connector")``); LookupError if the venue
+        has no such part."""
+        target = getattr(self, part)
+        if not target:
+            raise LookupError(f"venue {self.id!r} has no {part}")
+        return load_target(target)
+
+    def endpoint(self, which: str = "live") -> tuple[str, str]:
+        try:
+            return self.endpoints[which]
+        except KeyError:
+            raise LookupError(f"venue {self.id!r} has no {which!r} endpoints; it has "
+                              f"{', '.join(sorted(self.endpoints)) or 'none'}") from None  # fmt: skip
+
+
+class UnknownVenue(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def load_target(target: str) -> Any:
+    """``"module:attr.attr"`` -> the object."""
+    module, _, attr = target.partition(":")
+    obj: Any = importlib.import_module(module)
+    for name in filter(None, attr.split(".")):
+        obj = getattr(obj, name)
+    return obj
+
+
+@functools.cache
+def venues() -> dict[str, VenueSpec]:
+    """Every installed venue by id: the built-in ones, then the entry points' (a broken
+    third-party venue is logged and skipped, never a crash of the engine)."""
+    found: dict[str, VenueSpec] = {}
+    for pkg in BUILTIN:
+        spec = importlib.import_module(pkg).VENUE
+        found[spec.id] = spec
+    for ep in metadata.entry_points(group=ENTRY_POINTS):
+        try:
+            spec = ep.load()
+        except Exception as e:
+            log.warning("ignoring venue plug-in %r (%s): %s: %s", ep.name, ep.value,
+                        type(e).__name__, e)  # fmt: skip
+            continue
+        if not isinstance(spec, VenueSpec):
+            log.warning("ignoring venue plug-in %r: %s is a %s, not a VenueSpec", ep.name,
+                        ep.value, type(spec).__name__)  # fmt: skip
+            continue
+        if spec.id in found:
+            log.warning("ignoring venue plug-in %r: venue %r is already installed", ep.name,
+                        spec.id)  # fmt: skip
+            continue
+        found[spec.id] = spec
+    return found
+
+
+def venue_ids() -> list[str]:
+    return sorted(venues())
+
+
+def venue(venue_id: str) -> VenueSpec:
+    """The venue ``venue_id``; :class:`UnknownVenue` names the installed ones."""
+    try:
+        return venues()[venue_id]
+    except KeyError:
+        raise UnknownVenue(f"unknown exchange {venue_id!r}; installed venues: "
+                           f"{', '.join(venue_ids())}") from None  # fmt: skip
