@@ -6,12 +6,12 @@ import msgspec
 import pytest
 
 from ttxt_mp.connectors.binance.denormalizer import BinanceOrderDenormalizer
+from ttxt_mp.connectors.binance.instruments import binance_instruments
 from ttxt_mp.connectors.bybit.denormalizer import BybitOrderDenormalizer
+from ttxt_mp.connectors.bybit.instruments import bybit_instruments
 from ttxt_mp.connectors.instruments import (
     InstrumentBook,
     VenueRequest,
-    binance_instruments,
-    bybit_instruments,
 )
 from ttxt_mp.events import (
     AmendOrder,

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ttxt_mp.connectors.binance.instruments import binance_instruments
+from ttxt_mp.connectors.bybit.instruments import bybit_instruments
 from ttxt_mp.connectors.instruments import (
     Instrument,
     InstrumentBook,
     InstrumentsError,
     OffGrid,
-    binance_instruments,
-    bybit_instruments,
     format_price,
     format_qty,
     round_price,

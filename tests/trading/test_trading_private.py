@@ -5,9 +5,10 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from ttxt_mp.connectors.binance.instruments import binance_instruments
 from ttxt_mp.connectors.binance.private import BinancePrivateNormalizer
 from ttxt_mp.connectors.bybit.private import BybitPrivateNormalizer
-from ttxt_mp.connectors.instruments import InstrumentBook, binance_instruments
+from ttxt_mp.connectors.instruments import InstrumentBook
 from ttxt_mp.connectors.normalizer import MalformedFrame
 from ttxt_mp.events import (
     Balance,
@@ -175,7 +176,7 @@ def test_bybit_position_topic(bbp, bybit_doc):
 
 
 def test_bybit_symbols_are_normalized_with_a_book(bybit_doc):
-    from ttxt_mp.connectors.instruments import bybit_instruments
+    from ttxt_mp.connectors.bybit.instruments import bybit_instruments
 
     book = InstrumentBook("bybit", bybit_instruments(enc(bybit_doc["instruments_linear"])))
     (p,) = BybitPrivateNormalizer(book).normalize(enc(bybit_doc["ws_position"]), 1)

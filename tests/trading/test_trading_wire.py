@@ -12,9 +12,11 @@ from aiohttp import web
 
 from ttxt_mp.connectors.binance.auth import BinanceSigner
 from ttxt_mp.connectors.binance.denormalizer import BinanceOrderDenormalizer
+from ttxt_mp.connectors.binance.instruments import binance_instruments
 from ttxt_mp.connectors.bybit.auth import BybitSigner
 from ttxt_mp.connectors.bybit.denormalizer import BybitOrderDenormalizer
-from ttxt_mp.connectors.instruments import InstrumentBook, binance_instruments, bybit_instruments
+from ttxt_mp.connectors.bybit.instruments import bybit_instruments
+from ttxt_mp.connectors.instruments import InstrumentBook
 from ttxt_mp.events import CreateOrder, Side
 from ttxt_mp.secrets import Credentials, Secret
 from ttxt_mp.web.connection_factory import ConnectionFactory

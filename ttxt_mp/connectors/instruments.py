@@ -1,8 +1,7 @@
 """Trading rules of each instrument, exact price/quantity formatting, and local validation.
 
-An :class:`Instrument` is built from the venue's own description (Binance
-``GET /api/v3/exchangeInfo`` filters ``PRICE_FILTER``/``LOT_SIZE``/``MIN_NOTIONAL``/
-``NOTIONAL``; Bybit ``GET /v5/market/instruments-info`` ``priceFilter``/``lotSizeFilter``).
+An :class:`Instrument` is built from the venue's own description by the parser of its
+package (``VENUE.instruments``, e.g. ``ttxt_mp.connectors.<venue>.instruments``).
 Tick and step sizes are kept as :class:`~decimal.Decimal`: a price is sent as the exact
 decimal string of a whole number of ticks (``0.3``, never ``0.30000000000000004``).
 
@@ -37,9 +36,9 @@ __all__ = [
     "LOCAL_REJECT_CODE",
     "OffGrid",
     "VenueRequest",
-    "binance_instruments",
-    "bybit_instruments",
     "check_amend",
+    "decimal_field",
+    "make_instrument",
     "check_cancel",
     "check_create",
     "reject_ack",
@@ -93,7 +92,8 @@ def _places(step: Decimal) -> int:
     return max(0, -step.normalize().as_tuple().exponent)  # type: ignore[operator]
 
 
-def _dec(text: str | None, what: str, exchange: str) -> Decimal:
+def decimal_field(text: str | None, what: str, exchange: str) -> Decimal:
+    """A venue's decimal text (empty: 0); InstrumentsError names the venue and field."""
     if text is None or text == "":
         return ZERO
     try:
@@ -105,7 +105,7 @@ def _dec(text: str | None, what: str, exchange: str) -> Decimal:
     return d
 
 
-def _make(
+def make_instrument(
     exchange: str, native: str, base: str, quote: str, kind: str, tick: Decimal, step: Decimal,
     **kw,
 ) -> Instrument:
@@ -118,152 +118,6 @@ def _make(
         tick_size=tick.normalize(), step_size=step.normalize(),
         price_precision=_places(tick), qty_precision=_places(step), **kw,
     )  # fmt: skip
-
-
-# --------------------------------------------------------------------------- Binance
-
-
-class _BnFilter(msgspec.Struct):
-    filterType: str
-    minPrice: str | None = None
-    maxPrice: str | None = None
-    tickSize: str | None = None
-    minQty: str | None = None
-    maxQty: str | None = None
-    stepSize: str | None = None
-    minNotional: str | None = None
-    maxNotional: str | None = None
-
-
-class _BnSymbol(msgspec.Struct):
-    symbol: str
-    baseAsset: str
-    quoteAsset: str
-    status: str = "TRADING"
-    baseAssetPrecision: int = 8
-    quoteAssetPrecision: int = 8
-    filters: list[_BnFilter] = []
-
-
-class _BnExchangeInfo(msgspec.Struct):
-    symbols: list[_BnSymbol]
-
-
-_BN_INFO = msgspec.json.Decoder(_BnExchangeInfo)
-
-
-def binance_instruments(body: bytes | str) -> list[Instrument]:
-    """Instruments of a Binance Spot ``exchangeInfo`` body.
-
-    A symbol without ``PRICE_FILTER``/``LOT_SIZE`` (all filters are optional per the docs)
-    falls back to its quote/base asset precision for tick/step.
-    """
-    try:
-        info = _BN_INFO.decode(body)
-    except msgspec.DecodeError as e:
-        raise InstrumentsError(f"binance: malformed exchangeInfo: {e}") from None
-    out = []
-    for s in info.symbols:
-        f = {flt.filterType: flt for flt in s.filters}
-        price = f.get("PRICE_FILTER")
-        lot = f.get("LOT_SIZE")
-        tick = _dec(price.tickSize, f"{s.symbol} tickSize", "binance") if price else ZERO
-        step = _dec(lot.stepSize, f"{s.symbol} stepSize", "binance") if lot else ZERO
-        min_notional = max(
-            (_dec(f[k].minNotional, f"{s.symbol} minNotional", "binance")
-             for k in ("MIN_NOTIONAL", "NOTIONAL") if k in f),
-            default=ZERO,
-        )  # fmt: skip
-        nt = f.get("NOTIONAL")
-        out.append(
-            _make(
-                "binance", s.symbol, s.baseAsset, s.quoteAsset, "spot",
-                tick if tick > 0 else Decimal(1).scaleb(-s.quoteAssetPrecision),
-                step if step > 0 else Decimal(1).scaleb(-s.baseAssetPrecision),
-                min_qty=_dec(lot.minQty, "minQty", "binance") if lot else ZERO,
-                max_qty=_dec(lot.maxQty, "maxQty", "binance") if lot else ZERO,
-                min_price=_dec(price.minPrice, "minPrice", "binance") if price else ZERO,
-                max_price=_dec(price.maxPrice, "maxPrice", "binance") if price else ZERO,
-                min_notional=min_notional,
-                max_notional=_dec(nt.maxNotional, "maxNotional", "binance") if nt else ZERO,
-                status=s.status,
-                trading=s.status == "TRADING",
-            )  # fmt: skip
-        )
-    return out
-
-
-# --------------------------------------------------------------------------- Bybit
-
-
-class _BbPriceFilter(msgspec.Struct):
-    tickSize: str
-    minPrice: str = ""
-    maxPrice: str = ""
-
-
-class _BbLotFilter(msgspec.Struct):
-    basePrecision: str = ""  # spot: the quantity step
-    qtyStep: str = ""  # derivatives: the quantity step
-    minOrderQty: str = ""
-    maxOrderQty: str = ""
-    maxLimitOrderQty: str = ""
-    minOrderAmt: str = ""  # spot: minimum order value (quote)
-    minNotionalValue: str = ""  # linear: minimum notional
-
-
-class _BbInstrument(msgspec.Struct):
-    symbol: str
-    baseCoin: str
-    quoteCoin: str
-    priceFilter: _BbPriceFilter
-    lotSizeFilter: _BbLotFilter
-    status: str = "Trading"
-
-
-class _BbResult(msgspec.Struct):  # empty ({}) in error responses
-    category: str = ""
-    items: list[_BbInstrument] = msgspec.field(default_factory=list, name="list")
-
-
-class _BbResponse(msgspec.Struct):
-    retCode: int
-    retMsg: str = ""
-    result: _BbResult | None = None
-
-
-_BB_INFO = msgspec.json.Decoder(_BbResponse)
-
-
-def bybit_instruments(body: bytes | str) -> list[Instrument]:
-    """Instruments of a Bybit v5 ``instruments-info`` body (spot, linear or inverse)."""
-    try:
-        resp = _BB_INFO.decode(body)
-    except msgspec.DecodeError as e:
-        raise InstrumentsError(f"bybit: malformed instruments-info: {e}") from None
-    if resp.retCode != 0 or resp.result is None:
-        raise InstrumentsError(f"bybit: instruments-info failed: {resp.retCode} {resp.retMsg}")
-    kind = resp.result.category
-    out = []
-    for i in resp.result.items:
-        lot = i.lotSizeFilter
-        step_text = lot.basePrecision if kind == "spot" else lot.qtyStep
-        step_text = step_text or lot.qtyStep or lot.basePrecision
-        out.append(
-            _make(
-                "bybit", i.symbol, i.baseCoin, i.quoteCoin, kind,
-                _dec(i.priceFilter.tickSize, f"{i.symbol} tickSize", "bybit"),
-                _dec(step_text, f"{i.symbol} qty step", "bybit"),
-                min_qty=_dec(lot.minOrderQty, "minOrderQty", "bybit"),
-                max_qty=_dec(lot.maxLimitOrderQty or lot.maxOrderQty, "maxOrderQty", "bybit"),
-                min_price=_dec(i.priceFilter.minPrice, "minPrice", "bybit"),
-                max_price=_dec(i.priceFilter.maxPrice, "maxPrice", "bybit"),
-                min_notional=_dec(lot.minOrderAmt or lot.minNotionalValue, "min notional", "bybit"),
-                status=i.status,
-                trading=i.status == "Trading",
-            )  # fmt: skip
-        )
-    return out
 
 
 # --------------------------------------------------------------------------- formatting

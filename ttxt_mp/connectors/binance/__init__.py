@@ -15,6 +15,6 @@ VENUE = VenueSpec(
                      "1d", "3d", "1w", "1M"),  # fmt: skip
     connector="ttxt_mp.connectors.binance.connector:BinanceConnector",
     trading="ttxt_mp.connectors.binance.trading:BinanceTrading",
-    instruments="ttxt_mp.connectors.instruments:binance_instruments",
+    instruments="ttxt_mp.connectors.binance.instruments:binance_instruments",
     sim="ttxt_mp.sim.binance:BinanceVenue",
 )

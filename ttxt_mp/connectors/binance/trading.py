@@ -25,8 +25,9 @@ import msgspec
 
 from ttxt_mp.connectors.binance.auth import BinanceSigner
 from ttxt_mp.connectors.binance.denormalizer import BinanceOrderDenormalizer
+from ttxt_mp.connectors.binance.instruments import binance_instruments
 from ttxt_mp.connectors.binance.private import BinancePrivateNormalizer
-from ttxt_mp.connectors.instruments import InstrumentBook, binance_instruments
+from ttxt_mp.connectors.instruments import InstrumentBook
 from ttxt_mp.connectors.trading import TradingVenue
 from ttxt_mp.events import OrderUpdate, Wallet
 from ttxt_mp.secrets import Credentials, register_secret

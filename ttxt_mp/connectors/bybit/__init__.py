@@ -15,6 +15,6 @@ VENUE = VenueSpec(
                      "1M"),  # fmt: skip
     connector="ttxt_mp.connectors.bybit.connector:BybitConnector",
     trading="ttxt_mp.connectors.bybit.trading:BybitTrading",
-    instruments="ttxt_mp.connectors.instruments:bybit_instruments",
+    instruments="ttxt_mp.connectors.bybit.instruments:bybit_instruments",
     sim="ttxt_mp.sim.bybit:BybitVenue",
 )

@@ -25,8 +25,9 @@ import msgspec
 
 from ttxt_mp.connectors.bybit.auth import BybitSigner
 from ttxt_mp.connectors.bybit.denormalizer import BybitOrderDenormalizer
+from ttxt_mp.connectors.bybit.instruments import bybit_instruments
 from ttxt_mp.connectors.bybit.private import BybitPrivateStream
-from ttxt_mp.connectors.instruments import InstrumentBook, bybit_instruments
+from ttxt_mp.connectors.instruments import InstrumentBook
 from ttxt_mp.connectors.normalizer import MalformedFrame
 from ttxt_mp.connectors.trading import TradingVenue
 from ttxt_mp.events import OrderUpdate, Wallet

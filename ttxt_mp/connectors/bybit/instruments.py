@@ -1,0 +1,85 @@
+"""Bybit v5 instruments from ``GET /v5/market/instruments-info`` (``priceFilter``,
+``lotSizeFilter``; spot, linear or inverse)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from ttxt_mp.connectors.instruments import (
+    Instrument,
+    InstrumentsError,
+    decimal_field,
+    make_instrument,
+)
+
+__all__ = ["bybit_instruments"]
+
+
+class _BbPriceFilter(msgspec.Struct):
+    tickSize: str
+    minPrice: str = ""
+    maxPrice: str = ""
+
+
+class _BbLotFilter(msgspec.Struct):
+    basePrecision: str = ""  # spot: the quantity step
+    qtyStep: str = ""  # derivatives: the quantity step
+    minOrderQty: str = ""
+    maxOrderQty: str = ""
+    maxLimitOrderQty: str = ""
+    minOrderAmt: str = ""  # spot: minimum order value (quote)
+    minNotionalValue: str = ""  # linear: minimum notional
+
+
+class _BbInstrument(msgspec.Struct):
+    symbol: str
+    baseCoin: str
+    quoteCoin: str
+    priceFilter: _BbPriceFilter
+    lotSizeFilter: _BbLotFilter
+    status: str = "Trading"
+
+
+class _BbResult(msgspec.Struct):  # empty ({}) in error responses
+    category: str = ""
+    items: list[_BbInstrument] = msgspec.field(default_factory=list, name="list")
+
+
+class _BbResponse(msgspec.Struct):
+    retCode: int
+    retMsg: str = ""
+    result: _BbResult | None = None
+
+
+_BB_INFO = msgspec.json.Decoder(_BbResponse)
+
+
+def bybit_instruments(body: bytes | str) -> list[Instrument]:
+    """Instruments of a Bybit v5 ``instruments-info`` body (spot, linear or inverse)."""
+    try:
+        resp = _BB_INFO.decode(body)
+    except msgspec.DecodeError as e:
+        raise InstrumentsError(f"bybit: malformed instruments-info: {e}") from None
+    if resp.retCode != 0 or resp.result is None:
+        raise InstrumentsError(f"bybit: instruments-info failed: {resp.retCode} {resp.retMsg}")
+    kind = resp.result.category
+    out = []
+    for i in resp.result.items:
+        lot = i.lotSizeFilter
+        step_text = lot.basePrecision if kind == "spot" else lot.qtyStep
+        step_text = step_text or lot.qtyStep or lot.basePrecision
+        out.append(
+            make_instrument(
+                "bybit", i.symbol, i.baseCoin, i.quoteCoin, kind,
+                decimal_field(i.priceFilter.tickSize, f"{i.symbol} tickSize", "bybit"),
+                decimal_field(step_text, f"{i.symbol} qty step", "bybit"),
+                min_qty=decimal_field(lot.minOrderQty, "minOrderQty", "bybit"),
+                max_qty=decimal_field(lot.maxLimitOrderQty or lot.maxOrderQty, "maxOrderQty", "bybit"),
+                min_price=decimal_field(i.priceFilter.minPrice, "minPrice", "bybit"),
+                max_price=decimal_field(i.priceFilter.maxPrice, "maxPrice", "bybit"),
+                min_notional=decimal_field(lot.minOrderAmt or lot.minNotionalValue, "min notional", "bybit"),
+                status=i.status,
+                trading=i.status == "Trading",
+            )  # fmt: skip
+        )
+    return out
