@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("config")
     s.set_defaults(func=_launch)
 
-    s = sub.add_parser("demo", help="offline demo: simulator + Binance and Bybit connectors")
+    s = sub.add_parser("demo", help="offline demo: simulator + a connector per simulated venue")
     s.add_argument("--duration", type=argtypes.non_negative(), default=None,
                    help="stop after N seconds")  # fmt: skip
     s.add_argument("--engine", type=argtypes.checked(_engine_name, "engine name"), default="demo")

@@ -1,6 +1,6 @@
 """Venues: what one exchange offers, declared by its package, found through one registry.
 
-A venue is one package (the built-in ones are ``ttxt_mp.connectors.<id>``) whose
+A venue is one package (the built-in ones are the subpackages ``ttxt_mp.connectors.<id>``) whose
 ``__init__`` defines ``VENUE = VenueSpec(...)``: its id, markets, endpoints, book depths,
 kline intervals, and where its parts live (``"module:attribute"`` targets, imported only
 when used, so choosing one venue never imports another). Shared code asks the registry
@@ -13,16 +13,19 @@ point names a :class:`VenueSpec` (``myvenue = "myvenue:VENUE"``). ``pip install`
 
 from __future__ import annotations
 
+import ast
 import functools
 import importlib
 import logging
+import pkgutil
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 __all__ = [
-    "BUILTIN",
+    "builtin_packages",
     "ENTRY_POINTS",
     "UnknownVenue",
     "VenueSpec",
@@ -34,8 +37,26 @@ __all__ = [
 
 log = logging.getLogger("ttxt_mp.venues")
 
-BUILTIN = ("ttxt_mp.connectors.binance", "ttxt_mp.connectors.bybit")
-"""Packages of the built-in venues (each defines ``VENUE``)."""
+def builtin_packages() -> list[str]:
+    """The built-in venues: the subpackages of :mod:`ttxt_mp.connectors` whose
+    ``__init__`` assigns ``VENUE`` (found on disk without importing the others, so adding
+    a venue is adding its folder)."""
+    import ttxt_mp.connectors as pkg
+
+    out = []
+    for m in pkgutil.iter_modules(pkg.__path__):
+        init = Path(pkg.__path__[0]) / m.name / "__init__.py"
+        if m.ispkg and init.is_file() and _assigns_venue(init.read_text(encoding="utf-8")):
+            out.append(f"{pkg.__name__}.{m.name}")
+    return out
+
+
+def _assigns_venue(source: str) -> bool:
+    return any(isinstance(node, ast.Assign) and any(
+        isinstance(t, ast.Name) and t.id == "VENUE" for t in node.targets)
+        for node in ast.parse(source).body)  # fmt: skip
+
+
 ENTRY_POINTS = "ttxt_mp.venues"
 
 
@@ -101,9 +122,10 @@ def venues() -> dict[str, VenueSpec]:
     """Every installed venue by id: the built-in ones, then the entry points' (a broken
     third-party venue is logged and skipped, never a crash of the engine)."""
     found: dict[str, VenueSpec] = {}
-    for pkg in BUILTIN:
-        spec = importlib.import_module(pkg).VENUE
-        found[spec.id] = spec
+    for pkg in builtin_packages():
+        spec = getattr(importlib.import_module(pkg), "VENUE", None)
+        if isinstance(spec, VenueSpec):
+            found[spec.id] = spec
     for ep in metadata.entry_points(group=ENTRY_POINTS):
         try:
             spec = ep.load()
