@@ -67,7 +67,7 @@ def test_each_rejection_reaches_the_client_and_trading_continues(venue, simt, en
     finally:
         simt.call(core.specs.__setitem__, "BTCUSDT", spec)
     # a skewed clock: the venue's time runs 20 s ahead of the connector's
-    module = f"ttxt_mp.sim.{venue}_trading.now_ms"
+    module = f"ttxt_mp.connectors.{venue}.sim_trading.now_ms"
     monkeypatch.setattr(module, lambda: time.time_ns() // 1_000_000 + 20_000)
     code, msg = rejected(tc, tc.create_order(venue, SYM, Side.BUY, 0.01, price=px))
     assert code == CODES["clock"][venue] and "window" in msg.lower(), msg

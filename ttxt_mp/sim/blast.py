@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ttxt_mp.sim.binance import BinanceVenue
-from ttxt_mp.sim.bybit import BybitVenue
+from ttxt_mp.connectors.binance.sim import BinanceVenue
+from ttxt_mp.connectors.bybit.sim import BybitVenue
 from ttxt_mp.sim.market import now_ms
 
 if TYPE_CHECKING:

@@ -12,11 +12,11 @@ import msgspec
 import numpy as np
 from aiohttp import web
 
-from ttxt_mp.sim.binance import BinanceVenue
-from ttxt_mp.sim.binance_trading import BinanceTrading
+from ttxt_mp.connectors.binance.sim import BinanceVenue
+from ttxt_mp.connectors.binance.sim_trading import BinanceTrading
+from ttxt_mp.connectors.bybit.sim import BybitVenue
+from ttxt_mp.connectors.bybit.sim_trading import BybitTrading
 from ttxt_mp.sim.blast import Blaster
-from ttxt_mp.sim.bybit import BybitVenue
-from ttxt_mp.sim.bybit_trading import BybitTrading
 from ttxt_mp.sim.control import control_app
 from ttxt_mp.sim.faults import FaultSpec
 from ttxt_mp.sim.market import Market, now_ms

@@ -23,8 +23,8 @@ from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
 
+from ttxt_mp.connectors.binance.sim import BinanceVenue
 from ttxt_mp.events import OrderStatus, OrderType, Side, TimeInForce
-from ttxt_mp.sim.binance import BinanceVenue
 from ttxt_mp.sim.conn import SimConnection
 from ttxt_mp.sim.market import now_ms
 from ttxt_mp.sim.matching import OrderEvent, Reject, Result

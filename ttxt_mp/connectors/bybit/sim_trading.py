@@ -24,8 +24,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ttxt_mp.connectors.bybit.sim import BybitVenue, parse_op
 from ttxt_mp.events import OrderStatus, OrderType, Side, TimeInForce
-from ttxt_mp.sim.bybit import BybitVenue, parse_op
 from ttxt_mp.sim.conn import SimConnection
 from ttxt_mp.sim.market import now_ms
 from ttxt_mp.sim.matching import OrderEvent, Reject, Result
