@@ -72,7 +72,8 @@ def resolve_group(group: str | int) -> int:
 
 
 class DepthStream(_Strict):
-    levels: PosInt = 1000
+    levels: PosInt | None = None
+    """Book depth; None: the venue's default (``VenueSpec.default_depth``)."""
 
 
 class Streams(_Strict):
@@ -108,6 +109,16 @@ class ConnectorConfig(_Strict):
     @property
     def id(self) -> str:
         return self.name or self.exchange
+
+    def depth_levels(self) -> int:
+        """Book depth to subscribe: the configured one, else the venue's default; 0 = no book."""
+        if self.streams.depth is None:
+            return 0
+        if self.streams.depth.levels is not None:
+            return self.streams.depth.levels
+        from ttxt_mp.connectors.venue import venue
+
+        return venue(self.exchange).default_depth
 
     def ws_url(self) -> str:
         return self.endpoints.ws or self._live()[0]
@@ -336,7 +347,8 @@ def _validate(cfg: Config, source: str) -> None:
                 fail(f"{key}.symbols[{j}]", f"expected BASE/QUOTE in capitals like 'BTC/USDT', got {s!r}")
         if len(set(c.symbols)) != len(c.symbols):
             fail(f"{key}.symbols", "a symbol is listed twice")
-        if c.streams.depth is not None and c.streams.depth.levels not in spec.book_levels:
+        if (c.streams.depth is not None and c.streams.depth.levels is not None
+                and c.streams.depth.levels not in spec.book_levels):  # fmt: skip
             fail(f"{key}.streams.depth.levels", f"{c.exchange} offers depth levels "
                  f"{spec.book_levels}, got {c.streams.depth.levels}")  # fmt: skip
         for j, iv in enumerate(c.streams.klines):

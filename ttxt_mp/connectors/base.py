@@ -163,7 +163,7 @@ class ConnectorBase(ABC):
         self.on_report = on_report
         self.report_interval = report_interval
         self.connect_timeout = connect_timeout
-        depth = cfg.streams.depth.levels if cfg.streams.depth is not None else 0
+        depth = cfg.depth_levels()
         self.plan = StreamPlan(
             tuple(cfg.symbols), depth, cfg.streams.trades, tuple(cfg.streams.klines)
         )
@@ -239,7 +239,7 @@ class ConnectorBase(ABC):
         levels = plan.depth
         if depth is True:
             levels = plan.depth or (
-                self.cfg.streams.depth.levels if self.cfg.streams.depth else book_levels(ex)[-1]
+                self.cfg.depth_levels() if self.cfg.streams.depth else book_levels(ex)[-1]
             )
         elif depth is False:
             levels = 0

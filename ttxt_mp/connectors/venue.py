@@ -73,7 +73,9 @@ class VenueSpec(msgspec.Struct, frozen=True, kw_only=True):
     endpoints: dict[str, tuple[str, str]] = {}
     """``{"live": (ws, rest), "testnet": (ws, rest)}``; ``live`` is the default."""
     book_levels: tuple[int, ...] = ()
-    """Depths its book stream offers; the last is the default."""
+    """Depths its book stream offers."""
+    depth: int = 0
+    """The depth subscribed when the config names none (0: the largest it offers)."""
     kline_intervals: tuple[str, ...] = ()
     connector: str = ""
     """The market-data connector class (a :class:`~ttxt_mp.connectors.base.ConnectorBase`)."""
@@ -86,6 +88,10 @@ class VenueSpec(msgspec.Struct, frozen=True, kw_only=True):
     """``parse(body) -> list[Instrument]`` of its instrument-list REST response."""
     sim: str = ""
     """Its simulator wire adapter (a venue of :mod:`ttxt_mp.sim`); empty: not simulated."""
+
+    @property
+    def default_depth(self) -> int:
+        return self.depth or (self.book_levels[-1] if self.book_levels else 0)
 
     def load(self, part: str) -> Any:
         """The object a part names (``spec.load("connector")``); LookupError if the venue

@@ -11,6 +11,7 @@ VENUE = VenueSpec(
         "testnet": ("wss://stream.testnet.binance.vision", "https://testnet.binance.vision"),
     },
     book_levels=(5, 10, 20, 100, 500, 1000, 5000),
+    depth=1000,
     kline_intervals=("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
                      "1d", "3d", "1w", "1M"),  # fmt: skip
     connector="ttxt_mp.connectors.binance.connector:BinanceConnector",
