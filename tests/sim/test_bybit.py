@@ -125,7 +125,7 @@ async def test_level1_snapshots_resend_and_restart(sim: Simulator, http: aiohttp
             break
         l1 = again
     assert again["data"]["b"] == l1["data"]["b"]
-    sim.restart_bybit("XRPUSDT")
+    sim.restart("bybit", "XRPUSDT")
     seen = {}
     while len(seen) < 2:
         m = await recv_until(w, lambda m: m.get("data", {}).get("u") == 1)

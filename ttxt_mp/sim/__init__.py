@@ -1,5 +1,7 @@
-"""Exchange simulator: Binance Spot and Bybit v5 public market data over loopback, written from
-the venues' public documentation, with synthetic markets and fault knobs."""
+"""Exchange simulator: every installed venue that has a simulator adapter (its ``VENUE.sim``, a
+:class:`~ttxt_mp.sim.venue.VenueBase` in the venue's package, written from the venue's public
+documentation), public market data and trading over loopback, with synthetic markets and fault
+knobs."""
 
 from ttxt_mp.sim.faults import FaultSpec
 from ttxt_mp.sim.simulator import Simulator, SimUrls, TrueBook, VenueUrls

@@ -1,8 +1,10 @@
 """`python -m ttxt_mp.sim --port 0 --seed 1 ...`: run the simulator as its own process.
 
-Prints one JSON line on stdout once listening:
+Every installed venue with a simulator adapter is simulated: `--<venue> SYMBOLS` picks its
+symbols ('' = off) and `--<venue>-<timing>` sets its protocol timings. Prints one JSON line
+on stdout once listening:
 {"pid":..,"host":"127.0.0.1","port":..,"control":"http://../_sim",
- "binance":{"rest":"http://../binance","ws":"ws://../binance"},"bybit":{...}}
+ "<venue>":{"rest":"http://../<venue>","ws":"ws://../<venue>"}, ...}
 and stops cleanly on SIGINT/SIGTERM.
 """
 
@@ -18,21 +20,24 @@ import sys
 import msgspec
 
 from ttxt_mp import argtypes as at
-from ttxt_mp.sim.simulator import Simulator
+from ttxt_mp.sim.simulator import DEFAULT_SYMBOLS, Simulator
 from ttxt_mp.sim.specs import Rates, VenueTimings
 from ttxt_mp.sim.trading import parse_account
+from ttxt_mp.sim.venue import sim_venues
 
 
 def parse_args(argv: list[str] | None = None, prog: str = "python -m ttxt_mp.sim") -> argparse.Namespace:
     """Every option checked here: a bad value is one line naming it, before anything runs."""
-    R, T = Rates(), VenueTimings()  # defaults
+    R = Rates()  # defaults
+    adapters = sim_venues()
     p = at.OneLineParser(prog=prog, description=__doc__,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=at.port_or_zero, default=0, help="1..65535, 0 = any free port")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--binance", default="BTCUSDT,ETHUSDT", help="comma-separated symbols ('' = off)")
-    p.add_argument("--bybit", default="BTCUSDT,ETHUSDT", help="comma-separated symbols ('' = off)")
+    for vid in adapters:
+        p.add_argument(f"--{vid}", default=",".join(DEFAULT_SYMBOLS), metavar="SYMBOLS",
+                       help=f"{vid}: comma-separated symbols ('' = off)")  # fmt: skip
     p.add_argument("--updates-per-sec", type=at.positive(), default=R.updates_per_sec)
     p.add_argument("--trades-per-sec", type=at.non_negative(), default=R.trades_per_sec)
     p.add_argument("--levels", type=at.positive(int), default=R.levels)
@@ -40,11 +45,11 @@ def parse_args(argv: list[str] | None = None, prog: str = "python -m ttxt_mp.sim
     p.add_argument("--volatility", type=at.non_negative(), default=R.volatility)
     p.add_argument("--tick-ms", type=at.positive(), default=10.0)
     p.add_argument("--paused", action="store_true", help="start with the generator paused")
-    p.add_argument("--binance-ping-interval", type=at.positive(), default=T.binance_ping_interval)
-    p.add_argument("--binance-pong-timeout", type=at.positive(), default=T.binance_pong_timeout)
-    p.add_argument("--binance-max-incoming", type=at.non_negative(int), default=T.binance_max_incoming_per_sec)
-    p.add_argument("--binance-weight-limit", type=at.positive(int), default=T.binance_weight_limit)
-    p.add_argument("--bybit-idle-timeout", type=at.positive(), default=T.bybit_idle_timeout)
+    for vid, cls in adapters.items():
+        for k in cls.knobs:
+            if k.flag:
+                p.add_argument(f"--{vid}-{k.flag}", type=k.type, default=k.default,
+                               dest=f"{vid}_{k.name}", metavar="N", help=f"{vid}: {k.help}")  # fmt: skip
     p.add_argument("--account", action="append", default=[], metavar="KEY:SECRET:USDT=10000,BTC=1",
                    help="an API key with its secret and opening balances (repeatable; same on each venue)")
     p.add_argument("--blast-trades", type=at.non_negative(), default=0.0, metavar="N",
@@ -72,17 +77,15 @@ def _fee(text: str) -> str:
 
 
 def build(ns: argparse.Namespace) -> Simulator:
-    symbols = {v: [s for s in getattr(ns, v).split(",") if s] for v in ("binance", "bybit")}
+    adapters = sim_venues()
+    symbols = {v: [s for s in getattr(ns, v).split(",") if s] for v in adapters}
     symbols = {v: s for v, s in symbols.items() if s}
     if not symbols:
-        raise ValueError("no symbols: give --binance and/or --bybit")
+        raise ValueError(f"no symbols: give {' and/or '.join(f'--{v}' for v in adapters)}")
     rates = Rates(updates_per_sec=ns.updates_per_sec, trades_per_sec=ns.trades_per_sec,
                   levels=ns.levels, max_levels=ns.max_levels, volatility=ns.volatility)
-    timings = VenueTimings(binance_ping_interval=ns.binance_ping_interval,
-                           binance_pong_timeout=ns.binance_pong_timeout,
-                           binance_max_incoming_per_sec=ns.binance_max_incoming,
-                           binance_weight_limit=ns.binance_weight_limit,
-                           bybit_idle_timeout=ns.bybit_idle_timeout)
+    timings = VenueTimings(**{f"{v}_{k.name}": getattr(ns, f"{v}_{k.name}")
+                              for v, cls in adapters.items() for k in cls.knobs if k.flag})
     try:
         accounts = [parse_account(a) for a in ns.account]
     except ValueError as e:
@@ -105,7 +108,7 @@ async def run(ns: argparse.Namespace) -> None:
         code = e.errno or errno.EADDRINUSE
         why = "the port is in use" if code == errno.EADDRINUSE else os.strerror(code)
         raise OSError(code, f"cannot listen on {ns.host}:{ns.port}: {why}") from None
-    line = msgspec.json.encode({"pid": os.getpid(), **msgspec.to_builtins(urls)})
+    line = msgspec.json.encode({"pid": os.getpid(), **urls.flat()})
     sys.stdout.write(line.decode() + "\n")
     sys.stdout.flush()
     try:

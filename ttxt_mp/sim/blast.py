@@ -2,8 +2,9 @@
 benchmarks load the connectors rather than the simulator.
 
 Per (venue, symbol, wire shape) a template of ``TEMPLATE_FRAMES`` complete, unmasked
-server->client WebSocket text frames is encoded once (Binance "Trade Streams" payloads, raw or
-in the combined ``{"stream":..,"data":..}`` wrapper; Bybit ``publicTrade.<SYM>`` pushes). Every
+server->client WebSocket text frames is encoded once from the venue's trade-stream payloads
+(``VenueBase.blast_payloads``: its documented trade push, plain or in its combined-stream
+wrapper where it has one; the subscribers come from ``VenueBase.blast_targets``). Every
 frame's trade id is ``ID_DIGITS`` wide and its timestamps 13 digits wide, so a batch is
 re-stamped in place with numpy (no per-frame Python) and written with one ``transport.write``.
 
@@ -20,25 +21,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ttxt_mp.connectors.binance.sim import BinanceVenue
-from ttxt_mp.connectors.bybit.sim import BybitVenue
 from ttxt_mp.sim.market import now_ms
 
 if TYPE_CHECKING:
-    from ttxt_mp.sim.conn import SimConnection
     from ttxt_mp.sim.venue import VenueBase
 
 TEMPLATE_FRAMES = 2048
 ID_DIGITS = 12
 ID_BASE = 10 ** (ID_DIGITS - 1)  # 100000000000: every id in [ID_BASE, 10**ID_DIGITS) has 12 digits
 TS_DIGITS = 13
-_ID_MARK = b"#" * ID_DIGITS
-_TS_MARK = b"~" * TS_DIGITS
+ID_MARK = b"#" * ID_DIGITS  # where a payload's trade id goes
+TS_MARK = b"~" * TS_DIGITS  # where each of its timestamps goes
 _ID_POW = 10 ** np.arange(ID_DIGITS - 1, -1, -1, dtype=np.int64)
 _TS_POW = 10 ** np.arange(TS_DIGITS - 1, -1, -1, dtype=np.int64)
 
@@ -67,10 +65,10 @@ class FrameTemplate:
         ends, id_idx, ts_idx = [], [], []
         pos = 0
         for f in frames:
-            i = f.index(_ID_MARK)
-            assert f.find(_ID_MARK, i + 1) < 0, "one trade id per frame"
+            i = f.index(ID_MARK)
+            assert f.find(ID_MARK, i + 1) < 0, "one trade id per frame"
             id_idx.append(pos + i + np.arange(ID_DIGITS))
-            ts = [pos + j + np.arange(TS_DIGITS) for j in _find_all(f, _TS_MARK)]
+            ts = [pos + j + np.arange(TS_DIGITS) for j in _find_all(f, TS_MARK)]
             ts_idx.append(np.concatenate(ts))
             pos += len(f)
             ends.append(pos)
@@ -98,39 +96,13 @@ def _find_all(data: bytes, mark: bytes) -> Iterator[int]:
         i = data.find(mark, i + len(mark))
 
 
-def _price_qty(venue: VenueBase, sym: str, i: int) -> tuple[str, str, bool]:
-    """Price near the current best bid (a few ticks of variation), a small quantity, a side."""
+def price_qty(venue: VenueBase, sym: str, i: int) -> tuple[str, str, bool]:
+    """For payload ``i`` of a template: a price near the current best bid (a few ticks of
+    variation), a small quantity, whether the buyer was the maker; formatted for the venue."""
     m = venue.markets[sym]
     best = m.book.bids.best() or max(1, int(m.mid))
-    px, qx = venue.px[sym], venue.qx[sym]  # type: ignore[attr-defined]
+    px, qx = venue.px[sym], venue.qx[sym]
     return px.fmt(best + i % 7), qx.fmt(1 + i % 13), i % 2 == 0
-
-
-def binance_payloads(venue: BinanceVenue, sym: str, combined: bool) -> list[bytes]:
-    """"Trade Streams" payloads (``<symbol>@trade``), wrapped when the connection is combined."""
-    stream = f"{sym.lower()}@trade".encode()
-    out = []
-    for i in range(TEMPLATE_FRAMES):
-        p, q, buyer_maker = _price_qty(venue, sym, i)
-        raw = (b'{"e":"trade","E":' + _TS_MARK + b',"s":"' + sym.encode() + b'","t":' + _ID_MARK
-               + b',"p":"' + p.encode() + b'","q":"' + q.encode() + b'","T":' + _TS_MARK
-               + b',"m":' + (b"true" if buyer_maker else b"false") + b',"M":true}')
-        out.append(b'{"stream":"' + stream + b'","data":' + raw + b"}" if combined else raw)
-    return out
-
-
-def bybit_payloads(venue: BybitVenue, sym: str, combined: bool = False) -> list[bytes]:
-    """``publicTrade.<SYM>`` pushes ("Trade": type snapshot, one trade per message)."""
-    del combined  # Bybit has one wire shape
-    out = []
-    for i in range(TEMPLATE_FRAMES):
-        p, q, buyer_maker = _price_qty(venue, sym, i)
-        out.append(
-            b'{"topic":"publicTrade.' + sym.encode() + b'","type":"snapshot","ts":' + _TS_MARK
-            + b',"data":[{"T":' + _TS_MARK + b',"s":"' + sym.encode() + b'","S":"'
-            + (b"Sell" if buyer_maker else b"Buy") + b'","v":"' + q.encode() + b'","p":"'
-            + p.encode() + b'","i":"' + _ID_MARK + b'","BT":false}]}')
-    return out
 
 
 class _Flow:
@@ -142,23 +114,6 @@ class _Flow:
         self.next_id = ID_BASE
         self.credit = 0.0
         self.last = mono
-
-
-Target = tuple["SimConnection", str, bool]  # connection, symbol, combined wrapper
-
-
-def binance_targets(venue: BinanceVenue) -> Iterator[Target]:
-    for sym in venue.markets:
-        f = venue.streams.get(f"{sym.lower()}@trade")
-        if f:
-            for cid, conn in f.subs.items():
-                yield conn, sym, cid in venue.combined
-
-
-def bybit_targets(venue: BybitVenue) -> Iterator[Target]:
-    for sym, f in venue.trades.items():
-        for conn in f.subs.values():
-            yield conn, sym, False
 
 
 class Blaster:
@@ -175,16 +130,10 @@ class Blaster:
         self.sent = 0
         self._flows: dict[tuple[int, str], _Flow] = {}
         self._templates: dict[tuple[str, bool], FrameTemplate] = {}
-        self._targets: Callable[[], Iterator[Target]]
-        self._payloads: Callable[[str, bool], list[bytes]]
-        if isinstance(venue, BinanceVenue):
-            self._targets = lambda: binance_targets(venue)
-            self._payloads = lambda s, c: binance_payloads(venue, s, c)
-        elif isinstance(venue, BybitVenue):
-            self._targets = lambda: bybit_targets(venue)
-            self._payloads = lambda s, c: bybit_payloads(venue, s, c)
-        else:
-            raise ValueError(f"blast mode supports binance and bybit, not {venue.name!r}")
+        if not venue.can_blast:
+            raise ValueError(f"venue {venue.name!r} has no blast mode")
+        self._targets = venue.blast_targets
+        self._payloads = venue.blast_payloads
         venue.blasting = True  # the market's own trades stay off the trade streams
 
     def template(self, sym: str, combined: bool) -> FrameTemplate:

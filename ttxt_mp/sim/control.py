@@ -52,12 +52,16 @@ def control_app(sim: Simulator) -> web.Application:
             return _json({"error": "depth must be an integer"}, 400)
 
     async def restart(request: web.Request) -> web.Response:
+        """Body ``{"venue": id, "symbol": s}``, both optional: without a venue, the one
+        simulated venue that has a restart; without a symbol, every symbol."""
         body = msgspec.json.decode(await request.read() or b"{}")
         try:
-            sim.restart_bybit(body.get("symbol"))
+            name = sim.restart(body.get("venue"), body.get("symbol"))
         except KeyError as e:
             return _json({"error": str(e.args[0])}, 404)
-        return _json({"restarted": body.get("symbol") or "all"})
+        except ValueError as e:
+            return _json({"error": str(e)}, 400)
+        return _json({"restarted": body.get("symbol") or "all", "venue": name})
 
     async def connections(request: web.Request) -> web.Response:
         return _json(sim.connections(request.query.get("venue")))

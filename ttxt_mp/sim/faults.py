@@ -15,16 +15,17 @@ class FaultSpec(msgspec.Struct, forbid_unknown_fields=True):
     - drop: abort the TCP connection, no close frame.
     - malformed: send one frame that is invalid JSON (mode="invalid_json") or valid JSON of an
       undocumented shape (mode="wrong_shape").
-    - skip_update: omit the next `count` order-book delta frames (Binance diff depth, Bybit
-      orderbook delta) for `symbol` (any symbol if None), so the update ids jump.
+    - skip_update: omit the next `count` order-book delta frames (the venue's incremental
+      depth stream) for `symbol` (any symbol if None), so the update ids jump.
     - stall: socket stays open; no frames, no pings, pings not answered, for `duration` s
       (forever if None).
     - delay: every outgoing frame is delayed by `delay_ms`, for `duration` s (forever if None).
-    `conn_id` None targets every open connection of the venue. `after` delays the fault by that
+    `venue` is a simulated venue's id (an unknown one: KeyError, HTTP 404). `conn_id` None
+    targets every open connection of the venue. `after` delays the fault by that
     many seconds; `every` repeats it with that period, `times` times in all (1 = once).
     """
 
-    venue: Literal["binance", "bybit"]
+    venue: str
     kind: FaultKind
     conn_id: int | None = None
     symbol: str | None = None

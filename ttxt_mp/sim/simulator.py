@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import zlib
 from collections.abc import Mapping, Sequence
@@ -12,56 +13,58 @@ import msgspec
 import numpy as np
 from aiohttp import web
 
-from ttxt_mp.connectors.binance.sim import BinanceVenue
-from ttxt_mp.connectors.binance.sim_trading import BinanceTrading
-from ttxt_mp.connectors.bybit.sim import BybitVenue
-from ttxt_mp.connectors.bybit.sim_trading import BybitTrading
 from ttxt_mp.sim.blast import Blaster
 from ttxt_mp.sim.control import control_app
 from ttxt_mp.sim.faults import FaultSpec
 from ttxt_mp.sim.market import Market, now_ms
-from ttxt_mp.sim.specs import VENUES, Rates, SymbolSpec, VenueTimings, default_spec
+from ttxt_mp.sim.specs import Rates, SymbolSpec, VenueTimings, default_spec
 from ttxt_mp.sim.trading import AccountSpec, TradingCore
-from ttxt_mp.sim.venue import VenueBase
+from ttxt_mp.sim.venue import TrueBook, VenueBase, sim_venues
+
+__all__ = ["SimUrls", "Simulator", "TrueBook", "VenueUrls"]
+
+DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+"""What each venue simulates when `symbols` is not given."""
 
 
 class VenueUrls(msgspec.Struct):
-    rest: str  # replaces https://api.binance.com or https://api.bybit.com
-    ws: str  # replaces wss://stream.binance.com:9443 or wss://stream.bybit.com
+    rest: str  # replaces the venue's live REST base URL
+    ws: str  # replaces the venue's live WebSocket base URL
 
 
 class SimUrls(msgspec.Struct):
+    """Where the simulator listens; ``urls.<venue id>`` is that venue's :class:`VenueUrls`
+    (None for an installed venue not simulated now)."""
+
     host: str
     port: int
     control: str
-    binance: VenueUrls | None = None
-    bybit: VenueUrls | None = None
+    venues: dict[str, VenueUrls] = {}
 
+    def __getattr__(self, name: str) -> VenueUrls | None:
+        if not name.startswith("_"):
+            found = self.venues.get(name)
+            if found is not None or name in sim_venues():
+                return found
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-class TrueBook(msgspec.Struct):
-    """The true book at one instant. `update_id` is Binance's lastUpdateId / Bybit's seq;
-    `topics` gives Bybit's current `u` per orderbook topic. Levels are best first, formatted
-    as the venue formats them on the wire."""
-
-    venue: str
-    symbol: str
-    update_id: int
-    bids: list[tuple[str, str]]
-    asks: list[tuple[str, str]]
-    topics: dict[str, int] = {}
-
-    def as_floats(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-        return ([(float(p), float(q)) for p, q in self.bids],
-                [(float(p), float(q)) for p, q in self.asks])
+    def flat(self) -> dict[str, Any]:
+        """``{"host", "port", "control", "<venue id>": {"rest", "ws"}, ...}`` (the CLI line)."""
+        return {"host": self.host, "port": self.port, "control": self.control,
+                **{k: msgspec.to_builtins(v) for k, v in self.venues.items()}}
 
 
 class Simulator:
-    """Binance Spot + Bybit v5 public market-data simulator.
+    """Public market data and trading of every simulated venue: each installed venue (the
+    registry, :mod:`ttxt_mp.connectors.venue`) whose ``VENUE.sim`` names a wire adapter
+    (a :class:`~ttxt_mp.sim.venue.VenueBase`).
 
-    `symbols` maps venue ("binance", "bybit") to symbol names or SymbolSpec. Every (venue,
-    symbol) has its own deterministic market derived from `seed`. Use as
-    `async with Simulator(...) as sim:` or `urls = await sim.start()` / `await sim.stop()`.
-    Other modules may add routes to `sim.venue("binance").app` before `start()`.
+    `symbols` maps venue id to symbol names or SymbolSpec (default: every simulated venue
+    with ``DEFAULT_SYMBOLS``). Every (venue, symbol) has its own deterministic market derived
+    from `seed`. Use as `async with Simulator(...) as sim:` or `urls = await sim.start()` /
+    `await sim.stop()`. Other modules may add routes to `sim.venue(id).app` before
+    `start()`. ``sim.restart_<id>(symbol)`` and ``sim.<id>_trading`` are shorthands for
+    :meth:`restart` and ``sim.trading_apis[id]``.
     """
 
     def __init__(
@@ -79,11 +82,13 @@ class Simulator:
         listen_key_ttl: float = 3600.0,
         blast_trades: float = 0.0,
     ) -> None:
+        adapters = sim_venues()
         if symbols is None:
-            symbols = {"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "ETHUSDT"]}
-        unknown = set(symbols) - set(VENUES)
+            symbols = {vid: list(DEFAULT_SYMBOLS) for vid in adapters}
+        unknown = set(symbols) - set(adapters)
         if unknown:
-            raise ValueError(f"unknown venue(s) {sorted(unknown)}; expected some of {VENUES}")
+            raise ValueError(f"unknown venue(s) {sorted(unknown)}; expected some of "
+                             f"{tuple(adapters)}")  # fmt: skip
         if tick_ms <= 0:
             raise ValueError("tick_ms must be > 0")
         if blast_trades < 0:
@@ -102,27 +107,22 @@ class Simulator:
                 ss = np.random.SeedSequence([seed, zlib.crc32(venue.encode()), zlib.crc32(spec.symbol.encode())])
                 ms[spec.symbol] = Market(spec, self.rates, int(ss.generate_state(1)[0]))
             self.markets[venue] = ms
-        self.venues: dict[str, VenueBase] = {}
-        if "binance" in self.markets:
-            self.venues["binance"] = BinanceVenue(self.markets["binance"], self.timings)
-        if "bybit" in self.markets:
-            self.venues["bybit"] = BybitVenue(self.markets["bybit"], self.timings)
+        self.venues: dict[str, VenueBase] = {
+            vid: adapters[vid](ms, self.timings) for vid, ms in self.markets.items()
+        }
         # Trading (signed endpoints, matching, private streams): one core per venue; every
         # account exists on each venue with its own balances. fees = (maker, taker) rates.
         self.trading: dict[str, TradingCore] = {
             name: TradingCore(self.markets[name], maker_fee=fees[0], taker_fee=fees[1])
             for name in self.venues
         }
-        self.binance_trading: BinanceTrading | None = None
-        self.bybit_trading: BybitTrading | None = None
-        if "binance" in self.venues:
-            bv = self.venues["binance"]
-            assert isinstance(bv, BinanceVenue)
-            self.binance_trading = BinanceTrading(bv, self.trading["binance"], listen_key_ttl)
-        if "bybit" in self.venues:
-            yv = self.venues["bybit"]
-            assert isinstance(yv, BybitVenue)
-            self.bybit_trading = BybitTrading(yv, self.trading["bybit"])
+        self.trading_apis: dict[str, Any] = {}
+        for name, v in self.venues.items():
+            api = v.attach_trading(self.trading[name], listen_key_ttl=listen_key_ttl)
+            if api is not None:
+                self.trading_apis[name] = api
+        self._tick_hooks = [h for h in (getattr(a, "on_tick", None)
+                                        for a in self.trading_apis.values()) if callable(h)]
         specs_in: list[AccountSpec] = []
         if isinstance(accounts, Mapping):
             specs_in = [AccountSpec(k, sec, {a: str(v) for a, v in bal.items()})
@@ -134,7 +134,7 @@ class Simulator:
                 core.add_account(a)
         # Blast mode (sim/blast.py): trade frames at `blast_trades`/s per subscribed
         # (connection, symbol), replacing the market's own trades on the trade streams.
-        self.blasters = ([Blaster(v, blast_trades) for v in self.venues.values()]
+        self.blasters = ([Blaster(v, blast_trades) for v in self.venues.values() if v.can_blast]
                          if blast_trades else [])
         self._blast_tasks: list[asyncio.Task[None]] = []
         self.urls: SimUrls | None = None
@@ -157,9 +157,9 @@ class Simulator:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         base = f"{self.host}:{port}"
-        self.urls = SimUrls(host=self.host, port=port, control=f"http://{base}/_sim")
-        for name in self.venues:
-            setattr(self.urls, name, VenueUrls(rest=f"http://{base}/{name}", ws=f"ws://{base}/{name}"))
+        self.urls = SimUrls(host=self.host, port=port, control=f"http://{base}/_sim", venues={
+            name: VenueUrls(rest=f"http://{base}/{name}", ws=f"ws://{base}/{name}")
+            for name in self.venues})  # fmt: skip
         loop = asyncio.get_running_loop()
         self._clock = loop.create_task(self._run_clock())
         self._blast_tasks = [loop.create_task(b.run()) for b in self.blasters]
@@ -212,8 +212,8 @@ class Simulator:
             mono = time.monotonic()
             for v in self.venues.values():
                 v.on_tick(mono, ms)
-            if self.binance_trading is not None:
-                self.binance_trading.on_tick()
+            for hook in self._tick_hooks:
+                hook()
             idle = self.paused and not any(v.conns for v in self.venues.values())
             await asyncio.sleep(0.1 if idle else max(0.0, next_t - time.monotonic()))
             if idle:
@@ -268,21 +268,36 @@ class Simulator:
         """All levels (or the top `depth`) of the true book with its current update id."""
         v = self.venue(venue)
         m = self.market(venue, symbol)
-        px, qx = v.px[m.spec.symbol], v.qx[m.spec.symbol]  # type: ignore[attr-defined]
-        uid, bids, asks = m.snapshot(depth)
-        topics: dict[str, int] = {}
-        if isinstance(v, BybitVenue):
-            topics = {t.name: t.u for t in v.books.values() if t.symbol == m.spec.symbol}
-        return TrueBook(venue, m.spec.symbol, uid, [(px.fmt(t), qx.fmt(q)) for t, q in bids],
-                        [(px.fmt(t), qx.fmt(q)) for t, q in asks], topics)
+        return v.truth(m.spec.symbol, depth)
 
-    def restart_bybit(self, symbol: str | None = None) -> None:
-        """Simulate a Bybit service restart: orderbook topics restart at u=1 with a snapshot."""
-        v = self.venue("bybit")
-        assert isinstance(v, BybitVenue)
+    def restart(self, venue: str | None = None, symbol: str | None = None) -> str:
+        """Simulate a venue's service restart (what that is, is the venue's: e.g. its book
+        streams start over with a snapshot) for `symbol` (all if None); returns the venue.
+        `venue` None: the one simulated venue that has a restart (ValueError if not one)."""
+        if venue is None:
+            able = [n for n, v in self.venues.items() if v.restartable]
+            if len(able) != 1:
+                raise ValueError("restart: name the venue; simulated venues with a restart: "
+                                 f"{', '.join(able) or 'none'}")  # fmt: skip
+            venue = able[0]
+        v = self.venue(venue)
+        if not v.restartable:
+            raise ValueError(f"venue {venue!r} simulates no restart")
         if symbol is not None:
-            self.market("bybit", symbol)
+            self.market(venue, symbol)
         v.restart(symbol)
+        return venue
+
+    def __getattr__(self, name: str) -> Any:
+        """``restart_<venue id>`` and ``<venue id>_trading`` (see the class docstring)."""
+        if not name.startswith("_"):
+            head, _, tail = name.partition("_")
+            vid = name[: -len("_trading")] if name.endswith("_trading") else None
+            if head == "restart" and tail in sim_venues():
+                return functools.partial(self.restart, tail)
+            if vid is not None and vid in sim_venues():
+                return self.__dict__.get("trading_apis", {}).get(vid)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def connections(self, venue: str | None = None) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import msgspec
+import copy
+from typing import Any
 
-VENUES = ("binance", "bybit")
+import msgspec
 
 
 class SymbolSpec(msgspec.Struct, frozen=True):
@@ -13,8 +14,8 @@ class SymbolSpec(msgspec.Struct, frozen=True):
     symbol: str
     base: str
     quote: str
-    tick: str  # price increment (Binance PRICE_FILTER.tickSize / Bybit priceFilter.tickSize)
-    step: str  # quantity increment (Binance LOT_SIZE.stepSize / Bybit basePrecision)
+    tick: str  # price increment (what the venues list as the symbol's tick size)
+    step: str  # quantity increment (the venues' lot step / base precision)
     price: float  # starting mid price
     typical_qty: float  # median resting quantity of one level, in base units
 
@@ -63,25 +64,47 @@ class Rates(msgspec.Struct):
     cancel_ratio: float = 0.45  # share of update events that cancel/reduce a level
 
 
-class VenueTimings(msgspec.Struct):
-    """Protocol timings; defaults are the documented values, tests shrink them."""
+class VenueTimings:
+    """Protocol timings and limits; defaults are the documented values, tests shrink them.
 
-    # Binance "General WSS information": ping frame every 20 s, disconnect if no pong within 1 min.
-    binance_ping_interval: float = 20.0
-    binance_pong_timeout: float = 60.0
-    # Binance "Websocket Limits": 5 incoming messages per second (0 disables the check).
-    binance_max_incoming_per_sec: int = 5
-    # Binance "IP Limits": REQUEST_WEIGHT 6000 per minute.
-    binance_weight_limit: int = 6000
-    # Bybit "Connect": cut off after 10 minutes with no ping-pong and no stream data.
-    bybit_idle_timeout: float = 600.0
-    bybit_idle_data_keepalive: bool = True  # False: only client pings keep a connection alive
-    # Bybit "Orderbook": level 1 re-sends a snapshot after 3 s without change.
-    bybit_l1_resend: float = 3.0
-    # Bybit "Orderbook" push frequency (spot), in ms, by depth.
-    bybit_push_ms: dict[int, int] = msgspec.field(
-        default_factory=lambda: {1: 10, 50: 20, 200: 200, 1000: 200}
-    )
-    # Bybit "Kline": push frequency 1-60 s.
-    bybit_kline_push: float = 1.0
-    max_send_queue: int = 200_000  # frames queued for a slow client before it is dropped
+    Each venue's adapter declares its own (``VenueBase.knobs``); here they are named
+    ``<venue id>_<knob>``: ``VenueTimings(<id>_ping_interval=0.3)`` sets one, an unknown
+    name is a TypeError, and an unset one reads as the venue's default. ``max_send_queue``
+    applies to every venue."""
+
+    def __init__(self, *, max_send_queue: int = 200_000, **knobs: Any) -> None:
+        self.max_send_queue = max_send_queue  # frames queued for a slow client before a drop
+        if knobs:
+            known = _knobs()
+            for name, value in knobs.items():
+                if name not in known:
+                    raise TypeError(f"Unexpected keyword argument {name!r}; the simulated venues' "
+                                    f"timings are {', '.join(sorted(known)) or 'none'}")  # fmt: skip
+                setattr(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:  # an unset knob: the venue's default, kept
+        if name.startswith("_"):
+            raise AttributeError(name)
+        knob = _knobs().get(name)
+        if knob is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = copy.deepcopy(knob.default)
+        setattr(self, name, value)
+        return value
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VenueTimings):
+            return NotImplemented
+        names = set(_knobs()) | {"max_send_queue"}
+        return all(getattr(self, n) == getattr(other, n) for n in names)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _knobs() -> dict[str, Any]:
+    from ttxt_mp.sim.venue import timing_knobs  # the adapters import this module
+
+    return timing_knobs()

@@ -11,16 +11,19 @@ import json
 import re
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from ttxt_mp import argtypes as at
+from ttxt_mp.sim.blast import ID_MARK, TEMPLATE_FRAMES, TS_MARK, price_qty
 from ttxt_mp.sim.conn import SimConnection
-from ttxt_mp.sim.fmt import Scale, fmt_product
+from ttxt_mp.sim.fmt import fmt_product
 from ttxt_mp.sim.klines import MIN, Candle
 from ttxt_mp.sim.market import BookEvent, Market, Trade, now_ms
 from ttxt_mp.sim.specs import VenueTimings
-from ttxt_mp.sim.venue import ENC, Fanout, VenueBase
+from ttxt_mp.sim.venue import ENC, BlastTarget, Fanout, Knob, VenueBase
 
 # "Kline/Candlestick chart intervals" (web-socket-streams.md / enums).
 INTERVALS: dict[str, tuple[str, int]] = {
@@ -40,6 +43,9 @@ _ID_STR = re.compile(r"^[A-Za-z0-9]{1,36}$")
 MAX_STREAMS = 1024  # "A single connection can listen to a maximum of 1024 streams."
 _NO_ID = object()
 
+if TYPE_CHECKING:
+    from ttxt_mp.sim.trading import TradingCore
+
 
 class StreamError(ValueError):
     pass
@@ -47,11 +53,21 @@ class StreamError(ValueError):
 
 class BinanceVenue(VenueBase):
     name = "binance"
+    knobs = (
+        Knob("ping_interval", 20.0, "seconds between server ping frames (General WSS "
+             "information: every 20 s)", "ping-interval", at.positive()),
+        Knob("pong_timeout", 60.0, "seconds without a pong before a disconnect (1 min)",
+             "pong-timeout", at.positive()),
+        Knob("max_incoming_per_sec", 5, "incoming messages per second per connection "
+             "(Websocket Limits: 5; 0 = no check)", "max-incoming", at.non_negative(int)),
+        Knob("weight_limit", 6000, "REQUEST_WEIGHT per minute (IP Limits: 6000)",
+             "weight-limit", at.positive(int)),
+    )  # fmt: skip
+    wire_decimals = 8  # REST and streams show 8 decimals
+    demo_levels = 1000
 
     def __init__(self, markets: dict[str, Market], timings: VenueTimings) -> None:
         super().__init__(markets, timings)
-        self.px = {s: Scale(m.spec.tick, 8) for s, m in markets.items()}  # REST shows 8 decimals
-        self.qx = {s: Scale(m.spec.step, 8) for s, m in markets.items()}
         self.streams: dict[str, Fanout] = {}
         self.combined: set[int] = set()  # connection ids with the `combined` property
         self.weight_window = 0
@@ -232,6 +248,32 @@ class BinanceVenue(VenueBase):
         kind, ms = INTERVALS[iv]
         return self.klines.series(self.markets[sym], kind, ms)
 
+    # ================================================================ simulator hooks
+
+    def attach_trading(self, core: TradingCore, *, listen_key_ttl: float) -> Any:
+        from ttxt_mp.connectors.binance.sim_trading import BinanceTrading
+
+        return BinanceTrading(self, core, listen_key_ttl)
+
+    def blast_targets(self) -> Iterator[BlastTarget]:
+        for sym in self.markets:
+            f = self.streams.get(f"{sym.lower()}@trade")
+            if f:
+                for cid, conn in f.subs.items():
+                    yield conn, sym, cid in self.combined
+
+    def blast_payloads(self, symbol: str, wrapped: bool) -> list[bytes]:
+        """"Trade Streams" payloads (``<symbol>@trade``), in the combined wrapper if wanted."""
+        stream = f"{symbol.lower()}@trade".encode()
+        out = []
+        for i in range(TEMPLATE_FRAMES):
+            p, q, buyer_maker = price_qty(self, symbol, i)
+            raw = (b'{"e":"trade","E":' + TS_MARK + b',"s":"' + symbol.encode() + b'","t":'
+                   + ID_MARK + b',"p":"' + p.encode() + b'","q":"' + q.encode() + b'","T":'
+                   + TS_MARK + b',"m":' + (b"true" if buyer_maker else b"false") + b',"M":true}')
+            out.append(b'{"stream":"' + stream + b'","data":' + raw + b"}" if wrapped else raw)
+        return out
+
     # ================================================================ websocket
 
     async def ws_handler(self, request: web.Request) -> web.StreamResponse:
@@ -253,7 +295,7 @@ class BinanceVenue(VenueBase):
             self.subscribe(conn, s)
         keep = self.start_keepalive(conn)
         incoming: deque[float] = deque()
-        limit = self.timings.binance_max_incoming_per_sec
+        limit = self.knob("max_incoming_per_sec")
         try:
             async for msg in ws:
                 if conn.closed:
@@ -301,8 +343,8 @@ class BinanceVenue(VenueBase):
         """"The websocket server will send a ping frame every 20 seconds. If [it] does not
         receive a pong frame back from the connection within a minute the connection will be
         disconnected." Both times come from VenueTimings."""
-        interval = self.timings.binance_ping_interval
-        timeout = self.timings.binance_pong_timeout
+        interval = self.knob("ping_interval")
+        timeout = self.knob("pong_timeout")
         step = min(interval, timeout, 1.0) / 4
         next_ping = time.monotonic() + interval
         try:
@@ -397,7 +439,7 @@ class BinanceVenue(VenueBase):
             self.weight_window, self.weight_used = window, 0
         self.weight_used += weight
         headers = {"X-MBX-USED-WEIGHT-1M": str(self.weight_used)}
-        limit = self.timings.binance_weight_limit
+        limit = self.knob("weight_limit")
         if self.weight_used > limit:
             headers["Retry-After"] = str(max(1, int((window + 1) * 60 - now + 0.999)))
             return headers, web.json_response({"code": -1003, "msg": (
@@ -543,7 +585,7 @@ class BinanceVenue(VenueBase):
             "serverTime": now_ms(),
             "rateLimits": [  # "Rate limiters (rateLimitType)"
                 {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": self.timings.binance_weight_limit},
+                 "limit": self.knob("weight_limit")},
                 {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 50},
                 {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 160000},
                 {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},

@@ -10,17 +10,19 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from ttxt_mp import argtypes as at
+from ttxt_mp.sim.blast import ID_MARK, TEMPLATE_FRAMES, TS_MARK, price_qty
 from ttxt_mp.sim.conn import SimConnection
-from ttxt_mp.sim.fmt import Scale, fmt_product
+from ttxt_mp.sim.fmt import fmt_product
 from ttxt_mp.sim.klines import MIN, Candle
 from ttxt_mp.sim.market import BookEvent, Market, Trade, now_ms
 from ttxt_mp.sim.specs import VenueTimings
-from ttxt_mp.sim.venue import ENC, Fanout, VenueBase
+from ttxt_mp.sim.venue import ENC, BlastTarget, Fanout, Knob, VenueBase
 
 # "Kline" available intervals.
 INTERVALS: dict[str, tuple[str, int]] = {
@@ -32,6 +34,9 @@ INTERVALS: dict[str, tuple[str, int]] = {
 SPOT_DEPTHS = (1, 50, 200, 1000)  # "Orderbook" depths for spot
 REST_TOPIC_DEPTH = 200  # "Get Orderbook": for spot, u corresponds to the 200-level stream
 MAX_ARGS = 10  # "Connect": spot can input up to 10 args per subscription request
+
+if TYPE_CHECKING:
+    from ttxt_mp.sim.trading import TradingCore
 
 
 def parse_op(text: str) -> dict[str, Any] | None:
@@ -66,11 +71,21 @@ class BookTopic:
 class BybitVenue(VenueBase):
     name = "bybit"
     category = "spot"
+    knobs = (
+        Knob("idle_timeout", 600.0, "seconds without ping-pong (and stream data) before a "
+             "cut-off (Connect: 10 minutes)", "idle-timeout", at.positive()),
+        Knob("idle_data_keepalive", True, "stream data keeps a connection alive (False: only "
+             "client pings do)"),
+        Knob("l1_resend", 3.0, "level 1 re-sends its snapshot after this many seconds without "
+             "change (Orderbook)"),
+        Knob("push_ms", {1: 10, 50: 20, 200: 200, 1000: 200}, "orderbook push period in ms "
+             "by depth (Orderbook, spot)"),
+        Knob("kline_push", 1.0, "kline push period in seconds (Kline: 1-60 s)"),
+    )  # fmt: skip
+    demo_levels = 50
 
     def __init__(self, markets: dict[str, Market], timings: VenueTimings) -> None:
         super().__init__(markets, timings)
-        self.px = {s: Scale(m.spec.tick) for s, m in markets.items()}
-        self.qx = {s: Scale(m.spec.step) for s, m in markets.items()}
         self.books: dict[str, BookTopic] = {}
         self.trades: dict[str, Fanout] = {}
         self.kline_topics: dict[str, Fanout] = {}
@@ -79,7 +94,7 @@ class BybitVenue(VenueBase):
             self.trades[sym] = Fanout(f"publicTrade.{sym}", sym)
             for d in SPOT_DEPTHS:
                 name = f"orderbook.{d}.{sym}"
-                push = timings.bybit_push_ms.get(d, 200) / 1000.0
+                push = self.knob("push_ms").get(d, 200) / 1000.0
                 self.books[name] = BookTopic(name, sym, d, push)
         self.listen_markets()
         r = self.app.router
@@ -122,10 +137,38 @@ class BybitVenue(VenueBase):
                 t.force_snapshot = True
                 t.dirty = True
 
+    def extra_truth(self, symbol: str) -> dict[str, int]:
+        """The current ``u`` of every ``orderbook.{depth}.{symbol}`` topic."""
+        return {t.name: t.u for t in self.books.values() if t.symbol == symbol}
+
+    def attach_trading(self, core: TradingCore, *, listen_key_ttl: float) -> Any:
+        from ttxt_mp.connectors.bybit.sim_trading import BybitTrading
+
+        return BybitTrading(self, core)
+
+    def blast_targets(self) -> Iterator[BlastTarget]:
+        for sym, f in self.trades.items():
+            for conn in f.subs.values():
+                yield conn, sym, False
+
+    def blast_payloads(self, symbol: str, wrapped: bool = False) -> list[bytes]:
+        """``publicTrade.<SYM>`` pushes ("Trade": type snapshot, one trade per message); one
+        wire shape, so `wrapped` is ignored."""
+        sym = symbol.encode()
+        out = []
+        for i in range(TEMPLATE_FRAMES):
+            p, q, buyer_maker = price_qty(self, symbol, i)
+            out.append(
+                b'{"topic":"publicTrade.' + sym + b'","type":"snapshot","ts":' + TS_MARK
+                + b',"data":[{"T":' + TS_MARK + b',"s":"' + sym + b'","S":"'
+                + (b"Sell" if buyer_maker else b"Buy") + b'","v":"' + q.encode() + b'","p":"'
+                + p.encode() + b'","i":"' + ID_MARK + b'","BT":false}]}')
+        return out
+
     def flush_book(self, t: BookTopic, mono: float, now: int) -> None:
         """Publish what changed in the top-N view since the last message of this topic."""
         market = self.markets[t.symbol]
-        resend = t.depth == 1 and t.last_sent and mono - t.last_sent >= self.timings.bybit_l1_resend
+        resend = t.depth == 1 and t.last_sent and mono - t.last_sent >= self.knob("l1_resend")
         if not t.dirty and not t.force_snapshot and not resend:
             return
         t.dirty = False
@@ -185,7 +228,7 @@ class BybitVenue(VenueBase):
                 self.flush_book(t, mono, now)
         for f in self.kline_topics.values():
             if f and mono >= f.next_due:
-                f.next_due = mono + self.timings.bybit_kline_push
+                f.next_due = mono + self.knob("kline_push")
                 self._kline_push(f, now)
 
     def _kline_push(self, f: Fanout, now: int) -> None:
@@ -340,10 +383,10 @@ class BybitVenue(VenueBase):
 
     async def _idle_watch(self, conn: SimConnection) -> None:
         """"If there is no ping-pong and no stream data sent from server end, the connection
-        will be cut off after 10 minutes" (Connect). With bybit_idle_data_keepalive=False only
+        will be cut off after 10 minutes" (Connect). With the idle_data_keepalive knob False only
         client pings count."""
-        timeout = self.timings.bybit_idle_timeout
-        data_counts = self.timings.bybit_idle_data_keepalive
+        timeout = self.knob("idle_timeout")
+        data_counts = self.knob("idle_data_keepalive")
         step = min(timeout / 5, 1.0)
         last_frames, last_data = conn.sent_frames, time.monotonic()
         try:
