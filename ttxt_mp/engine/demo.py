@@ -1,7 +1,8 @@
 """``ttxt-mp demo``: the whole system offline, in one command.
 
 Starts the exchange simulator on a free loopback port, launches an engine (one process
-per connector) against it with the packaged ``demo.toml``, attaches to the engine from
+per connector: one connector per installed venue that has a simulator adapter) against it
+with the packaged ``demo.toml``, attaches to the engine from
 this process and shows a live top-of-book table. Everything it started is stopped and
 every shared-memory object removed on exit, Ctrl-C included.
 """
@@ -17,7 +18,7 @@ import tempfile
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from rich.console import Console
@@ -30,15 +31,46 @@ from ttxt_mp.config import parse_config
 from ttxt_mp.engine.supervisor import die_with_parent
 from ttxt_mp.queues import QueueClosed, QueueEmpty
 
+if TYPE_CHECKING:
+    from ttxt_mp.connectors.venue import VenueSpec
+    from ttxt_mp.sim.venue import VenueBase
+
 SIM_START_TIMEOUT = 20.0
 ENGINE_START_TIMEOUT = 20.0
 BOOKS_TIMEOUT = 60.0
 
 
+def demo_venues() -> list[tuple[VenueSpec, type[VenueBase]]]:
+    """The demo's venues: every installed venue with a simulator adapter (registry order),
+    with that adapter."""
+    from ttxt_mp.connectors import venue as registry
+    from ttxt_mp.sim.venue import sim_venues
+
+    specs = registry.venues()
+    return [(specs[vid], cls) for vid, cls in sim_venues().items()]
+
+
+def _names(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
 def demo_config_text(sim_host_port: str, engine: str = "demo",
                      symbols: list[str] | None = None) -> str:  # fmt: skip
-    """The packaged demo config pointed at a simulator."""
+    """The packaged demo config pointed at a simulator: one connector per simulated venue
+    (``demo.toml``'s connector block, at the depth the venue's adapter asks for)."""
     text = resources.files("ttxt_mp.engine").joinpath("demo.toml").read_text()
+    head, _, rest = text.partition("#>connector")
+    block, _, tail = rest.partition("#<connector\n")
+    block = block.partition("\n")[2]  # the marker line's own text
+    blocks = []
+    for spec, cls in demo_venues():
+        levels = cls.demo_levels or (spec.book_levels[-1] if spec.book_levels else 1000)
+        b = block.replace("EXCHANGE", spec.id).replace("LEVELS", str(levels))
+        if spec.kline_intervals and "1m" not in spec.kline_intervals:
+            b = b.replace('klines = ["1m"]', "klines = []")
+        blocks.append(b)
+    names = [(spec.title or spec.id).split()[0] for spec, _ in demo_venues()]
+    text = head.replace("VENUE_NAMES", _names(names)) + "".join(blocks) + tail
     text = text.replace("SIM_URL", sim_host_port).replace('name = "demo"', f'name = "{engine}"')
     if symbols:
         listed = ", ".join(f'"{s}"' for s in symbols)
@@ -51,8 +83,10 @@ class SimProcess:
 
     def __init__(self, symbols: list[str], seed: int = 7, extra: list[str] | None = None):
         native = ",".join(s.replace("/", "") for s in symbols)
-        argv = [sys.executable, "-m", "ttxt_mp.sim", "--port", "0", "--seed", str(seed),
-                "--binance", native, "--bybit", native, *(extra or [])]  # fmt: skip
+        argv = [sys.executable, "-m", "ttxt_mp.sim", "--port", "0", "--seed", str(seed)]
+        for spec, _ in demo_venues():
+            argv += [f"--{spec.id}", native]
+        argv += extra or []
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, start_new_session=True,
                                      preexec_fn=die_with_parent)  # fmt: skip
         self.info = self._read_info()
@@ -178,18 +212,21 @@ def run_demo(duration: float | None = None, engine: str = "demo",
     say("[bold]ttxt-mp demo[/]: local exchange simulator -> one connector process per "
         "exchange -> shared-memory rings -> this process. Nothing leaves 127.0.0.1.")  # fmt: skip
     sim = sup = None
+    demo = demo_venues()
+    ids = [spec.id for spec, _ in demo]
     tmp = tempfile.TemporaryDirectory(prefix="ttxt-demo-")
     # A closed terminal or a kill stops the demo like Ctrl-C: everything it started stops.
     old_term = signal.signal(signal.SIGTERM, _interrupt)
     old_hup = signal.signal(signal.SIGHUP, _interrupt)
     try:
-        say("  starting the exchange simulator (Binance Spot + Bybit v5) ...", end=" ")
+        titles = " + ".join(spec.title or spec.id for spec, _ in demo)
+        say(f"  starting the exchange simulator ({titles}) ...", end=" ")
         sim = SimProcess(symbols)
         say(f"listening on {sim.host_port}")
         cfg_path = Path(tmp.name) / "demo.toml"
         cfg_path.write_text(demo_config_text(sim.host_port, engine, symbols))
         parse_config(cfg_path.read_text(), str(cfg_path))  # refuse early, in this process
-        say(f"  launching engine {engine!r}: binance and bybit connector processes ...", end=" ")
+        say(f"  launching engine {engine!r}: {_names(ids)} connector processes ...", end=" ")
         env = dict(os.environ, TTXT_LOG_LEVEL=os.environ.get("TTXT_LOG_LEVEL", "WARNING"))
         sup = subprocess.Popen([sys.executable, "-m", "ttxt_mp.cli", "launch", str(cfg_path)],
                                env=env, start_new_session=True,
@@ -199,7 +236,7 @@ def run_demo(duration: float | None = None, engine: str = "demo",
             return 1
         feed = attach(engine, wait=ENGINE_START_TIMEOUT)
         say("attached")
-        return _show(console, feed, duration, sup)
+        return _show(console, feed, duration, sup, set(ids))
     except KeyboardInterrupt:
         return 0
     finally:
@@ -231,9 +268,10 @@ def _wait_first_books(console: Console, feed: Any, client: TopOfBookTable,
     return True
 
 
-def _show(console: Console, feed: Any, duration: float | None, sup: subprocess.Popen) -> int:
+def _show(console: Console, feed: Any, duration: float | None, sup: subprocess.Popen,
+          exchanges: set[str]) -> int:  # fmt: skip
     client = TopOfBookTable()
-    if not _wait_first_books(console, feed, client, sup, {"binance", "bybit"}):
+    if not _wait_first_books(console, feed, client, sup, exchanges):
         console.print(f"[red]the engine did not deliver books (exit code {sup.poll()})[/]")
         return 1
     deadline = None if duration is None else time.monotonic() + duration
