@@ -1,0 +1,165 @@
+"""The venue base class: what differs between venues (signing, endpoints, private stream,
+reconciliation), and the lookup of a venue's class in the venue registry.
+
+Each venue package's ``trading.py`` subclasses :class:`TradingVenue`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+import msgspec
+
+from ttxt_mp.config import ConnectorConfig
+from ttxt_mp.connectors.instruments import InstrumentBook, VenueRequest
+from ttxt_mp.connectors.trading.protocol import Command
+from ttxt_mp.events import CancelOrder, CreateOrder, OrderAck, OrderUpdate, Wallet
+from ttxt_mp.secrets import Credentials
+from ttxt_mp.web import (
+    ConnectionFactory,
+    RateLimiter,
+    RESTAssistant,
+    RESTError,
+    WebAssistantFactory,
+)
+
+__all__ = ["TradingVenue", "UnknownOutcome", "venue_class"]
+
+
+class UnknownOutcome(Exception):
+    """A request may or may not have executed (timeout, lost connection, unreadable reply)."""
+
+
+class TradingVenue(ABC):
+    """What differs between venues: signing, endpoints, private stream, reconciliation.
+
+    ``factory`` lends its pooled HTTP session and rate limiter; the signer is always this
+    venue's own (built from ``creds``; the market-data factory has none).
+    """
+
+    exchange: ClassVar[str]
+    clock_error_codes: ClassVar[frozenset[str]] = frozenset()
+    query_sees_closed: ClassVar[bool] = True
+    """Whether :meth:`query_order` also finds filled/canceled orders (else: open only)."""
+
+    def __init__(
+        self,
+        cfg: ConnectorConfig,
+        creds: Credentials,
+        *,
+        factory: WebAssistantFactory | None = None,
+        recv_window_ms: int = 5_000,
+    ) -> None:
+        self.cfg = cfg
+        self.recv_window_ms = recv_window_ms
+        self.signer = self._make_signer(creds, recv_window_ms)
+        # Its own pool by default: order traffic never queues behind market data.
+        self.own_connections = factory is None
+        self.connections = factory.connection_factory if factory else ConnectionFactory()
+        limiter = factory.rate_limiter if factory and factory.rate_limiter else self._rate_limiter()
+        self.rest = RESTAssistant(
+            self.connections, base_url=cfg.rest_url(), rate_limiter=limiter, signer=self.signer
+        )
+        self.instruments: InstrumentBook | None = None
+        self.denormalizer: Any = None
+        self.private: Any = None
+
+    # -- venue hooks
+
+    @abstractmethod
+    def _make_signer(self, creds: Credentials, recv_window_ms: int) -> Any: ...
+
+    @abstractmethod
+    def _rate_limiter(self) -> RateLimiter: ...
+
+    @abstractmethod
+    async def load_instruments(self) -> InstrumentBook:
+        """Fetch the instrument list; sets ``instruments``, ``denormalizer``, ``private``."""
+
+    @abstractmethod
+    async def server_time_ms(self) -> int: ...
+
+    @abstractmethod
+    async def open_orders(self) -> list[OrderUpdate]: ...
+
+    @abstractmethod
+    async def wallet(self) -> Wallet: ...
+
+    @abstractmethod
+    async def query_order(self, symbol: str, client_order_id: str) -> OrderUpdate | None:
+        """The venue's view of one order, None if it does not know it."""
+
+    @abstractmethod
+    async def private_stream(
+        self, on_up: Callable[[], Awaitable[None]], on_frame: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        """Connect, authenticate and subscribe the private stream, ``await on_up()``, then
+        hand every frame to ``on_frame`` until the stream fails (raises) or is cancelled."""
+
+    # -- shared
+
+    @staticmethod
+    async def pump(
+        ws: Any, on_frame: Callable[[bytes], Awaitable[None]], *helpers: asyncio.Task[Any]
+    ) -> None:
+        """Frames to ``on_frame`` until the socket ends; a failing helper task (keep-alive,
+        ping) ends the stream with its exception."""
+
+        async def receive() -> None:
+            async for resp in ws.iter_messages():
+                await on_frame(resp.data)
+
+        recv = asyncio.ensure_future(receive())
+        try:
+            done, _ = await asyncio.wait({recv, *helpers}, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                t.result()
+        finally:
+            recv.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await recv
+
+    async def sync_clock(self) -> int:
+        """Align the signer's clock with the venue's; returns the offset in ms."""
+        sent = time.time_ns()
+        server = await self.server_time_ms()
+        return self.signer.clock.update(server, sent, time.time_ns())
+
+    def build(self, cmd: Command, current: OrderUpdate | None) -> VenueRequest | OrderAck:
+        d = self.denormalizer
+        if isinstance(cmd, CreateOrder):
+            return d.create(cmd)
+        if isinstance(cmd, CancelOrder):
+            return d.cancel(cmd)
+        return d.amend(cmd, current)
+
+    async def send(self, req: VenueRequest) -> OrderAck:
+        """The ack for ``req``; :class:`UnknownOutcome` when the venue's answer is unknown."""
+        try:
+            resp = await self.rest.request(
+                req.method, req.path, params=req.params or None, data=req.body,
+                headers=req.headers or None, signed=True, raw=True,
+            )  # fmt: skip
+        except RESTError as e:
+            if e.status is None or e.status >= 500:
+                raise UnknownOutcome(str(e)) from None
+            return req.rejected(e.code, e.message, local_ts=time.time_ns())
+        try:
+            return self.denormalizer.parse_ack(req, resp.status, resp.body, time.time_ns())
+        except (ValueError, msgspec.DecodeError) as e:
+            raise UnknownOutcome(f"unreadable response: {e}") from None
+
+
+def venue_class(exchange: str) -> type[TradingVenue]:
+    """The trading venue class the venue's package declares (its ``VENUE.trading``)."""
+    from ttxt_mp.connectors.venue import venue
+
+    try:
+        return venue(exchange).load("trading")
+    except LookupError:
+        raise ValueError(f"no trading support for exchange {exchange!r}") from None
