@@ -13,23 +13,23 @@ one call and returns an :class:`UpdateResult`:
                  The caller must resync (new snapshot). With ``raise_on_gap=True`` a
                  :class:`BookGap` is raised instead of returning ``GAP``.
 
-Sequence rules (chosen from the exchange name, or ``rules=``):
+Sequence rules: which update ids are stale, missing or applicable is the venue's business,
+so the book asks a :class:`SequenceRule` object. ``rules=None`` takes the rule of the
+venue named by ``exchange`` from the venue registry (``VENUE.book_rule`` of its package,
+see :mod:`ttxt_mp.connectors.venue`; each venue documents its ids there, in
+``ttxt_mp.connectors.<id>.book_rule``); ``rules=`` may also be a rule object or a venue id.
+An exchange name that is no installed venue gets :class:`NoRule`.
 
-``binance`` (Spot docs "How to manage a local order book correctly", revised Dec 2024):
-    a delta with ``u <= book id`` is stale; ``U > book id + 1`` is a gap (the docs' text says
-    ``U > book id``, which would flag every contiguous event since ``U == previous u + 1``;
-    the intent, and the earlier text, is ``U > id + 1``). An event overlapping the book id
-    (``U <= id < u``) is applied, as the procedure says. The book id becomes ``u``.
-    USDⓈ-M futures events (``pu`` present, ``prev_update_id != -1``): the first event after
-    a snapshot is stale if ``u < lastUpdateId`` and must have ``U <= lastUpdateId``; every
-    later event must have ``pu == previous u``.
-``bybit`` (v5 docs, WebSocket orderbook): a ``snapshot`` resets the book; ``u == 1`` is a
-    snapshot after a service restart whatever its type; level-1 re-sends a snapshot with
-    the same ``u`` (applied: it replaces with the same data); ``u`` never goes backwards
-    (an older delta or snapshot is stale). Bybit calls ``u`` a sequence ("generally
-    continuous"); with ``contiguous=True`` (default) a delta whose ``u`` is not previous+1
-    is a gap, with ``contiguous=False`` only monotonicity is checked.
-``none``: snapshots replace, deltas apply, no id checks.
+A rule keeps no state of its own (one object serves every book); it reads the book's:
+``update_id``, ``synced``, ``fresh`` (no delta applied since the last snapshot),
+``snapshots``, ``contiguous`` (a flag a rule may honour). For a delta it returns one of
+``APPLIED``, ``STALE``, ``NOT_SYNCED``, ``SNAPSHOT`` (apply it as a snapshot) or
+``Gap(reason)``; for a snapshot ``SNAPSHOT``, ``STALE`` or ``Gap(reason)``. The book does
+the rest (counters, clearing on a gap, ``raise_on_gap``). ``OrderBook.rules`` is the rule
+in use (assignable).
+
+``none`` (:class:`NoRule`): snapshots replace, deltas apply, no id checks (deltas before
+any snapshot build a book too).
 
 Data layout: per side a dict price -> qty plus a sorted price list kept with ``bisect``;
 best bid/ask are O(1) (last/first element). A removed price leaves the dict at once but
@@ -47,7 +47,16 @@ from enum import IntEnum
 
 from ttxt_mp.events import Level, Orderbook
 
-__all__ = ["BookGap", "OrderBook", "UpdateResult", "rules_for"]
+__all__ = [
+    "BookGap",
+    "Gap",
+    "NoRule",
+    "OrderBook",
+    "SequenceRule",
+    "UpdateResult",
+    "rule_named",
+    "rules_for",
+]
 
 
 class UpdateResult(IntEnum):
@@ -64,17 +73,104 @@ STALE = UpdateResult.STALE
 GAP = UpdateResult.GAP
 NOT_SYNCED = UpdateResult.NOT_SYNCED
 
-_RULES = ("binance", "bybit", "none")
+
+class Gap:
+    """A rule's verdict "missed events": the book is cleared and out of sync (``GAP``)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Gap({self.reason!r})"
 
 
-def rules_for(exchange: str) -> str:
-    """Default sequence rules for an exchange name (``binance*`` / ``bybit*`` / none)."""
+Verdict = UpdateResult | Gap
+
+
+class SequenceRule:
+    """How a venue's update ids decide the fate of each book event.
+
+    Subclass it (or provide the same two methods) and point ``VENUE.book_rule`` at an
+    instance or at the class (built with no arguments). Called once per event on the hot
+    path: keep it a few comparisons, and build a :class:`Gap` reason only on a gap. A rule
+    keeps no state of its own (one instance serves every book); it reads the book's.
+    The base class is the generic rule without id checks."""
+
+    __slots__ = ()
+    name = ""
+    """Short name (the venue id; ``none`` for :class:`NoRule`), for display."""
+
+    def delta(self, book: OrderBook, ev: Orderbook) -> Verdict:
+        """A delta for ``book``: ``APPLIED``, ``STALE``, ``NOT_SYNCED``, ``SNAPSHOT`` (treat it
+        as a snapshot) or ``Gap(reason)``."""
+        return APPLIED
+
+    def snapshot(self, book: OrderBook, ev: Orderbook) -> Verdict:
+        """A snapshot for ``book``: ``SNAPSHOT`` (replace the book), ``STALE`` or ``Gap``."""
+        return SNAPSHOT
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+class NoRule(SequenceRule):
+    """``none``: snapshots replace, deltas apply, no id checks; deltas before any snapshot
+    still build a book (it counts as synced)."""
+
+    __slots__ = ()
+    name = "none"
+
+    def delta(self, book: OrderBook, ev: Orderbook) -> Verdict:
+        if not book.synced and book.snapshots == 0:
+            book.synced = True
+        return APPLIED
+
+
+NO_RULE = NoRule()
+_SEPARATORS = frozenset("_-.:/ ")
+
+
+def _load_rule(target: str) -> SequenceRule:
+    from ttxt_mp.connectors.venue import load_target
+
+    rule = load_target(target)
+    return rule() if isinstance(rule, type) else rule
+
+
+def rule_named(name: str) -> SequenceRule:
+    """The rule of venue ``name`` (its ``book_rule``; :class:`NoRule` if it declares none),
+    or NoRule for ``"none"``; ValueError for anything else."""
+    if name == "none":
+        return NO_RULE
+    from ttxt_mp.connectors.venue import venues
+
+    spec = venues().get(name)
+    if spec is None:
+        raise ValueError(f"rules must be one of {('none', *sorted(venues()))} or a "
+                         f"SequenceRule, got {name!r}")  # fmt: skip
+    return _load_rule(spec.book_rule) if spec.book_rule else NO_RULE
+
+
+def rules_for(exchange: str) -> SequenceRule:
+    """The default rule for an exchange name: the rule of the installed venue it names,
+    exactly or as a prefix before a separator (``<id>_futures``, ``<id>-2``); else
+    :class:`NoRule`."""
+    from ttxt_mp.connectors.venue import venues
+
     ex = exchange.lower()
-    if ex.startswith("binance"):
-        return "binance"
-    if ex.startswith("bybit"):
-        return "bybit"
-    return "none"
+    found = venues()
+    spec = found.get(ex)
+    if spec is None:
+        best = ""
+        for vid in found:
+            if len(vid) > len(best) and ex.startswith(vid) and ex[len(vid)] in _SEPARATORS:
+                best = vid
+        spec = found.get(best)
+    if spec is None or not spec.book_rule:
+        return NO_RULE
+    return _load_rule(spec.book_rule)
 
 
 class BookGap(Exception):
@@ -131,10 +227,10 @@ class OrderBook:
     """Local book for one instrument. See the module docstring for the rules."""
 
     __slots__ = (
-        "exchange", "symbol", "max_depth", "rules", "contiguous", "raise_on_gap",
-        "_bp", "_bk", "_bs", "_ap", "_ak", "_as", "update_id", "seq", "synced", "crossed", "exch_ts",
-        "local_ts", "stale", "gaps", "not_synced", "updates", "snapshots", "last_gap",
-        "_fresh",
+        "exchange", "symbol", "max_depth", "_rule", "_on_delta", "_on_snapshot", "contiguous",
+        "raise_on_gap", "_bp", "_bk", "_bs", "_ap", "_ak", "_as", "update_id", "seq", "synced",
+        "crossed", "exch_ts", "local_ts", "stale", "gaps", "not_synced", "updates", "snapshots",
+        "last_gap", "fresh",
     )  # fmt: skip
 
     def __init__(
@@ -143,19 +239,18 @@ class OrderBook:
         symbol: str,
         max_depth: int | None = None,
         *,
-        rules: str | None = None,
+        rules: SequenceRule | str | None = None,
         contiguous: bool = True,
         raise_on_gap: bool = False,
     ) -> None:
         if max_depth is not None and max_depth < 1:
             raise ValueError(f"max_depth must be >= 1 or None, got {max_depth}")
-        rules = rules_for(exchange) if rules is None else rules
-        if rules not in _RULES:
-            raise ValueError(f"rules must be one of {_RULES}, got {rules!r}")
+        self.rules = rules_for(exchange) if rules is None else rules
         self.exchange = exchange
         self.symbol = symbol
         self.max_depth = max_depth
-        self.rules = rules
+        # For a rule whose venue's ids are only "generally continuous": True asks it to
+        # treat any skipped id as a gap, False to check only that ids never go backwards.
         self.contiguous = contiguous
         self.raise_on_gap = raise_on_gap
         # Per side: price -> qty, the sorted prices (ascending; may hold removed prices,
@@ -178,7 +273,25 @@ class OrderBook:
         self.updates = 0
         self.snapshots = 0
         self.last_gap = ""
-        self._fresh = False  # next delta is the first after a snapshot
+        self.fresh = False  # the next delta is the first after a snapshot
+
+    @property
+    def rules(self) -> SequenceRule:
+        """The sequence rule (assign a rule object, a venue id or ``"none"``)."""
+        return self._rule
+
+    @rules.setter
+    def rules(self, rules: SequenceRule | str) -> None:
+        if isinstance(rules, str):
+            rules = rule_named(rules)
+        elif not (callable(getattr(rules, "delta", None))
+                  and callable(getattr(rules, "snapshot", None))):  # fmt: skip
+            raise TypeError(f"rules must be a SequenceRule (delta() and snapshot()), a venue id "
+                            f"or 'none', got {rules!r}")  # fmt: skip
+        self._rule = rules
+        # bound once: the hot path calls them without an attribute lookup on the rule
+        self._on_delta = rules.delta
+        self._on_snapshot = rules.snapshot
 
     # ----------------------------------------------------------------------- updates
 
@@ -190,51 +303,11 @@ class OrderBook:
                 f"{self.exchange} {self.symbol}"
             )
         if ev.is_snapshot:
-            return self._snapshot(ev)
-        rules = self.rules
-        u = ev.last_update_id
-        if rules == "binance":
-            if not self.synced:
-                self.not_synced += 1
-                return NOT_SYNCED
-            book_id = self.update_id
-            pu = ev.prev_update_id
-            if pu == -1:
-                if u <= book_id:
-                    self.stale += 1
-                    return STALE
-                if ev.first_update_id > book_id + 1:
-                    return self._gap(f"first update id {ev.first_update_id} > book id "
-                                     f"{book_id} + 1 (missed {book_id + 1}..."
-                                     f"{ev.first_update_id - 1})")  # fmt: skip
-            elif self._fresh:
-                if u < book_id:
-                    self.stale += 1
-                    return STALE
-                if ev.first_update_id > book_id:
-                    return self._gap(f"first event after snapshot {book_id} starts at "
-                                     f"U={ev.first_update_id} > lastUpdateId")  # fmt: skip
-            else:
-                if u <= book_id:
-                    self.stale += 1
-                    return STALE
-                if pu != book_id:
-                    return self._gap(f"pu={pu} != previous u={book_id}")
-        elif rules == "bybit":
-            if u == 1:  # service restart: a snapshot whatever the type says
-                return self._snapshot(ev)
-            if not self.synced:
-                self.not_synced += 1
-                return NOT_SYNCED
-            book_id = self.update_id
-            if u <= book_id:
-                self.stale += 1
-                return STALE
-            if self.contiguous and u != book_id + 1:
-                return self._gap(f"u={u} after u={book_id} (missed {book_id + 1}...{u - 1})")
-        elif not self.synced and self.snapshots == 0:
-            # "none": deltas before any snapshot still build a book
-            self.synced = True
+            r = self._on_snapshot(self, ev)
+            return self._replace(ev) if r is SNAPSHOT else self._refuse(r, ev)
+        r = self._on_delta(self, ev)
+        if r is not APPLIED:
+            return self._refuse(r, ev)
         bk = self._bk
         ak = self._ak
         bs = self._bs
@@ -259,21 +332,36 @@ class OrderBook:
             bk = self._bk
             ak = self._ak
         self.crossed = bool(bk) and bool(ak) and bk[-1] >= ak[0]
+        u = ev.last_update_id
         if u:
             self.update_id = u
         if ev.seq != -1:
             self.seq = ev.seq
         self.exch_ts = ev.exch_ts
         self.local_ts = ev.local_ts
-        self._fresh = False
+        self.fresh = False
         self.updates += 1
         return APPLIED
 
-    def _snapshot(self, ev: Orderbook) -> UpdateResult:
-        u = ev.last_update_id
-        if self.rules == "bybit" and self.synced and u != 1 and u < self.update_id:
-            self.stale += 1  # "u must not go backwards"
+    def _refuse(self, r: Verdict, ev: Orderbook) -> UpdateResult:
+        """Every verdict but the common one (off the hot path)."""
+        if r is STALE:
+            self.stale += 1
             return STALE
+        if r is NOT_SYNCED:
+            self.not_synced += 1
+            return NOT_SYNCED
+        if r is SNAPSHOT:
+            return self._replace(ev)
+        if isinstance(r, Gap):
+            return self._gap(r.reason)
+        if r is GAP:
+            return self._gap("gap")
+        raise TypeError(f"{self._rule!r} returned {r!r} for a "
+                        f"{'snapshot' if ev.is_snapshot else 'delta'}")  # fmt: skip
+
+    def _replace(self, ev: Orderbook) -> UpdateResult:
+        """Replace the whole book by the snapshot ``ev``."""
         self._bp = bp = {p: q for p, q in ev.bids if q}
         self._ap = ap = {p: q for p, q in ev.asks if q}
         self._bk = sorted(bp)
@@ -285,12 +373,12 @@ class OrderBook:
         bk = self._bk
         ak = self._ak
         self.crossed = bool(bk) and bool(ak) and bk[-1] >= ak[0]
-        self.update_id = u
+        self.update_id = ev.last_update_id
         self.seq = ev.seq
         self.exch_ts = ev.exch_ts
         self.local_ts = ev.local_ts
         self.synced = True
-        self._fresh = True
+        self.fresh = True
         self.snapshots += 1
         return SNAPSHOT
 

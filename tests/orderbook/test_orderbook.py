@@ -93,8 +93,9 @@ def test_event_for_another_instrument_is_refused():
 
 
 def test_rules_follow_the_exchange_name():
-    assert (rules_for("binance"), rules_for("binance_futures"), rules_for("bybit"),
-            rules_for("okx")) == ("binance", "binance", "bybit", "none")  # fmt: skip
+    names = [rules_for(ex).name for ex in ("binance", "binance_futures", "bybit", "okx")]
+    assert names == ["binance", "binance", "bybit", "none"]
+    assert OrderBook("binance", "A/B").rules is rules_for("binance")
     with pytest.raises(ValueError, match="rules must be one of"):
         OrderBook("x", "A/B", rules="kraken")
 

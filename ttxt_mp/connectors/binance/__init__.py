@@ -15,6 +15,7 @@ VENUE = VenueSpec(
     kline_intervals=("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
                      "1d", "3d", "1w", "1M"),  # fmt: skip
     connector="ttxt_mp.connectors.binance.connector:BinanceConnector",
+    book_rule="ttxt_mp.connectors.binance.book_rule:RULE",
     trading="ttxt_mp.connectors.binance.trading:BinanceTrading",
     instruments="ttxt_mp.connectors.binance.instruments:binance_instruments",
     sim="ttxt_mp.connectors.binance.sim:BinanceVenue",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from ttxt_mp.connectors.binance.book_rule import RULE
 from ttxt_mp.events import Orderbook
 from ttxt_mp.orderbook import GAP, OrderBook, UpdateResult
 
@@ -45,9 +46,7 @@ class BinanceBookSync:
         max_depth: int | None = None,
         book: OrderBook | None = None,
     ) -> None:
-        self.book = (
-            book if book is not None else OrderBook(exchange, symbol, max_depth, rules="binance")
-        )
+        self.book = book if book is not None else OrderBook(exchange, symbol, max_depth, rules=RULE)
         self.max_buffer = max_buffer
         self._buffer: deque[Orderbook] = deque()
         self.synced = False

@@ -14,6 +14,7 @@ VENUE = VenueSpec(
     kline_intervals=("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "1w",
                      "1M"),  # fmt: skip
     connector="ttxt_mp.connectors.bybit.connector:BybitConnector",
+    book_rule="ttxt_mp.connectors.bybit.book_rule:RULE",
     trading="ttxt_mp.connectors.bybit.trading:BybitTrading",
     instruments="ttxt_mp.connectors.bybit.instruments:bybit_instruments",
     sim="ttxt_mp.connectors.bybit.sim:BybitVenue",

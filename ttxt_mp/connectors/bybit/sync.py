@@ -11,6 +11,7 @@ dropped (counted in ``book.not_synced``), so nothing inconsistent is published.
 
 from __future__ import annotations
 
+from ttxt_mp.connectors.bybit.book_rule import RULE
 from ttxt_mp.events import Orderbook
 from ttxt_mp.orderbook import GAP, OrderBook, UpdateResult
 
@@ -30,7 +31,7 @@ class BybitBookSync:
         self.book = (
             book
             if book is not None
-            else OrderBook(exchange, symbol, max_depth, rules="bybit", contiguous=contiguous)
+            else OrderBook(exchange, symbol, max_depth, rules=RULE, contiguous=contiguous)
         )
         self.resyncs = 0
         self.last_gap = ""
