@@ -27,6 +27,9 @@ async def synced(run, timeout: float = 5.0) -> Consumer:
         lambda: (
             run.connector.state == S.UP
             and all(run.connector.symbol_states.get(s) == S.UP for s in syms)
+            # and this consumer has read each book's snapshot (the connector may be
+            # ahead of it on a loaded machine)
+            and all(con.snapshots.get(s, 0) >= 1 for s in syms)
         ),
         timeout,
         "connector UP and every book synced",
