@@ -1,15 +1,19 @@
-"""A custom event kind end to end: ``BookTicker``, the best bid and ask of one instrument.
+"""A custom event kind end to end: ``TopOfBook``, the best bid and ask of one instrument.
 
 Importing this module registers the kind (id 1000), so every process that imports it can
-put, get, filter and record BookTicker events. The engine config
+put, get, filter and record TopOfBook events. The engine config
 ``examples/book_ticker.toml`` uses it twice:
 
 - ``[events] modules = ["examples.book_ticker"]`` registers it in every process of the
   engine before any ring is created or attached (the engine's rings then carry it too);
 - ``[[clients]] target = "examples.book_ticker:BookTickers"`` runs :class:`BookTickers`,
-  which turns the engine's books into BookTicker events on a ring of its own.
+  which turns the engine's books into TopOfBook events on a ring of its own.
 
 ``python -m examples.tail_book_tickers RING`` prints the events of such a ring.
+
+(A venue's own best bid/offer stream arrives as the library's ``BookTicker``, with
+``streams = { book_ticker = true }``; this kind is computed by a client from the books,
+to show how a kind of your own travels.)
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import ttxt_mp
 from ttxt_mp import BaseClient, Fixed, ShmQueue, codec
 
 
-class BookTicker(msgspec.Struct, frozen=True, kw_only=True):
+class TopOfBook(msgspec.Struct, frozen=True, kw_only=True):
     exchange: str
     symbol: str
     bid: float
@@ -33,7 +37,7 @@ class BookTicker(msgspec.Struct, frozen=True, kw_only=True):
     local_ts: int = 0
 
 
-ttxt_mp.register_event(1000, BookTicker, [
+ttxt_mp.register_event(1000, TopOfBook, [
     Fixed("exchange", "S16"), Fixed("symbol", "S32"),
     Fixed("bid", "f8"), Fixed("bid_qty", "f8"), Fixed("ask", "f8"), Fixed("ask_qty", "f8"),
     Fixed("local_ts", "i8"),
@@ -41,7 +45,7 @@ ttxt_mp.register_event(1000, BookTicker, [
 
 
 class BookTickers(BaseClient):
-    """Publishes a :class:`BookTicker` into ring ``ring`` whenever a book's best bid or
+    """Publishes a :class:`TopOfBook` into ring ``ring`` whenever a book's best bid or
     ask changes. The ring lives as long as the client: created when it starts (for this
     one kind), closed (its readers see ``QueueClosed``) and removed when it stops."""
 
@@ -53,7 +57,7 @@ class BookTickers(BaseClient):
         self.published = 0
 
     def run(self, source: Any, **kw: Any) -> None:
-        self.out = ShmQueue.create(self.ring, capacity=4096, kinds=[codec.kind_of(BookTicker)])
+        self.out = ShmQueue.create(self.ring, capacity=4096, kinds=[codec.kind_of(TopOfBook)])
         try:
             super().run(source, **kw)
         finally:
@@ -67,6 +71,6 @@ class BookTickers(BaseClient):
         if bb is None or ba is None or self.last.get(key) == (bb, ba):
             return
         self.last[key] = (bb, ba)
-        self.out.put(BookTicker(exchange=e.exchange, symbol=e.symbol, bid=bb[0], bid_qty=bb[1],
+        self.out.put(TopOfBook(exchange=e.exchange, symbol=e.symbol, bid=bb[0], bid_qty=bb[1],
                                 ask=ba[0], ask_qty=ba[1], local_ts=time.time_ns()))  # fmt: skip
         self.published += 1
