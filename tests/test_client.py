@@ -21,6 +21,7 @@ ONE_OF_EACH = [
     ev.Orderbook(**B, bids=((100.5, 3.0),), last_update_id=2, first_update_id=2),
     ev.MarketTrades(**B, trades=(ev.Trade("7", 100.5, 0.1, ev.Side.BUY, 5),)),
     ev.Kline(**B, close=100.2),
+    ev.BookTicker(**B, bid=100.5, bid_qty=3.0, ask=101.0, ask_qty=2.0, update_id=2),
     ev.ConnectorStatus(exchange="bybit", state=ev.ConnectorState.UP),
     ev.GapNotice(exchange="", lost=3),
     ev.OrderAck(**B, client_order_id="c1", action=ev.OrderAction.AMEND, accepted=True),
@@ -38,6 +39,7 @@ class Recorder(BaseClient):
     def on_orderbook(self, e): self.calls.append("orderbook")  # noqa: E704
     def on_trades(self, e): self.calls.append("trades")  # noqa: E704
     def on_kline(self, e): self.calls.append("kline")  # noqa: E704
+    def on_book_ticker(self, e): self.calls.append("ticker")  # noqa: E704
     def on_status(self, e): self.calls.append("status")  # noqa: E704
     def on_gap(self, e): self.calls.append("gap")  # noqa: E704
     def on_order_ack(self, e): self.calls.append("ack")  # noqa: E704
@@ -57,10 +59,20 @@ def _queue(events) -> AsyncioQueue:
 def test_every_kind_is_dispatched_including_positions():
     c = Recorder()
     c.run(_queue(ONE_OF_EACH))
-    assert c.calls == ["orderbook", "orderbook", "trades", "kline", "status", "gap", "ack",
-                       "update", "wallet", "position"]  # fmt: skip
+    assert c.calls == ["orderbook", "orderbook", "trades", "kline", "ticker", "status", "gap",
+                       "ack", "update", "wallet", "position"]  # fmt: skip
     book = c.books[("bybit", "BTC/USDT")]
     assert book.best_bid == (100.5, 3.0) and book.best_ask == (101.0, 2.0)
+
+
+def test_book_tickers_are_selected_by_name_and_printed_on_one_line():
+    from ttxt_mp.client import KINDS, _one_line
+
+    t = ONE_OF_EACH[4]
+    assert KINDS["BookTicker"] is ev.BookTicker
+    f = EventFilter(kinds=["BookTicker"], symbols=["BTC/USDT"])
+    assert f(t) and not f(ONE_OF_EACH[3])
+    assert _one_line(t) == "bybit    BTC/USDT   ticker bid 3.0@100.5 ask 2.0@101.0 u=2"
 
 
 async def test_async_run_dispatches_the_same():

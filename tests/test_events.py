@@ -49,6 +49,10 @@ EVENT_STRATEGIES = {
         close_ts=ts, open=finite, high=finite, low=finite, close=finite, volume=finite,
         quote_volume=finite, trades=ints, closed=st.booleans(),
     ),
+    ev.BookTicker: st.builds(
+        ev.BookTicker, **base, bid=finite, bid_qty=finite, ask=finite, ask_qty=finite,
+        update_id=ints,
+    ),
     ev.CreateOrder: st.builds(
         ev.CreateOrder, **base, client_order_id=ids, side=st.sampled_from(ev.Side),
         order_type=st.sampled_from(ev.OrderType), qty=finite, price=finite,
@@ -97,6 +101,28 @@ def test_round_trip_every_kind(event):
     kind, payload = codec.encode(event)
     assert len(payload) == codec.layout_for(kind).size(event)
     assert codec.decode(kind, payload) == event
+
+
+@settings(max_examples=200)
+@given(EVENT_STRATEGIES[ev.BookTicker])
+def test_book_ticker_round_trips_in_a_fixed_size_record(event):
+    """Library kind 4: the common fields, then bid, bid_qty, ask, ask_qty (f8) and the
+    venue's update id (i8); no variable part, so every record has the same size."""
+    kind, payload = codec.encode(event)
+    assert kind == 4 == codec.kind_of("BookTicker")
+    assert codec.event_class(4) is ev.BookTicker is ttxt_mp.BookTicker
+    lay = codec.layout_for(ev.BookTicker)
+    assert len(payload) == lay.header_dtype.itemsize == 16 + 32 + 8 + 8 + 4 * 8 + 8
+    assert list(lay.header_dtype.names) == ["exchange", "symbol", "exch_ts", "local_ts", "bid",
+                                            "bid_qty", "ask", "ask_qty", "update_id"]  # fmt: skip
+    assert codec.decode(kind, payload) == event
+    row = lay.view(np.frombuffer(payload, dtype=np.uint8).reshape(1, -1))[0]
+    assert (row["bid"], row["ask"], row["update_id"]) == (event.bid, event.ask, event.update_id)
+
+
+def test_book_ticker_defaults_say_no_update_id():
+    t = ev.BookTicker(exchange="binance", symbol="BTC/USDT")
+    assert (t.bid, t.bid_qty, t.ask, t.ask_qty, t.update_id, t.exch_ts) == (0, 0, 0, 0, -1, 0)
 
 
 @given(st.one_of(*EVENT_STRATEGIES.values()), st.integers(min_value=0, max_value=64))

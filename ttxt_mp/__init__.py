@@ -7,6 +7,7 @@ from ttxt_mp.config import Config, ConfigError, load_config
 from ttxt_mp.events import (
     AmendOrder,
     Balance,
+    BookTicker,
     CancelOrder,
     Connection,
     ConnectorState,
@@ -56,7 +57,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'ttxt_mp' has no attribute {name!r}")
 
 __all__ = [
-    "AmendOrder", "Array", "AsyncioQueue", "Balance", "BaseClient", "BookGap", "CancelOrder",
+    "AmendOrder", "Array", "AsyncioQueue", "Balance", "BaseClient", "BookGap", "BookTicker",
+    "CancelOrder",
     "Config", "ConfigError", "Connection", "ConnectorState", "EventFilter", "Feed", "FeedNotFound",
     "IEventHandler", "OrderBook", "ShmQueue", "TradingClient", "TradingMixin", "UpdateResult",
     "attach", "load_config",

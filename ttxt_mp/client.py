@@ -26,8 +26,8 @@ log = logging.getLogger("ttxt_mp.client")
 
 KINDS: dict[str, type] = {
     cls.__name__: cls
-    for cls in (ev.Orderbook, ev.MarketTrades, ev.Kline, ev.ConnectorStatus, ev.GapNotice,
-                ev.OrderAck, ev.OrderUpdate, ev.Wallet, ev.PositionUpdate)
+    for cls in (ev.Orderbook, ev.MarketTrades, ev.Kline, ev.BookTicker, ev.ConnectorStatus,
+                ev.GapNotice, ev.OrderAck, ev.OrderUpdate, ev.Wallet, ev.PositionUpdate)
 }  # fmt: skip
 
 
@@ -41,6 +41,7 @@ class IEventHandler:
     def on_orderbook(self, event: ev.Orderbook) -> None: ...
     def on_trades(self, event: ev.MarketTrades) -> None: ...
     def on_kline(self, event: ev.Kline) -> None: ...
+    def on_book_ticker(self, event: ev.BookTicker) -> None: ...
     def on_status(self, event: ev.ConnectorStatus) -> None: ...
     def on_gap(self, event: ev.GapNotice) -> None: ...
     def on_order_ack(self, event: ev.OrderAck) -> None: ...
@@ -52,8 +53,9 @@ class IEventHandler:
 
 _DISPATCH = {
     ev.Orderbook: "on_orderbook", ev.MarketTrades: "on_trades", ev.Kline: "on_kline",
-    ev.ConnectorStatus: "on_status", ev.GapNotice: "on_gap", ev.OrderAck: "on_order_ack",
-    ev.OrderUpdate: "on_order_update", ev.Wallet: "on_wallet", ev.PositionUpdate: "on_position",
+    ev.BookTicker: "on_book_ticker", ev.ConnectorStatus: "on_status", ev.GapNotice: "on_gap",
+    ev.OrderAck: "on_order_ack", ev.OrderUpdate: "on_order_update", ev.Wallet: "on_wallet",
+    ev.PositionUpdate: "on_position",
 }  # fmt: skip
 
 
@@ -412,6 +414,9 @@ def _one_line(e: Any) -> str:
         return f"{e.exchange:8} {e.symbol:10} trades " + " ".join(
             f"{tr.side.name} {tr.qty}@{tr.price}" for tr in e.trades
         )
+    if t is ev.BookTicker:
+        return (f"{e.exchange:8} {e.symbol:10} ticker bid {e.bid_qty}@{e.bid} "
+                f"ask {e.ask_qty}@{e.ask} u={e.update_id}")  # fmt: skip
     return f"{e.exchange:8} {e.symbol:10} {e!r}"
 
 

@@ -134,6 +134,21 @@ class Kline(Event, frozen=True, kw_only=True):
     closed: bool = False
 
 
+class BookTicker(Event, frozen=True, kw_only=True):
+    """The best bid and offer of one instrument, from the venue's own stream (Binance
+    ``<sym>@bookTicker``, Bybit's level-1 book ``orderbook.1.<SYM>``), not from a book.
+
+    ``update_id`` is the venue's book update id (Binance ``u``, Bybit ``u``), -1 if it
+    sends none. A side without orders has price and quantity 0. ``exch_ts`` is 0 when the
+    venue sends no time (Binance's bookTicker has none)."""
+
+    bid: float = 0.0
+    bid_qty: float = 0.0
+    ask: float = 0.0
+    ask_qty: float = 0.0
+    update_id: int = -1
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -291,6 +306,18 @@ register_event(
     ),
 )
 register_event(
+    4,
+    BookTicker,
+    _BASE
+    + (
+        Fixed("bid", "f8"),
+        Fixed("bid_qty", "f8"),
+        Fixed("ask", "f8"),
+        Fixed("ask_qty", "f8"),
+        Fixed("update_id", "i8"),
+    ),
+)
+register_event(
     10,
     CreateOrder,
     _BASE
@@ -393,6 +420,6 @@ register_event(
 )
 register_event(31, GapNotice, _BASE + (Fixed("lost", "i8"),))
 
-MARKET_EVENTS = (Orderbook, MarketTrades, Kline)
+MARKET_EVENTS = (Orderbook, MarketTrades, Kline, BookTicker)
 COMMAND_EVENTS = (CreateOrder, CancelOrder, AmendOrder)
 PRIVATE_EVENTS = (OrderAck, OrderUpdate, Wallet, PositionUpdate)

@@ -18,6 +18,7 @@ from collections import deque
 from typing import Any
 
 from ttxt_mp.events import (
+    BookTicker,
     ConnectorStatus,
     GapNotice,
     Kline,
@@ -33,9 +34,11 @@ from ttxt_mp.shm.errors import RingError
 __all__ = ["STATEFUL", "JoinedRing", "StateRequest"]
 
 log = logging.getLogger("ttxt_mp.join")
-STATEFUL = frozenset({Orderbook, Kline, ConnectorStatus, Wallet, PositionUpdate, OrderUpdate})
-"""Kinds a state holds the latest value of: market rings' books, klines and statuses; a
-private ring's wallet, positions and open orders (its acks are not state: never dropped)."""
+STATEFUL = frozenset({Orderbook, Kline, BookTicker, ConnectorStatus, Wallet, PositionUpdate,
+                      OrderUpdate})  # fmt: skip
+"""Kinds a state holds the latest value of: market rings' books, klines, book tickers and
+statuses; a private ring's wallet, positions and open orders (its acks are not state:
+never dropped)."""
 """Kinds whose latest value is the state: older ones are superseded by a served state."""
 STATE_TIMEOUT = 2.0
 

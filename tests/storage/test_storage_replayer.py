@@ -13,7 +13,7 @@ import pytest
 from storage_helpers import T0, book, record, replay, status
 
 from ttxt_mp import AsyncioQueue
-from ttxt_mp.events import Kline, MarketTrades, Orderbook, Side, Trade
+from ttxt_mp.events import BookTicker, Kline, MarketTrades, Orderbook, Side, Trade
 from ttxt_mp.storage import MarketDataReplayer
 from ttxt_mp.storage.replay_cli import add_replay_arguments, replay_main
 from ttxt_mp.storage.replayer import to_ns
@@ -166,6 +166,22 @@ def test_batches_are_numpy_views(rec_dir):
     assert list(b.events()) == evs
     assert [k for k, _ in b.raw()] == [1, 2, 3]
     assert isinstance(b.offset, np.ndarray) and b.offset.dtype == np.int64
+
+
+def test_book_tickers_are_routed_by_instrument_and_replayed_in_time_order(rec_dir):
+    """No time from the venue (exch_ts 0): the record is placed at its local_ts."""
+    from ttxt_mp.storage.inspect import inspect_paths
+
+    bt = [BookTicker(exchange="binance", symbol="ETH/USDT", local_ts=T0 + 2 * i + 1, bid=10.0 + i,
+                     bid_qty=1.0, ask=11.0 + i, ask_qty=2.0, update_id=i) for i in range(3)]
+    evs = [book(0, ts=T0), bt[0], book(1, ts=T0 + 2), bt[1], bt[2]]
+    record(evs, rec_dir)
+    assert sorted(p.name for p in rec_dir.iterdir()) == ["BINANCE_BTC_USDT.bin",
+                                                          "BINANCE_ETH_USDT.bin"]  # fmt: skip
+    assert replay(rec_dir) == evs
+    assert replay(rec_dir, symbols=["ETH/USDT"]) == bt
+    eth = next(r for r in inspect_paths([str(rec_dir)]) if r.symbol == "ETH/USDT")
+    assert eth.kinds == {"BookTicker": 3} and (eth.first_ts, eth.last_ts) == (T0 + 1, T0 + 5)
 
 
 def test_replay_cli_prints_json_lines(rec_dir, capsys):

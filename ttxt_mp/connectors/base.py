@@ -60,7 +60,7 @@ from ttxt_mp.connectors.normalizer import (
     excerpt,
 )
 from ttxt_mp.connectors.state import StateServer, open_board
-from ttxt_mp.events import ConnectorState, ConnectorStatus, Event, Kline, Orderbook
+from ttxt_mp.events import BookTicker, ConnectorState, ConnectorStatus, Event, Kline, Orderbook
 from ttxt_mp.queues import IQueuePublisher, QueueClosed, QueueFull
 from ttxt_mp.web import (
     AppHeartbeat,
@@ -565,7 +565,7 @@ class ConnectorBase(ABC):
         cls = ev.__class__
         if cls is Kline:
             self._latest[(cls, ev.symbol, ev.interval)] = ev  # type: ignore[attr-defined]
-        elif cls is ConnectorStatus:
+        elif cls is ConnectorStatus or cls is BookTicker:
             self._latest[(cls, ev.symbol, "")] = ev
         try:
             self.publisher.put(ev, 0)
@@ -583,7 +583,7 @@ class ConnectorBase(ABC):
     def state_events(self) -> list[Event]:
         """Every stateful value a late joiner needs (see :mod:`ttxt_mp.connectors.state`):
         a snapshot of each synced book, the last kline per symbol and interval, the last
-        status per symbol and of the connector."""
+        book ticker per symbol, the last status per symbol and of the connector."""
         now = time.time_ns()
         syncs = getattr(self, "syncs", {})
         out: list[Event] = [s.book.to_event(now) for s in syncs.values() if s.book.synced]
