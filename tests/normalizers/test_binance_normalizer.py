@@ -136,7 +136,8 @@ def test_exchange_info_doc_body_builds_the_symbol_map():
     smap = symbols_from_exchange_info(docs.BINANCE_EXCHANGE_INFO.frame)
     assert smap.normalized("ETHBTC") == "ETH/BTC"
     assert smap.native("ETH/BTC") == "ETHBTC"
-    assert smap.instruments["ETHBTC"].tick_size == 0.0
+    # no PRICE_FILTER: the quote asset precision, as trading reads the same list
+    assert smap.instruments["ETHBTC"].tick_size == 1e-8
     info = json.loads(docs.BINANCE_EXCHANGE_INFO.frame)
     info["symbols"][0]["filters"] = [json.loads(docs.BINANCE_PRICE_FILTER.frame)]
     smap = symbols_from_exchange_info(json.dumps(info))

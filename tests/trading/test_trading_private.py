@@ -180,7 +180,7 @@ def test_bybit_symbols_are_normalized_with_a_book(bybit_doc):
 
     book = InstrumentBook("bybit", bybit_instruments(enc(bybit_doc["instruments_linear"])))
     (p,) = BybitPrivateNormalizer(book).normalize(enc(bybit_doc["ws_position"]), 1)
-    assert p.symbol == "BTC/USDT"
+    assert p.symbol == "BTC/USDT:USDT"  # a linear perpetual, never confused with spot BTC/USDT
 
 
 def test_bybit_op_replies(bbp):

@@ -1,7 +1,17 @@
 """Trading rules of each instrument, exact price/quantity formatting, and local validation.
 
 An :class:`Instrument` is built from the venue's own description by the parser of its
-package (``VENUE.instruments``, e.g. ``ttxt_mp.connectors.<venue>.instruments``).
+package (``VENUE.instruments``, e.g. ``ttxt_mp.connectors.<venue>.instruments``). It is the
+one instrument model of a venue: trading keeps the list in an :class:`InstrumentBook`,
+market data derives its :class:`~ttxt_mp.connectors.normalizer.SymbolMap` from the same
+list (``SymbolMap.from_instruments``), and a process fetches it once
+(:mod:`ttxt_mp.connectors.catalog`).
+
+Normalized symbols (:func:`instrument_symbol`) are unambiguous: spot ``BTC/USDT``,
+perpetuals ``BTC/USDT:USDT`` (``:SETTLE``), dated contracts ``BTC/USDT:USDT-241227``
+(``-YYMMDD``, the UTC delivery date). Two instruments with the same normalized symbol are
+refused (:class:`SymbolCollision`).
+
 Tick and step sizes are kept as :class:`~decimal.Decimal`: a price is sent as the exact
 decimal string of a whole number of ticks (``0.3``, never ``0.30000000000000004``).
 
@@ -35,6 +45,7 @@ __all__ = [
     "InstrumentsError",
     "LOCAL_REJECT_CODE",
     "OffGrid",
+    "SymbolCollision",
     "VenueRequest",
     "check_amend",
     "decimal_field",
@@ -44,6 +55,7 @@ __all__ = [
     "reject_ack",
     "format_price",
     "format_qty",
+    "instrument_symbol",
     "round_price",
     "round_qty",
     "to_decimal",
@@ -58,6 +70,40 @@ class InstrumentsError(ValueError):
     """An instrument-list body that does not match the venue's documented format."""
 
 
+class SymbolCollision(InstrumentsError):
+    """Two instruments of one venue (and market) with the same normalized symbol, or one
+    native name with two symbols: lookups could not tell them apart."""
+
+
+def instrument_symbol(
+    base: str, quote: str, kind: str = "spot", settle: str = "", expiry: str = ""
+) -> str:
+    """The normalized symbol: ``BASE/QUOTE`` for spot, ``BASE/QUOTE:SETTLE`` for a
+    perpetual, ``BASE/QUOTE:SETTLE-YYMMDD`` for a dated contract (``settle`` defaults to
+    the quote for linear, to the base for inverse contracts)."""
+    if kind == "spot" and not expiry:
+        return f"{base}/{quote}"
+    settle = settle or (base if kind == "inverse" else quote)
+    return f"{base}/{quote}:{settle}-{expiry}" if expiry else f"{base}/{quote}:{settle}"
+
+
+def collision(
+    exchange: str, native: str, symbol: str, other: str | None, old: str | None
+) -> SymbolCollision | None:
+    """Why ``native`` -> ``symbol`` cannot join a map where ``symbol`` is already the
+    instrument ``other`` and ``native`` already maps to ``old`` (None: not there); None if
+    it can (a native added again with the same symbol replaces itself)."""
+    ex = exchange or "?"
+    if other is not None and other != native:
+        return SymbolCollision(
+            f"{ex}: instruments {other!r} and {native!r} both map to {symbol!r}; one symbol "
+            "needs one instrument (dated contracts are BASE/QUOTE:SETTLE-YYMMDD)"
+        )
+    if old is not None and old != symbol:
+        return SymbolCollision(f"{ex}: instrument {native!r} maps to both {old!r} and {symbol!r}")
+    return None
+
+
 class OffGrid(ValueError):
     """A price or quantity that is not a whole number of ticks/steps."""
 
@@ -70,6 +116,8 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     base: str
     quote: str
     kind: str = "spot"  # spot | linear | inverse
+    settle: str = ""  # derivatives: the settlement coin ("": spot)
+    expiry: str = ""  # dated contracts: the UTC delivery date, YYMMDD ("": spot, perpetual)
     tick_size: Decimal
     step_size: Decimal
     min_qty: Decimal = ZERO
@@ -85,7 +133,8 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def symbol(self) -> str:
-        return f"{self.base}/{self.quote}"
+        """The normalized symbol (see :func:`instrument_symbol`), unique per venue market."""
+        return instrument_symbol(self.base, self.quote, self.kind, self.settle, self.expiry)
 
 
 def _places(step: Decimal) -> int:
@@ -286,7 +335,10 @@ def check_cancel(inst: Instrument, cmd: CancelOrder) -> str | None:
 
 
 class InstrumentBook:
-    """The instruments of one venue, by normalized (``BTC/USDT``) and native symbol."""
+    """The instruments of one venue, by normalized (``BTC/USDT``) and native symbol.
+
+    Two instruments with one normalized symbol (or one native name) are refused with
+    :class:`SymbolCollision`; adding the same native name again replaces it."""
 
     def __init__(self, exchange: str, instruments: Iterable[Instrument] = ()) -> None:
         self.exchange = exchange
@@ -298,7 +350,14 @@ class InstrumentBook:
     def add(self, inst: Instrument) -> None:
         if inst.exchange != self.exchange:
             raise ValueError(f"instrument of {inst.exchange} added to the {self.exchange} book")
-        self._by_symbol[inst.symbol] = inst
+        sym = inst.symbol
+        other = self._by_symbol.get(sym)
+        old = self._by_native.get(inst.native_symbol)
+        err = collision(self.exchange, inst.native_symbol, sym,
+                        other and other.native_symbol, old and old.symbol)  # fmt: skip
+        if err is not None:
+            raise err
+        self._by_symbol[sym] = inst
         self._by_native[inst.native_symbol] = inst
 
     def __len__(self) -> int:

@@ -11,10 +11,12 @@ parses them straight to float64 (correctly rounded, so any decimal with <= 15 si
 digits round-trips exactly). Negative, NaN or infinite numbers are refused.
 
 Symbols: the exchange-native name (``BTCUSDT``) maps to ``BASE/QUOTE`` (``BTC/USDT``)
-through a :class:`SymbolMap`, built from the venue's instrument list
-(``symbols_from_exchange_info``). Without a map, a native name is split on the longest
-known quote-currency suffix (:data:`DEFAULT_QUOTES`); a name that matches none is refused
-with :class:`MalformedFrame` rather than guessed.
+through a :class:`SymbolMap`, built from the venue's instrument list: the same
+:class:`ttxt_mp.connectors.instruments.Instrument` list trading uses
+(:meth:`SymbolMap.from_instruments`; a venue's ``symbols_from_exchange_info``). Without
+a map, a native name is split on the longest known quote-currency suffix
+(:data:`DEFAULT_QUOTES`); a name that matches none is refused with :class:`MalformedFrame`
+rather than guessed.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, ClassVar
 
 import msgspec
 
+from ttxt_mp.connectors import instruments as _rules
 from ttxt_mp.events import Event
 
 __all__ = [
@@ -100,18 +103,34 @@ class Control(msgspec.Struct, frozen=True):
 
 
 class Instrument(msgspec.Struct, frozen=True):
+    """What market data needs of an instrument: a view of the venue's one instrument model,
+    :class:`ttxt_mp.connectors.instruments.Instrument` (made by :meth:`of`)."""
+
     native: str
     base: str
     quote: str
     tick_size: float = 0.0
+    kind: str = "spot"
+    settle: str = ""
+    expiry: str = ""
 
     @property
     def symbol(self) -> str:
-        return f"{self.base}/{self.quote}"
+        """The normalized symbol (see :func:`ttxt_mp.connectors.instruments.instrument_symbol`)."""
+        return _rules.instrument_symbol(self.base, self.quote, self.kind, self.settle, self.expiry)
+
+    @classmethod
+    def of(cls, inst: _rules.Instrument) -> Instrument:
+        return cls(native=inst.native_symbol, base=inst.base, quote=inst.quote,
+                   tick_size=float(inst.tick_size), kind=inst.kind, settle=inst.settle,
+                   expiry=inst.expiry)  # fmt: skip
 
 
 class SymbolMap:
-    """Exchange-native symbol <-> normalized ``BASE/QUOTE``, with cached lookups."""
+    """Exchange-native symbol <-> normalized symbol (``BASE/QUOTE``), with cached lookups.
+
+    Two instruments with one normalized symbol (or one native name with two symbols) are
+    refused with :class:`~ttxt_mp.connectors.instruments.SymbolCollision`."""
 
     def __init__(
         self,
@@ -124,9 +143,34 @@ class SymbolMap:
         self.instruments: dict[str, Instrument] = {}
         self._to_norm: dict[str, str] = {}
         self._to_native: dict[str, str] = {}
+        self._symbols: dict[str, str] = {}  # of the instruments added (not the cache)
         self.quotes = tuple(sorted({q.upper() for q in quotes}, key=len, reverse=True))
         for ins in instruments:
             self.add(ins)
+
+    @classmethod
+    def from_instruments(
+        cls,
+        instruments: Iterable[_rules.Instrument],
+        *,
+        quotes: Iterable[str] = DEFAULT_QUOTES,
+        exchange: str = "",
+    ) -> SymbolMap:
+        """The market-data map of a venue's instrument list (the one trading uses too)."""
+        items = list(instruments)
+        exchange = exchange or (items[0].exchange if items else "")
+        return cls((Instrument.of(i) for i in items), quotes=quotes, exchange=exchange)
+
+    @classmethod
+    def parse(
+        cls, parser: Callable[[Any], Iterable[_rules.Instrument]], body: Any, exchange: str
+    ) -> SymbolMap:
+        """The map of an instrument-list body read by the venue's parser
+        (``VENUE.instruments``); a body it refuses raises :class:`MalformedFrame`."""
+        try:
+            return cls.from_instruments(parser(body), exchange=exchange)
+        except _rules.InstrumentsError as err:
+            raise MalformedFrame(exchange, str(err), body) from None
 
     @classmethod
     def coerce(cls, symbols: Any, exchange: str = "") -> SymbolMap:
@@ -151,9 +195,15 @@ class SymbolMap:
         return smap
 
     def add(self, ins: Instrument) -> None:
+        sym = ins.symbol
+        other, old = self._symbols.get(sym), self.instruments.get(ins.native)
+        err = _rules.collision(self.exchange, ins.native, sym, other, old and old.symbol)
+        if err is not None:
+            raise err
         self.instruments[ins.native] = ins
-        self._to_norm[ins.native] = ins.symbol
-        self._to_native[ins.symbol] = ins.native
+        self._symbols[sym] = ins.native
+        self._to_norm[ins.native] = sym
+        self._to_native[sym] = ins.native
 
     def __len__(self) -> int:
         return len(self.instruments)

@@ -18,11 +18,10 @@ from typing import Any
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
 
+from ttxt_mp.connectors.binance.instruments import binance_instruments
 from ttxt_mp.connectors.normalizer import (
     Control,
     DenormalizerBase,
-    Instrument,
-    MalformedFrame,
     NormalizerBase,
     Qty,
     Stream,
@@ -114,29 +113,12 @@ class DepthSnapshot(Struct):
     T: int = 0
 
 
-class _Filter(Struct):
-    filterType: str
-    tickSize: str = ""
-
-
-class _ExSymbol(Struct):
-    symbol: str
-    baseAsset: str
-    quoteAsset: str
-    filters: list[_Filter] = []
-
-
-class ExchangeInfo(Struct):
-    symbols: list[_ExSymbol]
-
-
 _event_dec = msgspec.json.Decoder(StreamEvent, strict=False)
 _combined_dec = msgspec.json.Decoder(Combined, strict=False)
 _control_dec = msgspec.json.Decoder(ControlMsg)
 _tag_dec = msgspec.json.Decoder(_Tag)
 _ctag_dec = msgspec.json.Decoder(_CombinedTag)
 _snapshot_dec = msgspec.json.Decoder(DepthSnapshot, strict=False)
-_exinfo_dec = msgspec.json.Decoder(ExchangeInfo)
 
 _TIME_UNITS = {"ms": 1_000_000, "us": 1_000, "MICROSECOND": 1_000, "MILLISECOND": 1_000_000}
 
@@ -280,19 +262,9 @@ class BinanceNormalizer(NormalizerBase):
 
 
 def symbols_from_exchange_info(body: Any) -> SymbolMap:
-    """``GET /api/v3/exchangeInfo`` body -> SymbolMap (native <-> BASE/QUOTE, tick size)."""
-    try:
-        info = _exinfo_dec.decode(body)
-    except msgspec.DecodeError as err:
-        raise MalformedFrame(EXCHANGE, f"exchangeInfo: {err}", body) from None
-    smap = SymbolMap(exchange=EXCHANGE)
-    for s in info.symbols:
-        tick = 0.0
-        for f in s.filters:
-            if f.filterType == "PRICE_FILTER" and f.tickSize:
-                tick = float(f.tickSize)
-        smap.add(Instrument(native=s.symbol, base=s.baseAsset, quote=s.quoteAsset, tick_size=tick))
-    return smap
+    """``GET /api/v3/exchangeInfo`` body -> SymbolMap, from the instrument list trading uses
+    (:func:`~ttxt_mp.connectors.binance.instruments.binance_instruments`)."""
+    return SymbolMap.parse(binance_instruments, body, EXCHANGE)
 
 
 class BinanceDenormalizer(DenormalizerBase):

@@ -1,7 +1,11 @@
 """Bybit v5 instruments from ``GET /v5/market/instruments-info`` (``priceFilter``,
-``lotSizeFilter``; spot, linear or inverse)."""
+``lotSizeFilter``; spot, linear or inverse). Derivatives carry ``settleCoin`` and
+``deliveryTime`` (ms, ``"0"`` for perpetuals), so a dated ``BTCUSDT-27DEC24`` is
+``BTC/USDT:USDT-241227`` and never collides with spot ``BTC/USDT``."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import msgspec
 
@@ -38,6 +42,8 @@ class _BbInstrument(msgspec.Struct):
     priceFilter: _BbPriceFilter
     lotSizeFilter: _BbLotFilter
     status: str = "Trading"
+    settleCoin: str = ""  # linear / inverse
+    deliveryTime: str = "0"  # dated contracts: delivery time in ms; "0": none
 
 
 class _BbResult(msgspec.Struct):  # empty ({}) in error responses
@@ -52,6 +58,16 @@ class _BbResponse(msgspec.Struct):
 
 
 _BB_INFO = msgspec.json.Decoder(_BbResponse)
+
+
+def _expiry(i: _BbInstrument) -> str:
+    """The UTC delivery date as YYMMDD ("" for spot and perpetuals)."""
+    try:
+        ms = int(i.deliveryTime or 0)
+    except ValueError:
+        raise InstrumentsError(f"bybit: {i.symbol} deliveryTime is not a number: "
+                               f"{i.deliveryTime!r}") from None  # fmt: skip
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%y%m%d") if ms > 0 else ""
 
 
 def bybit_instruments(body: bytes | str) -> list[Instrument]:
@@ -80,6 +96,8 @@ def bybit_instruments(body: bytes | str) -> list[Instrument]:
                 min_notional=decimal_field(lot.minOrderAmt or lot.minNotionalValue, "min notional", "bybit"),
                 status=i.status,
                 trading=i.status == "Trading",
+                settle="" if kind == "spot" else i.settleCoin,
+                expiry="" if kind == "spot" else _expiry(i),
             )  # fmt: skip
         )
     return out

@@ -19,11 +19,10 @@ from typing import Any, Literal
 import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
 
+from ttxt_mp.connectors.bybit.instruments import bybit_instruments
 from ttxt_mp.connectors.normalizer import (
     Control,
     DenormalizerBase,
-    Instrument,
-    MalformedFrame,
     NormalizerBase,
     Qty,
     Stream,
@@ -117,21 +116,6 @@ class RestBook(Struct):
     seq: int = -1
 
 
-class _PriceFilter(Struct):
-    tickSize: str = ""
-
-
-class _Inst(Struct):
-    symbol: str
-    baseCoin: str
-    quoteCoin: str
-    priceFilter: _PriceFilter | None = None
-
-
-class _InstResult(Struct):
-    items: list[_Inst] = msgspec.field(name="list")
-
-
 _env_dec = msgspec.json.Decoder(Envelope)
 _bookframe_dec = msgspec.json.Decoder(BookFrame, strict=False)
 _book_dec = msgspec.json.Decoder(BookData, strict=False)
@@ -139,7 +123,6 @@ _trades_dec = msgspec.json.Decoder(list[TradeData], strict=False)
 _klines_dec = msgspec.json.Decoder(list[KlineData], strict=False)
 _rest_dec = msgspec.json.Decoder(RestReply)
 _rest_book_dec = msgspec.json.Decoder(RestBook, strict=False)
-_inst_dec = msgspec.json.Decoder(_InstResult)
 
 _BOOK, _TRADE, _KLINE = 1, 2, 3
 _SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
@@ -296,21 +279,9 @@ class BybitNormalizer(NormalizerBase):
 
 
 def symbols_from_exchange_info(body: Any) -> SymbolMap:
-    """``GET /v5/market/instruments-info`` body -> SymbolMap (native <-> BASE/QUOTE)."""
-    try:
-        reply = _rest_dec.decode(body)
-        if reply.retCode != 0:
-            raise MalformedFrame(
-                EXCHANGE, f"instruments-info retCode {reply.retCode}: {reply.retMsg}", body
-            )
-        result = _inst_dec.decode(reply.result)
-    except msgspec.DecodeError as err:
-        raise MalformedFrame(EXCHANGE, f"instruments-info: {err}", body) from None
-    smap = SymbolMap(exchange=EXCHANGE)
-    for i in result.items:
-        tick = float(i.priceFilter.tickSize) if i.priceFilter and i.priceFilter.tickSize else 0.0
-        smap.add(Instrument(native=i.symbol, base=i.baseCoin, quote=i.quoteCoin, tick_size=tick))
-    return smap
+    """``GET /v5/market/instruments-info`` body -> SymbolMap, from the instrument list
+    trading uses (:func:`~ttxt_mp.connectors.bybit.instruments.bybit_instruments`)."""
+    return SymbolMap.parse(bybit_instruments, body, EXCHANGE)
 
 
 class BybitDenormalizer(DenormalizerBase):
