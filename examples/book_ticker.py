@@ -1,13 +1,13 @@
-"""A custom event kind end to end: ``TopOfBook``, the best bid and ask of one instrument.
+"""A custom event kind end to end: ``BestQuote``, the best bid and ask of one instrument.
 
 Importing this module registers the kind (id 1000), so every process that imports it can
-put, get, filter and record TopOfBook events. The engine config
+put, get, filter and record BestQuote events. The engine config
 ``examples/book_ticker.toml`` uses it twice:
 
 - ``[events] modules = ["examples.book_ticker"]`` registers it in every process of the
   engine before any ring is created or attached (the engine's rings then carry it too);
 - ``[[clients]] target = "examples.book_ticker:BookTickers"`` runs :class:`BookTickers`,
-  which turns the engine's books into TopOfBook events on a ring of its own.
+  which turns the engine's books into BestQuote events on a ring of its own.
 
 ``python -m examples.tail_book_tickers RING`` prints the events of such a ring.
 
@@ -27,7 +27,7 @@ import ttxt_mp
 from ttxt_mp import BaseClient, Fixed, ShmQueue, codec
 
 
-class TopOfBook(msgspec.Struct, frozen=True, kw_only=True):
+class BestQuote(msgspec.Struct, frozen=True, kw_only=True):
     exchange: str
     symbol: str
     bid: float
@@ -37,7 +37,7 @@ class TopOfBook(msgspec.Struct, frozen=True, kw_only=True):
     local_ts: int = 0
 
 
-ttxt_mp.register_event(1000, TopOfBook, [
+ttxt_mp.register_event(1000, BestQuote, [
     Fixed("exchange", "S16"), Fixed("symbol", "S32"),
     Fixed("bid", "f8"), Fixed("bid_qty", "f8"), Fixed("ask", "f8"), Fixed("ask_qty", "f8"),
     Fixed("local_ts", "i8"),
@@ -45,7 +45,7 @@ ttxt_mp.register_event(1000, TopOfBook, [
 
 
 class BookTickers(BaseClient):
-    """Publishes a :class:`TopOfBook` into ring ``ring`` whenever a book's best bid or
+    """Publishes a :class:`BestQuote` into ring ``ring`` whenever a book's best bid or
     ask changes. The ring lives as long as the client: created when it starts (for this
     one kind), closed (its readers see ``QueueClosed``) and removed when it stops."""
 
@@ -57,7 +57,7 @@ class BookTickers(BaseClient):
         self.published = 0
 
     def run(self, source: Any, **kw: Any) -> None:
-        self.out = ShmQueue.create(self.ring, capacity=4096, kinds=[codec.kind_of(TopOfBook)])
+        self.out = ShmQueue.create(self.ring, capacity=4096, kinds=[codec.kind_of(BestQuote)])
         try:
             super().run(source, **kw)
         finally:
@@ -71,6 +71,6 @@ class BookTickers(BaseClient):
         if bb is None or ba is None or self.last.get(key) == (bb, ba):
             return
         self.last[key] = (bb, ba)
-        self.out.put(TopOfBook(exchange=e.exchange, symbol=e.symbol, bid=bb[0], bid_qty=bb[1],
+        self.out.put(BestQuote(exchange=e.exchange, symbol=e.symbol, bid=bb[0], bid_qty=bb[1],
                                 ask=ba[0], ask_qty=ba[1], local_ts=time.time_ns()))  # fmt: skip
         self.published += 1

@@ -1,4 +1,4 @@
-"""Print the TopOfBook events of a ring (see examples/book_ticker.py).
+"""Print the BestQuote events of a ring (see examples/book_ticker.py).
 
     python -m examples.tail_book_tickers bt_demo-tickers --count 5
 
@@ -12,7 +12,7 @@ import argparse
 import sys
 import time
 
-import examples.book_ticker  # noqa: F401  (registers TopOfBook in this process)
+import examples.book_ticker  # noqa: F401  (registers BestQuote in this process)
 from ttxt_mp import EventFilter, Feed, QueueClosed, QueueEmpty, ShmQueue
 from ttxt_mp.shm import RingNotFound
 
@@ -35,12 +35,12 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             time.sleep(0.1)
     n = 0
-    with Feed([ring], EventFilter(kinds=["TopOfBook"])) as feed:
+    with Feed([ring], EventFilter(kinds=["BestQuote"])) as feed:
         while args.count is None or n < args.count:
             try:
                 e = feed.get(timeout=args.timeout)
             except QueueEmpty:
-                print(f"no TopOfBook for {args.timeout}s", file=sys.stderr)
+                print(f"no BestQuote for {args.timeout}s", file=sys.stderr)
                 return 1
             except QueueClosed:
                 break

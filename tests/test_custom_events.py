@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `examples` is a package of the repository, not installed
     sys.path.insert(0, str(ROOT))
 
-from examples.book_ticker import TopOfBook  # noqa: E402  (registers kind 1000)
+from examples.book_ticker import BestQuote  # noqa: E402  (registers kind 1000)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -76,10 +76,10 @@ def _env() -> dict[str, str]:
 
 
 def test_public_accessors_need_no_private_registry():
-    assert codec.kind_of(TopOfBook) == 1000
-    assert codec.event_class(1000) is TopOfBook
-    assert codec.event_class("TopOfBook") is TopOfBook
-    assert codec.kind_of("TopOfBook") == 1000
+    assert codec.kind_of(BestQuote) == 1000
+    assert codec.event_class(1000) is BestQuote
+    assert codec.event_class("BestQuote") is BestQuote
+    assert codec.kind_of("BestQuote") == 1000
     assert codec.event_class("Orderbook") is ev.Orderbook
     every = codec.kinds()
     assert every == sorted(every)
@@ -91,16 +91,16 @@ def test_public_accessors_need_no_private_registry():
 
 
 def test_registering_the_same_declaration_again_is_harmless():
-    first = codec.layout_for(TopOfBook)
-    again = ttxt_mp.register_event(1000, TopOfBook, first.parts)
+    first = codec.layout_for(BestQuote)
+    again = ttxt_mp.register_event(1000, BestQuote, first.parts)
     assert again is first
 
 
 def test_unknown_kinds_are_one_line_errors():
     with pytest.raises(LayoutError, match="unknown event kind 4321.*register_event"):
         codec.event_class(4321)
-    with pytest.raises(LayoutError, match="unknown event kind 'TopOfBok'; did you mean 'TopOfBook'"):
-        codec.event_class("TopOfBok")
+    with pytest.raises(LayoutError, match="unknown event kind 'BestQuot'; did you mean 'BestQuote'"):
+        codec.event_class("BestQuot")
     with pytest.raises(LayoutError, match="not registered.*register_event") as e:
         codec.kind_of(CustomSignal.__mro__[1])  # msgspec.Struct itself
     one_line(e.value)
@@ -130,7 +130,7 @@ class Stray(msgspec.Struct, frozen=True):
         (1600, Stray, [Fixed("x", "f8"), Fixed("label", "S0")], "Stray.label: unsupported field dtype 'S0'"),
         (1600, Stray, [Fixed("x", "f8"), ("label", "S8")], r"part 2 of Stray is \('label', 'S8'\); expected Fixed, Array or Text"),
         (1000, Stray, [Fixed("x", "f8"), Text("label")],
-         r"event kind 1000 is already registered to TopOfBook \(examples\.book_ticker\)"),
+         r"event kind 1000 is already registered to BestQuote \(examples\.book_ticker\)"),
     ],
 )  # fmt: skip
 def test_registration_mistakes_are_one_line_errors(kind, cls, parts, message):
@@ -142,14 +142,14 @@ def test_registration_mistakes_are_one_line_errors(kind, cls, parts, message):
 
 
 def test_duplicates_are_refused_naming_the_first_registration():
-    parts = codec.layout_for(TopOfBook).parts
-    with pytest.raises(LayoutError, match="TopOfBook is already registered as kind 1000") as e:
-        ttxt_mp.register_event(1601, TopOfBook, parts)
+    parts = codec.layout_for(BestQuote).parts
+    with pytest.raises(LayoutError, match="BestQuote is already registered as kind 1000") as e:
+        ttxt_mp.register_event(1601, BestQuote, parts)
     one_line(e.value)
     other = list(parts)
     other[0] = Fixed("exchange", "S8")
     with pytest.raises(LayoutError, match="already registered as kind 1000 with another layout") as e:
-        ttxt_mp.register_event(1000, TopOfBook, other)
+        ttxt_mp.register_event(1000, BestQuote, other)
     one_line(e.value)
 
     class Orderbook(msgspec.Struct, frozen=True):  # the name of a library kind
@@ -174,7 +174,7 @@ def fixed_text(width: int):
 
 floats = st.floats(allow_nan=False)
 ints = st.integers(-(2**63), 2**63 - 1)
-book_tickers = st.builds(TopOfBook, exchange=fixed_text(16), symbol=fixed_text(32), bid=floats,
+book_tickers = st.builds(BestQuote, exchange=fixed_text(16), symbol=fixed_text(32), bid=floats,
                          bid_qty=floats, ask=floats, ask_qty=floats, local_ts=ints)  # fmt: skip
 signals = st.builds(CustomSignal, source=fixed_text(24), value=floats, ts=ints,
                     live=st.booleans(), note=st.text(st.characters(codec="utf-8")))  # fmt: skip
@@ -192,15 +192,15 @@ def test_user_kinds_round_trip_through_the_codec(e):
 @settings(max_examples=50, deadline=None)
 @given(fixed_text(15))
 def test_fixed_text_ending_in_nul_is_refused_not_changed(s):
-    bad = TopOfBook(exchange=s + "\0", symbol="BTC/USDT", bid=1, bid_qty=1, ask=2, ask_qty=1)
-    with pytest.raises(LayoutError, match=r"TopOfBook\.exchange: .* ends with NUL") as e:
+    bad = BestQuote(exchange=s + "\0", symbol="BTC/USDT", bid=1, bid_qty=1, ask=2, ask_qty=1)
+    with pytest.raises(LayoutError, match=r"BestQuote\.exchange: .* ends with NUL") as e:
         codec.encode(bad)
     one_line(e.value)
 
 
 def test_numpy_view_of_user_kind_headers():
-    lay = codec.layout_for(TopOfBook)
-    evs = [TopOfBook(exchange="x", symbol="A/B", bid=i, bid_qty=1, ask=i + 1, ask_qty=2)
+    lay = codec.layout_for(BestQuote)
+    evs = [BestQuote(exchange="x", symbol="A/B", bid=i, bid_qty=1, ask=i + 1, ask_qty=2)
            for i in range(5)]  # fmt: skip
     import numpy as np
 
@@ -212,15 +212,15 @@ def test_numpy_view_of_user_kind_headers():
 
 
 def test_event_filter_accepts_user_kinds_by_name_class_and_id():
-    t = TopOfBook(exchange="binance", symbol="BTC/USDT", bid=1, bid_qty=1, ask=2, ask_qty=1)
+    t = BestQuote(exchange="binance", symbol="BTC/USDT", bid=1, bid_qty=1, ask=2, ask_qty=1)
     s = CustomSignal(source="x", value=1.0, ts=0, live=True, note="")
     book = ev.Orderbook(exchange="binance", symbol="BTC/USDT")
-    for spec in (["TopOfBook"], [TopOfBook], [1000]):
+    for spec in (["BestQuote"], [BestQuote], [1000]):
         f = EventFilter(kinds=spec)
         assert f(t) and not f(s) and not f(book)
-    f = EventFilter(kinds=["TopOfBook", "Orderbook"], symbols=["BTC/USDT"])
+    f = EventFilter(kinds=["BestQuote", "Orderbook"], symbols=["BTC/USDT"])
     assert f(t) and f(book) and not f(s)
-    assert not f(TopOfBook(exchange="binance", symbol="ETH/USDT", bid=1, bid_qty=1, ask=2,
+    assert not f(BestQuote(exchange="binance", symbol="ETH/USDT", bid=1, bid_qty=1, ask=2,
                            ask_qty=1))  # fmt: skip
 
 
@@ -233,11 +233,11 @@ def test_event_filter_on_exchange_or_symbol_drops_events_without_that_field():
 
 
 def test_event_filter_typo_names_the_kind_and_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown event kind 'TopOfBok'; did you mean "
-                       "'TopOfBook'\\?") as e:  # fmt: skip
-        EventFilter(kinds=["TopOfBok"])
+    with pytest.raises(ValueError, match="unknown event kind 'BestQuot'; did you mean "
+                       "'BestQuote'\\?") as e:  # fmt: skip
+        EventFilter(kinds=["BestQuot"])
     msg = one_line(e.value)
-    for name in ("Orderbook", "MarketTrades", "TopOfBook", "CustomSignal"):
+    for name in ("Orderbook", "MarketTrades", "BestQuote", "CustomSignal"):
         assert name in msg
     with pytest.raises(ValueError, match="unknown event kind 'Nothing'.*register_event") as e:
         EventFilter(kinds=["Nothing"])
@@ -252,13 +252,13 @@ def test_feed_filters_user_kinds_from_an_in_process_queue():
     from ttxt_mp import AsyncioQueue
 
     q = AsyncioQueue()
-    t = TopOfBook(exchange="bybit", symbol="ETH/USDT", bid=1, bid_qty=1, ask=2, ask_qty=1)
+    t = BestQuote(exchange="bybit", symbol="ETH/USDT", bid=1, bid_qty=1, ask=2, ask_qty=1)
     for e in (ev.Kline(exchange="bybit", symbol="ETH/USDT"), t,
               CustomSignal(source="x", value=1.0, ts=0, live=True, note="")):
         q.put(e)
     q.close()
     got = []
-    with Feed([q], EventFilter(kinds=["TopOfBook"])) as feed, pytest.raises(QueueClosed):
+    with Feed([q], EventFilter(kinds=["BestQuote"])) as feed, pytest.raises(QueueClosed):
         while True:
             got.append(feed.get(timeout=1))
     assert got == [t]
@@ -268,7 +268,7 @@ def test_feed_filters_user_kinds_from_an_in_process_queue():
 
 
 def test_a_ring_created_for_all_registered_kinds_carries_user_and_library_events(ring_name):
-    t = TopOfBook(exchange="binance", symbol="BTC/USDT", bid=1.5, bid_qty=2, ask=2.5, ask_qty=3)
+    t = BestQuote(exchange="binance", symbol="BTC/USDT", bid=1.5, bid_qty=2, ask=2.5, ask_qty=3)
     k = ev.Kline(exchange="binance", symbol="BTC/USDT", open=1.0)
     with ShmQueue.create(ring_name, capacity=64, kinds=codec.kinds()) as pub:
         with ShmQueue.attach(ring_name) as sub:
@@ -284,11 +284,11 @@ def test_a_ring_created_for_all_registered_kinds_carries_user_and_library_events
 CONSUMER = textwrap.dedent("""
     import sys
     import msgspec
-    import examples.book_ticker  # registers TopOfBook, as the producer did
+    import examples.book_ticker  # registers BestQuote, as the producer did
     from ttxt_mp import EventFilter, Feed, QueueClosed, QueueEmpty, ShmQueue
     ring = ShmQueue.attach(sys.argv[1], start="oldest")
     print("attached", flush=True)
-    with Feed([ring], EventFilter(kinds=["TopOfBook"])) as feed:
+    with Feed([ring], EventFilter(kinds=["BestQuote"])) as feed:
         while True:
             try:
                 e = feed.get(timeout=20)
@@ -302,9 +302,9 @@ CONSUMER = textwrap.dedent("""
 
 
 def test_user_kind_through_a_ring_between_two_processes(ring_name):
-    expect = [TopOfBook(exchange="binance", symbol="BTC/USDT", bid=100 + i / 7, bid_qty=i * 0.1,
+    expect = [BestQuote(exchange="binance", symbol="BTC/USDT", bid=100 + i / 7, bid_qty=i * 0.1,
                         ask=101 + i / 3, ask_qty=1e-9 * i, local_ts=i) for i in range(200)]  # fmt: skip
-    kinds = [*codec.kinds(user=False), codec.kind_of(TopOfBook)]  # what the child knows
+    kinds = [*codec.kinds(user=False), codec.kind_of(BestQuote)]  # what the child knows
     pub = ShmQueue.create(ring_name, capacity=1024, policy="block", kinds=kinds)
     child = subprocess.Popen([sys.executable, "-c", CONSUMER, ring_name], cwd=ROOT, env=_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -322,8 +322,8 @@ def test_user_kind_through_a_ring_between_two_processes(ring_name):
         out.wait(lambda: out.closed, 10, "the consumer's output")
         lines = [x.rstrip("\n") for x in out.lines[1:]]
         assert lines[-1] == "closed", (lines[-3:], err.lines)
-        got = [msgspec.json.decode(x.split(" ", 1)[1], type=TopOfBook) for x in lines[:-1]]
-        assert all(x.startswith("TopOfBook ") for x in lines[:-1])
+        got = [msgspec.json.decode(x.split(" ", 1)[1], type=BestQuote) for x in lines[:-1]]
+        assert all(x.startswith("BestQuote ") for x in lines[:-1])
         assert got == expect
     finally:
         if child.poll() is None:
@@ -344,7 +344,7 @@ NO_MODULE = textwrap.dedent("""
 
 
 def test_a_process_without_the_kind_registered_is_told_what_to_do(ring_name):
-    with ShmQueue.create(ring_name, capacity=64, kinds=[codec.kind_of(TopOfBook)]):
+    with ShmQueue.create(ring_name, capacity=64, kinds=[codec.kind_of(BestQuote)]):
         out = subprocess.run([sys.executable, "-c", NO_MODULE, ring_name], env=_env(),
                              capture_output=True, text=True, timeout=60)  # fmt: skip
     lines = out.stdout.strip().splitlines()
@@ -450,7 +450,7 @@ def test_engine_rings_carry_the_kinds_of_the_events_modules():
             assert isinstance(sub.get(timeout=5), ev.ConnectorStatus)  # the engine's STARTING
             pub = ShmQueue.adopt(market)  # as the connector process does
             try:
-                t = TopOfBook(exchange="binance", symbol="BTC/USDT", bid=1, bid_qty=1, ask=2,
+                t = BestQuote(exchange="binance", symbol="BTC/USDT", bid=1, bid_qty=1, ask=2,
                               ask_qty=1)  # fmt: skip
                 pub.put(t)
                 assert sub.get(timeout=5) == t
@@ -464,7 +464,7 @@ def test_engine_rings_carry_the_kinds_of_the_events_modules():
         pub = ShmQueue.adopt(plain.names()[0])
         try:
             with pytest.raises(LayoutError, match="kind 1000 is not one of them"):
-                pub.put(TopOfBook(exchange="b", symbol="s", bid=1, bid_qty=1, ask=2, ask_qty=1))
+                pub.put(BestQuote(exchange="b", symbol="s", bid=1, bid_qty=1, ask=2, ask_qty=1))
         finally:
             pub.release()
     finally:
@@ -491,7 +491,7 @@ def test_readme_declaration_runs_and_is_the_example_files():
     out = subprocess.run([sys.executable, "-c", declare + check], capture_output=True,
                          text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == codec.layout_for(TopOfBook).hash.hex()  # the same layout
+    assert out.stdout.strip() == codec.layout_for(BestQuote).hash.hex()  # the same layout
     (toml,) = blocks("toml")
     example = (ROOT / "examples/book_ticker.toml").read_text()
     for line in toml.strip().splitlines():
@@ -506,7 +506,7 @@ def test_readme_ring_snippet_runs_as_shown():
                          text=True, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
-        "TopOfBook(exchange='binance', symbol='BTC/USDT', bid=100.0, bid_qty=1.5, ask=100.5, "
+        "BestQuote(exchange='binance', symbol='BTC/USDT', bid=100.0, bid_qty=1.5, ask=100.5, "
         "ask_qty=2.0, local_ts=0)"
     ]
     assert not list(Path("/dev/shm").glob("ttxt-readme_tickers*"))
@@ -555,9 +555,9 @@ def test_readme_commands_run_an_engine_whose_client_publishes_book_tickers(tmp_p
             out = subprocess.run([*cli, "--events", "examples.book_ticker"], cwd=ROOT,
                                  capture_output=True, text=True, timeout=60, env=_env())  # fmt: skip
             assert out.returncode == 0 and len(out.stdout.splitlines()) == 3, out.stderr
-            out = subprocess.run([*cli, "--events", "examples.book_ticker", "--kind", "TopOfBok"],
+            out = subprocess.run([*cli, "--events", "examples.book_ticker", "--kind", "BestQuot"],
                                  cwd=ROOT, capture_output=True, text=True, timeout=60, env=_env())  # fmt: skip
-            assert out.returncode == 2 and "unknown event kind 'TopOfBok'" in out.stderr
+            assert out.returncode == 2 and "unknown event kind 'BestQuot'" in out.stderr
             out = subprocess.run(cli, cwd=ROOT, capture_output=True, text=True, timeout=60,
                                  env=_env())  # fmt: skip
             assert out.returncode == 2 and "unknown event kind 1000" in out.stderr, out.stderr

@@ -388,7 +388,7 @@ def register_user_event(kind: int, cls: type, parts: tuple[Fixed | Array | Text,
 
     ``kind``: an id from 1000 to 65535 (below is the library's); ``cls``: a
     ``msgspec.Struct`` subclass, whose class name is also the kind's name (``EventFilter
-    (kinds=["TopOfBook"])``) and must be unique; ``parts``: exactly its fields, in the
+    (kinds=["BestQuote"])``) and must be unique; ``parts``: exactly its fields, in the
     order they are laid out: ``Fixed(name, dtype)`` (``f8``, ``i8``, ``?``, ``S16`` for
     text of at most 16 UTF-8 bytes...), ``Text(name)`` (text of any length),
     ``Array(name, [(field, dtype), ...], item)`` (a tuple of items).
