@@ -146,12 +146,14 @@ class _Link:
         if not ring.producer_alive:
             ring.close()
             return None
-        # The connector's wallet, positions and open orders first (they may be older than
-        # what the ring still holds), then the ring from its oldest event: acks of commands
-        # sent before this attach are still there; updates the state holds are dropped.
+        # The ring from its oldest event: acks of commands sent before this attach are
+        # there, and the reconcile protocol (statuses around the re-read orders) is in
+        # order. Only if the ring lost its start (it wrapped) the connector's state comes
+        # first: wallet, positions and open orders older than what the ring still holds.
         from ttxt_mp.join import JoinedRing
 
-        self.private = JoinedRing(ring, instance_id=ring.instance_id, allow_gid=self.group)
+        self.private = JoinedRing(ring, instance_id=ring.instance_id, allow_gid=self.group,
+                                  join=ring.history_start > 0)  # fmt: skip
         return self.private
 
     def drop_private(self) -> None:

@@ -85,8 +85,12 @@ def test_a_trading_client_attaching_late_gets_open_orders_and_wallets(tmp_path: 
                     assert tc.wait_ack(c, timeout=20).accepted
                     tc.cancel_order(exchange, "BTC/USDT", c)
                     assert tc.wait_ack(c, timeout=20, action=ev.OrderAction.CANCEL).accepted
-            tc.wait_for(lambda: set(resting.values()) <= set(tc.open_orders)
-                        and {"binance", "bybit"} <= set(tc.wallets), 20, "carol's view")
+            def settled() -> bool:  # only the two resting orders lock funds (0.01 x 50000)
+                return set(resting.values()) <= set(tc.open_orders) and all(
+                    tc.wallets.get(x, {}).get("USDT") is not None
+                    and tc.wallets[x]["USDT"].locked == 500.0 for x in ("binance", "bybit"))
+
+            tc.wait_for(settled, 20, "carol's view after the last cancel")
             wallets = {x: dict(w) for x, w in tc.wallets.items()}
         with TradingClient(name, "carol") as late:  # restarted: nothing in memory
             late.wait_for(lambda: set(resting.values()) <= set(late.open_orders)

@@ -199,6 +199,9 @@ class RingReader(_Mapped):
             self._mv[self._flag] = 0
             seq, evno = self._start_position(start, 0)
             self._seq, self._evno = seq, evno
+            self.history_start = evno
+            """Event number of the first event this consumer can read: events before it
+            were overwritten (or, at ``latest``, published) before it attached."""
             Q = self._Q
             Q[self._ci] = seq
             self._gen = Q[(o + _C_GEN) >> 3] + 1
@@ -213,6 +216,7 @@ class RingReader(_Mapped):
                 floor = Q[_FLOOR]
                 if floor > seq:
                     self._seq, self._evno = self._start_position(start, floor)
+                    self.history_start = self._evno
                     Q[self._ci] = self._seq
 
     def _make_fifo(self, path: str) -> int:

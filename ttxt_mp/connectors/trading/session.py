@@ -187,14 +187,14 @@ class TradingSession:
         """What a client attaching to the private ring late needs first (served by
         :class:`ttxt_mp.connectors.state.StateServer`): the wallet with every balance
         known, each position, each open order's latest update, the last status of the
-        private stream and of order entry."""
-        out: list[Event] = []
+        private stream and of order entry. Statuses first: a client in the middle of a
+        reconcile ("reconciling" ... "reconciled") then counts the state's orders as seen."""
+        out: list[Event] = list(self._statuses.values())
         if self._wallet is not None:
             out.append(msgspec.structs.replace(self._wallet,
                                                balances=tuple(self._balances.values())))  # fmt: skip
         out.extend(self._positions.values())
         out.extend(self.orders.values())
-        out.extend(self._statuses.values())
         return out
 
     def state_consistent(self) -> bool:
