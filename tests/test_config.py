@@ -86,6 +86,14 @@ BAD = [
      r"key 'rings.market.capacity': Expected `int` >= 1"),
     ("bad client target", _with('"examples.clients.top_of_book:TopOfBook"', '"nonsense"'),
      r"key 'clients\[0\].target'"),
+    ("agg trades where the venue has none", _with("streams = { depth = { levels = 50 } }",
+     "streams = { agg_trades = true }"),
+     r"key 'connectors\[1\].streams.agg_trades': bybit offers no agg_trades stream \(its "
+     r"optional streams: none\)"),
+    ("agg trades without trades", _with("trades = true", "trades = false, agg_trades = true"),
+     r"key 'connectors\[0\].streams.agg_trades': needs trades = true"),
+    ("book ticker not a bool", _with("trades = true", 'trades = true, book_ticker = "yes"'),
+     r"key 'connectors\[0\].streams.book_ticker': Expected `bool`, got `str`"),
     ("duplicate connector", GOOD.replace('exchange = "bybit"', 'exchange = "binance"')
      .replace("levels = 50", "levels = 100"), r"connector name 'binance' is used twice"),
 ]  # fmt: skip
@@ -96,6 +104,15 @@ def test_bad_config_is_refused_with_key_path(case, text, message):
     with pytest.raises(ConfigError, match=message) as info:
         parse_config(text, "engine.toml")
     assert str(info.value).startswith("engine.toml: ")
+
+
+def test_optional_streams_parse_and_default_off():
+    cfg = parse_config(_with("trades = true", "trades = true, book_ticker = true, agg_trades = true")
+                       )  # fmt: skip
+    assert [(c.streams.book_ticker, c.streams.agg_trades) for c in cfg.connectors] == [
+        (True, True), (False, False)]
+    plain = parse_config(GOOD).connectors[0].streams
+    assert (plain.book_ticker, plain.agg_trades) == (False, False)
 
 
 def test_missing_file_names_the_file(tmp_path):

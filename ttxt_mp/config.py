@@ -32,6 +32,21 @@ def kline_intervals(exchange: str) -> tuple[str, ...]:
     return venue(exchange).kline_intervals
 
 
+EXTRA_STREAMS = ("book_ticker", "agg_trades")
+"""Optional ``streams`` keys a venue offers only if its ``VenueSpec.extra_streams`` says so."""
+
+
+def extra_stream_error(exchange: str, name: str) -> str | None:
+    """Why ``exchange`` cannot give the optional stream ``name`` (None: it can)."""
+    from ttxt_mp.connectors.venue import venue
+
+    offered = venue(exchange).extra_streams
+    if name in offered:
+        return None
+    return (f"{exchange} offers no {name} stream (its optional streams: "
+            f"{', '.join(offered) or 'none'})")  # fmt: skip
+
+
 PosInt = Annotated[int, msgspec.Meta(gt=0)]
 PosFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
@@ -80,6 +95,11 @@ class Streams(_Strict):
     depth: DepthStream | None = msgspec.field(default_factory=DepthStream)
     trades: bool = True
     klines: list[str] = []
+    book_ticker: bool = False
+    """The venue's best bid/offer stream, as ``BookTicker`` events."""
+    agg_trades: bool = False
+    """Trades from the venue's aggregate-trade stream (one trade per taker order and
+    price, its id the aggregate id) instead of its trade stream; needs ``trades``."""
 
 
 class Endpoints(_Strict):
@@ -351,6 +371,13 @@ def _validate(cfg: Config, source: str) -> None:
                 and c.streams.depth.levels not in spec.book_levels):  # fmt: skip
             fail(f"{key}.streams.depth.levels", f"{c.exchange} offers depth levels "
                  f"{spec.book_levels}, got {c.streams.depth.levels}")  # fmt: skip
+        for name in EXTRA_STREAMS:
+            why = extra_stream_error(c.exchange, name) if getattr(c.streams, name) else None
+            if why:
+                fail(f"{key}.streams.{name}", why)
+        if c.streams.agg_trades and not c.streams.trades:
+            fail(f"{key}.streams.agg_trades", "needs trades = true (it says where trades "
+                 "come from)")  # fmt: skip
         for j, iv in enumerate(c.streams.klines):
             if iv not in spec.kline_intervals:
                 fail(f"{key}.streams.klines[{j}]", f"{c.exchange} kline intervals are "

@@ -57,6 +57,23 @@ def test_listening_market_stream_is_fluent_and_replaces_the_plan() -> None:
     assert [s.channel for s in c.plan.streams()] == ["book", "kline"]
 
 
+def test_optional_streams_come_from_the_config_and_the_fluent_call() -> None:
+    c = BinanceConnector(cfg(streams={"book_ticker": True, "agg_trades": True}), AsyncioQueue())
+    assert (c.plan.book_ticker, c.plan.agg_trades) == (True, True)
+    assert [s.channel for s in c.plan.streams(["BTC/USDT"])] == ["book", "book_ticker",
+                                                                 "agg_trades"]  # fmt: skip
+    assert "book ticker; aggregate trades" in c._plan_text()
+    c.listening_market_stream(symbols=["ETH/USDT"], depth=False)  # the rest is kept
+    assert c.plan == StreamPlan(("ETH/USDT",), 0, True, (), book_ticker=True, agg_trades=True)
+    c.listening_market_stream(book_ticker=False, agg_trades=False)
+    assert [s.channel for s in c.plan.streams()] == ["trades"]
+    b = BybitConnector(cfg("bybit"), AsyncioQueue())
+    with pytest.raises(ValueError, match=r"bybit offers no agg_trades stream"):
+        b.listening_market_stream(agg_trades=True)
+    with pytest.raises(ValueError, match="agg_trades needs trades"):
+        c.listening_market_stream(trades=False, agg_trades=True)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -15,7 +15,7 @@ from ttxt_mp.connectors.binance.normalizer import (
     symbols_from_exchange_info,
 )
 from ttxt_mp.connectors.normalizer import Control, MalformedFrame, Stream, UnknownSymbol
-from ttxt_mp.events import Kline, MarketTrades, Orderbook, Side
+from ttxt_mp.events import BookTicker, Kline, MarketTrades, Orderbook, Side, Trade
 
 MS = 1_000_000
 
@@ -166,10 +166,51 @@ def test_control_frames_return_nothing_and_are_recorded():
 
 def test_unsupported_stream_event_is_counted_not_raised():
     n = BinanceNormalizer()
-    assert n.normalize(docs.BINANCE_AGG_TRADE.frame) == []
-    assert n.normalize(combined("bnbbtc@aggTrade", docs.BINANCE_AGG_TRADE.frame)) == []
+    assert n.normalize(docs.BINANCE_MINI_TICKER.frame) == []
+    assert n.normalize(combined("bnbbtc@miniTicker", docs.BINANCE_MINI_TICKER.frame)) == []
     assert n.unsupported == 2
-    assert n.controls[-1] == Control("binance", "unsupported", True, "", "aggTrade")
+    assert n.controls[-1] == Control("binance", "unsupported", True, "", "24hrMiniTicker")
+
+
+def compact(frame: bytes) -> bytes:
+    """A documented example as Binance sends it: no whitespace."""
+    return msgspec.json.encode(msgspec.json.decode(frame))
+
+
+BOOK_TICKER = BookTicker(exchange="binance", symbol="BNB/USDT", exch_ts=0, local_ts=42,
+                         bid=25.3519, bid_qty=31.21, ask=25.3652, ask_qty=40.66,
+                         update_id=400900217)  # fmt: skip
+
+
+def test_book_ticker_doc_message_in_every_layout():
+    """Individual Symbol Book Ticker Streams: no event type and no time (exch_ts 0); raw or
+    in the combined wrapper, compact (the wire) or as the page prints it, bytes or str."""
+    n = BinanceNormalizer()
+    doc = docs.BINANCE_BOOK_TICKER.frame
+    wire = compact(doc)
+    assert wire.startswith(b'{"u":400900217,')
+    frames = [doc, wire, combined("bnbusdt@bookTicker", wire), combined("bnbusdt@bookTicker", doc),
+              wire.decode(), combined("bnbusdt@bookTicker", wire).decode(),
+              b'{"data":' + wire + b',"stream":"bnbusdt@bookTicker"}',
+              b'{"s":"BNBUSDT","A":"40.66","a":"25.3652","B":"31.21","b":"25.3519","u":400900217}']
+    for frame in frames:
+        assert n.normalize(frame, local_ts=42) == [BOOK_TICKER], frame
+    assert n.unsupported == 0 and not n.controls  # neither malformed nor unsupported
+
+
+def test_agg_trade_doc_message_is_one_trade_with_the_aggregate_id():
+    """Aggregate Trade Streams: ``a`` is the trade id; ``f``/``l`` (the trades it sums) are
+    not kept; m=true: the buyer was the maker, the taker sold."""
+    n = BinanceNormalizer()
+    expected = MarketTrades(
+        exchange="binance", symbol="BNB/BTC", exch_ts=1672515782136 * MS, local_ts=5,
+        trades=(Trade("12345", 0.001, 100.0, Side.SELL, 1672515782136 * MS),),
+    )  # fmt: skip
+    doc = docs.BINANCE_AGG_TRADE.frame
+    for frame in (doc, compact(doc), combined("bnbbtc@aggTrade", compact(doc))):
+        assert n.normalize(frame, local_ts=5) == [expected]
+    buyer_taker = compact(doc).replace(b'"m":true', b'"m":false')
+    assert one(n.normalize(buyer_taker, 5)).trades[0].side == Side.BUY
 
 
 DEPTH = docs.BINANCE_DEPTH_UPDATE.frame
@@ -203,6 +244,28 @@ def test_malformed_frames_name_the_cause(frame, cause):
     assert e.excerpt == frame[:160].decode("utf-8", "replace") + ("..." if len(frame) > 160 else "")
 
 
+TICKER = compact(docs.BINANCE_BOOK_TICKER.frame)
+
+
+@pytest.mark.parametrize(
+    ("frame", "cause"),
+    [
+        (TICKER.replace(b'"25.35190000"', b'"-1"'), "bookTicker: Expected `float` >= 0.0 - at `$.b`"),
+        (TICKER.replace(b',"A":"40.66000000"', b""), "bookTicker: Object missing required field `A`"),
+        (TICKER.replace(b'400900217', b'"x"'), "bookTicker: Expected `int`, got `str` - at `$.u`"),
+        (combined("bnbusdt@bookTicker", TICKER.replace(b'"40.66000000"', b'"nan"')),
+         "bookTicker: Expected `float` >= 0.0 - at `$.data.A`"),
+        (combined("bnbusdt@bookTicker", b"[]"), "bookTicker: Expected `object`, got `array`"),
+        (TICKER[:30], "bookTicker: Input data was truncated"),
+        (compact(docs.BINANCE_AGG_TRADE.frame).replace(b'"a":12345', b'"a":"x"'), "`$.a`"),
+    ],
+)  # fmt: skip
+def test_malformed_book_tickers_and_agg_trades_name_the_cause(frame, cause):
+    with pytest.raises(MalformedFrame) as ei:
+        BinanceNormalizer().normalize(frame)
+    assert ei.value.exchange == "binance" and cause in ei.value.reason, ei.value.reason
+
+
 def test_unknown_symbol_is_refused_not_guessed():
     frame = DEPTH.replace(b'"BNBBTC"', b'"WHATEVER"')
     with pytest.raises(UnknownSymbol, match="unknown symbol 'WHATEVER'"):
@@ -219,7 +282,8 @@ def test_excerpt_is_truncated():
 def test_events_are_immutable_and_encode_into_a_ring_slot():
     n = BinanceNormalizer()
     buf = bytearray(4096)
-    for fx in (docs.BINANCE_DEPTH_UPDATE, docs.BINANCE_TRADE, docs.BINANCE_KLINE):
+    for fx in (docs.BINANCE_DEPTH_UPDATE, docs.BINANCE_TRADE, docs.BINANCE_KLINE,
+               docs.BINANCE_AGG_TRADE, docs.BINANCE_BOOK_TICKER):
         ev = one(n.normalize(fx.frame, 11))
         with pytest.raises(AttributeError):
             ev.symbol = "X/Y"
@@ -241,6 +305,8 @@ def test_denormalizer_builds_documented_subscribe_frames():
     }
     (frame,) = d.unsubscribe(streams[:1], req_id=312)
     assert msgspec.json.decode(frame)["method"] == "UNSUBSCRIBE"
+    assert [d.topic(Stream(ch, "BNB/USDT")) for ch in ("book_ticker", "agg_trades")] == [
+        "bnbusdt@bookTicker", "bnbusdt@aggTrade"]  # the documented stream names
     with pytest.raises(ValueError, match="depth=0"):
         d.topic(Stream("book", "BTC/USDT", depth=20))
     with pytest.raises(ValueError, match="unknown channel"):

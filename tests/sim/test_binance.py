@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 
 import aiohttp
 from sim_helpers import apply_levels, recv_json, recv_until
@@ -161,6 +162,84 @@ async def test_raw_ws_partial_depth_and_book_ticker(sim: Simulator, http: aiohtt
     b = await recv_until(ws, lambda x: "B" in x)
     assert set(b) == {"u", "s", "b", "B", "a", "A"}
     await ws.close()
+
+
+AGG_KEYS = {"e", "E", "s", "a", "p", "q", "f", "l", "T", "m", "M"}  # "Aggregate Trade Streams"
+
+
+async def test_agg_trades_cover_every_trade_once(sim: Simulator, http: aiohttp.ClientSession) -> None:
+    """Both streams opened together: each aggTrade names the trades f..l it sums, at its
+    price and side; ids follow on from one aggregate to the next."""
+    assert sim.urls and sim.urls.binance
+    ws = await http.ws_connect(sim.urls.binance.ws + "/stream?streams=btcusdt@trade/btcusdt@aggTrade")
+    trades: dict[int, dict] = {}
+    aggs: list[dict] = []
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    while len(aggs) < 8:
+        assert loop.time() < end, f"only {len(aggs)} aggTrades"
+        m = await recv_json(ws)
+        if m["stream"] == "btcusdt@trade":
+            trades[m["data"]["t"]] = m["data"]
+        else:
+            aggs.append(m["data"])
+    sim.pause()
+    try:
+        while True:  # the rest of the last taker order's trades
+            m = await recv_json(ws, 0.3)
+            trades.setdefault(m["data"].get("t"), m["data"])
+    except TimeoutError:
+        pass
+    await ws.close()
+    for prev, a in zip(aggs, aggs[1:], strict=False):
+        assert a["a"] == prev["a"] + 1 and a["f"] == prev["l"] + 1
+    for a in aggs:
+        assert set(a) == AGG_KEYS and a["e"] == "aggTrade" and a["s"] == "BTCUSDT"
+        parts = [trades[t] for t in range(a["f"], a["l"] + 1)]
+        assert {(t["p"], t["m"], t["T"]) for t in parts} == {(a["p"], a["m"], a["T"])}
+        assert sum(Decimal(t["q"]) for t in parts) == Decimal(a["q"])
+
+
+def test_agg_trades_join_fills_at_one_price(sim: Simulator) -> None:
+    """One taker order filling twice at one price (e.g. an order of ours resting at the
+    level) is one aggregate; a fill at the next price starts the next one."""
+    from ttxt_mp.sim.market import Trade
+
+    venue = sim.venues["binance"]
+    sent: list[dict] = []
+    venue._publish = lambda f, raw, depth=False: sent.append(json.loads(raw))  # type: ignore[method-assign]
+    batch = [Trade(501, 1000, 3, 1, True, 9), Trade(502, 1000, 4, 1, True, 9),
+             Trade(503, 1001, 5, 1, True, 9)]
+    venue._agg_trades(None, "BTCUSDT", batch)  # type: ignore[arg-type]
+    venue._agg_trades(None, "BTCUSDT", batch[2:])  # type: ignore[arg-type]
+    px, qx = venue.px["BTCUSDT"], venue.qx["BTCUSDT"]
+    assert [(m["a"] - sent[0]["a"], m["f"], m["l"], m["p"], m["q"], m["m"]) for m in sent] == [
+        (0, 501, 502, px.fmt(1000), qx.fmt(7), False), (1, 503, 503, px.fmt(1001), qx.fmt(5), False),
+        (2, 503, 503, px.fmt(1001), qx.fmt(5), False)]
+
+
+async def test_book_ticker_is_the_true_top_whenever_it_changes(sim: Simulator, http: aiohttp.ClientSession) -> None:
+    """"Individual Symbol Book Ticker Streams": a push on any change of the best bid or ask
+    (price or quantity); once the market stops, the last one is the book's top."""
+    assert sim.urls and sim.urls.binance
+    ws = await http.ws_connect(sim.urls.binance.ws + "/ws/ethusdt@bookTicker")
+    seen = [await recv_json(ws) for _ in range(20)]
+    sim.pause()
+    try:
+        while True:
+            seen.append(await recv_json(ws, 0.3))
+    except TimeoutError:
+        pass
+    await ws.close()
+    assert all(set(b) == {"u", "s", "b", "B", "a", "A"} and b["s"] == "ETHUSDT" for b in seen)
+    assert all(b["u"] < c["u"] for b, c in zip(seen, seen[1:], strict=False))
+    tops = [(b["b"], b["B"], b["a"], b["A"]) for b in seen]
+    assert all(x != y for x, y in zip(tops, tops[1:], strict=False)), "a push without a change"
+    truth = sim.truth("binance", "ETHUSDT")
+    (bp, bq), (ap, aq) = truth.as_floats()[0][0], truth.as_floats()[1][0]
+    last = seen[-1]
+    assert (float(last["b"]), float(last["B"]), float(last["a"]), float(last["A"])) == (bp, bq, ap, aq)
+    assert last["u"] <= truth.update_id
 
 
 async def test_ws_control_errors_are_documented(sim: Simulator, http: aiohttp.ClientSession) -> None:

@@ -50,7 +50,13 @@ from typing import Any, ClassVar, Self
 
 import msgspec
 
-from ttxt_mp.config import SYMBOL, ConnectorConfig, book_levels, kline_intervals
+from ttxt_mp.config import (
+    SYMBOL,
+    ConnectorConfig,
+    book_levels,
+    extra_stream_error,
+    kline_intervals,
+)
 from ttxt_mp.connectors.normalizer import (
     Control,
     MalformedFrame,
@@ -104,21 +110,29 @@ class ConnectorError(RuntimeError):
 
 
 class StreamPlan(msgspec.Struct, frozen=True):
-    """What a connector listens to: ``depth`` is the book level count (0 = no book)."""
+    """What a connector listens to: ``depth`` is the book level count (0 = no book);
+    ``book_ticker`` the venue's best bid/offer stream (channel ``book_ticker``);
+    ``agg_trades`` takes the trades from its aggregate-trade stream (channel
+    ``agg_trades`` instead of ``trades``)."""
 
     symbols: tuple[str, ...]
     depth: int
     trades: bool
     klines: tuple[str, ...]
+    book_ticker: bool = False
+    agg_trades: bool = False
 
     def streams(self, symbols: Iterable[str] | None = None) -> list[Stream]:
         """Normalized subscriptions for ``symbols`` (default: all of the plan)."""
         out: list[Stream] = []
+        trades = "agg_trades" if self.agg_trades else "trades"
         for sym in self.symbols if symbols is None else symbols:
             if self.depth:
                 out.append(Stream("book", sym, depth=self.depth))
+            if self.book_ticker:
+                out.append(Stream("book_ticker", sym))
             if self.trades:
-                out.append(Stream("trades", sym))
+                out.append(Stream(trades, sym))
             out.extend(Stream("kline", sym, interval=iv) for iv in self.klines)
         return out
 
@@ -164,9 +178,9 @@ class ConnectorBase(ABC):
         self.report_interval = report_interval
         self.connect_timeout = connect_timeout
         depth = cfg.depth_levels()
-        self.plan = StreamPlan(
-            tuple(cfg.symbols), depth, cfg.streams.trades, tuple(cfg.streams.klines)
-        )
+        st = cfg.streams
+        self.plan = StreamPlan(tuple(cfg.symbols), depth, st.trades, tuple(st.klines),
+                               book_ticker=st.book_ticker, agg_trades=st.agg_trades)  # fmt: skip
         self.symbol_map: SymbolMap | None = None
         self.normalizer: NormalizerBase | None = None
         self.active_symbols: tuple[str, ...] = ()
@@ -212,13 +226,17 @@ class ConnectorBase(ABC):
         depth: int | bool | None = None,
         trades: bool | None = None,
         klines: Sequence[str] | str | None = None,
+        book_ticker: bool | None = None,
+        agg_trades: bool | None = None,
     ) -> Self:
         """Choose the public streams (before ``run()``); arguments left None keep the config.
 
         ``symbols``: ``BASE/QUOTE`` names. ``depth``: book levels (one the venue offers),
         True for the configured/default level count, False or 0 for no book. ``trades``:
         public trades. ``klines``: intervals like ``"1m"`` (a list, or one string).
-        Each call replaces the plan; returns ``self`` for chaining.
+        ``book_ticker``: best bid/offer events; ``agg_trades``: trades from the aggregate
+        stream (both only where the venue offers them). Each call replaces the plan;
+        returns ``self`` for chaining.
         """
         if self._running:
             raise RuntimeError("listening_market_stream() must be called before run()")
@@ -255,7 +273,16 @@ class ConnectorBase(ABC):
                     raise ValueError(
                         f"{ex} kline intervals are {', '.join(kline_intervals(ex))}; got {iv!r}"
                     )
-        self.plan = StreamPlan(syms, levels, plan.trades if trades is None else bool(trades), ivs)
+        extra = {}
+        for name, value in (("book_ticker", book_ticker), ("agg_trades", agg_trades)):
+            extra[name] = getattr(plan, name) if value is None else bool(value)
+            why = extra_stream_error(ex, name) if value else None
+            if why:
+                raise ValueError(why)
+        want_trades = plan.trades if trades is None else bool(trades)
+        if agg_trades and not want_trades:
+            raise ValueError(f"{ex}: agg_trades needs trades")
+        self.plan = StreamPlan(syms, levels, want_trades, ivs, **extra)
         return self
 
     # ------------------------------------------------------------------ venue hooks
@@ -843,8 +870,10 @@ class ConnectorBase(ABC):
         parts = [f"symbols {', '.join(p.symbols)}"]
         if p.depth:
             parts.append(f"book {p.depth} levels")
+        if p.book_ticker:
+            parts.append("book ticker")
         if p.trades:
-            parts.append("trades")
+            parts.append("aggregate trades" if p.agg_trades else "trades")
         if p.klines:
             parts.append(f"klines {', '.join(p.klines)}")
         return "; ".join(parts)

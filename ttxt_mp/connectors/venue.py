@@ -77,6 +77,10 @@ class VenueSpec(msgspec.Struct, frozen=True, kw_only=True):
     depth: int = 0
     """The depth subscribed when the config names none (0: the largest it offers)."""
     kline_intervals: tuple[str, ...] = ()
+    extra_streams: tuple[str, ...] = ()
+    """Optional streams it offers, by their config key (``[connectors] streams``):
+    ``book_ticker`` (best bid/offer as ``BookTicker``), ``agg_trades`` (trades from its
+    aggregate-trade stream)."""
     connector: str = ""
     """The market-data connector class (a :class:`~ttxt_mp.connectors.base.ConnectorBase`)."""
     trading: str = ""

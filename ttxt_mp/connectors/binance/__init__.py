@@ -14,6 +14,7 @@ VENUE = VenueSpec(
     depth=1000,
     kline_intervals=("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h",
                      "1d", "3d", "1w", "1M"),  # fmt: skip
+    extra_streams=("book_ticker", "agg_trades"),
     connector="ttxt_mp.connectors.binance.connector:BinanceConnector",
     book_rule="ttxt_mp.connectors.binance.book_rule:RULE",
     trading="ttxt_mp.connectors.binance.trading:BinanceTrading",

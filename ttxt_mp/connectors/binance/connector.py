@@ -6,7 +6,9 @@ when the names fit in a URL, else ``/stream`` plus ``SUBSCRIBE`` requests (at mo
 incoming messages per second). Diff depth ``<sym>@depth@100ms`` is synced as the docs'
 "How to manage a local order book correctly" says, by :class:`BinanceBookSync` and
 ``GET /api/v3/depth?limit=<levels>`` (weight 5/25/50/250 by limit, charged to the
-REQUEST_WEIGHT limit of 6000 per minute); ``@trade`` and ``@kline_<interval>``.
+REQUEST_WEIGHT limit of 6000 per minute); ``@trade`` (``@aggTrade`` instead with
+``streams.agg_trades``), ``@kline_<interval>`` and, with ``streams.book_ticker``,
+``@bookTicker`` (best bid/offer on every change, as ``BookTicker`` events).
 
 Liveness: the server pings every 20 s (aiohttp answers), but pings are not data frames
 and a quiet symbol may send nothing for long, so a ``LIST_SUBSCRIPTIONS`` request every

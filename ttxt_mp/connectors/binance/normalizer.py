@@ -1,13 +1,16 @@
 """Binance Spot market data -> ttxt-mp events (and subscriptions back).
 
 Messages as documented in binance-spot-api-docs ``web-socket-streams.md`` (Diff. Depth
-Stream ``depthUpdate``, Trade Streams ``trade``, Kline/Candlestick Streams ``kline``; raw
-``/ws/<stream>`` payloads or combined ``{"stream":..,"data":..}`` wrappers) and
+Stream ``depthUpdate``, Trade Streams ``trade``, Aggregate Trade Streams ``aggTrade``,
+Kline/Candlestick Streams ``kline``, Individual Symbol Book Ticker Streams (no event type:
+``{"u","s","b","B","a","A"}``); raw ``/ws/<stream>`` payloads or combined
+``{"stream":..,"data":..}`` wrappers) and
 ``rest-api.md`` (``GET /api/v3/depth``, ``GET /api/v3/exchangeInfo``). USDⓈ-M futures
 diff depth (``pu``, ``T``) decodes with the same struct.
 
 Trade side: Binance sends ``m`` = "is the buyer the market maker?"; ``m=true`` means the
-taker sold, so the normalized (taker) side is SELL.
+taker sold, so the normalized (taker) side is SELL. An aggregate trade (one taker order at
+one price) is one ``Trade`` whose id is the aggregate id ``a``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from ttxt_mp.connectors.normalizer import (
     Stream,
     SymbolMap,
 )
-from ttxt_mp.events import Event, Kline, MarketTrades, Orderbook, Side, Trade
+from ttxt_mp.events import BookTicker, Event, Kline, MarketTrades, Orderbook, Side, Trade
 
 __all__ = ["BinanceDenormalizer", "BinanceNormalizer", "symbols_from_exchange_info"]
 
@@ -57,6 +60,34 @@ class TradeMsg(Struct, tag_field="e", tag="trade"):
     m: bool  # is the buyer the market maker?
 
 
+class AggTradeMsg(Struct, tag_field="e", tag="aggTrade"):
+    E: int
+    s: str
+    a: int  # aggregate trade id
+    p: Qty
+    q: Qty
+    f: int  # first trade id
+    l: int  # noqa: E741 - last trade id (the venue's field name)
+    T: int
+    m: bool
+
+
+class BookTickerMsg(Struct):
+    """Individual Symbol Book Ticker Streams: no event type and no time."""
+
+    u: int  # order book updateId
+    s: str
+    b: Qty
+    B: Qty
+    a: Qty
+    A: Qty
+
+
+class CombinedBookTicker(Struct):
+    stream: str
+    data: BookTickerMsg
+
+
 class KlineBody(Struct):
     t: int
     T: int
@@ -78,8 +109,8 @@ class KlineMsg(Struct, tag_field="e", tag="kline"):
     k: KlineBody
 
 
-StreamEvent = DepthUpdate | TradeMsg | KlineMsg
-KNOWN_EVENTS = frozenset({"depthUpdate", "trade", "kline"})
+StreamEvent = DepthUpdate | TradeMsg | AggTradeMsg | KlineMsg
+KNOWN_EVENTS = frozenset({"depthUpdate", "trade", "aggTrade", "kline"})
 
 
 class Combined(Struct):
@@ -119,6 +150,9 @@ _control_dec = msgspec.json.Decoder(ControlMsg)
 _tag_dec = msgspec.json.Decoder(_Tag)
 _ctag_dec = msgspec.json.Decoder(_CombinedTag)
 _snapshot_dec = msgspec.json.Decoder(DepthSnapshot, strict=False)
+_ticker_dec = msgspec.json.Decoder(BookTickerMsg, strict=False)
+_cticker_dec = msgspec.json.Decoder(CombinedBookTicker, strict=False)
+_TICKER_STREAM = (b'@bookTicker"', '@bookTicker"')  # in a wrapper's stream name (bytes, str)
 
 _TIME_UNITS = {"ms": 1_000_000, "us": 1_000, "MICROSECOND": 1_000, "MILLISECOND": 1_000_000}
 
@@ -141,13 +175,18 @@ class BinanceNormalizer(NormalizerBase):
             local_ts = self.now()
         head = raw_frame[:10]  # a layout hint only: anything else is still tried below
         wrapped = head == b'{"stream":' or head == '{"stream":'
+        if wrapped:
+            if _TICKER_STREAM[type(raw_frame) is str] in raw_frame[10:64]:
+                return self._ticker(raw_frame, True, local_ts)
+        elif head[:5] == b'{"u":' or head[:5] == '{"u":':
+            return self._ticker(raw_frame, False, local_ts)
         try:
             msg = (_combined_dec if wrapped else _event_dec).decode(raw_frame)
         except msgspec.DecodeError as err:
             try:
                 msg = (_event_dec if wrapped else _combined_dec).decode(raw_frame)
             except msgspec.DecodeError:
-                return self._not_an_event(raw_frame, err)
+                return self._not_an_event(raw_frame, err, local_ts)
         if type(msg) is Combined:
             msg = msg.data
         ts = self._ts
@@ -165,8 +204,9 @@ class BinanceNormalizer(NormalizerBase):
                     prev_update_id=msg.pu,
                 )
             ]
-        if type(msg) is TradeMsg:
-            trade = Trade(str(msg.t), msg.p, msg.q, Side.SELL if msg.m else Side.BUY, msg.T * ts)
+        if type(msg) is TradeMsg or type(msg) is AggTradeMsg:
+            tid = msg.t if type(msg) is TradeMsg else msg.a
+            trade = Trade(str(tid), msg.p, msg.q, Side.SELL if msg.m else Side.BUY, msg.T * ts)
             return [
                 MarketTrades(
                     exchange=EXCHANGE,
@@ -197,8 +237,30 @@ class BinanceNormalizer(NormalizerBase):
             )
         ]
 
-    def _not_an_event(self, raw: Any, err: msgspec.DecodeError) -> list[Event]:
-        """Slow path: a control reply, an event type we do not normalize, or garbage."""
+    def _ticker(self, raw: Any, wrapped: bool, local_ts: int) -> list[Event]:
+        """A bookTicker payload (raw or in its combined wrapper) -> BookTicker."""
+        try:
+            msg = (_cticker_dec if wrapped else _ticker_dec).decode(raw)
+        except msgspec.DecodeError as err:
+            raise self._malformed(f"bookTicker: {err}", raw) from None
+        if wrapped:
+            msg = msg.data
+        return [
+            BookTicker(
+                exchange=EXCHANGE,
+                symbol=self.symbols.normalized(msg.s),
+                local_ts=local_ts,
+                bid=msg.b,
+                bid_qty=msg.B,
+                ask=msg.a,
+                ask_qty=msg.A,
+                update_id=msg.u,
+            )
+        ]
+
+    def _not_an_event(self, raw: Any, err: msgspec.DecodeError, local_ts: int) -> list[Event]:
+        """Slow path: a control reply, a bookTicker laid out unusually (keys in another
+        order), an event type we do not normalize, or garbage."""
         try:
             ctl = _control_dec.decode(raw)
         except msgspec.DecodeError:
@@ -213,6 +275,12 @@ class BinanceNormalizer(NormalizerBase):
                 ident = "" if ctl.id is None else str(ctl.id)
                 result = "" if ctl.result is None or ctl.result is UNSET else repr(ctl.result)
                 return self._control(Control(EXCHANGE, "ack", True, ident, result))
+        for dec in (_ticker_dec, _cticker_dec):
+            try:
+                dec.decode(raw)
+            except msgspec.DecodeError:
+                continue
+            return self._ticker(raw, dec is _cticker_dec, local_ts)
         for dec in (_ctag_dec, _tag_dec):
             try:
                 tag = dec.decode(raw)
@@ -287,6 +355,10 @@ class BinanceDenormalizer(DenormalizerBase):
             return f"{sym}@depth@{self.depth_speed}" if self.depth_speed else f"{sym}@depth"
         if stream.channel == "trades":
             return f"{sym}@trade"
+        if stream.channel == "agg_trades":
+            return f"{sym}@aggTrade"
+        if stream.channel == "book_ticker":
+            return f"{sym}@bookTicker"
         if stream.channel == "kline":
             return f"{sym}@kline_{stream.interval}"
         raise ValueError(f"binance: unknown channel {stream.channel!r}")

@@ -1,5 +1,6 @@
 """Binance Spot public market data, written from the Binance Spot API documentation
-(github.com/binance/binance-spot-api-docs: "Web Socket Streams for Binance", "Public Rest API for
+(github.com/binance/binance-spot-api-docs: "Web Socket Streams for Binance" (diff and
+partial depth, trade, aggTrade, kline and bookTicker streams), "Public Rest API for
 Binance", "Error codes for Binance"). Mounted under a base path so URLs read like the real ones:
 <base>/api/v3/depth, <base>/ws/<stream>, <base>/stream?streams=a/b.
 """
@@ -35,7 +36,7 @@ INTERVALS: dict[str, tuple[str, int]] = {
 }
 _STREAM = re.compile(
     r"^(?P<sym>[a-z0-9]+)@(?:(?P<depth>depth(?P<lv>5|10|20)?(?:@(?P<speed>100ms|1000ms))?)"
-    r"|(?P<trade>trade)|kline_(?P<iv>1s|1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1M)"
+    r"|(?P<trade>trade)|(?P<agg>aggTrade)|kline_(?P<iv>1s|1m|3m|5m|15m|30m|1h|2h|4h|6h|8h|12h|1d|3d|1w|1M)"
     r"|(?P<bt>bookTicker))$"
 )
 _METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
@@ -74,6 +75,7 @@ class BinanceVenue(VenueBase):
         self.weight_used = 0
         self._book_top: dict[str, tuple[int, int, int, int]] = {}
         self._kline_last: dict[str, int] = {}
+        self._agg_id: dict[str, int] = {}  # last aggregate trade id per symbol
         self.listen_markets()
         r = self.app.router
         r.add_get("/ws", self.ws_handler)
@@ -159,8 +161,13 @@ class BinanceVenue(VenueBase):
         }))
 
     def _on_trades(self, sym: str, trades: list[Trade]) -> None:
+        if self.blasting:
+            return
+        agg = self.streams.get(f"{sym.lower()}@aggTrade")
+        if agg:
+            self._agg_trades(agg, sym, trades)
         f = self.streams.get(f"{sym.lower()}@trade")
-        if not f or self.blasting:
+        if not f:
             return
         px, qx = self.px[sym], self.qx[sym]
         for t in trades:
@@ -169,6 +176,28 @@ class BinanceVenue(VenueBase):
                 "e": "trade", "E": now_ms(), "s": sym, "t": t.trade_id, "p": px.fmt(t.tick),
                 "q": qx.fmt(t.lots), "T": t.ts_ms, "m": not t.taker_buy, "M": True,
             }))
+
+    def _agg_trades(self, f: Fanout, sym: str, trades: list[Trade]) -> None:
+        """"Aggregate Trade Streams": trade information aggregated for a single taker order;
+        one batch is one taker order's fills, so one aggregate per price it filled at."""
+        px, qx = self.px[sym], self.qx[sym]
+        agg_id = self._agg_id.get(sym, trades[0].trade_id // 2)
+        i = 0
+        while i < len(trades):
+            first = trades[i]
+            j, lots = i + 1, first.lots
+            while j < len(trades) and (trades[j].tick, trades[j].taker_buy) == (
+                    first.tick, first.taker_buy):  # fmt: skip
+                lots += trades[j].lots
+                j += 1
+            agg_id += 1
+            self._publish(f, ENC.encode({
+                "e": "aggTrade", "E": now_ms(), "s": sym, "a": agg_id, "p": px.fmt(first.tick),
+                "q": qx.fmt(lots), "f": first.trade_id, "l": trades[j - 1].trade_id,
+                "T": first.ts_ms, "m": not first.taker_buy, "M": True,
+            }))
+            i = j
+        self._agg_id[sym] = agg_id
 
     def on_tick(self, mono: float, now: int) -> None:
         for f in self.streams.values():
