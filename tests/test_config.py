@@ -89,7 +89,7 @@ BAD = [
     ("agg trades where the venue has none", _with("streams = { depth = { levels = 50 } }",
      "streams = { agg_trades = true }"),
      r"key 'connectors\[1\].streams.agg_trades': bybit offers no agg_trades stream \(its "
-     r"optional streams: none\)"),
+     r"optional streams: book_ticker\)"),
     ("agg trades without trades", _with("trades = true", "trades = false, agg_trades = true"),
      r"key 'connectors\[0\].streams.agg_trades': needs trades = true"),
     ("book ticker not a bool", _with("trades = true", 'trades = true, book_ticker = "yes"'),
@@ -108,9 +108,10 @@ def test_bad_config_is_refused_with_key_path(case, text, message):
 
 def test_optional_streams_parse_and_default_off():
     cfg = parse_config(_with("trades = true", "trades = true, book_ticker = true, agg_trades = true")
-                       )  # fmt: skip
+                       .replace("{ depth = { levels = 50 } }",
+                                "{ depth = { levels = 50 }, book_ticker = true }"))  # fmt: skip
     assert [(c.streams.book_ticker, c.streams.agg_trades) for c in cfg.connectors] == [
-        (True, True), (False, False)]
+        (True, True), (True, False)]
     plain = parse_config(GOOD).connectors[0].streams
     assert (plain.book_ticker, plain.agg_trades) == (False, False)
 

@@ -67,8 +67,10 @@ def test_optional_streams_come_from_the_config_and_the_fluent_call() -> None:
     assert c.plan == StreamPlan(("ETH/USDT",), 0, True, (), book_ticker=True, agg_trades=True)
     c.listening_market_stream(book_ticker=False, agg_trades=False)
     assert [s.channel for s in c.plan.streams()] == ["trades"]
-    b = BybitConnector(cfg("bybit"), AsyncioQueue())
-    with pytest.raises(ValueError, match=r"bybit offers no agg_trades stream"):
+    b = BybitConnector(cfg("bybit"), AsyncioQueue()).listening_market_stream(book_ticker=True)
+    assert b.plan.book_ticker and not b.plan.agg_trades
+    with pytest.raises(ValueError, match=r"bybit offers no agg_trades stream \(its optional "
+                       r"streams: book_ticker\)"):  # fmt: skip
         b.listening_market_stream(agg_trades=True)
     with pytest.raises(ValueError, match="agg_trades needs trades"):
         c.listening_market_stream(trades=False, agg_trades=True)

@@ -12,7 +12,7 @@ from ttxt_mp.connectors.bybit.normalizer import (
     symbols_from_exchange_info,
 )
 from ttxt_mp.connectors.normalizer import Control, MalformedFrame, Stream
-from ttxt_mp.events import Kline, MarketTrades, Orderbook, Side, Trade
+from ttxt_mp.events import BookTicker, Kline, MarketTrades, Orderbook, Side, Trade
 
 MS = 1_000_000
 
@@ -187,6 +187,75 @@ def test_denormalizer_topics_and_chunked_subscribe():
     assert all(f["op"] == "subscribe" for f in frames)
     with pytest.raises(ValueError, match="no kline interval '2m'"):
         d.topic(Stream("kline", "ETH/USDT", interval="2m"))
+
+
+def level1(frame: bytes = SNAP, symbol: str = "BTCUSDT") -> bytes:
+    """The documented orderbook snapshot as its level-1 topic sends it: one level per side
+    (the page gives no level-1 example; "level 1 data has snapshot message only")."""
+    msg = msgspec.json.decode(frame)
+    msg["topic"] = f"orderbook.1.{symbol}"
+    msg["data"]["b"], msg["data"]["a"] = msg["data"]["b"][:1], msg["data"]["a"][:1]
+    return msgspec.json.encode(msg)
+
+
+L1_TICKER = BookTicker(exchange="bybit", symbol="BTC/USDT", exch_ts=1672304484978 * MS,
+                       local_ts=3, bid=16493.50, bid_qty=0.006, ask=16611.00, ask_qty=0.029,
+                       update_id=18521288)  # fmt: skip
+
+
+def test_level1_messages_are_book_tickers_when_asked():
+    assert docs.BYBIT_ORDERBOOK_LEVEL1_RULES[2].endswith("level 1 data has snapshot message only")
+    frame = level1()
+    n = BybitNormalizer(book_depth=50, book_ticker=True)
+    assert n.normalize(frame, 3) == [L1_TICKER]  # the one-pass path
+    pretty = SNAP.replace(b'"orderbook.50.BTCUSDT"', b'"orderbook.1.BTCUSDT"')
+    assert n.normalize(pretty, 3) == [L1_TICKER]  # the envelope path: the best of each side
+    again = n.normalize(frame.decode(), 4)  # a re-send after 3 s: same u, same ticker
+    assert again == [msgspec.structs.replace(L1_TICKER, local_ts=4)]
+    # the depth-50 topic is the book; no ticker from it
+    assert [type(e) for e in n.normalize(SNAP, 3)] == [Orderbook]
+    empty = frame.replace(b'"b":[["16493.50","0.006"]]', b'"b":[]')
+    t = one(n.normalize(empty, 3))
+    assert (t.bid, t.bid_qty, t.ask) == (0.0, 0.0, 16611.0)  # an empty side is 0
+
+
+def test_a_depth_1_book_gives_the_book_and_the_ticker_from_each_message():
+    n = BybitNormalizer(book_depth=1, book_ticker=True)
+    book, ticker = n.normalize(level1(), 3)
+    assert ticker == L1_TICKER
+    assert (book.is_snapshot, book.bids, book.asks, book.last_update_id) == (
+        True, ((16493.50, 0.006),), ((16611.00, 0.029),), 18521288)
+    assert [type(e) for e in BybitNormalizer(book_depth=1).normalize(level1(), 3)] == [Orderbook]
+    # without a book: level 1 gives only tickers; another depth's topic is not normalized
+    n = BybitNormalizer(book_depth=0, book_ticker=True)
+    assert n.normalize(level1(), 3) == [L1_TICKER]
+    assert n.normalize(SNAP, 3) == [] and n.controls[-1].message == "orderbook.50.BTCUSDT"
+    # a normalizer told nothing keeps every orderbook topic a book, as before
+    assert [type(e) for e in BybitNormalizer().normalize(level1(), 3)] == [Orderbook]
+
+
+@pytest.mark.parametrize(
+    ("frame", "cause"),
+    [
+        (level1().replace(b'"0.029"', b'"-1"'), "`$.a[0][1]`"),
+        (level1().replace(b'"type":"snapshot"', b'"type":"partial"'), "snapshot or delta"),
+        (level1().replace(b"orderbook.1.", b"orderbook.x."), "bad orderbook depth 'x'"),
+        (level1().replace(b',"u":18521288', b""), "missing required field `u`"),
+    ],
+)  # fmt: skip
+def test_malformed_level1_messages_name_the_cause(frame, cause):
+    with pytest.raises(MalformedFrame) as ei:
+        BybitNormalizer(book_depth=50, book_ticker=True).normalize(frame)
+    assert cause in ei.value.reason, ei.value.reason
+
+
+def test_book_ticker_is_the_level1_topic_subscribed_once():
+    d = BybitDenormalizer()
+    assert d.topic(Stream("book_ticker", "BTC/USDT")) == "orderbook.1.BTCUSDT"
+    both = [Stream("book", "BTC/USDT", depth=1), Stream("book_ticker", "BTC/USDT"),
+            Stream("trades", "BTC/USDT")]  # fmt: skip
+    (frame,) = d.subscribe(both, req_id=7)
+    assert msgspec.json.decode(frame)["args"] == ["orderbook.1.BTCUSDT", "publicTrade.BTCUSDT"]
 
 
 def test_compact_wire_frames_take_the_one_pass_path_with_the_same_result():

@@ -249,8 +249,10 @@ class SymbolMap:
 class Stream(msgspec.Struct, frozen=True):
     """One market-data subscription in normalized terms.
 
-    ``channel`` is ``"book"``, ``"trades"`` or ``"kline"``; ``depth`` applies to books (the
-    venue's level count; 0 = the venue's diff stream), ``interval`` to klines (``1m``...).
+    ``channel`` is ``"book"``, ``"trades"``, ``"kline"``, or a venue's optional
+    ``"book_ticker"`` (best bid/offer) or ``"agg_trades"`` (aggregate trades, instead of
+    ``"trades"``); ``depth`` applies to books (the venue's level count; 0 = the venue's
+    diff stream), ``interval`` to klines (``1m``...).
     """
 
     channel: str

@@ -13,6 +13,7 @@ VENUE = VenueSpec(
     book_levels=(1, 50, 200),
     kline_intervals=("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d", "1w",
                      "1M"),  # fmt: skip
+    extra_streams=("book_ticker",),
     connector="ttxt_mp.connectors.bybit.connector:BybitConnector",
     book_rule="ttxt_mp.connectors.bybit.book_rule:RULE",
     trading="ttxt_mp.connectors.bybit.trading:BybitTrading",

@@ -2,7 +2,9 @@
 
 ``/v5/public/spot`` with ``{"op":"subscribe","args":[...]}`` (at most 10 topics per request,
 the documented spot limit): ``orderbook.{levels}.{SYMBOL}``, ``publicTrade.{SYMBOL}``,
-``kline.{interval}.{SYMBOL}``. Books come in-band (a snapshot after subscribing, then
+``kline.{interval}.{SYMBOL}``, and with ``streams.book_ticker`` the level-1 book
+``orderbook.1.{SYMBOL}`` as ``BookTicker`` events (the book's own topic when its depth is
+1: then each message gives both). Books come in-band (a snapshot after subscribing, then
 deltas) and are checked by :class:`BybitBookSync` (``u`` contiguous and never backwards,
 ``u == 1`` resets). On a gap the topic is unsubscribed and subscribed again, which makes
 Bybit send a fresh snapshot; deltas in between are dropped. If no snapshot comes within
@@ -82,7 +84,8 @@ class BybitConnector(ConnectorBase):
 
     def _make_normalizer(self, symbols: SymbolMap) -> BybitNormalizer:
         self.denormalizer = BybitDenormalizer(symbols, book_depth=self.plan.depth or 50)
-        return BybitNormalizer(symbols)
+        return BybitNormalizer(symbols, book_depth=self.plan.depth,
+                               book_ticker=self.plan.book_ticker)  # fmt: skip
 
     def _ws_url(self) -> str:
         return f"{self.cfg.ws_url().rstrip('/')}/v5/public/spot"

@@ -9,6 +9,10 @@ A frame is decoded once into an envelope whose ``data`` stays raw, then ``data``
 by the struct of its topic. ``u == 1`` is a snapshot after a Bybit service restart (docs:
 "please overwrite your local orderbook"), so it is normalized with ``is_snapshot=True``
 whatever its ``type`` says.
+
+Best bid/offer: ``orderbook.1.{symbol}`` is the level-1 book ("snapshot message only",
+re-sent with the same ``u`` after 3 s without change); with ``book_ticker`` every level-1
+message is also a :class:`BookTicker` (price and quantity 0 for an empty side).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from ttxt_mp.connectors.normalizer import (
     Stream,
     SymbolMap,
 )
-from ttxt_mp.events import Event, Kline, MarketTrades, Orderbook, Side, Trade
+from ttxt_mp.events import BookTicker, Event, Kline, MarketTrades, Orderbook, Side, Trade
 
 __all__ = ["BybitDenormalizer", "BybitNormalizer", "symbols_from_exchange_info"]
 
@@ -124,23 +128,39 @@ _klines_dec = msgspec.json.Decoder(list[KlineData], strict=False)
 _rest_dec = msgspec.json.Decoder(RestReply)
 _rest_book_dec = msgspec.json.Decoder(RestBook, strict=False)
 
-_BOOK, _TRADE, _KLINE = 1, 2, 3
+_BOOK, _TRADE, _KLINE, _TICKER, _BOOK_TICKER = 1, 2, 3, 4, 5  # _BOOK_TICKER: book and ticker
+_BOOKS = frozenset({_BOOK, _TICKER, _BOOK_TICKER})
+_NO_LEVEL = (0.0, 0.0)
 _SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
 
 
 class BybitNormalizer(NormalizerBase):
+    """Bybit frames -> events. ``book_depth``: the depth whose ``orderbook.{depth}`` topic
+    is the book (None: every orderbook topic is); ``book_ticker``: level-1 messages
+    (``orderbook.1``) also give a BookTicker."""
+
     exchange = EXCHANGE
 
-    def __init__(self, symbols: Any = None) -> None:
+    def __init__(self, symbols: Any = None, *, book_depth: int | None = None,
+                 book_ticker: bool = False) -> None:  # fmt: skip
         super().__init__(symbols)
+        self.book_depth = book_depth
+        self.book_ticker = book_ticker
         self._topics: dict[str, tuple[int, str, str]] = {}
 
     def _topic(self, topic: str, raw: Any) -> tuple[int, str, str] | None:
         """topic -> (kind, normalized symbol, interval); None if not a normalized stream."""
         kind, _, rest = topic.partition(".")
         if kind == "orderbook":
-            _depth, _, native = rest.partition(".")
-            parsed = (_BOOK, self.symbols.normalized(native), "")
+            depth, _, native = rest.partition(".")
+            if not depth.isdigit():
+                raise self._malformed(f"bad orderbook depth {depth!r} in topic {topic!r}", raw)
+            book = self.book_depth is None or int(depth) == self.book_depth
+            ticker = self.book_ticker and depth == "1"
+            if not (book or ticker):
+                return None  # a depth this normalizer was not asked for
+            what = _BOOK_TICKER if book and ticker else _BOOK if book else _TICKER
+            parsed = (what, self.symbols.normalized(native), "")
         elif kind == "publicTrade":
             parsed = (_TRADE, self.symbols.normalized(rest), "")
         elif kind == "kline":
@@ -164,8 +184,8 @@ class BybitNormalizer(NormalizerBase):
                 pass
             else:
                 parsed = self._topics.get(fr.topic) or self._topic(fr.topic, raw_frame)
-                if parsed is not None and parsed[0] == _BOOK:
-                    return [self._book(fr.type, fr.ts, fr.data, parsed[1], local_ts, raw_frame)]
+                if parsed is not None and parsed[0] in _BOOKS:
+                    return self._books(parsed, fr.type, fr.ts, fr.data, local_ts, raw_frame)
         try:
             env = _env_dec.decode(raw_frame)
         except msgspec.DecodeError as err:
@@ -178,14 +198,28 @@ class BybitNormalizer(NormalizerBase):
             return self._control(Control(EXCHANGE, "unsupported", True, "", topic))
         kind, symbol, interval = parsed
         try:
-            if kind == _BOOK:
+            if kind in _BOOKS:
                 d = _book_dec.decode(env.data)
-                return [self._book(env.type, env.ts, d, symbol, local_ts, raw_frame)]
+                return self._books(parsed, env.type, env.ts, d, local_ts, raw_frame)
             if kind == _TRADE:
                 return [self._trades(env, symbol, local_ts)]
             return self._klines(env, symbol, interval, local_ts)
         except msgspec.DecodeError as err:
             raise self._malformed(f"{topic} data: {err}", raw_frame) from None
+
+    def _books(self, parsed: tuple[int, str, str], typ: str, ts: int, d: BookData,
+               local_ts: int, raw: Any) -> list[Event]:  # fmt: skip
+        """An orderbook message -> its Orderbook and/or (level 1) its BookTicker."""
+        kind, symbol, _ = parsed
+        book = self._book(typ, ts, d, symbol, local_ts, raw)
+        if kind == _BOOK:
+            return [book]
+        bid = d.b[0] if d.b else _NO_LEVEL
+        ask = d.a[0] if d.a else _NO_LEVEL
+        ticker = BookTicker(exchange=EXCHANGE, symbol=symbol, exch_ts=book.exch_ts,
+                            local_ts=local_ts, bid=bid[0], bid_qty=bid[1], ask=ask[0],
+                            ask_qty=ask[1], update_id=d.u)  # fmt: skip
+        return [book, ticker] if kind == _BOOK_TICKER else [ticker]
 
     def _book(
         self, typ: str, ts: int, d: BookData, symbol: str, local_ts: int, raw: Any
@@ -286,7 +320,7 @@ def symbols_from_exchange_info(body: Any) -> SymbolMap:
 
 class BybitDenormalizer(DenormalizerBase):
     """Streams -> Bybit v5 topics and ``{"op":"subscribe"}`` frames (<= 10 args each, the
-    documented spot limit)."""
+    documented spot limit); the book ticker is the level-1 book ``orderbook.1``."""
 
     exchange = EXCHANGE
     MAX_ARGS = 10
@@ -299,6 +333,8 @@ class BybitDenormalizer(DenormalizerBase):
         sym = self.native(stream.symbol)
         if stream.channel == "book":
             return f"orderbook.{stream.depth or self.book_depth}.{sym}"
+        if stream.channel == "book_ticker":
+            return f"orderbook.1.{sym}"  # the level-1 book
         if stream.channel == "trades":
             return f"publicTrade.{sym}"
         if stream.channel == "kline":
@@ -311,7 +347,8 @@ class BybitDenormalizer(DenormalizerBase):
         raise ValueError(f"bybit: unknown channel {stream.channel!r}")
 
     def _frames(self, op: str, streams: Iterable[Stream], req_id: int | str) -> list[bytes]:
-        args = [self.topic(s) for s in streams]
+        # a book of depth 1 and the book ticker are one topic: subscribed once
+        args = list(dict.fromkeys(self.topic(s) for s in streams))
         chunks = [args[i : i + self.MAX_ARGS] for i in range(0, len(args), self.MAX_ARGS)]
         return [
             msgspec.json.encode(
