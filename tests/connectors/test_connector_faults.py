@@ -22,11 +22,13 @@ VENUES = ["binance", "bybit"]
 
 async def synced(run, timeout: float = 5.0) -> Consumer:
     con = run.consumer
-    syms = [s for s in run.connector.active_symbols]
+    c = run.connector
     await con.until(
         lambda: (
-            run.connector.state == S.UP
-            and all(run.connector.symbol_states.get(s) == S.UP for s in syms)
+            c.state == S.UP
+            # read now, not before the instrument list is in (it would be empty)
+            and bool(syms := c.active_symbols)
+            and all(c.symbol_states.get(s) == S.UP for s in syms)
             # and this consumer has read each book's snapshot (the connector may be
             # ahead of it on a loaded machine)
             and all(con.snapshots.get(s, 0) >= 1 for s in syms)
