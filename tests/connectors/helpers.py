@@ -7,7 +7,14 @@ import asyncio
 from typing import Any
 
 from ttxt_mp.config import ConnectorConfig, DepthStream, Endpoints, Streams
-from ttxt_mp.events import ConnectorState, ConnectorStatus, Kline, MarketTrades, Orderbook
+from ttxt_mp.events import (
+    BookTicker,
+    ConnectorState,
+    ConnectorStatus,
+    Kline,
+    MarketTrades,
+    Orderbook,
+)
 from ttxt_mp.orderbook import OrderBook, UpdateResult
 from ttxt_mp.queues import AsyncioQueue, QueueEmpty
 from ttxt_mp.sim import Simulator
@@ -52,6 +59,8 @@ class Consumer:
         self.statuses: list[ConnectorStatus] = []
         self.trades: list[MarketTrades] = []
         self.klines: list[Kline] = []
+        self.tickers: dict[str, BookTicker] = {}  # the latest per symbol
+        self.ticker_events = 0
         self.book_events = 0
         self.snapshots: dict[str, int] = {}
 
@@ -75,6 +84,9 @@ class Consumer:
                 self.trades.append(ev)
             elif isinstance(ev, Kline):
                 self.klines.append(ev)
+            elif isinstance(ev, BookTicker):
+                self.tickers[ev.symbol] = ev
+                self.ticker_events += 1
 
     def bad_results(self) -> list[tuple[str, UpdateResult]]:
         """Published book events a consumer could not apply cleanly (must be none)."""
@@ -109,8 +121,9 @@ class Consumer:
             await asyncio.sleep(0.02)
 
 
-def _truth(sim: Simulator, exchange: str, native: str) -> tuple[int, list, list]:
-    depth = None if exchange == "binance" else DEPTH[exchange]
+def _truth(sim: Simulator, exchange: str, native: str, depth: int | None = None
+           ) -> tuple[int, list, list]:  # fmt: skip
+    depth = None if exchange == "binance" else depth or DEPTH[exchange]
     tb = sim.truth(exchange, native, depth)
     uid = tb.update_id if exchange == "binance" else tb.topics[f"orderbook.{depth}.{native}"]
     bids, asks = tb.as_floats()
@@ -123,9 +136,14 @@ async def checkpoint(
     exchange: str,
     natives: tuple[str, ...] | list[str] | None = None,
     timeout: float = 5.0,
+    *,
+    tickers: bool = False,
+    depth: int | None = None,
 ) -> None:
     """Pause the market, let the connector catch up, and require every rebuilt book to
-    equal the simulator's true book level for level (then resume)."""
+    equal the simulator's true book level for level (then resume). ``tickers``: the last
+    BookTicker of each symbol must also be that book's best bid and ask (price and
+    quantity). ``depth``: the book depth subscribed (default :data:`DEPTH`)."""
     natives = natives or SYMBOLS[exchange]
     sim.pause()
     try:
@@ -136,13 +154,17 @@ async def checkpoint(
                 book = consumer.books.get(sym)
                 if book is None:
                     return False
-                uid, bids, asks = _truth(sim, exchange, native)
-                return book.update_id == uid and book.bids() == bids and book.asks() == asks
+                uid, bids, asks = _truth(sim, exchange, native, depth)
+                if not (book.update_id == uid and book.bids() == bids and book.asks() == asks):
+                    return False
+                t = consumer.tickers.get(sym)
+                return not tickers or t is not None and (
+                    ((t.bid, t.bid_qty), (t.ask, t.ask_qty)) == (book.best_bid, book.best_ask))
 
             try:
                 await consumer.until(same, timeout, f"{exchange} {sym} book == truth")
             except AssertionError:
-                uid, bids, asks = _truth(sim, exchange, native)
+                uid, bids, asks = _truth(sim, exchange, native, depth)
                 book = consumer.books.get(sym)
                 detail = (
                     "no book"
@@ -150,13 +172,14 @@ async def checkpoint(
                     else (
                         f"book id {book.update_id} vs truth {uid}; levels {book.depth()} vs "
                         f"{(len(bids), len(asks))}; best {book.best_bid}/{book.best_ask} vs "
-                        f"{bids[:1]}/{asks[:1]}"
+                        f"{bids[:1]}/{asks[:1]}; ticker {consumer.tickers.get(sym)}"
                     )
                 )
                 raise AssertionError(
                     f"{exchange} {sym}: {detail}\n{consumer.status_log()}"
                 ) from None
-            assert len(consumer.books[sym].bids()) > 10, "compared an almost empty book"
+            assert len(consumer.books[sym].bids()) > min(10, (depth or 11) - 1), \
+                "compared an almost empty book"
     finally:
         sim.resume()
 

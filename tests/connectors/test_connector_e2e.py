@@ -1,5 +1,6 @@
 """Connector -> AsyncioQueue -> consumer books equal the simulator's true books, for both
-venues; trades and klines arrive with the right symbols; statuses tell the life-cycle."""
+venues; trades and klines arrive with the right symbols; book tickers are the books' best
+levels; statuses tell the life-cycle."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import asyncio
 
 import pytest
 
-from ttxt_mp.events import ConnectorState
+from ttxt_mp.config import DepthStream, Streams
+from ttxt_mp.events import BookTicker, ConnectorState
 from ttxt_mp.sim import Simulator
 
-from .helpers import SYMBOLS, checkpoint, make_cfg, norm
+from .helpers import DEPTH, SYMBOLS, checkpoint, make_cfg, norm
 
 S = ConnectorState
 VENUES = ["binance", "bybit"]
@@ -87,3 +89,63 @@ async def test_fluent_listening_market_stream_selects_streams(
     assert {t.symbol for t in con.trades} == {"ETH/USDT"}
     subs = sim.connections("binance")[0]["subscriptions"]
     assert subs == ["ethusdt@trade"]
+
+
+@pytest.mark.parametrize("exchange", VENUES)
+async def test_book_tickers_are_the_best_levels_of_the_book(
+    sim: Simulator, start_connector, exchange: str
+) -> None:
+    """streams.book_ticker: Binance <sym>@bookTicker, Bybit's level-1 book beside the
+    depth-50 one. At two paused checkpoints the last BookTicker of each symbol is the best
+    bid and ask of the book the consumer rebuilt (which equals the true book); on Binance
+    the trades come from @aggTrade: one aggregate id after the other, none missing."""
+    agg = exchange == "binance"
+    streams = Streams(depth=DepthStream(levels=DEPTH[exchange]), trades=True, klines=[],
+                      book_ticker=True, agg_trades=agg)  # fmt: skip
+    run = await start_connector(make_cfg(sim, exchange, streams=streams))
+    con = run.consumer
+    syms = {norm(s) for s in SYMBOLS[exchange]}
+    await con.until(lambda: set(con.tickers) == syms and all(
+        run.connector.symbol_states.get(s) == S.UP for s in syms), 5.0, "synced, tickers")
+    await checkpoint(sim, con, exchange, tickers=True)
+    seen = con.ticker_events
+    await asyncio.sleep(0.8)  # the market moves on
+    await checkpoint(sim, con, exchange, tickers=True)
+    assert con.ticker_events > seen, "no BookTicker while the market moved"
+    await con.until(lambda: {t.symbol for t in con.trades} == syms, 6.0, "trades")
+    assert con.bad_results() == []
+    for t in con.tickers.values():
+        assert t.exchange == exchange and 0 < t.bid < t.ask and t.bid_qty > 0 < t.ask_qty
+        assert t.update_id > 0 and t.local_ts > 0 and (t.exch_ts > 0) == (exchange == "bybit")
+    topics = sorted(sim.connections(exchange)[0]["subscriptions"])
+    if agg:
+        assert topics == sorted(f"{s.lower()}@{k}" for s in SYMBOLS[exchange]
+                                for k in ("depth@100ms", "bookTicker", "aggTrade"))  # fmt: skip
+        for sym in syms:
+            ids = [int(tr.id) for mt in con.trades if mt.symbol == sym for tr in mt.trades]
+            assert ids == list(range(ids[0], ids[0] + len(ids))), ids
+    else:
+        assert topics == sorted(f"{k}.{s}" for s in SYMBOLS[exchange]
+                                for k in ("orderbook.50", "orderbook.1", "publicTrade"))  # fmt: skip
+    assert "book ticker" in con.statuses[0].message
+    await run.stop()
+    # state on join: the last ticker of each symbol, as the consumer last saw it
+    state = [e for e in run.connector.state_events() if isinstance(e, BookTicker)]
+    assert sorted(state, key=lambda e: e.symbol) == sorted(con.tickers.values(),
+                                                           key=lambda e: e.symbol)  # fmt: skip
+
+
+async def test_bybit_depth_1_book_and_its_tickers_share_one_topic(
+    sim: Simulator, start_connector
+) -> None:
+    streams = Streams(depth=DepthStream(levels=1), trades=False, klines=[], book_ticker=True)
+    run = await start_connector(make_cfg(sim, "bybit", streams=streams))
+    con = run.consumer
+    await checkpoint(sim, con, "bybit", tickers=True, depth=1)
+    await asyncio.sleep(0.3)
+    await checkpoint(sim, con, "bybit", tickers=True, depth=1)
+    assert sorted(sim.connections("bybit")[0]["subscriptions"]) == [
+        f"orderbook.1.{s}" for s in sorted(SYMBOLS["bybit"])]
+    assert con.ticker_events >= con.book_events > 0  # one of each per level-1 message
+    assert con.bad_results() == [] and run.connector.gaps == 0
+    assert not con.has_status(S.ERROR), con.status_log()
