@@ -36,7 +36,7 @@ class FakeConnector:
     def put(self, e) -> None:
         if isinstance(e, ev.Orderbook):
             self.books.setdefault(e.symbol, OrderBook("binance", e.symbol)).update(e)
-        elif isinstance(e, ev.Kline | ev.ConnectorStatus):
+        elif isinstance(e, ev.Kline | ev.ConnectorStatus | ev.BookTicker):
             self.latest[(type(e), e.symbol)] = e
         self.publisher.put(e)
 
@@ -55,6 +55,10 @@ class FakeConnector:
             self.uid -= 1
         elif i % 11 == 5:
             e = ev.Kline(exchange="binance", symbol=sym, interval="1m", open_ts=u, close=float(u))
+            self.uid -= 1
+        elif i % 13 == 7:
+            e = ev.BookTicker(exchange="binance", symbol=sym, bid=float(u), bid_qty=1.0,
+                              ask=u + 1.0, ask_qty=2.0, update_id=u)
             self.uid -= 1
         else:
             price = 90.0 + (i * 37 % 20) * 0.5

@@ -64,11 +64,14 @@ def test_late_and_lapped_consumers_rebuild_the_producers_books(before, after, se
         if lap_at is not None and lap_at < after:
             assert any(isinstance(e, ev.GapNotice) for e in got)
             assert q.joins >= 2
-        # latest values came with the state: the last kline seen is the producer's
-        klines = [e for e in got if isinstance(e, ev.Kline)]
+        # latest values came with the state: the last kline (book ticker) seen is the
+        # producer's, and none older came after it
         for (kind, sym), e in conn.latest.items():
-            if kind is ev.Kline:
-                assert [k for k in klines if k.symbol == sym][-1] == e
+            if kind in (ev.Kline, ev.BookTicker):
+                mine = [k for k in got if type(k) is kind and k.symbol == sym]
+                assert mine[-1] == e
+                key = [k.open_ts if kind is ev.Kline else k.update_id for k in mine]
+                assert key == sorted(key)
         q.close()
 
 
