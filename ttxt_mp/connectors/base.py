@@ -57,6 +57,7 @@ from ttxt_mp.config import (
     extra_stream_error,
     kline_intervals,
 )
+from ttxt_mp.connectors.instruments import InstrumentsError
 from ttxt_mp.connectors.normalizer import (
     Control,
     MalformedFrame,
@@ -430,7 +431,7 @@ class ConnectorBase(ABC):
             try:
                 smap = await self._load_symbols(rest)
                 break
-            except (WebError, MalformedFrame) as exc:
+            except (WebError, MalformedFrame, InstrumentsError) as exc:
                 delay = backoff.next_delay()
                 self._set_state(S.DOWN, f"instrument list failed: {exc}; retry in {delay:.2f} s")
                 await self._sleep(delay)

@@ -17,7 +17,7 @@ from .errors import (
     WSStalledError,
 )
 from .factory import WebAssistantFactory
-from .rate_limit import RateLimit, RateLimiter
+from .rate_limit import RateLimit, RateLimiter, shared_limiter
 from .redact import redact_headers, redact_url
 from .rest_assistant import RequestParts, RESTAssistant, RESTResponse, RetryPolicy, Signer
 from .ws_assistant import WSAssistant
@@ -66,4 +66,5 @@ __all__ = [
     "WebError",
     "redact_headers",
     "redact_url",
+    "shared_limiter",
 ]

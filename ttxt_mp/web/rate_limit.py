@@ -8,12 +8,17 @@ windows, so staying under it keeps us under theirs. Waiting, never exceeding.
 
 Global limits (`is_global=True`) are charged by every request; a request may also name
 one or more per-endpoint limit ids. The clock and sleep are injectable for tests.
+
+A venue's budget is one per process: :func:`shared_limiter` hands every user of the same
+venue and REST host (the market-data connector, the trading venue) the same limiter.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
@@ -153,3 +158,21 @@ class RateLimiter:
         win = self._windows[limit_id]
         win.expire(self._clock())
         return win.used
+
+
+_shared: weakref.WeakValueDictionary[tuple[str, str], RateLimiter] = weakref.WeakValueDictionary()
+_shared_lock = threading.Lock()
+
+
+def shared_limiter(venue: str, rest_url: str, factory: Callable[[], RateLimiter]) -> RateLimiter:
+    """The process's one limiter for ``venue`` at ``rest_url`` (its REST host), made by
+    ``factory`` (the venue's documented limits) when nobody holds one yet.
+
+    Kept while someone uses it (weakly referenced): the connector and the trading venue of
+    a process spend one budget; a process that keeps neither starts afresh."""
+    key = (venue, rest_url.rstrip("/"))
+    with _shared_lock:
+        limiter = _shared.get(key)
+        if limiter is None:
+            limiter = _shared[key] = factory()
+        return limiter

@@ -15,25 +15,23 @@ and a quiet symbol may send nothing for long, so a ``LIST_SUBSCRIPTIONS`` reques
 ``heartbeat_timeout / 2`` s gets a reply that proves the stream is alive; no reply for
 ``heartbeat_timeout`` means a stalled stream, and the connector reconnects.
 
-Symbols are validated against ``GET /api/v3/exchangeInfo`` at start.
+Symbols are validated against ``GET /api/v3/exchangeInfo`` at start: the instrument list
+trading uses too, fetched once per process, and the REST budget is the process's one
+limiter for the host (:mod:`ttxt_mp.connectors.binance.rest`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from typing import Any
 
 import msgspec
 
 from ttxt_mp.config import ConnectorConfig
 from ttxt_mp.connectors.base import ConnectorBase
-from ttxt_mp.connectors.binance.normalizer import (
-    BinanceDenormalizer,
-    BinanceNormalizer,
-    symbols_from_exchange_info,
-)
+from ttxt_mp.connectors.binance import rest as venue_rest
+from ttxt_mp.connectors.binance.normalizer import BinanceDenormalizer, BinanceNormalizer
 from ttxt_mp.connectors.binance.sync import BinanceBookSync
 from ttxt_mp.connectors.normalizer import MalformedFrame, SymbolMap
 from ttxt_mp.events import ConnectorState, Orderbook
@@ -41,10 +39,7 @@ from ttxt_mp.queues import IQueuePublisher
 from ttxt_mp.web import (
     AppHeartbeat,
     Backoff,
-    RateLimit,
-    RateLimiter,
     RESTAssistant,
-    RESTError,
     WebAssistantFactory,
     WebError,
     WSAssistant,
@@ -86,7 +81,7 @@ class BinanceConnector(ConnectorBase):
 
     def _make_factory(self) -> WebAssistantFactory:
         return WebAssistantFactory(
-            rate_limiter=RateLimiter([RateLimit("REQUEST_WEIGHT", 6000, 60.0, is_global=True)]),
+            rate_limiter=venue_rest.rate_limiter(self.cfg.rest_url()),
             rest_base_url=self.cfg.rest_url(),
             rng=self._rng,
         )
@@ -95,20 +90,10 @@ class BinanceConnector(ConnectorBase):
         return f"{self.cfg.rest_url().rstrip('/')}{path}"
 
     async def _load_symbols(self, rest: RESTAssistant) -> SymbolMap:
-        """exchangeInfo for the planned symbols; if one is unknown (-1121 for the whole
-        request) fall back to the full list, so the others still run."""
-        natives = [s.replace("/", "") for s in self.plan.symbols]
-        try:
-            body = await rest.request(
-                "GET", self._url("/api/v3/exchangeInfo"),
-                params={"symbols": json.dumps(natives, separators=(",", ":"))},
-                weight=20, raw=True,
-            )  # fmt: skip
-        except RESTError as exc:
-            if exc.status != 400:
-                raise
-            body = await rest.request("GET", self._url("/api/v3/exchangeInfo"), weight=20, raw=True)
-        return symbols_from_exchange_info(body.body)
+        """exchangeInfo for the planned symbols (the full list if one is unknown), shared
+        with trading in this process."""
+        insts = await venue_rest.instruments(rest, self.cfg.rest_url(), self.plan.symbols)
+        return SymbolMap.from_instruments(insts, exchange=self.exchange)
 
     def _make_normalizer(self, symbols: SymbolMap) -> BinanceNormalizer:
         self.denormalizer = BinanceDenormalizer(symbols)

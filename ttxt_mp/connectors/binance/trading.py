@@ -1,6 +1,8 @@
 """Binance Spot trading venue: signed REST order entry, user data stream, reconciliation.
 
-- Instruments: ``GET /api/v3/exchangeInfo``; server time: ``GET /api/v3/time``.
+- Instruments: ``GET /api/v3/exchangeInfo``, the list market data uses too (fetched once
+  per process), and the process's one REST limiter for the host
+  (:mod:`ttxt_mp.connectors.binance.rest`); server time: ``GET /api/v3/time``.
 - Orders: :class:`BinanceOrderDenormalizer` (``POST/DELETE /api/v3/order``, amend via
   ``order/amend/keepPriority`` or ``order/cancelReplace``), signed by :class:`BinanceSigner`.
 - User data stream: a listen key from ``POST /api/v3/userDataStream`` (API key header,
@@ -17,21 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 
+from ttxt_mp.connectors.binance import rest as venue_rest
 from ttxt_mp.connectors.binance.auth import BinanceSigner
 from ttxt_mp.connectors.binance.denormalizer import BinanceOrderDenormalizer
-from ttxt_mp.connectors.binance.instruments import binance_instruments
 from ttxt_mp.connectors.binance.private import BinancePrivateNormalizer
 from ttxt_mp.connectors.instruments import InstrumentBook
 from ttxt_mp.connectors.trading import TradingVenue
 from ttxt_mp.events import OrderUpdate, Wallet
 from ttxt_mp.secrets import Credentials, register_secret
-from ttxt_mp.web import RateLimit, RateLimiter, RESTError, WSAssistant
+from ttxt_mp.web import RateLimiter, RESTError, WSAssistant
 
 __all__ = ["BinanceTrading", "LISTEN_KEY_KEEPALIVE_S"]
 
@@ -57,23 +58,13 @@ class BinanceTrading(TradingVenue):
         return BinanceSigner(creds, recv_window_ms=recv_window_ms)
 
     def _rate_limiter(self) -> RateLimiter:
-        # REQUEST_WEIGHT 6000/min (exchangeInfo rateLimits of Spot); the per-account ORDERS
-        # count limits are enforced by the venue (its -1015 reaches the client as an ack).
-        return RateLimiter([RateLimit("REQUEST_WEIGHT", 6000, 60.0, is_global=True)])
+        # REQUEST_WEIGHT 6000/min, the process's one budget (market data spends it too)
+        return venue_rest.rate_limiter(self.cfg.rest_url())
 
-    async def load_instruments(self) -> InstrumentBook:
-        natives = [s.replace("/", "") for s in self.cfg.symbols]
-        try:
-            resp = await self.rest.request(
-                "GET", "/api/v3/exchangeInfo",
-                params={"symbols": json.dumps(natives, separators=(",", ":"))}, weight=20,
-                raw=True,
-            )  # fmt: skip
-        except RESTError as e:
-            if e.status != 400:
-                raise
-            resp = await self.rest.request("GET", "/api/v3/exchangeInfo", weight=20, raw=True)
-        book = InstrumentBook("binance", binance_instruments(resp.body))
+    async def load_instruments(self, refresh: bool = False) -> InstrumentBook:
+        insts = await venue_rest.instruments(self.rest, self.cfg.rest_url(), self.cfg.symbols,
+                                             refresh=refresh)  # fmt: skip
+        book = InstrumentBook("binance", insts)
         self.instruments = book
         self.denormalizer = BinanceOrderDenormalizer(book)
         self.private = BinancePrivateNormalizer(book)

@@ -14,7 +14,9 @@ Heartbeat: the docs ask for ``{"op":"ping"}`` every 20 s; it is sent every
 ``min(20, heartbeat_timeout / 2)`` s so its pong also proves a quiet stream alive, and no
 frame for ``heartbeat_timeout`` s means a stalled stream (reconnect).
 
-Symbols are validated against ``GET /v5/market/instruments-info?category=spot`` at start.
+Symbols are validated against ``GET /v5/market/instruments-info?category=spot`` at start:
+the instrument list trading uses too, fetched once per process, and the REST budget is the
+process's one limiter for the host (:mod:`ttxt_mp.connectors.bybit.rest`).
 """
 
 from __future__ import annotations
@@ -25,19 +27,14 @@ from typing import Any
 
 from ttxt_mp.config import ConnectorConfig
 from ttxt_mp.connectors.base import ConnectorBase
-from ttxt_mp.connectors.bybit.normalizer import (
-    BybitDenormalizer,
-    BybitNormalizer,
-    symbols_from_exchange_info,
-)
+from ttxt_mp.connectors.bybit import rest as venue_rest
+from ttxt_mp.connectors.bybit.normalizer import BybitDenormalizer, BybitNormalizer
 from ttxt_mp.connectors.bybit.sync import BybitBookSync
 from ttxt_mp.connectors.normalizer import Stream, SymbolMap
 from ttxt_mp.events import ConnectorState, Orderbook
 from ttxt_mp.queues import IQueuePublisher
 from ttxt_mp.web import (
     AppHeartbeat,
-    RateLimit,
-    RateLimiter,
     RESTAssistant,
     WebAssistantFactory,
     WSAssistant,
@@ -70,17 +67,17 @@ class BybitConnector(ConnectorBase):
     # ------------------------------------------------------------------ setup
 
     def _make_factory(self) -> WebAssistantFactory:
-        # "Rate Limit": 600 requests per 5 s per IP for HTTP.
+        # "Rate Limit": 600 requests per 5 s per IP for HTTP (shared with trading).
         return WebAssistantFactory(
-            rate_limiter=RateLimiter([RateLimit("IP", 600, 5.0, is_global=True)]),
+            rate_limiter=venue_rest.rate_limiter(self.cfg.rest_url()),
             rest_base_url=self.cfg.rest_url(),
             rng=self._rng,
         )
 
     async def _load_symbols(self, rest: RESTAssistant) -> SymbolMap:
-        url = f"{self.cfg.rest_url().rstrip('/')}/v5/market/instruments-info"
-        resp = await rest.request("GET", url, params={"category": "spot"}, raw=True)
-        return symbols_from_exchange_info(resp.body)
+        """The spot instruments, shared with trading in this process."""
+        insts = await venue_rest.instruments(rest, self.cfg.rest_url(), "spot")
+        return SymbolMap.from_instruments(insts, exchange=self.exchange)
 
     def _make_normalizer(self, symbols: SymbolMap) -> BybitNormalizer:
         self.denormalizer = BybitDenormalizer(symbols, book_depth=self.plan.depth or 50)

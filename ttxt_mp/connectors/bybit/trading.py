@@ -1,7 +1,9 @@
 """Bybit v5 trading venue: signed REST order entry, private WebSocket, reconciliation.
 
-- Instruments: ``GET /v5/market/instruments-info?category=spot``; server time:
-  ``GET /v5/market/time`` (``timeNano``).
+- Instruments: ``GET /v5/market/instruments-info?category=spot``, the list market data
+  uses too (fetched once per process), and the process's one REST limiter for the host
+  (:mod:`ttxt_mp.connectors.bybit.rest`); server time: ``GET /v5/market/time``
+  (``timeNano``).
 - Orders: :class:`BybitOrderDenormalizer` (``/v5/order/create|cancel|amend``), signed with
   the ``X-BAPI-*`` headers by :class:`BybitSigner`. Errors are HTTP 200 with a non-zero
   ``retCode`` (10002: timestamp outside the window, 10004: bad signature).
@@ -23,16 +25,16 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from ttxt_mp.connectors.bybit import rest as venue_rest
 from ttxt_mp.connectors.bybit.auth import BybitSigner
 from ttxt_mp.connectors.bybit.denormalizer import BybitOrderDenormalizer
-from ttxt_mp.connectors.bybit.instruments import bybit_instruments
 from ttxt_mp.connectors.bybit.private import BybitPrivateStream
 from ttxt_mp.connectors.instruments import InstrumentBook
 from ttxt_mp.connectors.normalizer import MalformedFrame
 from ttxt_mp.connectors.trading import TradingVenue
 from ttxt_mp.events import OrderUpdate, Wallet
 from ttxt_mp.secrets import Credentials
-from ttxt_mp.web import RateLimit, RateLimiter, WSAssistant, WSJSONRequest
+from ttxt_mp.web import RateLimiter, WSAssistant, WSJSONRequest
 
 __all__ = ["BybitTrading", "PING_INTERVAL_S", "PRIVATE_TOPICS"]
 
@@ -69,13 +71,14 @@ class BybitTrading(TradingVenue):
         return BybitSigner(creds, recv_window_ms=recv_window_ms)
 
     def _rate_limiter(self) -> RateLimiter:
-        # "Rate Limit": 600 requests per 5 s per IP; order create/amend/cancel 20/s (spot).
-        return RateLimiter([RateLimit("IP", 600, 5.0, is_global=True)])
+        # "Rate Limit": 600 requests per 5 s per IP, the process's one budget (market data
+        # spends it too); order create/amend/cancel 20/s (spot) are the venue's to enforce.
+        return venue_rest.rate_limiter(self.cfg.rest_url())
 
-    async def load_instruments(self) -> InstrumentBook:
-        resp = await self.rest.request("GET", "/v5/market/instruments-info",
-                                       params={"category": "spot"}, raw=True)  # fmt: skip
-        book = InstrumentBook("bybit", bybit_instruments(resp.body))
+    async def load_instruments(self, refresh: bool = False) -> InstrumentBook:
+        insts = await venue_rest.instruments(self.rest, self.cfg.rest_url(), "spot",
+                                             refresh=refresh)  # fmt: skip
+        book = InstrumentBook("bybit", insts)
         self.instruments = book
         self.denormalizer = BybitOrderDenormalizer(book)
         self.private = BybitPrivateStream(book)

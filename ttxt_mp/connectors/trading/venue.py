@@ -75,11 +75,15 @@ class TradingVenue(ABC):
     def _make_signer(self, creds: Credentials, recv_window_ms: int) -> Any: ...
 
     @abstractmethod
-    def _rate_limiter(self) -> RateLimiter: ...
+    def _rate_limiter(self) -> RateLimiter:
+        """The venue's REST limiter: the process's one for its host (``shared_limiter``), so
+        market data and trading spend one budget."""
 
     @abstractmethod
-    async def load_instruments(self) -> InstrumentBook:
-        """Fetch the instrument list; sets ``instruments``, ``denormalizer``, ``private``."""
+    async def load_instruments(self, refresh: bool = False) -> InstrumentBook:
+        """The instrument list (the process's, shared with market data: see
+        :mod:`ttxt_mp.connectors.catalog`; ``refresh`` fetches it again); sets
+        ``instruments``, ``denormalizer``, ``private``."""
 
     @abstractmethod
     async def server_time_ms(self) -> int: ...
