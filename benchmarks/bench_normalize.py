@@ -3,7 +3,10 @@ cryptofeed's own feed handlers when cryptofeed is installed), on documented fram
 
 Frames are the example messages of the Binance and Bybit API docs (tests/fixtures), sent
 compact as on the wire; Binance frames are wrapped as combined streams. Diff-depth frames
-get increasing update ids so every frame is a fresh update. Columns:
+get increasing update ids so every frame is a fresh update (bookTicker and level-1 frames
+too, aggTrade frames fresh aggregate ids). Bybit's level-1 frame is the documented
+snapshot cut to one level per side on ``orderbook.1`` (the page shows no level-1
+example), normalized into a BookTicker beside a depth-50 book. Columns:
 
 - ``ttxt_mp`` : msgspec decode + normalize to events + ``layout_for(kind).pack_into`` into a
   ring-slot bytearray (standing in for publish).
@@ -53,6 +56,10 @@ def binance_frames(doc, stream: str, levels: int = 0) -> list[bytes]:
     msg = msgspec.json.decode(doc.frame)
     out = []
     for i in range(N_VARIANTS):
+        if "e" not in msg:  # bookTicker: no event type
+            msg["u"] = 400900217 + i
+        elif msg["e"] == "aggTrade":
+            msg["a"], msg["f"], msg["l"] = 12345 + i, 100 + 6 * i, 105 + 6 * i
         if msg.get("e") == "depthUpdate":
             msg["U"], msg["u"] = 161 + 4 * i, 164 + 4 * i
             if levels:
@@ -64,8 +71,11 @@ def binance_frames(doc, stream: str, levels: int = 0) -> list[bytes]:
     return out
 
 
-def bybit_frames(doc) -> list[bytes]:
+def bybit_frames(doc, level1: bool = False) -> list[bytes]:
     msg = msgspec.json.decode(doc.frame)
+    if level1:
+        msg["topic"] = msg["topic"].replace("orderbook.50.", "orderbook.1.")
+        msg["data"]["b"], msg["data"]["a"] = msg["data"]["b"][:1], msg["data"]["a"][:1]
     out = []
     for i in range(N_VARIANTS):
         if isinstance(msg["data"], dict):
@@ -84,7 +94,15 @@ def _levels(raw) -> list:
 def baseline_binance(frame: bytes):
     msg = json.loads(frame)
     data = msg["data"] if "stream" in msg else msg
-    e = data["e"]
+    e = data.get("e")
+    if e is None:  # bookTicker
+        return {"symbol": data["s"], "seq": data["u"], "bid": Decimal(data["b"]),
+                "bid_amount": Decimal(data["B"]), "ask": Decimal(data["a"]),
+                "ask_amount": Decimal(data["A"])}  # fmt: skip
+    if e == "aggTrade":
+        return {"symbol": data["s"], "side": "sell" if data["m"] else "buy", "id": data["a"],
+                "price": Decimal(data["p"]), "amount": Decimal(data["q"]),
+                "ts": data["T"] / 1000.0}  # fmt: skip
     if e == "depthUpdate":
         return {"symbol": data["s"], "ts": data["E"] / 1000.0, "seq": data["u"],
                 "bid": _levels(data["b"]), "ask": _levels(data["a"])}  # fmt: skip
@@ -101,6 +119,11 @@ def baseline_binance(frame: bytes):
 def baseline_bybit(frame: bytes):
     msg = json.loads(frame)
     topic, data = msg["topic"], msg["data"]
+    if topic.startswith("orderbook.1."):  # level 1 as best bid/offer
+        (bp, bq), (ap, aq) = data["b"][0], data["a"][0]
+        return {"symbol": data["s"], "ts": msg["ts"] / 1000.0, "seq": data["u"],
+                "bid": Decimal(bp), "bid_amount": Decimal(bq), "ask": Decimal(ap),
+                "ask_amount": Decimal(aq)}  # fmt: skip
     if topic.startswith("orderbook"):
         return {"symbol": data["s"], "ts": msg["ts"] / 1000.0, "seq": data["u"],
                 "snapshot": msg["type"] == "snapshot",
@@ -208,16 +231,23 @@ def main() -> None:
         ("binance", "depthUpdate (20+20 levels)",
          binance_frames(docs.BINANCE_DEPTH_UPDATE, "bnbbtc@depth@100ms", 20), True),
         ("binance", "trade (doc)", binance_frames(docs.BINANCE_TRADE, "bnbbtc@trade"), False),
+        ("binance", "aggTrade (doc)", binance_frames(docs.BINANCE_AGG_TRADE, "bnbbtc@aggTrade"),
+         False),
+        ("binance", "bookTicker (doc)",
+         binance_frames(docs.BINANCE_BOOK_TICKER, "bnbusdt@bookTicker"), False),
         ("binance", "kline (doc)", binance_frames(docs.BINANCE_KLINE, "bnbbtc@kline_1m"), False),
         ("bybit", "orderbook delta (doc, 5+7 levels)",
          bybit_frames(docs.BYBIT_ORDERBOOK_DELTA), True),
+        ("bybit", "orderbook.1 -> BookTicker (doc snapshot, 1+1 levels)",
+         bybit_frames(docs.BYBIT_ORDERBOOK_SNAPSHOT, level1=True), False),
         ("bybit", "publicTrade (doc)", bybit_frames(docs.BYBIT_TRADE), False),
         ("bybit", "kline (doc)", bybit_frames(docs.BYBIT_KLINE), False),
     ]  # fmt: skip
     buf = bytearray(1 << 16)
     notes = []
     for exchange, what, frames, book in cases:
-        norm = BinanceNormalizer() if exchange == "binance" else BybitNormalizer()
+        norm = BinanceNormalizer() if exchange == "binance" else BybitNormalizer(
+            book_depth=50, book_ticker=True)  # as a depth-50 connector with book tickers
         normalize = norm.normalize
         baseline = baseline_binance if exchange == "binance" else baseline_bybit
 

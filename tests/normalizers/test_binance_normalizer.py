@@ -255,7 +255,7 @@ TICKER = compact(docs.BINANCE_BOOK_TICKER.frame)
         (TICKER.replace(b'400900217', b'"x"'), "bookTicker: Expected `int`, got `str` - at `$.u`"),
         (combined("bnbusdt@bookTicker", TICKER.replace(b'"40.66000000"', b'"nan"')),
          "bookTicker: Expected `float` >= 0.0 - at `$.data.A`"),
-        (combined("bnbusdt@bookTicker", b"[]"), "bookTicker: Expected `object`, got `array`"),
+        (combined("bnbusdt@bookTicker", b"[]"), "Expected `object`, got `array` - at `$.data`"),
         (TICKER[:30], "bookTicker: Input data was truncated"),
         (compact(docs.BINANCE_AGG_TRADE.frame).replace(b'"a":12345', b'"a":"x"'), "`$.a`"),
     ],

@@ -184,8 +184,12 @@ class BybitNormalizer(NormalizerBase):
                 pass
             else:
                 parsed = self._topics.get(fr.topic) or self._topic(fr.topic, raw_frame)
-                if parsed is not None and parsed[0] in _BOOKS:
-                    return self._books(parsed, fr.type, fr.ts, fr.data, local_ts, raw_frame)
+                if parsed is not None:
+                    if parsed[0] == _BOOK:  # the hottest frame: no extra call
+                        return [self._book(fr.type, fr.ts, fr.data, parsed[1], local_ts,
+                                           raw_frame)]  # fmt: skip
+                    if parsed[0] in _BOOKS:
+                        return self._books(parsed, fr.type, fr.ts, fr.data, local_ts, raw_frame)
         try:
             env = _env_dec.decode(raw_frame)
         except msgspec.DecodeError as err:
