@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ttxt_mp import events as ev
+from ttxt_mp.connectors.state import StateServer
 from ttxt_mp.orderbook import OrderBook
 from ttxt_mp.shm import ShmQueue
 from ttxt_mp.shm.board import StateBoard
@@ -97,3 +98,14 @@ def consumer_books(events: list) -> dict[str, OrderBook]:
 def same(a: OrderBook, b: OrderBook) -> bool:
     return a.synced and b.synced and a.bids() == b.bids() and a.asks() == b.asks() \
         and a.update_id == b.update_id
+
+
+@contextlib.contextmanager
+def producing(before: int) -> Iterator[tuple[object, FakeConnector, StateServer]]:
+    """A ring with its board and a fake connector serving it, ``before`` events published."""
+    with ring() as (pub, board):
+        assert board is not None
+        conn = FakeConnector(pub)
+        for i in range(before):
+            conn.step(i, SYMS[i % 2])
+        yield pub, conn, StateServer(conn, board)

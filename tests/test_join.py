@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from join_helpers import SYMS, FakeConnector, consumer_books, ring, same
+from join_helpers import SYMS, FakeConnector, consumer_books, producing, ring, same
 
 from ttxt_mp import events as ev
 from ttxt_mp.connectors.state import StateServer
@@ -29,14 +29,8 @@ def drain(q: JoinedRing) -> list:
 @given(before=st.integers(0, 300), after=st.integers(0, 300), serve_at=st.integers(0, 300),
        lap_at=st.one_of(st.none(), st.integers(0, 200)))
 def test_late_and_lapped_consumers_rebuild_the_producers_books(before, after, serve_at, lap_at):
-    with ring() as (pub, board):
-        assert board is not None
-        conn = FakeConnector(pub)
-        server = StateServer(conn, board)
-        i = 0
-        for _ in range(before):
-            conn.step(i, SYMS[i % 2])
-            i += 1
+    with producing(before) as (pub, conn, server):
+        i = before
         q = JoinedRing(ShmQueue.attach(pub.name), timeout=5.0)
         got: list = []
         for k in range(after):

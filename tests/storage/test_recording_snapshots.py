@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from join_helpers import SYMS, FakeConnector, consumer_books, ring, same
+from join_helpers import SYMS, FakeConnector, consumer_books, producing, ring, same
 
 from ttxt_mp import codec
 from ttxt_mp import events as ev
@@ -37,14 +37,8 @@ def drain(get: StateGetter) -> list:
        asks=st.lists(st.integers(0, 200), max_size=3),
        lap_at=st.one_of(st.none(), st.integers(0, 150)))  # fmt: skip
 def test_spliced_snapshots_rebuild_the_producers_books(before, after, serve_at, asks, lap_at):
-    with ring() as (pub, board):
-        assert board is not None
-        conn = FakeConnector(pub)
-        server = StateServer(conn, board)
-        i = 0
-        for _ in range(before):
-            conn.step(i, SYMS[i % 2])
-            i += 1
+    with producing(before) as (pub, conn, server):
+        i = before
         consumer = ShmQueue.attach(pub.name)
         get = state_getter(consumer, RingBatchGetter(consumer, 0.001), interval=0)
         assert isinstance(get, StateGetter)
