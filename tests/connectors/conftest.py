@@ -23,6 +23,10 @@ TIMINGS = VenueTimings(
     binance_max_incoming_per_sec=5,  # documented limit: our probes must stay under it
     bybit_idle_timeout=2.5,
     bybit_idle_data_keepalive=False,  # only our {"op":"ping"} keeps a Bybit socket open
+    bybit_linear_idle_timeout=2.5,
+    bybit_linear_idle_data_keepalive=False,
+    bybit_linear_liquidations_per_sec=4.0,  # a few per test
+    bybit_linear_liquidation_push=0.2,
 )
 RATES = Rates(updates_per_sec=150.0, trades_per_sec=10.0, levels=150, max_levels=400)
 
@@ -30,7 +34,8 @@ RATES = Rates(updates_per_sec=150.0, trades_per_sec=10.0, levels=150, max_levels
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
     s = Simulator(
-        {"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "XRPUSDT"]},
+        {"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "XRPUSDT"],
+         "bybit_linear": ["BTCUSDT", "XRPUSDT"]},
         seed=11,
         rates=RATES,
         timings=TIMINGS,
