@@ -24,9 +24,13 @@ from ttxt_mp.queues import AsyncioQueue, QueueEmpty
 from ttxt_mp.sim import Simulator
 
 S = ConnectorState
-DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50}  # binance: the whole book at once
+DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50, "okx": 400,
+         "okx_linear": 400}  # binance: the whole book at once
 SYMBOLS = {"binance": ("BTCUSDT", "ETHUSDT"), "bybit": ("BTCUSDT", "XRPUSDT"),
-           "bybit_linear": ("BTCUSDT", "XRPUSDT")}  # fmt: skip
+           "bybit_linear": ("BTCUSDT", "XRPUSDT"), "okx": ("BTCUSDT", "ETHUSDT"),
+           "okx_linear": ("BTCUSDT", "ETHUSDT")}  # fmt: skip
+TRUTH_ID = {"okx": "books:{native}", "okx_linear": "books:{native}"}
+"""The simulator's name of a venue's book id (``TrueBook.topics``; default Bybit's topic)."""
 """Per simulated venue id (a venue's market other than its first is ``<id>_<market>``)."""
 
 
@@ -155,7 +159,8 @@ def _truth(sim: Simulator, exchange: str, native: str, depth: int | None = None
            ) -> tuple[int, list, list]:  # fmt: skip
     depth = None if exchange == "binance" else depth or DEPTH[exchange]
     tb = sim.truth(exchange, native, depth)
-    uid = tb.update_id if exchange == "binance" else tb.topics[f"orderbook.{depth}.{native}"]
+    key = TRUTH_ID.get(exchange, "orderbook.{depth}.{native}").format(depth=depth, native=native)
+    uid = tb.update_id if exchange == "binance" else tb.topics[key]
     bids, asks = tb.as_floats()
     return uid, bids, asks
 

@@ -15,7 +15,7 @@ from ttxt_mp.sim import Simulator
 from .helpers import DEPTH, SYMBOLS, checkpoint, make_cfg, market_of, norm
 
 S = ConnectorState
-VENUES = ["binance", "bybit", "bybit_linear"]  # simulated venues (a market of its own: id_market)
+VENUES = ["binance", "bybit", "bybit_linear", "okx", "okx_linear"]  # simulated venues (a market of its own: id_market)
 
 
 @pytest.mark.parametrize("exchange", VENUES)
@@ -117,7 +117,7 @@ async def test_book_tickers_are_the_best_levels_of_the_book(
     for t in con.tickers.values():
         assert t.exchange == market_of(exchange)[0] and 0 < t.bid < t.ask
         assert t.bid_qty > 0 < t.ask_qty and t.update_id > 0 and t.local_ts > 0
-        assert (t.exch_ts > 0) == exchange.startswith("bybit")
+        assert (t.exch_ts > 0) == (exchange != "binance")  # Binance bookTicker has no time
     topics = sorted(sim.connections(exchange)[0]["subscriptions"])
     if agg:
         assert topics == sorted(f"{s.lower()}@{k}" for s in SYMBOLS[exchange]
@@ -125,6 +125,9 @@ async def test_book_tickers_are_the_best_levels_of_the_book(
         for sym in syms:
             ids = [int(tr.id) for mt in con.trades if mt.symbol == sym for tr in mt.trades]
             assert ids == list(range(ids[0], ids[0] + len(ids))), ids
+    elif exchange.startswith("okx"):  # the simulator's names: channel:market
+        assert topics == sorted(f"{k}:{s}" for s in SYMBOLS[exchange]
+                                for k in ("books", "bbo-tbt", "trades"))  # fmt: skip
     else:
         assert topics == sorted(f"{k}.{s}" for s in SYMBOLS[exchange]
                                 for k in ("orderbook.50", "orderbook.1", "publicTrade"))  # fmt: skip

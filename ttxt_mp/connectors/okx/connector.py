@@ -1,0 +1,209 @@
+"""OKX v5 public market data connector, spot or linear swaps (``cfg.market``).
+
+Endpoints ("WebSocket" overview): ``/ws/v5/public`` for books, trades and the swap
+channels, ``/ws/v5/business`` for candles (moved there in June 2023); with klines planned
+a second socket to the business endpoint runs beside the public one, tied to it (either one
+failing reconnects both). Subscriptions are ``{"id","op":"subscribe","args":[{"channel",
+"instId"}]}`` paced per connection under 3 requests/s and 480/hour
+(:mod:`~ttxt_mp.connectors.okx.limits`; past 480 the connector reconnects for a fresh
+budget). Instruments: ``GET /api/v5/public/instruments?instType=SPOT|SWAP`` (shared with
+the process's other users, :mod:`~ttxt_mp.connectors.okx.rest`).
+
+Books (``books``, 400 levels): the snapshot comes in-band after subscribing, then updates
+chained by seqId/prevSeqId and, while OKX sends one, a non-zero checksum verified against
+the best 25 levels as text (``checksum = false`` turns it off) in
+:class:`~ttxt_mp.connectors.okx.sync.OkxBookSync`. A broken chain or a mismatch resyncs
+that instrument only: GAP, RESYNCING, unsubscribe + subscribe its ``books`` (a new
+snapshot), UP; no snapshot within :meth:`resync_timeout` reconnects.
+
+Liveness ("Connect"): OKX closes a connection after 30 s without data; the client sends
+the text ``ping`` and gets ``pong``. ``ping`` goes every ``min(25, heartbeat_timeout / 2)``
+s, so its ``pong`` proves a quiet stream alive; nothing for ``heartbeat_timeout`` s is a
+stall (reconnect).
+
+On ``linear`` every quantity (book sizes, trades, candles' volume, open interest,
+liquidations) is a number of contracts, as OKX sends them: a contract is the instrument's
+``ctVal`` of ``ctValCcy`` (0.01 BTC for BTC-USDT-SWAP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from typing import Any
+
+from ttxt_mp.config import ConnectorConfig
+from ttxt_mp.connectors.base import ConnectorBase
+from ttxt_mp.connectors.normalizer import Stream, SymbolMap
+from ttxt_mp.connectors.okx import rest as venue_rest
+from ttxt_mp.connectors.okx.limits import OpBudget
+from ttxt_mp.connectors.okx.normalizer import BUSINESS, OkxDenormalizer, OkxNormalizer
+from ttxt_mp.connectors.okx.sync import OkxBookSync
+from ttxt_mp.events import ConnectorState, Orderbook
+from ttxt_mp.queues import IQueuePublisher
+from ttxt_mp.web import (
+    AppHeartbeat,
+    FrameKind,
+    RESTAssistant,
+    WebAssistantFactory,
+    WebError,
+    WSAssistant,
+    WSPlainTextRequest,
+)
+
+__all__ = ["OkxConnector"]
+
+S = ConnectorState
+PING_INTERVAL_S = 25.0  # under the 30 s after which OKX closes a silent connection
+MIN_PING_INTERVAL_S = 0.25
+
+
+class OkxConnector(ConnectorBase):
+    """OKX v5 spot or linear connector; see the module docstring."""
+
+    exchange = "okx"
+
+    def __init__(self, cfg: ConnectorConfig, publisher: IQueuePublisher, **kwargs: Any) -> None:
+        super().__init__(cfg, publisher, **kwargs)
+        self.syncs: dict[str, OkxBookSync] = {}
+        self._ids = itertools.count(1)
+        self.market = self.spec.market or "spot"
+        self.denormalizer = OkxDenormalizer()
+        self.budget = OpBudget()
+        self.checksum_errors = 0
+
+    def resync_timeout(self) -> float:
+        """Seconds to wait for a snapshot after (re)subscribing before reconnecting."""
+        return max(5.0, 2 * self.cfg.heartbeat_timeout)
+
+    # ------------------------------------------------------------------ setup
+
+    def _make_factory(self) -> WebAssistantFactory:
+        return WebAssistantFactory(rate_limiter=venue_rest.rate_limiter(self.cfg.rest_url()),
+                                   rest_base_url=self.cfg.rest_url(), rng=self._rng)  # fmt: skip
+
+    async def _load_symbols(self, rest: RESTAssistant) -> SymbolMap:
+        insts = await venue_rest.instruments(rest, self.cfg.rest_url(), self.market)
+        return SymbolMap.from_instruments(insts, exchange=self.exchange)
+
+    def _make_normalizer(self, symbols: SymbolMap) -> OkxNormalizer:
+        plan = self.plan
+        self.denormalizer = OkxDenormalizer(symbols, book_depth=plan.depth or 400)
+        liq = [symbols.native(s) for s in plan.symbols] if plan.liquidations else None
+        return OkxNormalizer(symbols, book_depth=plan.depth, book_ticker=plan.book_ticker,
+                             keep_text=self.cfg.checksum, mark_price=plan.mark_price,
+                             open_interest=plan.open_interest,
+                             liquidation_symbols=liq)  # fmt: skip
+
+    def _ws_url(self) -> str:
+        return f"{self.cfg.ws_url().rstrip('/')}/ws/v5/public"
+
+    def _business_url(self) -> str:
+        return f"{self.cfg.ws_url().rstrip('/')}/ws/v5/business"
+
+    def _streams(self, business: bool) -> list[Stream]:
+        return [s for s in self.plan.streams(self.active_symbols)
+                if (OkxDenormalizer.endpoint(s) == BUSINESS) == business]  # fmt: skip
+
+    async def _subscribe(self, ws: WSAssistant) -> None:
+        self.budget = OpBudget()  # per connection
+        await self._send_ops(self.denormalizer.subscribe(self._streams(False), next(self._ids)))
+
+    async def _send_ops(self, frames: list[bytes], ws: WSAssistant | None = None,
+                        budget: OpBudget | None = None) -> None:  # fmt: skip
+        """Send subscribe/unsubscribe requests within the connection's budget."""
+        budget = budget or self.budget
+        for frame in frames:
+            if budget.exhausted():
+                self.request_reconnect("480 subscribe requests this hour on this connection: "
+                                       "reconnecting for a fresh budget")  # fmt: skip
+                return
+            await budget.acquire()
+            if ws is None:
+                await self.send_frames([frame])
+            else:
+                await ws.connection.send_raw(frame, FrameKind.TEXT)
+
+    def _heartbeat(self) -> AppHeartbeat:
+        interval = max(min(PING_INTERVAL_S, self.cfg.heartbeat_timeout / 2), MIN_PING_INTERVAL_S)
+        return AppHeartbeat(interval, lambda: WSPlainTextRequest("ping"))
+
+    # ------------------------------------------------------------------ business socket
+
+    async def _business(self, streams: list[Stream]) -> None:
+        """The candles' socket: lives and dies with the public one."""
+        ws = self.factory.get_ws_assistant()
+        reason = "business endpoint closed"
+        try:
+            await ws.connect(self._business_url(), timeout=self.connect_timeout,
+                             idle_timeout=self.cfg.heartbeat_timeout,
+                             heartbeat=self._heartbeat())  # fmt: skip
+            await self._send_ops(self.denormalizer.subscribe(streams, next(self._ids)), ws,
+                                 OpBudget())  # fmt: skip
+            async for resp in ws.iter_messages():
+                self._handle_frame(resp)
+                if self._backlog:
+                    await self.drain_backlog()
+        except WebError as exc:  # WSError included
+            reason = f"business endpoint: {type(exc).__name__}: {exc}"
+        finally:
+            with contextlib.suppress(Exception):
+                await ws.disconnect()
+        self.request_reconnect(reason)
+
+    # ------------------------------------------------------------------ books
+
+    def _on_connected(self) -> None:
+        business = self._streams(True)
+        if business:
+            self.spawn(self._business(business), name="business socket")
+        if not self.plan.depth:
+            return
+        for sym in self.active_symbols:
+            self.syncs[sym] = OkxBookSync(sym, verify=self.cfg.checksum)
+            self.set_symbol_state(sym, S.RESYNCING, "new connection: waiting for the book "
+                                  "snapshot")  # fmt: skip
+            self.spawn(self._expect_snapshot(sym, self.syncs[sym]), name=f"snapshot {sym}")
+
+    def _on_disconnected(self) -> None:
+        self.syncs.clear()
+
+    def _on_book(self, ev: Orderbook) -> None:
+        sym = ev.symbol
+        sync = self.syncs.get(sym)
+        norm = self.normalizer
+        text = norm.texts.pop(sym, None) if isinstance(norm, OkxNormalizer) else None
+        if sync is None:
+            return
+        before, bad = sync.resyncs, sync.checksum_errors
+        out = sync.on_event(ev, text)
+        if out:
+            self.publish_book(out)
+            if self.symbol_states.get(sym) is not S.UP:
+                self.set_symbol_state(sym, S.UP, f"book synced at seqId={sync.book.update_id}")
+            return
+        if sync.resyncs != before:
+            self.gaps += 1
+            self.resyncs += 1
+            self.checksum_errors += sync.checksum_errors - bad
+            self.set_symbol_state(sym, S.GAP, f"order book gap: {sync.last_gap}")
+            self.set_symbol_state(sym, S.RESYNCING, "resubscribing for a fresh snapshot")
+            self.spawn(self._resubscribe(sym, sync), name=f"resubscribe {sym}")
+
+    async def _resubscribe(self, sym: str, sync: OkxBookSync) -> None:
+        stream = [Stream("book", sym, depth=self.plan.depth)]
+        rid = next(self._ids)
+        await self._send_ops(self.denormalizer.unsubscribe(stream, f"u{rid}")
+                             + self.denormalizer.subscribe(stream, f"s{rid}"))  # fmt: skip
+        await self._expect_snapshot(sym, sync)
+
+    async def _expect_snapshot(self, sym: str, sync: OkxBookSync) -> None:
+        timeout = self.resync_timeout()
+        await asyncio.sleep(timeout)
+        if self.syncs.get(sym) is sync and sync.needs_resync:
+            self.request_reconnect(f"no book snapshot for {sym} within {timeout:g} s of "
+                                   "subscribing")  # fmt: skip
+
+    def stats(self) -> dict[str, Any]:
+        return {**super().stats(), "checksum_errors": self.checksum_errors}

@@ -1,0 +1,137 @@
+"""The documented OKX v5 public WebSocket and REST messages as msgspec structs
+(www.okx.com/docs-v5/en: "WebSocket" overview, "Order book channel", "Trades channel",
+"Candlesticks channel", "Mark price channel", "Funding rate channel", "Index tickers
+channel", "Open interest channel", "Liquidation orders channel", "Get order book").
+
+Every push is ``{"arg": {"channel": ..., "instId": ...}, ["action": ...,] "data": [...]}``;
+replies are ``{"event": "subscribe"|"unsubscribe"|"error"|"notice", ...}``; the keep-alive
+answer is the bare text ``pong``. Numbers arrive as strings (``"8476.98"``) and are decoded
+with ``strict=False`` straight to floats/ints, except book levels kept as text for the
+checksum (:class:`BookText`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Raw, Struct
+
+from ttxt_mp.connectors.normalizer import Qty
+
+__all__ = [
+    "Arg", "BookNum", "BookText", "CandleRow", "Envelope", "FundingData", "IndexData",
+    "LiqData", "LiqDetail", "MarkData", "OiData", "RestBooks", "TradeData",
+]  # fmt: skip
+
+_Rate = Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)]
+_Ms = Annotated[int, msgspec.Meta(ge=0, le=10**15)]
+_TextLevel = tuple[str, str, str, str]  # price, size, "0" (deprecated), order count
+_Level = tuple[Qty, Qty, str, str]
+
+
+class Arg(Struct):
+    channel: str
+    instId: str = ""
+    instType: str = ""
+
+
+class Envelope(Struct):
+    """Any frame: a push (``arg`` + ``data``) or a reply (``event``)."""
+
+    arg: Arg | None = None
+    action: str = ""
+    data: Raw = Raw(b"null")
+    event: str = ""
+    code: str = ""
+    msg: str = ""
+    id: str = ""
+    connId: str = ""
+
+
+class BookText(Struct):
+    """``books`` data with levels as sent (text), for the checksum."""
+
+    asks: list[_TextLevel]
+    bids: list[_TextLevel]
+    ts: _Ms
+    checksum: int = 0
+    prevSeqId: int = -1
+    seqId: int = -1
+
+
+class BookNum(Struct):
+    """Book data (``books`` with the checksum off, ``books5``, ``bbo-tbt``) as numbers."""
+
+    asks: list[_Level]
+    bids: list[_Level]
+    ts: _Ms
+    checksum: int = 0
+    prevSeqId: int = -1
+    seqId: int = -1
+
+
+class TradeData(Struct):
+    instId: str
+    tradeId: str
+    px: Qty
+    sz: Qty
+    side: Literal["buy", "sell"]
+    ts: _Ms
+
+
+CandleRow = tuple[_Ms, Qty, Qty, Qty, Qty, Qty, Qty, Qty, Literal["0", "1"]]
+"""ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm."""
+
+
+class MarkData(Struct):
+    instId: str
+    markPx: Qty
+    ts: _Ms
+
+
+class FundingData(Struct):
+    instId: str
+    fundingRate: _Rate
+    fundingTime: _Ms  # the coming settlement
+    ts: _Ms = 0
+
+
+class IndexData(Struct):
+    instId: str
+    idxPx: Qty
+    ts: _Ms
+
+
+class OiData(Struct):
+    instId: str
+    oi: Qty  # contracts
+    oiCcy: Qty  # base currency
+    ts: _Ms
+    oiUsd: Qty = 0.0
+
+
+class LiqDetail(Struct):
+    side: Literal["buy", "sell"]  # the liquidation order's side
+    sz: Qty  # contracts
+    bkPx: Qty
+    ts: _Ms
+    posSide: str = ""
+
+
+class LiqData(Struct):
+    instId: str
+    details: list[LiqDetail]
+    instType: str = ""
+
+
+class RestBook(Struct):
+    asks: list[_Level]
+    bids: list[_Level]
+    ts: _Ms
+
+
+class RestBooks(Struct):
+    code: str
+    msg: str = ""
+    data: list[RestBook] = []
