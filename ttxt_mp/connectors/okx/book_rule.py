@@ -6,7 +6,8 @@
 
 - normal: ``prevSeqId`` = last ``seqId`` < ``seqId``;
 - no change (a keep-alive with empty ``bids``/``asks``): ``seqId`` == ``prevSeqId``;
-- sequence reset (maintenance): ``seqId`` < ``prevSeqId``; later messages chain from it.
+- sequence reset (maintenance): ``seqId`` < ``prevSeqId``; later messages chain from it
+  (``seqId`` may then be 0, the smallest id: kept as the book's id).
 
 Anything else is a gap (resync the instrument). Published events carry ``prevSeqId`` as
 ``prev_update_id`` and ``seqId`` as ``last_update_id``. ``books5`` and ``bbo-tbt`` are
@@ -35,6 +36,8 @@ class OkxRule(SequenceRule):
             return NOT_SYNCED
         if ev.prev_update_id != book.update_id:
             return Gap(f"prevSeqId={ev.prev_update_id} after seqId={book.update_id}")
+        if ev.last_update_id == 0:  # "The smallest possible sequence ID value is 0": an id
+            book.update_id = 0  # the book's generic update (which skips a 0) must keep
         return APPLIED
 
     def snapshot(self, book: OrderBook, ev: Orderbook) -> Verdict:

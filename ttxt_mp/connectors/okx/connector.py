@@ -3,8 +3,9 @@
 Endpoints ("WebSocket" overview): ``/ws/v5/public`` for books, trades and the swap
 channels, ``/ws/v5/business`` for candles (moved there in June 2023); with klines planned
 a second socket to the business endpoint runs beside the public one, tied to it (either one
-failing reconnects both). Subscriptions are ``{"id","op":"subscribe","args":[{"channel",
-"instId"}]}`` paced per connection under 3 requests/s and 480/hour
+failing reconnects both). Connection attempts to a host are spaced under 3 per second for
+the whole process, and each connection's ``{"id","op":"subscribe","args":[{"channel",
+"instId"}]}`` requests are counted against its 480 per hour
 (:mod:`~ttxt_mp.connectors.okx.limits`; past 480 the connector reconnects for a fresh
 budget). Instruments: ``GET /api/v5/public/instruments?instType=SPOT|SWAP`` (shared with
 the process's other users, :mod:`~ttxt_mp.connectors.okx.rest`).
@@ -37,7 +38,7 @@ from ttxt_mp.config import ConnectorConfig
 from ttxt_mp.connectors.base import ConnectorBase
 from ttxt_mp.connectors.normalizer import Stream, SymbolMap
 from ttxt_mp.connectors.okx import rest as venue_rest
-from ttxt_mp.connectors.okx.limits import OpBudget
+from ttxt_mp.connectors.okx.limits import OpBudget, pacer
 from ttxt_mp.connectors.okx.normalizer import BUSINESS, OkxDenormalizer, OkxNormalizer
 from ttxt_mp.connectors.okx.sync import OkxBookSync
 from ttxt_mp.events import ConnectorState, Orderbook
@@ -119,11 +120,18 @@ class OkxConnector(ConnectorBase):
                 self.request_reconnect("480 subscribe requests this hour on this connection: "
                                        "reconnecting for a fresh budget")  # fmt: skip
                 return
-            await budget.acquire()
+            budget.take()
             if ws is None:
                 await self.send_frames([frame])
             else:
                 await ws.connection.send_raw(frame, FrameKind.TEXT)
+
+    async def _connect(self) -> float:
+        await pacer(self._host()).acquire()  # "Connection limit: 3 requests per second"
+        return await super()._connect()
+
+    def _host(self) -> str:
+        return self.cfg.ws_url().split("//", 1)[-1].split("/", 1)[0]
 
     def _heartbeat(self) -> AppHeartbeat:
         interval = max(min(PING_INTERVAL_S, self.cfg.heartbeat_timeout / 2), MIN_PING_INTERVAL_S)
@@ -136,6 +144,7 @@ class OkxConnector(ConnectorBase):
         ws = self.factory.get_ws_assistant()
         reason = "business endpoint closed"
         try:
+            await pacer(self._host()).acquire()
             await ws.connect(self._business_url(), timeout=self.connect_timeout,
                              idle_timeout=self.cfg.heartbeat_timeout,
                              heartbeat=self._heartbeat())  # fmt: skip

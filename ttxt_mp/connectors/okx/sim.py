@@ -9,11 +9,13 @@ Books: ``books`` sends the 400-level snapshot on subscribing, then every ``books
 an ``update`` with the levels whose size changed (``"0"`` for levels that left the 400),
 ``prevSeqId`` = the previous message's ``seqId``, ``seqId`` growing by uneven steps, and
 the checksum of the best 25 levels (0 with the ``checksum_zero`` knob, as from June 2026);
-after ``books_keepalive`` s without change an empty update with ``seqId == prevSeqId``.
+after ``books_keepalive`` s without change (around 60 s) an empty update with
+``seqId == prevSeqId`` (``books5`` and ``bbo-tbt``: their latest snapshot again).
 :meth:`OkxVenue.restart` is the documented sequence reset (``seqId`` < ``prevSeqId``);
 :meth:`OkxVenue.corrupt_checksum` sends wrong checksums (a fault). ``books5`` and
 ``bbo-tbt`` are snapshots on change. Keep-alive: the text ``ping`` gets ``pong``; a
-connection that got nothing for ``idle_timeout`` s (30) is closed.
+connection that got nothing for ``idle_timeout`` s (30) is closed. A connection's 481st
+subscribe/unsubscribe request within an hour is refused (60014).
 """
 
 from __future__ import annotations
@@ -82,12 +84,12 @@ class OkxVenue(VenueBase):
         Knob("books_push_ms", 100, "books update period in ms (Order book channel: 100 ms)"),
         Knob("books5_push_ms", 100, "books5 push period in ms when changed (100 ms)"),
         Knob("bbo_push_ms", 10, "bbo-tbt push period in ms when changed (10 ms)"),
-        Knob("books_keepalive", 5.0, "seconds without change before an empty books update "
-             "with seqId == prevSeqId"),
+        Knob("books_keepalive", 60.0, "seconds without change before an empty books update "
+             "with seqId == prevSeqId (books5 / bbo-tbt: the latest snapshot again); around 60"),
         Knob("checksum_zero", False, "books checksum always 0 (OKX from June 2026)"),
         Knob("kline_push", 0.5, "candle push period in seconds"),
-        Knob("ops_per_sec", 3, "subscribe/unsubscribe requests per second per connection "
-             "before error 60014 (Subscribe limits)"),
+        Knob("ops_per_hour", 480, "subscribe/unsubscribe requests per connection and hour "
+             "before error 60014 (Connect: request limit)"),
     )  # fmt: skip
     demo_levels = 400
 
@@ -198,14 +200,18 @@ class OkxVenue(VenueBase):
         if not t.fan:
             t.last_sent = mono
 
-    def _push_snap(self, ch: str, f: Fanout, conn: SimConnection | None = None) -> None:
-        """``books5`` / ``bbo-tbt``: the top levels when they changed (or to a new subscriber)."""
+    def _push_snap(self, ch: str, f: Fanout, mono: float, conn: SimConnection | None = None
+                   ) -> None:  # fmt: skip
+        """``books5`` / ``bbo-tbt``: the top levels when they changed (or to a new subscriber,
+        or again after ``books_keepalive`` s)."""
         depth = 5 if ch == "books5" else 1
         bids, asks = self._view(f.symbol, depth)
-        if conn is None and f.state == (bids, asks):
+        last = f.state or ((), (), 0.0)
+        if conn is None and (bids, asks) == last[:2] \
+                and mono - last[2] < self.knob("books_keepalive"):  # fmt: skip
             return
         if conn is None:
-            f.state = (bids, asks)
+            f.state = (bids, asks, mono)
         t = self.books[f.symbol]
         data: dict[str, Any] = {"asks": self._levels(f.symbol, asks),
                                 "bids": self._levels(f.symbol, bids)}  # fmt: skip
@@ -243,7 +249,7 @@ class OkxVenue(VenueBase):
             if f and mono >= f.next_due:
                 f.next_due = mono + self.knob("books5_push_ms" if ch == "books5" else
                                               "bbo_push_ms") / 1000.0  # fmt: skip
-                self._push_snap(ch, f)
+                self._push_snap(ch, f, mono)
         for f in self.candle_fans.values():
             if f and mono >= f.next_due:
                 f.next_due = mono + self.knob("kline_push")
@@ -338,8 +344,8 @@ class OkxVenue(VenueBase):
             self._error(conn, "60019", f"Invalid op: {op}", rid)
             return
         mono = time.monotonic()
-        stamps = [s for s in conn.op_times if mono - s < 1.0]  # type: ignore[attr-defined]
-        if len(stamps) >= self.knob("ops_per_sec"):
+        stamps = [s for s in conn.op_times if mono - s < 3600.0]  # type: ignore[attr-defined]
+        if len(stamps) >= self.knob("ops_per_hour"):
             self._error(conn, "60014", "Requests too frequent.", rid)
             return
         conn.op_times = stamps + [mono]  # type: ignore[attr-defined]
@@ -370,7 +376,7 @@ class OkxVenue(VenueBase):
         if t is not None and f is t.fan:
             self._snapshot_to(conn, t, mono)
         elif f.name.startswith(("books5:", "bbo-tbt:")):
-            self._push_snap(f.name.partition(":")[0], f, conn)
+            self._push_snap(f.name.partition(":")[0], f, mono, conn)
         else:
             self._after_subscribe(conn, f, mono)
 

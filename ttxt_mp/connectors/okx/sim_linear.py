@@ -6,8 +6,9 @@ instruments" (SWAP), "Mark price channel", "Funding rate channel", "Index ticker
 
 - instIds ``BTC-USDT-SWAP``; sizes are contracts (here ``ctVal`` 1: one contract is one
   base unit of the simulated market, so the book's quantities read the same);
-- ``mark-price`` pushed when it changed (every ``mark_push`` s at most: 200 ms),
-  ``index-tickers`` (instId the index ``BTC-USDT``) likewise every ``index_push`` s (100 ms),
+- ``mark-price`` pushed when it changed (every ``mark_push`` s at most: 200 ms) and every
+  ``mark_idle`` s (10 s) when not, ``index-tickers`` (instId the index ``BTC-USDT``)
+  likewise every ``index_push`` s (100 ms) when changed and ``index_idle`` s (a minute) when not,
   ``funding-rate`` every ``funding_push`` s (the docs: 30 to 90 s), ``open-interest`` every
   ``oi_push`` s (3 s), each also once to a new subscriber; ``fundingTime`` is the next
   multiple of ``funding_interval``, the rate follows the mark/index premium;
@@ -20,6 +21,7 @@ it stands still while the simulator is paused.
 from __future__ import annotations
 
 import random
+import time
 import zlib
 from collections import deque
 from typing import Any
@@ -46,6 +48,7 @@ class SwapModel:
         self.oi = max(1, int(market.mid)) * 10  # lots
         self.ts = now_ms()
         self.sent: dict[str, dict[str, str]] = {}  # channel -> the data last sent
+        self.sent_at: dict[str, float] = {}  # channel -> when (monotonic)
 
     def on_book(self, ev: BookEvent) -> None:
         g = self.rng.gauss
@@ -104,6 +107,8 @@ class OkxLinearVenue(OkxVenue):
     knobs = OkxVenue.knobs + (
         Knob("mark_push", 0.2, "mark-price push period in seconds when changed (200 ms)"),
         Knob("index_push", 0.1, "index-tickers push period in seconds when changed (100 ms)"),
+        Knob("mark_idle", 10.0, "mark-price push period in seconds when unchanged (10 s)"),
+        Knob("index_idle", 60.0, "index-tickers push period in seconds when unchanged (1 min)"),
         Knob("funding_push", 30.0, "funding-rate push period in seconds (30 to 90 s)"),
         Knob("oi_push", 3.0, "open-interest push period in seconds (3 s)"),
         Knob("funding_interval", 8 * 3600.0, "funding interval in seconds; fundingTime is "
@@ -189,10 +194,14 @@ class OkxLinearVenue(OkxVenue):
         model = self.models[sym]
         data = model.data(ch)
         last = model.sent.get(ch)
+        mono = time.monotonic()
+        idle = self.knob("mark_idle" if ch == "mark-price" else "index_idle")
         if conn is None and ch in _ON_CHANGE and last is not None and \
-                {**last, "ts": ""} == {**data, "ts": ""}:  # fmt: skip
+                {**last, "ts": ""} == {**data, "ts": ""} and \
+                mono - model.sent_at.get(ch, 0.0) < idle:  # fmt: skip
             return
         model.sent[ch] = data
+        model.sent_at[ch] = mono
         raw = self._message(ch, sym, data)
         for c in [conn] if conn is not None else f.subs.values():
             c.send(raw)
