@@ -109,7 +109,7 @@ def test_a_duck_typed_rule_needs_no_base_class():
 
 
 def test_an_unknown_exchange_gets_no_rule():
-    for ex in ("x", "okx", "sim", "kraken_futures"):
+    for ex in ("x", "nosuchvenue", "sim", "kraken_futures"):
         assert isinstance(rules_for(ex), NoRule)
         assert isinstance(OrderBook(ex, "A/B").rules, NoRule)
     book = OrderBook("x", "A/B")
