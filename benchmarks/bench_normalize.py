@@ -16,7 +16,8 @@ example), normalized into a BookTicker beside a depth-50 book. Columns:
 - ``cryptofeed`` : cryptofeed's ``Feed.message_handler`` for the same frame (includes its
   own Decimal book update and callback), where it handles that message type.
 
-Run: ``python benchmarks/bench_normalize.py`` (``--quick`` for a smoke run).
+Run: ``python benchmarks/bench_normalize.py`` (``--quick`` for a smoke run, ``--only okx``
+for the OKX section).
 """
 
 from __future__ import annotations
@@ -222,8 +223,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smoke run (small N, 1 repeat)")
     ap.add_argument("--frames", type=int, default=200_000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", choices=("okx",), help="run one venue's section only")
     a = ap.parse_args()
     n, repeats = (2_000, 1) if a.quick else (a.frames, a.repeats)
+    if a.only == "okx":
+        bench_okx(n, repeats, bytearray(1 << 16))
+        return
 
     cases = [
         ("binance", "depthUpdate (doc, 1+1 levels)",
@@ -282,6 +287,7 @@ def main() -> None:
     for note in notes:
         print(f"\nnote: {note}")
     bench_bybit_linear(n, repeats, buf)
+    bench_okx(n, repeats, buf)
 
 
 # --------------------------------------------------------------------------- Bybit linear
@@ -348,6 +354,160 @@ def bench_bybit_linear(n: int, repeats: int, buf: bytearray) -> None:
         ]
         print_table(f"bybit linear {what}: {n:,} frames, median of {repeats}",
                     ("pipeline", "frames/s"), rows, "json.loads + Decimal")  # fmt: skip
+
+
+# --------------------------------------------------------------------------- OKX
+
+
+def okx_book_stream(count: int, levels: int = 400, seed: int = 1) -> tuple[bytes, list[bytes]]:
+    """A ``books`` snapshot of ``levels`` per side and ``count`` updates chained on it
+    (1-4 changed levels each, mostly within the best 50, so the best 25 move), every
+    message with the checksum of the book it leaves, texts as OKX prints them."""
+    import heapq
+    import random
+
+    from ttxt_mp.connectors.okx.checksum import okx_checksum
+
+    rng = random.Random(seed)
+    bids = {10_000 - i: str(rng.randint(1, 500)) for i in range(levels)}
+    asks = {10_001 + i: str(rng.randint(1, 500)) for i in range(levels)}
+    px = lambda t: f"{t / 10:g}"  # noqa: E731
+
+    def checksum() -> int:
+        return okx_checksum([f"{px(t)}:{bids[t]}" for t in heapq.nlargest(25, bids)],
+                            [f"{px(t)}:{asks[t]}" for t in heapq.nsmallest(25, asks)])  # fmt: skip
+
+    def frame(action: str, b, a, prev: int, seq: int) -> bytes:
+        return msgspec.json.encode({"arg": {"channel": "books", "instId": "BTC-USDT"},
+                                    "action": action, "data": [{
+                                        "asks": [[px(t), q, "0", "1"] for t, q in a],
+                                        "bids": [[px(t), q, "0", "1"] for t, q in b],
+                                        "ts": "1597026383085", "checksum": checksum(),
+                                        "prevSeqId": prev, "seqId": seq}]})  # fmt: skip
+
+    seq = 1000
+    snap = frame("snapshot", sorted(bids.items(), reverse=True), sorted(asks.items()), -1, seq)
+    out = []
+    for _ in range(count):
+        b, a = [], []
+        for _ in range(rng.randint(1, 4)):
+            is_bid = rng.random() < 0.5
+            side, best = (bids, max(bids)) if is_bid else (asks, min(asks))
+            tick = best - rng.randint(-2, 50) if is_bid else best + rng.randint(-2, 50)
+            if (is_bid and tick >= min(asks)) or (not is_bid and tick <= max(bids)):
+                continue
+            q = "0" if tick in side and rng.random() < 0.4 else str(rng.randint(1, 500))
+            if q == "0":
+                side.pop(tick)
+            else:
+                side[tick] = q
+            (b if is_bid else a).append((tick, q))
+        prev, seq = seq, seq + rng.randint(1, 20)
+        out.append(frame("update", b, a, prev, seq))
+    return snap, out
+
+
+def chain_rate(step, reset, frames: list, repeats: int) -> float:
+    """Frames/s through ``step`` over the whole chain (``reset()`` untimed before each run)."""
+    times = []
+    for _ in range(repeats):
+        reset()
+        t0 = time.perf_counter()
+        for f in frames:
+            step(f)
+        times.append(time.perf_counter() - t0)
+    return len(frames) / statistics.median(times)
+
+
+def bench_okx(n: int, repeats: int, buf: bytearray) -> None:
+    """OKX ``books`` (400 levels) updates: normalize (+ pack), and the connector's book path
+    (normalize + seqId chain + apply + checksum of the best 25 from the kept level text) with
+    checksums verified, then with OKX's 0 (nothing to verify); the difference per update is
+    the checksum's cost. Then the documented trades, candle and swap frames."""
+    from fixtures import okx_docs
+
+    from ttxt_mp.connectors.normalizer import Instrument, SymbolMap
+    from ttxt_mp.connectors.okx.normalizer import OkxNormalizer
+    from ttxt_mp.connectors.okx.sync import OkxBookSync
+
+    count = min(n, 20_000)
+    snap, frames = okx_book_stream(count)
+    zero = [f.replace(b'"checksum":', b'"checksum":0,"x":') for f in frames]
+    snap0 = snap.replace(b'"checksum":', b'"checksum":0,"x":')
+    smap = SymbolMap([Instrument(native="BTC-USDT", base="BTC", quote="USDT")], exchange="okx")
+    norm = OkxNormalizer(smap, book_depth=400)
+    state: dict[str, OkxBookSync] = {}
+
+    def reset(first: bytes = snap) -> None:
+        state["sync"] = sync = OkxBookSync("BTC/USDT")
+        [ev] = norm.normalize(first, 0)
+        sync.on_event(ev, norm.texts.pop("BTC/USDT"))
+
+    def book_path(frame: bytes) -> None:
+        sync = state["sync"]
+        for ev in norm.normalize(frame, 0):
+            sync.on_event(ev, norm.texts.pop("BTC/USDT", None))
+
+    def publish(frame: bytes) -> None:
+        for ev in norm.normalize(frame, 0):
+            layout_for(type(ev)).pack_into(buf, 0, ev)
+
+    def baseline(frame: bytes):
+        d = json.loads(frame)["data"][0]
+        return ([(Decimal(p), Decimal(q)) for p, q, *_ in d["bids"]],
+                [(Decimal(p), Decimal(q)) for p, q, *_ in d["asks"]])  # fmt: skip
+
+    with_sum = chain_rate(book_path, reset, frames, repeats)
+    state["sync"].checksum_errors == 0 or sys.exit("okx bench: a checksum did not verify")
+    checked = state["sync"].checked
+    without = chain_rate(book_path, lambda: reset(snap0), zero, repeats)
+    reset()
+    sync = state["sync"]
+    text = sync.text
+    assert text is not None
+    k = 20_000
+    t0 = time.perf_counter()
+    for _ in range(k):
+        text.checksum()
+    crc_us = (time.perf_counter() - t0) / k * 1e6
+    rows = [
+        ("ttxt_mp (decode+normalize+pack)", rate(publish, frames, count, repeats)),
+        ("ttxt_mp normalize only", rate(lambda f: norm.normalize(f, 0), frames, count, repeats)),
+        ("book path, checksum verified", with_sum),
+        ("book path, checksum 0 (June 2026 on)", without),
+        ("json.loads + Decimal", rate(baseline, frames, count, repeats)),
+    ]
+    print_table(f"okx books update (1-4 levels, 400-level book): {count:,} chained frames, "
+                f"median of {repeats}", ("pipeline", "frames/s"), rows,
+                "json.loads + Decimal")  # fmt: skip
+    print(f"okx checksum per update: {1e6 / with_sum - 1e6 / without:.2f} us (book path with "
+          f"minus without; {checked:,} verified per run), the CRC of the best 25 alone "
+          f"{crc_us:.2f} us")  # fmt: skip
+    perp = SymbolMap([Instrument(native=s, base=s.split("-")[0], quote="USDT", kind="linear",
+                                 settle="USDT") for s in ("BTC-USDT-SWAP", "IOST-USDT-SWAP")],
+                     exchange="okx")  # fmt: skip
+    swap = OkxNormalizer(perp, book_depth=400)
+    swap.normalize(okx_docs.OKX_MARK_PRICE.frame.replace(b"LTC-USD-190628", b"BTC-USDT-SWAP"))
+    cases = [
+        ("trades (doc)", norm, okx_docs.OKX_TRADES.frame),
+        ("candle1Dutc (doc row)", norm,
+         okx_docs.OKX_CANDLE.frame.replace(b'"candle1D"', b'"candle1Dutc"')),
+        ("mark-price -> MarkPrice", swap,
+         okx_docs.OKX_MARK_PRICE.frame.replace(b"LTC-USD-190628", b"BTC-USDT-SWAP")),
+        ("open-interest (doc)", swap, okx_docs.OKX_OPEN_INTEREST.frame),
+        ("liquidation-orders (doc)", swap, okx_docs.OKX_LIQUIDATIONS.frame),
+    ]  # fmt: skip
+    for what, nz, frame in cases:
+        one = [msgspec.json.encode(msgspec.json.decode(frame))]
+
+        def pub(f: bytes, nz: OkxNormalizer = nz) -> None:
+            for ev in nz.normalize(f, 0):
+                layout_for(type(ev)).pack_into(buf, 0, ev)
+
+        print_table(f"okx {what}: {n:,} frames, median of {repeats}", ("pipeline", "frames/s"),
+                    [("ttxt_mp (decode+normalize+pack)", rate(pub, one, n, repeats)),
+                     ("json.loads", rate(json.loads, one, n, repeats))],
+                    "json.loads")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ only zeros from June 2026) stops the text bookkeeping until a snapshot carries o
 from __future__ import annotations
 
 from ttxt_mp.connectors.okx.book_rule import RULE
-from ttxt_mp.connectors.okx.checksum import CHECKSUM_LEVELS, TextSides
+from ttxt_mp.connectors.okx.checksum import TextSides
 from ttxt_mp.connectors.okx.normalizer import BookText
 from ttxt_mp.events import Orderbook
 from ttxt_mp.orderbook import GAP, OrderBook, UpdateResult
@@ -71,7 +71,7 @@ class OkxBookSync:
             return True
         self.checked += 1
         book = self.book
-        mine = self.text.checksum(book.bids(CHECKSUM_LEVELS), book.asks(CHECKSUM_LEVELS))
+        mine = self.text.checksum()
         if mine == text.checksum:
             return True
         self.checksum_errors += 1
