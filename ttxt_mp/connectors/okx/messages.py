@@ -20,7 +20,7 @@ from msgspec import Raw, Struct
 from ttxt_mp.connectors.normalizer import Qty
 
 __all__ = [
-    "Arg", "BookNum", "BookText", "CandleRow", "Envelope", "FundingData", "IndexData",
+    "Arg", "BookNum", "BookText", "BooksFrame", "CandleRow", "Envelope", "FundingData", "IndexData",
     "LiqData", "LiqDetail", "MarkData", "OiData", "RestBooks", "TradeData",
 ]  # fmt: skip
 
@@ -58,6 +58,15 @@ class BookText(Struct):
     checksum: int = 0
     prevSeqId: int = -1
     seqId: int = -1
+
+
+class BooksFrame(Struct):
+    """One-pass decode of the hottest frame (``books`` with its text); anything unusual
+    falls back to :class:`Envelope` and its precise errors."""
+
+    arg: Arg
+    action: str
+    data: list[BookText]
 
 
 class BookNum(Struct):

@@ -71,6 +71,8 @@ PUBLIC = "public"
 
 _env = msgspec.json.Decoder(m.Envelope)
 _book_text = msgspec.json.Decoder(list[m.BookText], strict=False)
+_books_frame = msgspec.json.Decoder(m.BooksFrame, strict=False)
+_BOOKS_HEAD = (b'{"arg":{"channel":"books",', '{"arg":{"channel":"books",')
 _book_num = msgspec.json.Decoder(list[m.BookNum], strict=False)
 _trades = msgspec.json.Decoder(list[m.TradeData], strict=False)
 _candles = msgspec.json.Decoder(list[m.CandleRow], strict=False)
@@ -143,6 +145,11 @@ class OkxNormalizer(NormalizerBase):
             local_ts = self.now()
         if raw_frame in _PONG:
             return self._control(Control(EXCHANGE, "pong"))
+        if self.keep_text and raw_frame[:26] in _BOOKS_HEAD and (self.any_book or
+                                                                 self.book_channel == "books"):
+            out = self._books_fast(raw_frame, local_ts)
+            if out is not None:
+                return out
         try:
             env = _env.decode(raw_frame)
         except msgspec.DecodeError as err:
@@ -181,6 +188,26 @@ class OkxNormalizer(NormalizerBase):
         if ch == "liquidation-orders":
             return self._liquidations(env, local_ts)
         return self._control(Control(EXCHANGE, "unsupported", True, "", ch))
+
+    def _books_fast(self, raw: Any, local_ts: int) -> list[Event] | None:
+        """``books`` in one decode; None: let the envelope path decode (and name) it."""
+        try:
+            fr = _books_frame.decode(raw)
+        except msgspec.DecodeError:
+            return None
+        snapshot = fr.action == "snapshot"
+        if not snapshot and fr.action != "update":
+            return None
+        try:
+            symbol = self.symbols.normalized(fr.arg.instId)
+            out: list[Event] = []
+            for d in fr.data:
+                self.texts[symbol] = d
+                out.append(self._book(symbol, d, _numbers(d.bids), _numbers(d.asks), snapshot,
+                                      local_ts))  # fmt: skip
+        except ValueError as err:
+            raise self._malformed(f"books data: {err}", raw) from None
+        return out
 
     def _books(self, ch: str, inst: str, env: m.Envelope, local_ts: int) -> list[Event]:
         book = self.any_book or ch == self.book_channel
