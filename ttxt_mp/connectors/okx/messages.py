@@ -12,7 +12,7 @@ checksum (:class:`BookText`).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 import msgspec
 from msgspec import Raw, Struct
@@ -20,7 +20,7 @@ from msgspec import Raw, Struct
 from ttxt_mp.connectors.normalizer import Qty
 
 __all__ = [
-    "Arg", "BookNum", "BookText", "BooksFrame", "CandleRow", "Envelope", "FundingData", "IndexData",
+    "Arg", "BookData", "BookNum", "BookText", "BooksFrame", "CandleRow", "Envelope", "FundingData", "IndexData",
     "LiqData", "LiqDetail", "MarkData", "OiData", "RestBooks", "TradeData",
 ]  # fmt: skip
 
@@ -49,15 +49,23 @@ class Envelope(Struct):
     connId: str = ""
 
 
-class BookText(Struct):
-    """``books`` data with levels as sent (text), for the checksum."""
+L = TypeVar("L")
 
-    asks: list[_TextLevel]
-    bids: list[_TextLevel]
+
+class BookData(Struct, Generic[L]):
+    """Book data: levels as text (``BookText``, for the checksum) or as numbers
+    (``BookNum``: ``books`` with the checksum off, ``books5``, ``bbo-tbt``)."""
+
+    asks: list[L]
+    bids: list[L]
     ts: _Ms
     checksum: int = 0
     prevSeqId: int = -1
     seqId: int = -1
+
+
+BookText = BookData[_TextLevel]
+BookNum = BookData[_Level]
 
 
 class BooksFrame(Struct):
@@ -67,17 +75,6 @@ class BooksFrame(Struct):
     arg: Arg
     action: str
     data: list[BookText]
-
-
-class BookNum(Struct):
-    """Book data (``books`` with the checksum off, ``books5``, ``bbo-tbt``) as numbers."""
-
-    asks: list[_Level]
-    bids: list[_Level]
-    ts: _Ms
-    checksum: int = 0
-    prevSeqId: int = -1
-    seqId: int = -1
 
 
 class TradeData(Struct):

@@ -242,7 +242,7 @@ class OkxNormalizer(NormalizerBase):
         return out
 
     @staticmethod
-    def _book(symbol: str, d: m.BookText | m.BookNum, bids: tuple, asks: tuple,
+    def _book(symbol: str, d: m.BookData, bids: tuple, asks: tuple,
               snapshot: bool, local_ts: int) -> Orderbook:  # fmt: skip
         return Orderbook(exchange=EXCHANGE, symbol=symbol, exch_ts=d.ts * 1_000_000,
                          local_ts=local_ts, is_snapshot=snapshot, bids=bids, asks=asks,
