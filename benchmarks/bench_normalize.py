@@ -441,7 +441,7 @@ def bench_okx(n: int, repeats: int, buf: bytearray) -> None:
     def reset(first: bytes = snap) -> None:
         state["sync"] = sync = OkxBookSync("BTC/USDT")
         [ev] = norm.normalize(first, 0)
-        sync.on_event(ev, norm.texts.pop("BTC/USDT"))
+        sync.on_event(ev, norm.texts.pop("BTC/USDT", None))
 
     def book_path(frame: bytes) -> None:
         sync = state["sync"]

@@ -78,18 +78,20 @@ def test_books_snapshot_doc_message() -> None:
     assert isinstance(ev, Orderbook) and ev.is_snapshot and ev.symbol == "BTC/USDT"
     assert (ev.last_update_id, ev.prev_update_id, ev.exch_ts) == (123456, -1, 1597026383085 * MS)
     assert ev.asks[:2] == ((8476.98, 415.0), (8477.0, 7.0)) and ev.bids[-1] == (8446.0, 95.0)
+    assert n.texts == {}  # checksum 0: no text kept
+    [ev] = n.normalize(docs.OKX_BOOKS_SNAPSHOT.frame.replace(b'"checksum": 0', b'"checksum": 5'))
     text = n.texts["BTC/USDT"]
-    assert text.checksum == 0 and text.asks[1] == ("8477", "7", "0", "2")
+    assert text.checksum == 5 and text.asks[1] == ("8477", "7", "0", "2")
 
 
 def test_books_update_doc_message_chains_on_the_snapshot() -> None:
     n = spot()
     sync = OkxBookSync("BTC/USDT")
     [snap] = n.normalize(docs.OKX_BOOKS_SNAPSHOT.frame)
-    assert sync.on_event(snap, n.texts.pop("BTC/USDT")) == [snap]
+    assert sync.on_event(snap, n.texts.pop("BTC/USDT", None)) == [snap]
     [upd] = n.normalize(docs.OKX_BOOKS_UPDATE.frame)
     assert not upd.is_snapshot and (upd.prev_update_id, upd.last_update_id) == (123456, 123457)
-    assert sync.on_event(upd, n.texts.pop("BTC/USDT")) == [upd]
+    assert sync.on_event(upd, n.texts.pop("BTC/USDT", None)) == [upd]
     assert sync.book.update_id == 123457 and sync.checked == 0  # checksum 0: nothing to verify
 
 
@@ -325,7 +327,7 @@ def _wrong(frame: bytes, checksum: int | None = None) -> bytes:
 
 def _feed(n: OkxNormalizer, sync: OkxBookSync, frame: bytes) -> list:
     [ev] = n.normalize(frame)
-    return sync.on_event(ev, n.texts.pop(ev.symbol))
+    return sync.on_event(ev, n.texts.pop(ev.symbol, None))
 
 
 @settings(max_examples=60, deadline=None)

@@ -68,13 +68,13 @@ BookText = BookData[_TextLevel]
 BookNum = BookData[_Level]
 
 
-class BooksFrame(Struct):
-    """One-pass decode of the hottest frame (``books`` with its text); anything unusual
-    falls back to :class:`Envelope` and its precise errors."""
+class BooksFrame(Struct, Generic[L]):
+    """One-pass decode of the hottest frame, ``books``; anything unusual falls back to
+    :class:`Envelope` and its precise errors."""
 
     arg: Arg
     action: str
-    data: list[BookText]
+    data: list[BookData[L]]
 
 
 class TradeData(Struct):

@@ -4,8 +4,9 @@ Messages: :mod:`ttxt_mp.connectors.okx.messages`. Channels:
 
 - ``books`` (400 levels): ``action`` snapshot/update with ``seqId``/``prevSeqId`` and
   ``checksum`` -> Orderbook (``last_update_id`` = seqId, ``prev_update_id`` = prevSeqId).
-  With ``keep_text`` the levels are decoded as text and the message's :class:`BookText`
-  is left in :attr:`OkxNormalizer.texts` for the book sync's checksum.
+  With ``keep_text``, a message whose checksum is not 0 is also decoded as text and its
+  :class:`BookText` left in :attr:`OkxNormalizer.texts` for the book sync's checksum (a 0,
+  all OKX sends from June 2026, costs nothing more than the numbers).
 - ``books5`` (5 levels) and ``bbo-tbt`` (1 level): snapshots -> Orderbook; ``bbo-tbt`` also
   gives a BookTicker with ``book_ticker``.
 - ``trades`` -> MarketTrades; ``candle<bar>`` (the business endpoint) -> Kline.
@@ -71,7 +72,8 @@ PUBLIC = "public"
 
 _env = msgspec.json.Decoder(m.Envelope)
 _book_text = msgspec.json.Decoder(list[m.BookText], strict=False)
-_books_frame = msgspec.json.Decoder(m.BooksFrame, strict=False)
+_books_num_frame = msgspec.json.Decoder(m.BooksFrame[m._Level], strict=False)
+_books_text_frame = msgspec.json.Decoder(m.BooksFrame[m._TextLevel], strict=False)
 _BOOKS_HEAD = (b'{"arg":{"channel":"books",', '{"arg":{"channel":"books",')
 _book_num = msgspec.json.Decoder(list[m.BookNum], strict=False)
 _trades = msgspec.json.Decoder(list[m.TradeData], strict=False)
@@ -134,7 +136,7 @@ class OkxNormalizer(NormalizerBase):
         self.liq_symbols = None if liquidation_symbols is None else set(liquidation_symbols)
         self.marks = MarkState(EXCHANGE)
         self.texts: dict[str, m.BookText] = {}
-        """symbol -> text of its last ``books`` message (with ``keep_text``)."""
+        """symbol -> text of its last ``books`` message with a checksum (``keep_text``)."""
         self.index_of: dict[str, list[str]] = {}  # index instId -> swap symbols
         for native in self.symbols.instruments:
             if native.endswith("-SWAP"):
@@ -145,8 +147,7 @@ class OkxNormalizer(NormalizerBase):
             local_ts = self.now()
         if raw_frame in _PONG:
             return self._control(Control(EXCHANGE, "pong"))
-        if self.keep_text and raw_frame[:26] in _BOOKS_HEAD and (self.any_book or
-                                                                 self.book_channel == "books"):
+        if raw_frame[:26] in _BOOKS_HEAD and (self.any_book or self.book_channel == "books"):
             out = self._books_fast(raw_frame, local_ts)
             if out is not None:
                 return out
@@ -190,23 +191,23 @@ class OkxNormalizer(NormalizerBase):
         return self._control(Control(EXCHANGE, "unsupported", True, "", ch))
 
     def _books_fast(self, raw: Any, local_ts: int) -> list[Event] | None:
-        """``books`` in one decode; None: let the envelope path decode (and name) it."""
+        """``books`` in one decode to numbers (and, with ``keep_text``, once more as text
+        when it carries a checksum); None: let the envelope path decode (and name) it."""
         try:
-            fr = _books_frame.decode(raw)
+            fr = _books_num_frame.decode(raw)
         except msgspec.DecodeError:
             return None
         snapshot = fr.action == "snapshot"
         if not snapshot and fr.action != "update":
             return None
-        try:
-            symbol = self.symbols.normalized(fr.arg.instId)
-            out: list[Event] = []
-            for d in fr.data:
-                self.texts[symbol] = d
-                out.append(self._book(symbol, d, _numbers(d.bids), _numbers(d.asks), snapshot,
-                                      local_ts))  # fmt: skip
-        except ValueError as err:
-            raise self._malformed(f"books data: {err}", raw) from None
+        symbol = self.symbols.normalized(fr.arg.instId)
+        out: list[Event] = []
+        for d in fr.data:
+            out.append(self._book(symbol, d, tuple([(lv[0], lv[1]) for lv in d.bids]),
+                                  tuple([(lv[0], lv[1]) for lv in d.asks]), snapshot,
+                                  local_ts))  # fmt: skip
+            if d.checksum and self.keep_text:
+                self.texts[symbol] = _books_text_frame.decode(raw).data[-1]
         return out
 
     def _books(self, ch: str, inst: str, env: m.Envelope, local_ts: int) -> list[Event]:
@@ -222,7 +223,8 @@ class OkxNormalizer(NormalizerBase):
                 raise ValueError(f"action must be snapshot or update, got {env.action!r}")
             if self.keep_text:
                 for d in _book_text.decode(env.data):
-                    self.texts[symbol] = d
+                    if d.checksum:
+                        self.texts[symbol] = d
                     out.append(self._book(symbol, d, _numbers(d.bids), _numbers(d.asks),
                                           snapshot, local_ts))  # fmt: skip
                 return out

@@ -8,8 +8,9 @@ event with its :class:`~ttxt_mp.connectors.okx.normalizer.BookText` to
 snapshot. Until then updates are dropped (``book.not_synced``).
 
 Checksums (:mod:`ttxt_mp.connectors.okx.checksum`) are verified after each applied message
-whose ``checksum`` is non-zero, when ``verify`` is on. A snapshot with checksum 0 (OKX sends
-only zeros from June 2026) stops the text bookkeeping until a snapshot carries one again.
+whose ``checksum`` is non-zero, when ``verify`` is on. A message without one (OKX sends only
+zeros from June 2026; the normalizer then keeps no text) stops the text bookkeeping until a
+snapshot carries a checksum again.
 """
 
 from __future__ import annotations
@@ -51,8 +52,11 @@ class OkxBookSync:
                 self.resyncs += 1
                 self.last_gap = book.last_gap
             return []
-        if self.verify and text is not None and not self._verified(ev, text):
-            return []
+        if self.verify:
+            if text is None:  # no checksum (0, or a snapshot-only channel): none to keep
+                self.text = None
+            elif not self._verified(ev, text):
+                return []
         if not ev.is_snapshot and not ev.bids and not ev.asks \
                 and ev.last_update_id == ev.prev_update_id:  # fmt: skip
             return []  # "no update": seqId == prevSeqId, nothing to tell a consumer
