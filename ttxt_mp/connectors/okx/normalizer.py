@@ -135,6 +135,7 @@ class OkxNormalizer(NormalizerBase):
         self.open_interest = open_interest
         self.liq_symbols = None if liquidation_symbols is None else set(liquidation_symbols)
         self.marks = MarkState(EXCHANGE)
+        self._sums = False  # the last books message carried a checksum
         self.texts: dict[str, m.BookText] = {}
         """symbol -> text of its last ``books`` message with a checksum (``keep_text``)."""
         self.index_of: dict[str, list[str]] = {}  # index instId -> swap symbols
@@ -191,10 +192,12 @@ class OkxNormalizer(NormalizerBase):
         return self._control(Control(EXCHANGE, "unsupported", True, "", ch))
 
     def _books_fast(self, raw: Any, local_ts: int) -> list[Event] | None:
-        """``books`` in one decode to numbers (and, with ``keep_text``, once more as text
-        when it carries a checksum); None: let the envelope path decode (and name) it."""
+        """``books`` in one decode: as text while checksums come (``keep_text``), else to
+        numbers (a first checksum decodes that message again as text); None: let the
+        envelope path decode (and name) it."""
+        text = self.keep_text and self._sums
         try:
-            fr = _books_num_frame.decode(raw)
+            fr = (_books_text_frame if text else _books_num_frame).decode(raw)
         except msgspec.DecodeError:
             return None
         snapshot = fr.action == "snapshot"
@@ -203,11 +206,18 @@ class OkxNormalizer(NormalizerBase):
         symbol = self.symbols.normalized(fr.arg.instId)
         out: list[Event] = []
         for d in fr.data:
-            out.append(self._book(symbol, d, tuple([(lv[0], lv[1]) for lv in d.bids]),
-                                  tuple([(lv[0], lv[1]) for lv in d.asks]), snapshot,
-                                  local_ts))  # fmt: skip
+            if text:
+                try:
+                    bids, asks = _numbers(d.bids), _numbers(d.asks)
+                except ValueError:
+                    return None
+            else:
+                bids = tuple([(lv[0], lv[1]) for lv in d.bids])
+                asks = tuple([(lv[0], lv[1]) for lv in d.asks])
+            out.append(self._book(symbol, d, bids, asks, snapshot, local_ts))
             if d.checksum and self.keep_text:
-                self.texts[symbol] = _books_text_frame.decode(raw).data[-1]
+                self.texts[symbol] = d if text else _books_text_frame.decode(raw).data[-1]
+            self._sums = bool(d.checksum)
         return out
 
     def _books(self, ch: str, inst: str, env: m.Envelope, local_ts: int) -> list[Event]:
