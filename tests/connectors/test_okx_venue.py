@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 
-from ttxt_mp.config import DepthStream, Streams
+import pytest
+
+from ttxt_mp.config import ConfigError, DepthStream, Streams, parse_config
 from ttxt_mp.connectors.okx.limits import ConnectPacer, OpBudget
 from ttxt_mp.events import ConnectorState
 from ttxt_mp.sim import Simulator
@@ -129,3 +131,34 @@ def test_request_budget_and_connect_pacing() -> None:
         return loop.time() - t0
 
     assert asyncio.run(three_then_wait()) >= 0.9
+
+
+def _cfg(connector: str) -> str:
+    return f'[engine]\nname = "e"\n[[connectors]]\nexchange = "okx"\n{connector}\n'
+
+
+@pytest.mark.parametrize(("connector", "msg"), [
+    ('symbols = ["BTC/USDT"]\nstreams = { mark_price = true }',
+     r"key 'connectors\[0\].streams.mark_price': okx offers no mark_price stream"),
+    ('symbols = ["BTC/USDT"]\nstreams = { depth = { levels = 50 } }',
+     r"key 'connectors\[0\].streams.depth.levels'.*1, 5, 400"),
+    ('symbols = ["BTC/USDT"]\nstreams = { klines = ["1y"] }', r"kline"),
+    ('market = "inverse"\nsymbols = ["BTC/USD:BTC"]',
+     r"okx offers the markets spot, linear; got 'inverse'"),
+    ('symbols = ["BTC/USDT"]\nchecksum = "no"', r"checksum"),
+])  # fmt: skip
+def test_config_mistakes_are_one_line(connector: str, msg: str) -> None:
+    with pytest.raises(ConfigError, match=msg) as e:
+        parse_config(_cfg(connector))
+    assert "\n" not in str(e.value)
+
+
+def test_linear_config_with_every_derivative_stream() -> None:
+    cfg = parse_config(_cfg('market = "linear"\nsymbols = ["BTC/USDT:USDT"]\nchecksum = false\n'
+                            'streams = { depth = { levels = 5 }, book_ticker = true, '
+                            'mark_price = true, open_interest = true, liquidations = true, '
+                            'klines = ["1m", "1d"] }'))  # fmt: skip
+    [c] = cfg.connectors
+    assert (c.spec().label, c.spec().sim_id, c.checksum, c.depth_levels()) == (
+        "okx linear", "okx_linear", False, 5)
+    assert c.ws_url() == "wss://ws.okx.com:8443" and c.rest_url() == "https://www.okx.com"
