@@ -215,6 +215,18 @@ def test_books_without_text_decode_numbers() -> None:
         spot(keep_text=False).normalize(docs.OKX_BOOKS_SNAPSHOT.frame.replace(b'"8477"', b'"nan"'))
 
 
+def test_rest_order_book() -> None:
+    # "GET / Order book" response example (www.okx.com/docs-v5/en/#order-book-trading-market-data-get-order-book)
+    body = (b'{"code":"0","msg":"","data":[{"asks":[["41006.8","0.60038921","0","1"]],'
+            b'"bids":[["41006.3","0.30178218","0","2"]],"ts":"1629966436396","seqId":3235851742}]}')
+    ev = spot().normalize_snapshot(body, "BTC-USDT", 1)
+    assert (ev.symbol, ev.is_snapshot, ev.bids, ev.asks, ev.last_update_id) == (
+        "BTC/USDT", True, ((41006.3, 0.30178218),), ((41006.8, 0.60038921),), 3235851742)
+    with pytest.raises(MalformedFrame, match="code 51001"):
+        spot().normalize_snapshot(b'{"code":"51001","msg":"Instrument ID does not exist",'
+                                  b'"data":[]}', "BTC/USDT")  # fmt: skip
+
+
 # ------------------------------------------------------------------ instruments, requests
 
 SWAP_BODY = msgspec.json.encode({"code": "0", "msg": "", "data": [

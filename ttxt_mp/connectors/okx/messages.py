@@ -135,6 +135,7 @@ class RestBook(Struct):
     asks: list[_Level]
     bids: list[_Level]
     ts: _Ms
+    seqId: int = 0
 
 
 class RestBooks(Struct):

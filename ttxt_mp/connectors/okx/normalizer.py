@@ -302,7 +302,7 @@ class OkxNormalizer(NormalizerBase):
         raise self._malformed("neither 'arg' nor 'event': not a documented OKX frame", raw)
 
     def normalize_snapshot(self, body: Any, symbol: str, local_ts: int | None = None) -> Orderbook:
-        """``GET /api/v5/market/books`` body -> snapshot Orderbook (it has no seqId: 0)."""
+        """``GET /api/v5/market/books`` body -> snapshot Orderbook (``seqId``, 0 if absent)."""
         if local_ts is None:
             local_ts = self.now()
         try:
@@ -315,7 +315,8 @@ class OkxNormalizer(NormalizerBase):
         return Orderbook(exchange=EXCHANGE, symbol=self._symbol_arg(symbol),
                          exch_ts=b.ts * 1_000_000, local_ts=local_ts, is_snapshot=True,
                          bids=tuple([(lv[0], lv[1]) for lv in b.bids]),
-                         asks=tuple([(lv[0], lv[1]) for lv in b.asks]))  # fmt: skip
+                         asks=tuple([(lv[0], lv[1]) for lv in b.asks]),
+                         first_update_id=b.seqId, last_update_id=b.seqId)  # fmt: skip
 
 
 def symbols_from_instruments(body: Any) -> SymbolMap:

@@ -474,6 +474,6 @@ class OkxVenue(VenueBase):
         if not 1 <= sz <= BOOKS_DEPTH:
             return self._reply([], "51000", "Parameter sz error")
         bids, asks = self._view(sym, sz)
-        # "Get order book": data[{asks, bids, ts}]
+        # "Get order book": data[{asks, bids, ts, seqId}] (the books channel's last seqId)
         return self._reply([{"asks": self._levels(sym, asks), "bids": self._levels(sym, bids),
-                             "ts": str(now_ms())}])  # fmt: skip
+                             "ts": str(now_ms()), "seqId": self.books[sym].seq}])  # fmt: skip
