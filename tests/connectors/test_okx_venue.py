@@ -112,6 +112,27 @@ async def test_linear_mark_price_open_interest_and_liquidations(
     assert not con.has_status(S.ERROR), con.status_log()
 
 
+async def test_candles_socket_fault_reconnects_both_sockets(sim: Simulator, start_connector) -> None:
+    """Candles come from /ws/v5/business, a socket tied to the public one: dropping or
+    stalling it alone reconnects the connector (books resynced, klines again)."""
+    run = await start_connector(make_cfg(sim, "okx", heartbeat_timeout=0.8))
+    con = await synced(run)
+    for kind, n in (("drop", 1), ("stall", 2)):
+        await con.until(lambda: len(sim.connections("okx")) == 2, 5.0, "both sockets open")
+        [biz] = [c for c in sim.connections("okx") if c["path"].endswith("/business")]
+        assert biz["subscriptions"] == [f"candle1m:{s}" for s in sorted(SYMBOLS["okx"])]
+        mark, klines = len(con.statuses), len(con.klines)
+        sim.fault(venue="okx", kind=kind, conn_id=biz["id"])
+        await con.until(lambda mark=mark: con.has_status(S.DOWN, "", "business", after=mark),
+                        4.0, f"DOWN naming the business socket ({kind})")  # fmt: skip
+        await con.until(lambda mark=mark, klines=klines: len(con.klines) > klines and all(
+            book_ups(con, norm(s, "okx"), mark) for s in SYMBOLS["okx"]), 6.0,
+            "books and klines again")  # fmt: skip
+        assert run.connector.reconnects == n
+    await checkpoint(sim, con, "okx")
+    assert con.bad_results() == []
+
+
 def test_request_budget_and_connect_pacing() -> None:
     now = [0.0]
     budget = OpBudget(per_hour=3, clock=lambda: now[0])
