@@ -64,6 +64,7 @@ class BinanceVenue(VenueBase):
     diff_streams = ("@depth", "@depth@100ms", "@depth@1000ms")
     agg_extra: dict[str, Any] = {"M": True}  # "Ignore" field of Spot's aggTrade
     max_depth_limit = 5000
+    partial_keys = ("bids", "asks")  # of the "Partial Book Depth Streams" payload
     knobs = (
         Knob("ping_interval", 20.0, "seconds between server ping frames (General WSS "
              "information: every 20 s)", "ping-interval", at.positive()),
@@ -271,10 +272,11 @@ class BinanceVenue(VenueBase):
         sym = f.symbol
         uid, bids, asks = self.markets[sym].snapshot(levels)
         px, qx = self.px[sym], self.qx[sym]
+        kb, ka = self.partial_keys
         self._publish(f, ENC.encode({
             **self._partial_head(f, uid, now),
-            "bids": [[px.fmt(t), qx.fmt(q)] for t, q in bids],
-            "asks": [[px.fmt(t), qx.fmt(q)] for t, q in asks],
+            kb: [[px.fmt(t), qx.fmt(q)] for t, q in bids],
+            ka: [[px.fmt(t), qx.fmt(q)] for t, q in asks],
         }))
 
     def _partial_head(self, f: Fanout, uid: int, now: int) -> dict[str, Any]:

@@ -93,6 +93,7 @@ class BinanceLinearVenue(BinanceVenue):
     agg_extra: dict[str, Any] = {}
     max_depth_limit = 1000
     default_depth_limit = 500
+    partial_keys = ("b", "a")
 
     def __init__(self, markets: dict[str, Market], timings: VenueTimings) -> None:
         super().__init__(markets, timings)
