@@ -10,6 +10,8 @@ import sys
 import aiohttp
 from lines import Lines
 
+from ttxt_mp.sim.venue import sim_venues
+
 
 async def test_cli_prints_urls_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
@@ -36,6 +38,7 @@ async def test_cli_prints_urls_and_stops_on_sigterm() -> None:
 
 
 def test_cli_refuses_no_symbols() -> None:
-    r = subprocess.run([sys.executable, "-m", "ttxt_mp.sim", "--binance", "", "--bybit", ""],
+    off = [arg for vid in sim_venues() for arg in (f"--{vid}", "")]  # every simulated market
+    r = subprocess.run([sys.executable, "-m", "ttxt_mp.sim", *off],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "no symbols" in r.stderr
