@@ -1,5 +1,9 @@
 """Helpers for connector tests: configs pointing at the simulator, and a consumer that
-rebuilds books from what a connector published and compares them with the truth."""
+rebuilds books from what a connector published and compares them with the truth.
+
+A venue here is a simulated venue id: ``binance``, ``bybit``, or a market of one,
+``<exchange>_<market>`` (``binance_linear``: exchange ``binance``, market ``linear``, its
+symbols ``BTC/USDT:USDT``)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ from ttxt_mp.events import (
     ConnectorState,
     ConnectorStatus,
     Kline,
+    Liquidation,
     MarketTrades,
+    MarkPrice,
+    OpenInterest,
     Orderbook,
 )
 from ttxt_mp.orderbook import OrderBook, UpdateResult
@@ -20,27 +27,40 @@ from ttxt_mp.queues import AsyncioQueue, QueueEmpty
 from ttxt_mp.sim import Simulator
 
 S = ConnectorState
-DEPTH = {"binance": 5000, "bybit": 50}  # binance: the whole simulated book fits one snapshot
-SYMBOLS = {"binance": ("BTCUSDT", "ETHUSDT"), "bybit": ("BTCUSDT", "XRPUSDT")}
+# binance: the whole simulated book fits one snapshot (so does binance_linear's 1000)
+DEPTH = {"binance": 5000, "bybit": 50, "binance_linear": 1000}
+SYMBOLS = {"binance": ("BTCUSDT", "ETHUSDT"), "bybit": ("BTCUSDT", "XRPUSDT"),
+           "binance_linear": ("BTCUSDT", "ETHUSDT")}  # fmt: skip
 
 
-def norm(native: str) -> str:
-    return f"{native[:-4]}/{native[-4:]}"  # USDT pairs only in these tests
+def split(venue: str) -> tuple[str, str]:
+    """Simulated venue id -> (exchange, market)."""
+    exchange, _, market = venue.partition("_")
+    return exchange, market or "spot"
+
+
+def norm(native: str, venue: str = "") -> str:
+    """USDT pairs only in these tests; a linear market's are USDT-margined perpetuals."""
+    sym = f"{native[:-4]}/{native[-4:]}"
+    return sym + ":USDT" if split(venue)[1] == "linear" else sym
 
 
 def make_cfg(
-    sim: Simulator, exchange: str, symbols: list[str] | None = None, **kw: Any
+    sim: Simulator, venue: str, symbols: list[str] | None = None, **kw: Any
 ) -> ConnectorConfig:
-    urls = getattr(sim.urls, exchange)
+    assert sim.urls is not None
+    urls = sim.urls.venues[venue]
+    exchange, market = split(venue)
     streams = kw.pop("streams", None) or Streams(
-        depth=DepthStream(levels=DEPTH[exchange]), trades=True, klines=["1m"]
+        depth=DepthStream(levels=DEPTH[venue]), trades=True, klines=["1m"]
     )
     kw.setdefault("heartbeat_timeout", 2.0)
     kw.setdefault("reconnect_backoff", 0.05)
     kw.setdefault("reconnect_backoff_max", 0.4)
     return ConnectorConfig(
         exchange=exchange,
-        symbols=symbols or [norm(s) for s in SYMBOLS[exchange]],
+        market=market,
+        symbols=symbols or [norm(s, venue) for s in SYMBOLS[venue]],
         endpoints=Endpoints(ws=urls.ws, rest=urls.rest),
         streams=streams,
         **kw,
@@ -60,6 +80,9 @@ class Consumer:
         self.trades: list[MarketTrades] = []
         self.klines: list[Kline] = []
         self.tickers: dict[str, BookTicker] = {}  # the latest per symbol
+        self.marks: list[MarkPrice] = []
+        self.open_interest: list[OpenInterest] = []
+        self.liquidations: list[Liquidation] = []
         self.ticker_events = 0
         self.book_events = 0
         self.snapshots: dict[str, int] = {}
@@ -87,6 +110,12 @@ class Consumer:
             elif isinstance(ev, BookTicker):
                 self.tickers[ev.symbol] = ev
                 self.ticker_events += 1
+            elif isinstance(ev, MarkPrice):
+                self.marks.append(ev)
+            elif isinstance(ev, OpenInterest):
+                self.open_interest.append(ev)
+            elif isinstance(ev, Liquidation):
+                self.liquidations.append(ev)
 
     def bad_results(self) -> list[tuple[str, UpdateResult]]:
         """Published book events a consumer could not apply cleanly (must be none)."""
@@ -121,11 +150,12 @@ class Consumer:
             await asyncio.sleep(0.02)
 
 
-def _truth(sim: Simulator, exchange: str, native: str, depth: int | None = None
+def _truth(sim: Simulator, venue: str, native: str, depth: int | None = None
            ) -> tuple[int, list, list]:  # fmt: skip
-    depth = None if exchange == "binance" else depth or DEPTH[exchange]
-    tb = sim.truth(exchange, native, depth)
-    uid = tb.update_id if exchange == "binance" else tb.topics[f"orderbook.{depth}.{native}"]
+    binance = split(venue)[0] == "binance"  # its books are whole; Bybit's a depth
+    depth = None if binance else depth or DEPTH[venue]
+    tb = sim.truth(venue, native, depth)
+    uid = tb.update_id if binance else tb.topics[f"orderbook.{depth}.{native}"]
     bids, asks = tb.as_floats()
     return uid, bids, asks
 
@@ -148,7 +178,7 @@ async def checkpoint(
     sim.pause()
     try:
         for native in natives:
-            sym = norm(native)
+            sym = norm(native, exchange)
 
             def same(native: str = native, sym: str = sym) -> bool:
                 book = consumer.books.get(sym)
