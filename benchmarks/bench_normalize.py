@@ -317,6 +317,73 @@ def main() -> None:
         )
     for note in notes:
         print(f"\nnote: {note}")
+    bench_bybit_linear(n, repeats, buf)
+
+
+# --------------------------------------------------------------------------- Bybit linear
+
+
+def bybit_linear_frames(doc, **data_fields) -> list[bytes]:
+    """Variants of a documented linear frame; ``data_fields``: name -> fn(i) -> value."""
+    msg = msgspec.json.decode(doc.frame)
+    out = []
+    for i in range(N_VARIANTS):
+        for k, fn in data_fields.items():
+            msg["data"][k] = fn(i)
+        out.append(msgspec.json.encode(msg))
+    return out
+
+
+def baseline_bybit_linear(frame: bytes):
+    msg = json.loads(frame)
+    topic, data = msg["topic"], msg["data"]
+    if topic.startswith("tickers."):
+        return {k: Decimal(data[k]) for k in ("markPrice", "indexPrice", "fundingRate",
+                                              "openInterest", "openInterestValue") if k in data}
+    if topic.startswith("allLiquidation."):
+        return [{"symbol": x["s"], "side": "sell" if x["S"] == "Buy" else "buy",
+                 "price": Decimal(x["p"]), "amount": Decimal(x["v"]), "ts": x["T"] / 1000.0}
+                for x in data]  # fmt: skip
+    return baseline_bybit(frame)
+
+
+def bench_bybit_linear(n: int, repeats: int, buf: bytearray) -> None:
+    """Linear streams through a normalizer as a linear connector with every derivative
+    stream (depth 50, mark price, open interest); ticker deltas are merged into the
+    documented snapshot (sent once before timing)."""
+    from ttxt_mp.connectors.normalizer import Instrument, SymbolMap
+
+    insts = [Instrument(native=s, base=s[:-4], quote="USDT", kind="linear", settle="USDT")
+             for s in ("BTCUSDT", "ROSEUSDT")]  # fmt: skip
+    norm = BybitNormalizer(SymbolMap(insts, exchange="bybit"), book_depth=50,
+                           mark_price=True, open_interest=True)  # fmt: skip
+    norm.normalize(compact(docs.BYBIT_TICKER_CONTRACT_SNAPSHOT), 0)
+    mark = lambda i: f"{17247.73 + 0.01 * (i % 97):.2f}"  # noqa: E731
+    cases = [
+        ("orderbook delta (doc, 5+7 levels)", bybit_frames(docs.BYBIT_ORDERBOOK_DELTA)),
+        ("tickers delta (doc: best bid/ask only, no event)",
+         bybit_linear_frames(docs.BYBIT_TICKER_CONTRACT_DELTA,
+                             ask1Size=lambda i: f"{33.175 + 0.001 * i:.3f}")),
+        ("tickers delta (+ markPrice, openInterest: 2 events)",
+         bybit_linear_frames(docs.BYBIT_TICKER_CONTRACT_DELTA, markPrice=mark,
+                             openInterest=lambda i: f"{68257.758 + 0.001 * i:.3f}")),
+        ("allLiquidation (doc)", bybit_linear_frames(docs.BYBIT_ALL_LIQUIDATION)),
+        ("publicTrade (doc)", bybit_frames(docs.BYBIT_TRADE)),
+    ]  # fmt: skip
+    normalize = norm.normalize
+
+    def publish(frame):
+        for ev in normalize(frame, 0):
+            layout_for(type(ev)).pack_into(buf, 0, ev)
+
+    for what, frames in cases:
+        rows = [
+            ("ttxt_mp (decode+normalize+pack)", rate(publish, frames, n, repeats)),
+            ("ttxt_mp normalize only", rate(lambda f: normalize(f, 0), frames, n, repeats)),
+            ("json.loads + Decimal", rate(baseline_bybit_linear, frames, n, repeats)),
+        ]
+        print_table(f"bybit linear {what}: {n:,} frames, median of {repeats}",
+                    ("pipeline", "frames/s"), rows, "json.loads + Decimal")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -27,6 +27,10 @@ TIMINGS = VenueTimings(
     binance_linear_liquidations_per_min=120.0,  # one push per second per symbol
     bybit_idle_timeout=2.5,
     bybit_idle_data_keepalive=False,  # only our {"op":"ping"} keeps a Bybit socket open
+    bybit_linear_idle_timeout=2.5,
+    bybit_linear_idle_data_keepalive=False,
+    bybit_linear_liquidations_per_sec=4.0,  # a few per test
+    bybit_linear_liquidation_push=0.2,
 )
 RATES = Rates(updates_per_sec=150.0, trades_per_sec=10.0, levels=150, max_levels=400)
 
@@ -35,7 +39,7 @@ RATES = Rates(updates_per_sec=150.0, trades_per_sec=10.0, levels=150, max_levels
 async def sim() -> AsyncIterator[Simulator]:
     s = Simulator(
         {"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "XRPUSDT"],
-         "binance_linear": ["BTCUSDT", "ETHUSDT"]},
+         "bybit_linear": ["BTCUSDT", "XRPUSDT"], "binance_linear": ["BTCUSDT", "ETHUSDT"]},
         seed=11,
         rates=RATES,
         timings=TIMINGS,

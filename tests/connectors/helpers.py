@@ -1,9 +1,5 @@
 """Helpers for connector tests: configs pointing at the simulator, and a consumer that
-rebuilds books from what a connector published and compares them with the truth.
-
-A venue here is a simulated venue id: ``binance``, ``bybit``, or a market of one,
-``<exchange>_<market>`` (``binance_linear``: exchange ``binance``, market ``linear``, its
-symbols ``BTC/USDT:USDT``)."""
+rebuilds books from what a connector published and compares them with the truth."""
 
 from __future__ import annotations
 
@@ -11,6 +7,7 @@ import asyncio
 from typing import Any
 
 from ttxt_mp.config import ConnectorConfig, DepthStream, Endpoints, Streams
+from ttxt_mp.connectors.venue import venues
 from ttxt_mp.events import (
     BookTicker,
     ConnectorState,
@@ -27,40 +24,46 @@ from ttxt_mp.queues import AsyncioQueue, QueueEmpty
 from ttxt_mp.sim import Simulator
 
 S = ConnectorState
-# binance: the whole simulated book fits one snapshot (so does binance_linear's 1000)
-DEPTH = {"binance": 5000, "bybit": 50, "binance_linear": 1000}
+# binance: the whole book at once (binance_linear: its 1000 levels hold the simulated book)
+DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50, "binance_linear": 1000}
 SYMBOLS = {"binance": ("BTCUSDT", "ETHUSDT"), "bybit": ("BTCUSDT", "XRPUSDT"),
+           "bybit_linear": ("BTCUSDT", "XRPUSDT"),
            "binance_linear": ("BTCUSDT", "ETHUSDT")}  # fmt: skip
+"""Per simulated venue id (a venue's market other than its first is ``<id>_<market>``)."""
 
 
-def split(venue: str) -> tuple[str, str]:
-    """Simulated venue id -> (exchange, market)."""
-    exchange, _, market = venue.partition("_")
-    return exchange, market or "spot"
+def market_of(sim_venue: str) -> tuple[str, str]:
+    """(exchange, market) of a simulated venue id (``bybit_linear`` -> bybit, linear)."""
+    for spec in venues().values():
+        for m in spec.markets:
+            if spec.for_market(m).sim_id == sim_venue:
+                return spec.id, m
+    raise KeyError(sim_venue)
 
 
-def norm(native: str, venue: str = "") -> str:
-    """USDT pairs only in these tests; a linear market's are USDT-margined perpetuals."""
-    sym = f"{native[:-4]}/{native[-4:]}"
-    return sym + ":USDT" if split(venue)[1] == "linear" else sym
+def norm(native: str, sim_venue: str = "") -> str:
+    """USDT pairs only in these tests; on a derivative market the USDT-settled perpetual."""
+    market = market_of(sim_venue)[1] if sim_venue else "spot"
+    return f"{native[:-4]}/{native[-4:]}" + ("" if market == "spot" else ":USDT")
 
 
 def make_cfg(
-    sim: Simulator, venue: str, symbols: list[str] | None = None, **kw: Any
+    sim: Simulator, exchange: str, symbols: list[str] | None = None, **kw: Any
 ) -> ConnectorConfig:
-    assert sim.urls is not None
-    urls = sim.urls.venues[venue]
-    exchange, market = split(venue)
+    """A connector of the simulated venue ``exchange`` (a sim id: a market's own venue
+    gives the config's exchange and market)."""
+    urls = getattr(sim.urls, exchange)
     streams = kw.pop("streams", None) or Streams(
-        depth=DepthStream(levels=DEPTH[venue]), trades=True, klines=["1m"]
+        depth=DepthStream(levels=DEPTH[exchange]), trades=True, klines=["1m"]
     )
     kw.setdefault("heartbeat_timeout", 2.0)
     kw.setdefault("reconnect_backoff", 0.05)
     kw.setdefault("reconnect_backoff_max", 0.4)
+    venue, market = market_of(exchange)
     return ConnectorConfig(
-        exchange=exchange,
+        exchange=venue,
         market=market,
-        symbols=symbols or [norm(s, venue) for s in SYMBOLS[venue]],
+        symbols=symbols or [norm(s, exchange) for s in SYMBOLS[exchange]],
         endpoints=Endpoints(ws=urls.ws, rest=urls.rest),
         streams=streams,
         **kw,
@@ -80,8 +83,10 @@ class Consumer:
         self.trades: list[MarketTrades] = []
         self.klines: list[Kline] = []
         self.tickers: dict[str, BookTicker] = {}  # the latest per symbol
-        self.marks: list[MarkPrice] = []
-        self.open_interest: list[OpenInterest] = []
+        self.marks: dict[str, MarkPrice] = {}  # the latest per symbol
+        self.open_interest: dict[str, OpenInterest] = {}  # the latest per symbol
+        self.mark_events: list[MarkPrice] = []  # all of them, in order
+        self.oi_events: list[OpenInterest] = []
         self.liquidations: list[Liquidation] = []
         self.ticker_events = 0
         self.book_events = 0
@@ -111,9 +116,11 @@ class Consumer:
                 self.tickers[ev.symbol] = ev
                 self.ticker_events += 1
             elif isinstance(ev, MarkPrice):
-                self.marks.append(ev)
+                self.marks[ev.symbol] = ev
+                self.mark_events.append(ev)
             elif isinstance(ev, OpenInterest):
-                self.open_interest.append(ev)
+                self.open_interest[ev.symbol] = ev
+                self.oi_events.append(ev)
             elif isinstance(ev, Liquidation):
                 self.liquidations.append(ev)
 
@@ -150,12 +157,12 @@ class Consumer:
             await asyncio.sleep(0.02)
 
 
-def _truth(sim: Simulator, venue: str, native: str, depth: int | None = None
+def _truth(sim: Simulator, exchange: str, native: str, depth: int | None = None
            ) -> tuple[int, list, list]:  # fmt: skip
-    binance = split(venue)[0] == "binance"  # its books are whole; Bybit's a depth
-    depth = None if binance else depth or DEPTH[venue]
-    tb = sim.truth(venue, native, depth)
-    uid = tb.update_id if binance else tb.topics[f"orderbook.{depth}.{native}"]
+    whole = market_of(exchange)[0] == "binance"  # Binance books are whole, Bybit's a depth
+    depth = None if whole else depth or DEPTH[exchange]
+    tb = sim.truth(exchange, native, depth)
+    uid = tb.update_id if whole else tb.topics[f"orderbook.{depth}.{native}"]
     bids, asks = tb.as_floats()
     return uid, bids, asks
 

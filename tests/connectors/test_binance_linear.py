@@ -38,33 +38,32 @@ async def test_mark_price_open_interest_and_liquidations_arrive(
     def every(events) -> bool:
         return {e.symbol for e in events} == syms
 
-    await con.until(lambda: every(con.marks) and every(con.open_interest)
+    await con.until(lambda: every(con.mark_events) and every(con.oi_events)
                     and every(con.liquidations), 8.0, "mark, OI and liquidations per symbol")  # fmt: skip
     await checkpoint(sim, con, V)
     assert sorted(sim.connections(V)[0]["subscriptions"]) == sorted(
         f"{s.lower()}@{k}" for s in SYMBOLS[V]
         for k in ("depth@100ms", "aggTrade", "markPrice@1s", "forceOrder"))  # fmt: skip
     venue = sim.venue(V)
-    for m in con.marks:
+    for m in con.mark_events:
         native = m.symbol.split("/")[0] + "USDT"
         _, index = venue.mark_index(native)
         assert m.exchange == "binance" and m.exch_ts > 0 and abs(m.mark_price / index - 1) < 0.01
         assert m.index_price > 0 and abs(m.funding_rate) <= 0.00375
         assert m.next_funding_ts > m.exch_ts and m.next_funding_ts % (3600 * 10**9) == 0
-    for oi in con.open_interest:
+    for oi in con.oi_events:
         assert oi.open_interest > 0 and oi.exch_ts > 0 and oi.open_interest_value == 0.0
     for lq in con.liquidations:
         assert lq.side in (Side.BUY, Side.SELL) and lq.price > 0 and lq.qty > 0
     # published only when the value or its time changed: no two equal in a row per symbol
     for sym in syms:
-        seq = [(e.open_interest, e.exch_ts) for e in con.open_interest if e.symbol == sym]
+        seq = [(e.open_interest, e.exch_ts) for e in con.oi_events if e.symbol == sym]
         assert all(a != b for a, b in zip(seq, seq[1:], strict=False)), seq
     assert run.connector.open_interest_polls >= len(syms)
     assert con.bad_results() == [] and not con.has_status(S.ERROR), con.status_log()
     await run.stop()
     state = run.connector.state_events()
-    for kind, seen in ((MarkPrice, con.marks), (OpenInterest, con.open_interest)):
-        last = {e.symbol: e for e in seen}
+    for kind, last in ((MarkPrice, con.marks), (OpenInterest, con.open_interest)):
         assert {e.symbol: e for e in state if isinstance(e, kind)} == last, kind
 
 
@@ -88,8 +87,8 @@ async def test_a_bad_open_interest_body_is_reported_per_symbol(sim: Simulator, s
         sim.resume()
     err = next(s for s in con.statuses if s.state == S.ERROR)
     assert "open interest for BTC/USDT:USDT failed" in err.message and "$.openInterest" in err.message
-    seen = len(con.open_interest)
-    await con.until(lambda: len(con.open_interest) > seen, 8.0, "the next open interest")
+    seen = len(con.oi_events)
+    await con.until(lambda: len(con.oi_events) > seen, 8.0, "the next open interest")
     await checkpoint(sim, con, V, ["BTCUSDT"])
     assert run.connector.reconnects == 0
 

@@ -17,7 +17,8 @@ from ttxt_mp.sim import Simulator
 from .helpers import SYMBOLS, Consumer, checkpoint, make_cfg, norm
 
 S = ConnectorState
-VENUES = ["binance", "bybit", "binance_linear"]
+VENUES = ["binance", "bybit"]
+WITH_MARKETS = [*VENUES, "bybit_linear", "binance_linear"]  # + markets simulated as venues
 
 
 async def synced(run, timeout: float = 5.0) -> Consumer:
@@ -43,7 +44,7 @@ def book_ups(con: Consumer, symbol: str, after: int) -> int:
     return sum(1 for s in con.statuses[after:] if s.symbol == symbol and s.state == S.UP)
 
 
-@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize("exchange", WITH_MARKETS)
 async def test_dropped_connection_reconnects_and_resyncs(
     sim: Simulator, start_connector, exchange: str
 ) -> None:
@@ -100,7 +101,7 @@ async def test_malformed_frame_reported_and_connector_keeps_going(
     assert con.bad_results() == []
 
 
-@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize("exchange", WITH_MARKETS)
 async def test_skipped_update_id_is_a_gap_then_resync(
     sim: Simulator, start_connector, exchange: str
 ) -> None:
@@ -125,7 +126,7 @@ async def test_skipped_update_id_is_a_gap_then_resync(
     assert st["gaps"] == 1 and st["reconnects"] == 0
 
 
-@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize("exchange", WITH_MARKETS)
 async def test_stalled_stream_reconnects_after_heartbeat_timeout(
     sim: Simulator, start_connector, exchange: str
 ) -> None:
