@@ -317,7 +317,7 @@ def main() -> None:
         )
     for note in notes:
         print(f"\nnote: {note}")
-    bench_bybit_linear(n, repeats, buf)
+    bench_bybit_linear(n, repeats, buf, a.only)
 
 
 # --------------------------------------------------------------------------- Bybit linear
@@ -347,7 +347,7 @@ def baseline_bybit_linear(frame: bytes):
     return baseline_bybit(frame)
 
 
-def bench_bybit_linear(n: int, repeats: int, buf: bytearray) -> None:
+def bench_bybit_linear(n: int, repeats: int, buf: bytearray, only: str = "") -> None:
     """Linear streams through a normalizer as a linear connector with every derivative
     stream (depth 50, mark price, open interest); ticker deltas are merged into the
     documented snapshot (sent once before timing)."""
@@ -370,6 +370,7 @@ def bench_bybit_linear(n: int, repeats: int, buf: bytearray) -> None:
         ("allLiquidation (doc)", bybit_linear_frames(docs.BYBIT_ALL_LIQUIDATION)),
         ("publicTrade (doc)", bybit_frames(docs.BYBIT_TRADE)),
     ]  # fmt: skip
+    cases = [c for c in cases if only in f"bybit linear {c[0]}"]
     normalize = norm.normalize
 
     def publish(frame):
