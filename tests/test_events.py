@@ -53,6 +53,16 @@ EVENT_STRATEGIES = {
         ev.BookTicker, **base, bid=finite, bid_qty=finite, ask=finite, ask_qty=finite,
         update_id=ints,
     ),
+    ev.MarkPrice: st.builds(
+        ev.MarkPrice, **base, mark_price=finite, index_price=finite, funding_rate=finite,
+        next_funding_ts=ts,
+    ),
+    ev.OpenInterest: st.builds(
+        ev.OpenInterest, **base, open_interest=finite, open_interest_value=finite
+    ),
+    ev.Liquidation: st.builds(
+        ev.Liquidation, **base, side=st.sampled_from(ev.Side), price=finite, qty=finite
+    ),
     ev.CreateOrder: st.builds(
         ev.CreateOrder, **base, client_order_id=ids, side=st.sampled_from(ev.Side),
         order_type=st.sampled_from(ev.OrderType), qty=finite, price=finite,
@@ -123,6 +133,29 @@ def test_book_ticker_round_trips_in_a_fixed_size_record(event):
 def test_book_ticker_defaults_say_no_update_id():
     t = ev.BookTicker(exchange="binance", symbol="BTC/USDT")
     assert (t.bid, t.bid_qty, t.ask, t.ask_qty, t.update_id, t.exch_ts) == (0, 0, 0, 0, -1, 0)
+
+
+DERIVATIVE_LAYOUTS = [
+    (ev.MarkPrice, 5, ["mark_price", "index_price", "funding_rate", "next_funding_ts"]),
+    (ev.OpenInterest, 6, ["open_interest", "open_interest_value"]),
+    (ev.Liquidation, 7, ["side", "price", "qty"]),
+]
+
+
+@pytest.mark.parametrize(("cls", "kind", "fields"), DERIVATIVE_LAYOUTS,
+                         ids=[c.__name__ for c, _, _ in DERIVATIVE_LAYOUTS])  # fmt: skip
+@settings(max_examples=100)
+@given(data=st.data())
+def test_derivative_kinds_have_fixed_library_layouts(cls, kind, fields, data):
+    """Library kinds 5-7 (perpetuals): the common fields then their own, fixed size, exported."""
+    event = data.draw(EVENT_STRATEGIES[cls])
+    k, payload = codec.encode(event)
+    assert k == kind == codec.kind_of(cls.__name__)
+    assert codec.event_class(kind) is cls is getattr(ttxt_mp, cls.__name__)
+    lay = codec.layout_for(cls)
+    assert list(lay.header_dtype.names) == ["exchange", "symbol", "exch_ts", "local_ts", *fields]
+    assert len(payload) == lay.header_dtype.itemsize
+    assert codec.decode(kind, payload) == event
 
 
 @given(st.one_of(*EVENT_STRATEGIES.values()), st.integers(min_value=0, max_value=64))

@@ -26,8 +26,8 @@ log = logging.getLogger("ttxt_mp.client")
 
 KINDS: dict[str, type] = {
     cls.__name__: cls
-    for cls in (ev.Orderbook, ev.MarketTrades, ev.Kline, ev.BookTicker, ev.ConnectorStatus,
-                ev.GapNotice, ev.OrderAck, ev.OrderUpdate, ev.Wallet, ev.PositionUpdate)
+    for cls in (ev.Orderbook, ev.MarketTrades, ev.Kline, ev.BookTicker, ev.MarkPrice,
+                ev.OpenInterest, ev.Liquidation, ev.ConnectorStatus, ev.GapNotice, ev.OrderAck, ev.OrderUpdate, ev.Wallet, ev.PositionUpdate)
 }  # fmt: skip
 
 
@@ -42,6 +42,9 @@ class IEventHandler:
     def on_trades(self, event: ev.MarketTrades) -> None: ...
     def on_kline(self, event: ev.Kline) -> None: ...
     def on_book_ticker(self, event: ev.BookTicker) -> None: ...
+    def on_mark_price(self, event: ev.MarkPrice) -> None: ...
+    def on_open_interest(self, event: ev.OpenInterest) -> None: ...
+    def on_liquidation(self, event: ev.Liquidation) -> None: ...
     def on_status(self, event: ev.ConnectorStatus) -> None: ...
     def on_gap(self, event: ev.GapNotice) -> None: ...
     def on_order_ack(self, event: ev.OrderAck) -> None: ...
@@ -53,7 +56,9 @@ class IEventHandler:
 
 _DISPATCH = {
     ev.Orderbook: "on_orderbook", ev.MarketTrades: "on_trades", ev.Kline: "on_kline",
-    ev.BookTicker: "on_book_ticker", ev.ConnectorStatus: "on_status", ev.GapNotice: "on_gap",
+    ev.BookTicker: "on_book_ticker", ev.MarkPrice: "on_mark_price",
+    ev.OpenInterest: "on_open_interest", ev.Liquidation: "on_liquidation",
+    ev.ConnectorStatus: "on_status", ev.GapNotice: "on_gap",
     ev.OrderAck: "on_order_ack", ev.OrderUpdate: "on_order_update", ev.Wallet: "on_wallet",
     ev.PositionUpdate: "on_position",
 }  # fmt: skip
@@ -417,6 +422,13 @@ def _one_line(e: Any) -> str:
     if t is ev.BookTicker:
         return (f"{e.exchange:8} {e.symbol:10} ticker bid {e.bid_qty}@{e.bid} "
                 f"ask {e.ask_qty}@{e.ask} u={e.update_id}")  # fmt: skip
+    if t is ev.MarkPrice:
+        return (f"{e.exchange:8} {e.symbol:10} mark {e.mark_price} index {e.index_price} "
+                f"funding {e.funding_rate}")  # fmt: skip
+    if t is ev.OpenInterest:
+        return f"{e.exchange:8} {e.symbol:10} open interest {e.open_interest}"
+    if t is ev.Liquidation:
+        return f"{e.exchange:8} {e.symbol:10} liquidation {e.side.name} {e.qty}@{e.price}"
     return f"{e.exchange:8} {e.symbol:10} {e!r}"
 
 

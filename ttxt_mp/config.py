@@ -11,39 +11,45 @@ import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
 ENGINE_NAME = re.compile(r"^[A-Za-z0-9_]{1,24}$")
-SYMBOL = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,12}$")
+SYMBOL = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{1,12}(:[A-Z0-9]{1,12}(-[0-9]{6})?)?$")
+"""A normalized symbol: spot ``BTC/USDT``, perpetual ``BTC/USDT:USDT`` (settled in USDT,
+as CCXT writes it), dated future ``BTC/USDT:USDT-250627`` (expiry YYMMDD)."""
+
+if TYPE_CHECKING:
+    from ttxt_mp.connectors.venue import VenueSpec
 
 
-def book_levels(exchange: str) -> tuple[int, ...]:
+def market_spec(exchange: str, market: str = "spot") -> VenueSpec:
+    """The venue ``exchange`` as seen from one of its markets (UnknownVenue / LookupError)."""
+    from ttxt_mp.connectors.venue import venue
+
+    return venue(exchange).for_market(market)
+
+
+def book_levels(exchange: str, market: str = "spot") -> tuple[int, ...]:
     """Depths the venue's book stream offers (its package says; the last is the default)."""
-    from ttxt_mp.connectors.venue import venue
-
-    return venue(exchange).book_levels
+    return market_spec(exchange, market).book_levels
 
 
-def kline_intervals(exchange: str) -> tuple[str, ...]:
-    from ttxt_mp.connectors.venue import venue
-
-    return venue(exchange).kline_intervals
+def kline_intervals(exchange: str, market: str = "spot") -> tuple[str, ...]:
+    return market_spec(exchange, market).kline_intervals
 
 
-EXTRA_STREAMS = ("book_ticker", "agg_trades")
-"""Optional ``streams`` keys a venue offers only if its ``VenueSpec.extra_streams`` says so."""
+EXTRA_STREAMS = ("book_ticker", "agg_trades", "mark_price", "open_interest", "liquidations")
+"""Optional ``streams`` keys a market offers only if its ``VenueSpec.extra_streams`` says so."""
 
 
-def extra_stream_error(exchange: str, name: str) -> str | None:
-    """Why ``exchange`` cannot give the optional stream ``name`` (None: it can)."""
-    from ttxt_mp.connectors.venue import venue
-
-    offered = venue(exchange).extra_streams
+def extra_stream_error(spec: VenueSpec, name: str) -> str | None:
+    """Why the venue market ``spec`` cannot give the optional stream ``name`` (None: it can)."""
+    offered = spec.extra_streams
     if name in offered:
         return None
-    return (f"{exchange} offers no {name} stream (its optional streams: "
+    return (f"{spec.label} offers no {name} stream (its optional streams: "
             f"{', '.join(offered) or 'none'})")  # fmt: skip
 
 
@@ -100,6 +106,12 @@ class Streams(_Strict):
     agg_trades: bool = False
     """Trades from the venue's aggregate-trade stream (one trade per taker order and
     price, its id the aggregate id) instead of its trade stream; needs ``trades``."""
+    mark_price: bool = False
+    """A derivative's mark price, index price and funding rate, as ``MarkPrice`` events."""
+    open_interest: bool = False
+    """A derivative's open interest, as ``OpenInterest`` events."""
+    liquidations: bool = False
+    """Liquidation orders the venue prints, as ``Liquidation`` events."""
 
 
 class Endpoints(_Strict):
@@ -119,6 +131,9 @@ class ConnectorConfig(_Strict):
     exchange: str
     symbols: list[str]
     name: str = ""
+    market: str = "spot"
+    """One of the venue's markets: ``spot``, ``linear`` (USDT/USDC-margined perpetuals and
+    futures), ``inverse``; it chooses endpoints, streams and instruments."""
     streams: Streams = msgspec.field(default_factory=Streams)
     endpoints: Endpoints = msgspec.field(default_factory=Endpoints)
     credentials: CredentialsRef | None = None
@@ -130,15 +145,17 @@ class ConnectorConfig(_Strict):
     def id(self) -> str:
         return self.name or self.exchange
 
+    def spec(self) -> VenueSpec:
+        """The venue as seen from this connector's market."""
+        return market_spec(self.exchange, self.market)
+
     def depth_levels(self) -> int:
         """Book depth to subscribe: the configured one, else the venue's default; 0 = no book."""
         if self.streams.depth is None:
             return 0
         if self.streams.depth.levels is not None:
             return self.streams.depth.levels
-        from ttxt_mp.connectors.venue import venue
-
-        return venue(self.exchange).default_depth
+        return self.spec().default_depth
 
     def ws_url(self) -> str:
         return self.endpoints.ws or self._live()[0]
@@ -147,9 +164,7 @@ class ConnectorConfig(_Strict):
         return self.endpoints.rest or self._live()[1]
 
     def _live(self) -> tuple[str, str]:
-        from ttxt_mp.connectors.venue import venue
-
-        return venue(self.exchange).endpoint("live")
+        return self.spec().endpoint("live")
 
 
 class RingConfig(_Strict):
@@ -355,6 +370,10 @@ def _validate(cfg: Config, source: str) -> None:
             spec = venue(c.exchange)
         except UnknownVenue as e:
             fail(f"{key}.exchange", str(e))
+        if c.market not in spec.markets:
+            fail(f"{key}.market", f"{c.exchange} offers the markets {', '.join(spec.markets)}; "
+                 f"got {c.market!r}")  # fmt: skip
+        spec = spec.for_market(c.market)
         if c.id in seen:
             fail(f"{key}.name", f"connector name {c.id!r} is used twice; set distinct names")
         if not ENGINE_NAME.match(c.id):
@@ -364,15 +383,16 @@ def _validate(cfg: Config, source: str) -> None:
             fail(f"{key}.symbols", "expected at least one symbol like 'BTC/USDT'")
         for j, s in enumerate(c.symbols):
             if not SYMBOL.match(s):
-                fail(f"{key}.symbols[{j}]", f"expected BASE/QUOTE in capitals like 'BTC/USDT', got {s!r}")
+                fail(f"{key}.symbols[{j}]", f"expected BASE/QUOTE in capitals like 'BTC/USDT' "
+                     f"(perpetual 'BTC/USDT:USDT', dated 'BTC/USDT:USDT-250627'), got {s!r}")
         if len(set(c.symbols)) != len(c.symbols):
             fail(f"{key}.symbols", "a symbol is listed twice")
         if (c.streams.depth is not None and c.streams.depth.levels is not None
                 and c.streams.depth.levels not in spec.book_levels):  # fmt: skip
-            fail(f"{key}.streams.depth.levels", f"{c.exchange} offers depth levels "
+            fail(f"{key}.streams.depth.levels", f"{spec.label} offers depth levels "
                  f"{spec.book_levels}, got {c.streams.depth.levels}")  # fmt: skip
         for name in EXTRA_STREAMS:
-            why = extra_stream_error(c.exchange, name) if getattr(c.streams, name) else None
+            why = extra_stream_error(spec, name) if getattr(c.streams, name) else None
             if why:
                 fail(f"{key}.streams.{name}", why)
         if c.streams.agg_trades and not c.streams.trades:
@@ -380,7 +400,7 @@ def _validate(cfg: Config, source: str) -> None:
                  "come from)")  # fmt: skip
         for j, iv in enumerate(c.streams.klines):
             if iv not in spec.kline_intervals:
-                fail(f"{key}.streams.klines[{j}]", f"{c.exchange} kline intervals are "
+                fail(f"{key}.streams.klines[{j}]", f"{spec.label} kline intervals are "
                      f"{', '.join(spec.kline_intervals)}; got {iv!r}")  # fmt: skip
         for name, url, schemes in (("ws", c.endpoints.ws, ("ws://", "wss://")),
                                    ("rest", c.endpoints.rest, ("http://", "https://"))):  # fmt: skip

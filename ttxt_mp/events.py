@@ -149,6 +149,39 @@ class BookTicker(Event, frozen=True, kw_only=True):
     update_id: int = -1
 
 
+class MarkPrice(Event, frozen=True, kw_only=True):
+    """A derivative's mark price, with the index price and the funding rate the venue
+    publishes beside it (Binance ``<sym>@markPrice``, Bybit ``tickers.<SYM>``).
+
+    ``index_price`` and ``funding_rate`` are 0 when the venue's message has none (a dated
+    future has no funding); ``next_funding_ts`` is the next funding time in ns, 0 if
+    unknown. Mark prices drive liquidations and unrealised PnL, so strategies on
+    perpetuals watch it rather than the last trade."""
+
+    mark_price: float = 0.0
+    index_price: float = 0.0
+    funding_rate: float = 0.0
+    next_funding_ts: int = 0
+
+
+class OpenInterest(Event, frozen=True, kw_only=True):
+    """Open interest of a derivative: ``open_interest`` in the venue's unit (base asset or
+    contracts), ``open_interest_value`` in the quote asset, 0 if the venue does not say."""
+
+    open_interest: float = 0.0
+    open_interest_value: float = 0.0
+
+
+class Liquidation(Event, frozen=True, kw_only=True):
+    """A forced (liquidation) order printed by the venue: ``side`` is the side of that
+    order, so SELL means a long position was liquidated; ``price`` and ``qty`` are what
+    the venue reports for it (its fill price and quantity where it gives them)."""
+
+    side: Side
+    price: float = 0.0
+    qty: float = 0.0
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -318,6 +351,27 @@ register_event(
     ),
 )
 register_event(
+    5,
+    MarkPrice,
+    _BASE
+    + (
+        Fixed("mark_price", "f8"),
+        Fixed("index_price", "f8"),
+        Fixed("funding_rate", "f8"),
+        Fixed("next_funding_ts", "i8"),
+    ),
+)
+register_event(
+    6,
+    OpenInterest,
+    _BASE + (Fixed("open_interest", "f8"), Fixed("open_interest_value", "f8")),
+)
+register_event(
+    7,
+    Liquidation,
+    _BASE + (Fixed("side", "u1", enum=Side), Fixed("price", "f8"), Fixed("qty", "f8")),
+)
+register_event(
     10,
     CreateOrder,
     _BASE
@@ -420,6 +474,7 @@ register_event(
 )
 register_event(31, GapNotice, _BASE + (Fixed("lost", "i8"),))
 
-MARKET_EVENTS = (Orderbook, MarketTrades, Kline, BookTicker)
+MARKET_EVENTS = (Orderbook, MarketTrades, Kline, BookTicker, MarkPrice, OpenInterest,
+                 Liquidation)  # fmt: skip
 COMMAND_EVENTS = (CreateOrder, CancelOrder, AmendOrder)
 PRIVATE_EVENTS = (OrderAck, OrderUpdate, Wallet, PositionUpdate)

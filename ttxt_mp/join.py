@@ -22,6 +22,8 @@ from ttxt_mp.events import (
     ConnectorStatus,
     GapNotice,
     Kline,
+    MarkPrice,
+    OpenInterest,
     Orderbook,
     OrderUpdate,
     PositionUpdate,
@@ -34,10 +36,10 @@ from ttxt_mp.shm.errors import RingError
 __all__ = ["STATEFUL", "JoinedRing", "StateRequest"]
 
 log = logging.getLogger("ttxt_mp.join")
-STATEFUL = frozenset({Orderbook, Kline, BookTicker, ConnectorStatus, Wallet, PositionUpdate,
-                      OrderUpdate})  # fmt: skip
-"""Kinds a state holds the latest value of: market rings' books, klines, book tickers and
-statuses; a private ring's wallet, positions and open orders (its acks are not state:
+STATEFUL = frozenset({Orderbook, Kline, BookTicker, MarkPrice, OpenInterest, ConnectorStatus,
+                      Wallet, PositionUpdate, OrderUpdate})  # fmt: skip
+"""Kinds a state holds the latest value of: market rings' books, klines, book tickers,
+mark prices, open interest and statuses; a private ring's wallet, positions and open orders (its acks are not state:
 never dropped)."""
 """Kinds whose latest value is the state: older ones are superseded by a served state."""
 STATE_TIMEOUT = 2.0

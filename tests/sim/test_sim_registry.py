@@ -122,11 +122,12 @@ async def test_simulator_serves_a_registry_venue(toy: None) -> None:
 def test_demo_config_has_a_connector_per_simulated_venue(toy: None) -> None:
     from ttxt_mp.engine.demo import demo_config_text, demo_venues
 
-    assert [s.id for s, _ in demo_venues()] == list(sim_venues())
+    assert [s.sim_id for s, _ in demo_venues()] == list(sim_venues())
     text = demo_config_text("127.0.0.1:9", "e", ["BTC/USDT"])
     assert "Binance, Bybit and Toy connectors" in text.splitlines()[0]
-    block = text[text.index('exchange = "toy"'):]
-    assert block.startswith('exchange = "toy"\nsymbols = ["BTC/USDT"]\n'
+    block = text[text.index('name = "toy"'):]
+    assert block.startswith('name = "toy"\nexchange = "toy"\nmarket = "spot"\n'
+                            'symbols = ["BTC/USDT"]\n'
                             "streams = { depth = { levels = 10 }")  # its book_levels default
     assert 'endpoints = { ws = "ws://127.0.0.1:9/toy", rest = "http://127.0.0.1:9/toy" }' in block
     assert "levels = 1000" in text and "levels = 50" in text  # the built-ins' demo depths

@@ -51,11 +51,10 @@ from typing import Any, ClassVar, Self
 import msgspec
 
 from ttxt_mp.config import (
+    EXTRA_STREAMS,
     SYMBOL,
     ConnectorConfig,
-    book_levels,
     extra_stream_error,
-    kline_intervals,
 )
 from ttxt_mp.connectors.instruments import InstrumentsError
 from ttxt_mp.connectors.normalizer import (
@@ -67,7 +66,16 @@ from ttxt_mp.connectors.normalizer import (
     excerpt,
 )
 from ttxt_mp.connectors.state import StateServer, open_board
-from ttxt_mp.events import BookTicker, ConnectorState, ConnectorStatus, Event, Kline, Orderbook
+from ttxt_mp.events import (
+    BookTicker,
+    ConnectorState,
+    ConnectorStatus,
+    Event,
+    Kline,
+    MarkPrice,
+    OpenInterest,
+    Orderbook,
+)
 from ttxt_mp.queues import IQueuePublisher, QueueClosed, QueueFull
 from ttxt_mp.web import (
     AppHeartbeat,
@@ -104,6 +112,8 @@ BLOCKED_REPORT_AFTER_S = 1.0
 _DRAIN_PAUSE_MAX_S = 0.01
 
 S = ConnectorState
+_LATEST_PER_SYMBOL = frozenset({ConnectorStatus, BookTicker, MarkPrice, OpenInterest})
+"""Kinds whose last event per symbol is part of the state served to late joiners."""
 
 
 class ConnectorError(RuntimeError):
@@ -114,7 +124,8 @@ class StreamPlan(msgspec.Struct, frozen=True):
     """What a connector listens to: ``depth`` is the book level count (0 = no book);
     ``book_ticker`` the venue's best bid/offer stream (channel ``book_ticker``);
     ``agg_trades`` takes the trades from its aggregate-trade stream (channel
-    ``agg_trades`` instead of ``trades``)."""
+    ``agg_trades`` instead of ``trades``); a derivative market's ``mark_price`` (mark,
+    index, funding), ``open_interest`` and ``liquidations`` are channels of those names."""
 
     symbols: tuple[str, ...]
     depth: int
@@ -122,6 +133,9 @@ class StreamPlan(msgspec.Struct, frozen=True):
     klines: tuple[str, ...]
     book_ticker: bool = False
     agg_trades: bool = False
+    mark_price: bool = False
+    open_interest: bool = False
+    liquidations: bool = False
 
     def streams(self, symbols: Iterable[str] | None = None) -> list[Stream]:
         """Normalized subscriptions for ``symbols`` (default: all of the plan)."""
@@ -135,7 +149,12 @@ class StreamPlan(msgspec.Struct, frozen=True):
             if self.trades:
                 out.append(Stream(trades, sym))
             out.extend(Stream("kline", sym, interval=iv) for iv in self.klines)
+            out.extend(Stream(ch, sym) for ch in DERIVATIVE_CHANNELS if getattr(self, ch))
         return out
+
+
+DERIVATIVE_CHANNELS = ("mark_price", "open_interest", "liquidations")
+"""Optional channels of derivative markets, each a ``StreamPlan`` flag and a config stream."""
 
 
 class _Reconnect(Exception):
@@ -180,8 +199,10 @@ class ConnectorBase(ABC):
         self.connect_timeout = connect_timeout
         depth = cfg.depth_levels()
         st = cfg.streams
+        self.spec = cfg.spec()
+        """The venue as seen from this connector's market (endpoints, depths, streams)."""
         self.plan = StreamPlan(tuple(cfg.symbols), depth, st.trades, tuple(st.klines),
-                               book_ticker=st.book_ticker, agg_trades=st.agg_trades)  # fmt: skip
+                               **{n: getattr(st, n) for n in EXTRA_STREAMS})  # fmt: skip
         self.symbol_map: SymbolMap | None = None
         self.normalizer: NormalizerBase | None = None
         self.active_symbols: tuple[str, ...] = ()
@@ -229,20 +250,26 @@ class ConnectorBase(ABC):
         klines: Sequence[str] | str | None = None,
         book_ticker: bool | None = None,
         agg_trades: bool | None = None,
+        mark_price: bool | None = None,
+        open_interest: bool | None = None,
+        liquidations: bool | None = None,
     ) -> Self:
         """Choose the public streams (before ``run()``); arguments left None keep the config.
 
-        ``symbols``: ``BASE/QUOTE`` names. ``depth``: book levels (one the venue offers),
-        True for the configured/default level count, False or 0 for no book. ``trades``:
-        public trades. ``klines``: intervals like ``"1m"`` (a list, or one string).
-        ``book_ticker``: best bid/offer events; ``agg_trades``: trades from the aggregate
-        stream (both only where the venue offers them). Each call replaces the plan;
-        returns ``self`` for chaining.
+        ``symbols``: ``BASE/QUOTE`` names (``BASE/QUOTE:SETTLE`` on a derivative market).
+        ``depth``: book levels (one the venue offers), True for the configured/default
+        level count, False or 0 for no book. ``trades``: public trades. ``klines``:
+        intervals like ``"1m"`` (a list, or one string). ``book_ticker``: best bid/offer
+        events; ``agg_trades``: trades from the aggregate stream; ``mark_price``,
+        ``open_interest``, ``liquidations``: a derivative market's streams (each only
+        where the venue's market offers it). Each call replaces the plan; returns
+        ``self`` for chaining.
         """
         if self._running:
             raise RuntimeError("listening_market_stream() must be called before run()")
         plan = self.plan
-        ex = self.exchange
+        spec = self.spec
+        ex = spec.label
         syms = plan.symbols if symbols is None else tuple(symbols)
         if isinstance(symbols, str):
             raise TypeError("symbols must be a list of 'BASE/QUOTE' names, not one string")
@@ -258,26 +285,27 @@ class ConnectorBase(ABC):
         levels = plan.depth
         if depth is True:
             levels = plan.depth or (
-                self.cfg.depth_levels() if self.cfg.streams.depth else book_levels(ex)[-1]
+                self.cfg.depth_levels() if self.cfg.streams.depth else spec.book_levels[-1]
             )
         elif depth is False:
             levels = 0
         elif depth is not None:
-            if depth and depth not in book_levels(ex):
-                raise ValueError(f"{ex} offers depth levels {book_levels(ex)}, got {depth}")
+            if depth and depth not in spec.book_levels:
+                raise ValueError(f"{ex} offers depth levels {spec.book_levels}, got {depth}")
             levels = int(depth)
         ivs = plan.klines
         if klines is not None:
             ivs = (klines,) if isinstance(klines, str) else tuple(klines)
             for iv in ivs:
-                if iv not in kline_intervals(ex):
-                    raise ValueError(
-                        f"{ex} kline intervals are {', '.join(kline_intervals(ex))}; got {iv!r}"
-                    )
+                if iv not in spec.kline_intervals:
+                    raise ValueError(f"{ex} kline intervals are "
+                                     f"{', '.join(spec.kline_intervals)}; got {iv!r}")  # fmt: skip
+        asked = {"book_ticker": book_ticker, "agg_trades": agg_trades, "mark_price": mark_price,
+                 "open_interest": open_interest, "liquidations": liquidations}  # fmt: skip
         extra = {}
-        for name, value in (("book_ticker", book_ticker), ("agg_trades", agg_trades)):
+        for name, value in asked.items():
             extra[name] = getattr(plan, name) if value is None else bool(value)
-            why = extra_stream_error(ex, name) if value else None
+            why = extra_stream_error(spec, name) if value else None
             if why:
                 raise ValueError(why)
         want_trades = plan.trades if trades is None else bool(trades)
@@ -593,7 +621,7 @@ class ConnectorBase(ABC):
         cls = ev.__class__
         if cls is Kline:
             self._latest[(cls, ev.symbol, ev.interval)] = ev  # type: ignore[attr-defined]
-        elif cls is ConnectorStatus or cls is BookTicker:
+        elif cls in _LATEST_PER_SYMBOL:
             self._latest[(cls, ev.symbol, "")] = ev
         try:
             self.publisher.put(ev, 0)
@@ -877,6 +905,7 @@ class ConnectorBase(ABC):
             parts.append("aggregate trades" if p.agg_trades else "trades")
         if p.klines:
             parts.append(f"klines {', '.join(p.klines)}")
+        parts.extend(ch.replace("_", " ") for ch in DERIVATIVE_CHANNELS if getattr(p, ch))
         return "; ".join(parts)
 
     def _ws_url_for_log(self) -> str:

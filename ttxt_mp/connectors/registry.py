@@ -20,17 +20,20 @@ __all__ = ["UnknownExchange", "connector_class", "create_connector"]
 UnknownExchange = UnknownVenue
 
 
-def connector_class(exchange: str) -> type[ConnectorBase]:
-    """The connector class of ``exchange`` (lower case, as in the config)."""
+def connector_class(exchange: str, market: str = "spot") -> type[ConnectorBase]:
+    """The connector class of ``exchange`` (lower case, as in the config) for ``market``."""
     spec = venue(exchange)
     try:
-        return spec.load("connector")
-    except LookupError:
-        raise UnknownExchange(f"venue {exchange!r} has no market-data connector") from None
+        return spec.for_market(market).load("connector")
+    except LookupError as e:
+        if market not in spec.markets:
+            raise UnknownExchange(str(e).strip("'\"")) from None
+        raise UnknownExchange(f"venue {spec.for_market(market).label!r} has no market-data "
+                              "connector") from None  # fmt: skip
 
 
 def create_connector(
     cfg: ConnectorConfig, publisher: IQueuePublisher, **kwargs: Any
 ) -> ConnectorBase:
-    """``connector_class(cfg.exchange)(cfg, publisher, **kwargs)``."""
-    return connector_class(cfg.exchange)(cfg, publisher, **kwargs)
+    """``connector_class(cfg.exchange, cfg.market)(cfg, publisher, **kwargs)``."""
+    return connector_class(cfg.exchange, cfg.market)(cfg, publisher, **kwargs)

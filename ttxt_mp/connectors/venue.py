@@ -92,6 +92,59 @@ class VenueSpec(msgspec.Struct, frozen=True, kw_only=True):
     """``parse(body) -> list[Instrument]`` of its instrument-list REST response."""
     sim: str = ""
     """Its simulator wire adapter (a venue of :mod:`ttxt_mp.sim`); empty: not simulated."""
+    market: str = ""
+    """The market this view is of (set by :meth:`for_market`; "" on the registry's spec,
+    which describes the first of :attr:`markets`)."""
+    market_overrides: dict[str, dict[str, Any]] = {}
+    """Per market other than the first, the fields that differ (endpoints, depths, kline
+    intervals, streams, connector, instruments, trading, sim, ...): a perpetual market is
+    the same venue with other wire details, declared in the same package."""
+
+    def __post_init__(self) -> None:
+        fields = set(self.__struct_fields__) - {"id", "markets", "market", "market_overrides"}
+        for m, over in self.market_overrides.items():
+            if m not in self.markets:
+                raise ValueError(f"venue {self.id!r}: market_overrides names {m!r}, not one "
+                                 f"of its markets {self.markets}")  # fmt: skip
+            unknown = set(over) - fields
+            if unknown:
+                raise ValueError(f"venue {self.id!r}: market_overrides[{m!r}] has unknown "
+                                 f"fields {sorted(unknown)}")  # fmt: skip
+
+    def for_market(self, market: str) -> VenueSpec:
+        """This venue as seen from ``market``: its overrides applied (LookupError if the
+        venue does not offer it). A view keeps what it replaced under the first market's
+        key, so any view gives any other market's view."""
+        if market not in self.markets:
+            raise LookupError(f"venue {self.id!r} offers the markets {', '.join(self.markets)}; "
+                              f"not {market!r}")  # fmt: skip
+        first = self.markets[0]
+        current = self.market or first
+        if market == current:
+            return self if self.market else msgspec.structs.replace(self, market=market)
+        overrides = dict(self.market_overrides)
+        if current != first:  # back to the registry's spec first
+            restore = overrides.pop(first, {})
+            return msgspec.structs.replace(self, market=first, market_overrides=overrides,
+                                           **restore).for_market(market)  # fmt: skip
+        over = overrides.get(market, {})
+        overrides[first] = {k: getattr(self, k) for k in over}
+        return msgspec.structs.replace(self, market=market, market_overrides=overrides, **over)
+
+    @property
+    def label(self) -> str:
+        """``id``, or ``id market`` for a market other than the first (for messages)."""
+        if not self.market or self.market == self.markets[0]:
+            return self.id
+        return f"{self.id} {self.market}"
+
+    @property
+    def sim_id(self) -> str:
+        """Its id in the simulator: ``id``, or ``id_market`` for a market other than the
+        first (each market with its own wire adapter is simulated as its own venue)."""
+        if not self.market or self.market == self.markets[0]:
+            return self.id
+        return f"{self.id}_{self.market}"
 
     @property
     def default_depth(self) -> int:

@@ -41,13 +41,20 @@ BOOKS_TIMEOUT = 60.0
 
 
 def demo_venues() -> list[tuple[VenueSpec, type[VenueBase]]]:
-    """The demo's venues: every installed venue with a simulator adapter (registry order),
-    with that adapter."""
+    """The demo's venues: every simulated market of every installed venue (registry
+    order), as the venue's market view with its simulator adapter."""
     from ttxt_mp.connectors import venue as registry
     from ttxt_mp.sim.venue import sim_venues
 
-    specs = registry.venues()
-    return [(specs[vid], cls) for vid, cls in sim_venues().items()]
+    adapters = sim_venues()
+    views = (spec.for_market(m) for spec in registry.venues().values() for m in spec.markets)
+    return [(v, adapters[v.sim_id]) for v in views if v.sim_id in adapters]
+
+
+def market_symbol(symbol: str, market: str) -> str:
+    """A demo symbol on ``market``: ``BTC/USDT`` on spot, the USDT-margined perpetual
+    ``BTC/USDT:USDT`` on ``linear``."""
+    return symbol if market in ("", "spot") else f"{symbol}:{symbol.partition('/')[2]}"
 
 
 def _names(words: list[str]) -> str:
@@ -63,19 +70,20 @@ def demo_config_text(sim_host_port: str, engine: str = "demo",
     block, _, tail = rest.partition("#<connector\n")
     block = block.partition("\n")[2]  # the marker line's own text
     blocks = []
+    symbols = symbols or ["BTC/USDT", "ETH/USDT"]
     for spec, cls in demo_venues():
         levels = cls.demo_levels or (spec.book_levels[-1] if spec.book_levels else 1000)
-        b = block.replace("EXCHANGE", spec.id).replace("LEVELS", str(levels))
+        listed = ", ".join(f'"{market_symbol(s, spec.market)}"' for s in symbols)
+        b = (block.replace("SIM_ID", spec.sim_id).replace("EXCHANGE", spec.id)
+             .replace("MARKET", spec.market).replace("LEVELS", str(levels))
+             .replace('symbols = ["BTC/USDT", "ETH/USDT"]', f"symbols = [{listed}]"))  # fmt: skip
         if spec.kline_intervals and "1m" not in spec.kline_intervals:
             b = b.replace('klines = ["1m"]', "klines = []")
         blocks.append(b)
-    names = [(spec.title or spec.id).split()[0] for spec, _ in demo_venues()]
+    names = [spec.label.replace(spec.id, (spec.title or spec.id).split()[0], 1)
+             for spec, _ in demo_venues()]  # fmt: skip
     text = head.replace("VENUE_NAMES", _names(names)) + "".join(blocks) + tail
-    text = text.replace("SIM_URL", sim_host_port).replace('name = "demo"', f'name = "{engine}"')
-    if symbols:
-        listed = ", ".join(f'"{s}"' for s in symbols)
-        text = text.replace('symbols = ["BTC/USDT", "ETH/USDT"]', f"symbols = [{listed}]")
-    return text
+    return text.replace("SIM_URL", sim_host_port).replace('name = "demo"', f'name = "{engine}"')
 
 
 class SimProcess:
@@ -85,7 +93,7 @@ class SimProcess:
         native = ",".join(s.replace("/", "") for s in symbols)
         argv = [sys.executable, "-m", "ttxt_mp.sim", "--port", "0", "--seed", str(seed)]
         for spec, _ in demo_venues():
-            argv += [f"--{spec.id}", native]
+            argv += [f"--{spec.sim_id}", native]
         argv += extra or []
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, start_new_session=True,
                                      preexec_fn=die_with_parent)  # fmt: skip
@@ -213,7 +221,7 @@ def run_demo(duration: float | None = None, engine: str = "demo",
         "exchange -> shared-memory rings -> this process. Nothing leaves 127.0.0.1.")  # fmt: skip
     sim = sup = None
     demo = demo_venues()
-    ids = [spec.id for spec, _ in demo]
+    ids = sorted({spec.id for spec, _ in demo})
     tmp = tempfile.TemporaryDirectory(prefix="ttxt-demo-")
     # A closed terminal or a kill stops the demo like Ctrl-C: everything it started stops.
     old_term = signal.signal(signal.SIGTERM, _interrupt)
@@ -226,7 +234,8 @@ def run_demo(duration: float | None = None, engine: str = "demo",
         cfg_path = Path(tmp.name) / "demo.toml"
         cfg_path.write_text(demo_config_text(sim.host_port, engine, symbols))
         parse_config(cfg_path.read_text(), str(cfg_path))  # refuse early, in this process
-        say(f"  launching engine {engine!r}: {_names(ids)} connector processes ...", end=" ")
+        say(f"  launching engine {engine!r}: {_names([v.label for v, _ in demo])} connector "
+            "processes ...", end=" ")  # fmt: skip
         env = dict(os.environ, TTXT_LOG_LEVEL=os.environ.get("TTXT_LOG_LEVEL", "WARNING"))
         sup = subprocess.Popen([sys.executable, "-m", "ttxt_mp.cli", "launch", str(cfg_path)],
                                env=env, start_new_session=True,

@@ -85,25 +85,41 @@ class TrueBook(msgspec.Struct):
 def sim_venues() -> dict[str, type[VenueBase]]:
     """The simulated venues: every installed venue (the registry,
     :func:`ttxt_mp.connectors.venue.venues`) with a ``sim`` adapter, by id, in registry
-    order. An adapter that fails to import is logged and left out."""
+    order; a market other than a venue's first whose override names its own ``sim``
+    adapter is simulated as its own venue, ``<id>_<market>`` (:func:`sim_id`). An adapter
+    that fails to import is logged and left out."""
     found: dict[str, type[VenueBase]] = {}
-    for vid, spec in registry.venues().items():
-        if not spec.sim:
-            continue
-        try:
-            cls = spec.load("sim")
-        except Exception as e:
-            log.warning("venue %r: ignoring its simulator adapter %s: %s: %s", vid, spec.sim,
-                        type(e).__name__, e)  # fmt: skip
-            continue
-        if not (isinstance(cls, type) and issubclass(cls, VenueBase)):
-            log.warning("venue %r: ignoring its simulator adapter %s: not a VenueBase", vid,
-                        spec.sim)  # fmt: skip
-            continue
-        if cls.name != vid:  # e.g. one adapter serving two venue ids: each its own name
-            cls = type(cls.__name__, (cls,), {"name": vid, "__module__": cls.__module__})
-        found[vid] = cls
+    for spec in registry.venues().values():
+        for market in spec.markets:
+            view = spec.for_market(market)
+            own = market == spec.markets[0] or "sim" in spec.market_overrides.get(market, {})
+            if view.sim and own:
+                cls = _adapter(view)
+                if cls is not None:
+                    found[view.sim_id] = cls
     return found
+
+
+def _adapter(view: registry.VenueSpec) -> type[VenueBase] | None:
+    sid = view.sim_id
+    try:
+        cls = view.load("sim")
+    except Exception as e:
+        log.warning("venue %r: ignoring its simulator adapter %s: %s: %s", sid, view.sim,
+                    type(e).__name__, e)  # fmt: skip
+        return None
+    if not (isinstance(cls, type) and issubclass(cls, VenueBase)):
+        log.warning("venue %r: ignoring its simulator adapter %s: not a VenueBase", sid,
+                    view.sim)  # fmt: skip
+        return None
+    if cls.name != sid:  # e.g. one adapter serving two venue ids: each its own name
+        cls = type(cls.__name__, (cls,), {"name": sid, "__module__": cls.__module__})
+    return cls
+
+
+def sim_id(exchange: str, market: str = "spot") -> str:
+    """The simulator's id of a venue's market (``exchange`` or ``exchange_market``)."""
+    return registry.venue(exchange).for_market(market).sim_id
 
 
 def timing_knobs() -> dict[str, Knob]:

@@ -82,7 +82,7 @@ class TradingSession:
         self.cfg = cfg
         self.exchange = cfg.exchange
         self.publisher = private_publisher
-        self.venue = venue or venue_class(cfg.exchange)(
+        self.venue = venue or venue_class(cfg.exchange, cfg.market)(
             cfg, creds, factory=factory, recv_window_ms=recv_window_ms
         )
         self.journal = journal

@@ -159,11 +159,13 @@ class TradingVenue(ABC):
             raise UnknownOutcome(f"unreadable response: {e}") from None
 
 
-def venue_class(exchange: str) -> type[TradingVenue]:
-    """The trading venue class the venue's package declares (its ``VENUE.trading``)."""
+def venue_class(exchange: str, market: str = "spot") -> type[TradingVenue]:
+    """The trading venue class the venue's package declares for ``market`` (its
+    ``VENUE.trading``, or the market's override)."""
     from ttxt_mp.connectors.venue import venue
 
     try:
-        return venue(exchange).load("trading")
+        return venue(exchange).for_market(market).load("trading")
     except LookupError:
-        raise ValueError(f"no trading support for exchange {exchange!r}") from None
+        where = exchange if market == "spot" else f"{exchange} {market}"
+        raise ValueError(f"no trading support for exchange {where!r}") from None
