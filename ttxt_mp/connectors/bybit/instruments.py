@@ -1,7 +1,10 @@
 """Bybit v5 instruments from ``GET /v5/market/instruments-info`` (``priceFilter``,
 ``lotSizeFilter``; spot, linear or inverse). Derivatives carry ``settleCoin`` and
 ``deliveryTime`` (ms, ``"0"`` for perpetuals), so a dated ``BTCUSDT-27DEC24`` is
-``BTC/USDT:USDT-241227`` and never collides with spot ``BTC/USDT``."""
+``BTC/USDT:USDT-241227`` and never collides with spot ``BTC/USDT``.
+
+Derivative lists are paged (``limit`` up to 1000, ``nextPageCursor``):
+:func:`bybit_instruments_page` gives one page and its cursor."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from ttxt_mp.connectors.instruments import (
     make_instrument,
 )
 
-__all__ = ["bybit_instruments"]
+__all__ = ["bybit_instruments", "bybit_instruments_page"]
 
 
 class _BbPriceFilter(msgspec.Struct):
@@ -49,6 +52,7 @@ class _BbInstrument(msgspec.Struct):
 class _BbResult(msgspec.Struct):  # empty ({}) in error responses
     category: str = ""
     items: list[_BbInstrument] = msgspec.field(default_factory=list, name="list")
+    nextPageCursor: str = ""  # derivatives: the next page's cursor ("" on the last)
 
 
 class _BbResponse(msgspec.Struct):
@@ -72,6 +76,11 @@ def _expiry(i: _BbInstrument) -> str:
 
 def bybit_instruments(body: bytes | str) -> list[Instrument]:
     """Instruments of a Bybit v5 ``instruments-info`` body (spot, linear or inverse)."""
+    return bybit_instruments_page(body)[0]
+
+
+def bybit_instruments_page(body: bytes | str) -> tuple[list[Instrument], str]:
+    """One ``instruments-info`` page: its instruments and ``nextPageCursor`` ("": last)."""
     try:
         resp = _BB_INFO.decode(body)
     except msgspec.DecodeError as e:
@@ -100,4 +109,4 @@ def bybit_instruments(body: bytes | str) -> list[Instrument]:
                 expiry="" if kind == "spot" else _expiry(i),
             )  # fmt: skip
         )
-    return out
+    return out, resp.result.nextPageCursor

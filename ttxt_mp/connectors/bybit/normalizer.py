@@ -10,6 +10,11 @@ by the struct of its topic. ``u == 1`` is a snapshot after a Bybit service resta
 "please overwrite your local orderbook"), so it is normalized with ``is_snapshot=True``
 whatever its ``type`` says.
 
+Linear (perpetuals and dated futures) adds ``tickers.{symbol}`` (merged snapshot/deltas ->
+:class:`MarkPrice` / :class:`OpenInterest`, :mod:`ttxt_mp.connectors.bybit.tickers`) and
+``allLiquidation.{symbol}`` (-> :class:`Liquidation`; ``S`` is the liquidated POSITION's
+side, so ``Buy``, a long, is a SELL liquidation order).
+
 Best bid/offer: ``orderbook.1.{symbol}`` is the level-1 book ("snapshot message only",
 re-sent with the same ``u`` after 3 s without change); with ``book_ticker`` every level-1
 message is also a :class:`BookTicker` (price and quantity 0 for an empty side).
@@ -24,6 +29,7 @@ import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
 
 from ttxt_mp.connectors.bybit.instruments import bybit_instruments
+from ttxt_mp.connectors.bybit.tickers import TickerMerger, decode_ticker
 from ttxt_mp.connectors.normalizer import (
     Control,
     DenormalizerBase,
@@ -32,7 +38,16 @@ from ttxt_mp.connectors.normalizer import (
     Stream,
     SymbolMap,
 )
-from ttxt_mp.events import BookTicker, Event, Kline, MarketTrades, Orderbook, Side, Trade
+from ttxt_mp.events import (
+    BookTicker,
+    Event,
+    Kline,
+    Liquidation,
+    MarketTrades,
+    Orderbook,
+    Side,
+    Trade,
+)
 
 __all__ = ["BybitDenormalizer", "BybitNormalizer", "symbols_from_exchange_info"]
 
@@ -94,6 +109,14 @@ class KlineData(Struct):
     timestamp: int = 0
 
 
+class LiquidationData(Struct):
+    T: int
+    s: str
+    S: Literal["Buy", "Sell"]  # the liquidated position's side
+    v: Qty
+    p: Qty  # bankruptcy price
+
+
 class BookFrame(Struct):
     """One-pass decode of the hottest frame (orderbook), tried when the frame starts with
     its topic; anything unusual falls back to the envelope path and its precise errors."""
@@ -125,27 +148,34 @@ _bookframe_dec = msgspec.json.Decoder(BookFrame, strict=False)
 _book_dec = msgspec.json.Decoder(BookData, strict=False)
 _trades_dec = msgspec.json.Decoder(list[TradeData], strict=False)
 _klines_dec = msgspec.json.Decoder(list[KlineData], strict=False)
+_liqs_dec = msgspec.json.Decoder(list[LiquidationData], strict=False)
 _rest_dec = msgspec.json.Decoder(RestReply)
 _rest_book_dec = msgspec.json.Decoder(RestBook, strict=False)
 
 _BOOK, _TRADE, _KLINE, _TICKER, _BOOK_TICKER = 1, 2, 3, 4, 5  # _BOOK_TICKER: book and ticker
+_STATS, _LIQ = 6, 7  # tickers.{symbol} (linear), allLiquidation.{symbol}
 _BOOKS = frozenset({_BOOK, _TICKER, _BOOK_TICKER})
 _NO_LEVEL = (0.0, 0.0)
 _SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
+_LIQ_SIDES = {"Buy": Side.SELL, "Sell": Side.BUY}  # position side -> liquidation order side
 
 
 class BybitNormalizer(NormalizerBase):
     """Bybit frames -> events. ``book_depth``: the depth whose ``orderbook.{depth}`` topic
     is the book (None: every orderbook topic is); ``book_ticker``: level-1 messages
-    (``orderbook.1``) also give a BookTicker."""
+    (``orderbook.1``) also give a BookTicker; ``mark_price`` / ``open_interest``: linear
+    ``tickers`` messages give MarkPrice / OpenInterest (neither: the topic is unsupported)."""
 
     exchange = EXCHANGE
 
     def __init__(self, symbols: Any = None, *, book_depth: int | None = None,
-                 book_ticker: bool = False) -> None:  # fmt: skip
+                 book_ticker: bool = False, mark_price: bool = False,
+                 open_interest: bool = False) -> None:  # fmt: skip
         super().__init__(symbols)
         self.book_depth = book_depth
         self.book_ticker = book_ticker
+        self.stats = mark_price or open_interest
+        self.tickers = TickerMerger(EXCHANGE, mark_price=mark_price, open_interest=open_interest)
         self._topics: dict[str, tuple[int, str, str]] = {}
 
     def _topic(self, topic: str, raw: Any) -> tuple[int, str, str] | None:
@@ -168,6 +198,10 @@ class BybitNormalizer(NormalizerBase):
             if iv not in INTERVALS:
                 raise self._malformed(f"unknown kline interval {iv!r} in topic {topic!r}", raw)
             parsed = (_KLINE, self.symbols.normalized(native), INTERVALS[iv])
+        elif kind == "tickers" and self.stats:
+            parsed = (_STATS, self.symbols.normalized(rest), "")
+        elif kind == "allLiquidation":
+            parsed = (_LIQ, self.symbols.normalized(rest), "")
         else:
             return None
         self._topics[topic] = parsed
@@ -207,8 +241,12 @@ class BybitNormalizer(NormalizerBase):
                 return self._books(parsed, env.type, env.ts, d, local_ts, raw_frame)
             if kind == _TRADE:
                 return [self._trades(env, symbol, local_ts)]
+            if kind == _STATS:
+                return self._stats(env, symbol, local_ts)
+            if kind == _LIQ:
+                return self._liquidations(env, symbol, local_ts)
             return self._klines(env, symbol, interval, local_ts)
-        except msgspec.DecodeError as err:
+        except (msgspec.DecodeError, ValueError) as err:
             raise self._malformed(f"{topic} data: {err}", raw_frame) from None
 
     def _books(self, parsed: tuple[int, str, str], typ: str, ts: int, d: BookData,
@@ -257,6 +295,21 @@ class BybitNormalizer(NormalizerBase):
             local_ts=local_ts,
             trades=trades,
         )
+
+    def _stats(self, env: Envelope, symbol: str, local_ts: int) -> list[Event]:
+        """``tickers``: merge into the symbol's state; MarkPrice/OpenInterest if changed."""
+        typ = env.type
+        if typ != "snapshot" and typ != "delta":
+            raise ValueError(f"ticker type must be snapshot or delta, got {typ!r}")
+        d = decode_ticker(env.data)
+        return self.tickers.apply(typ == "snapshot", d, symbol, env.ts * 1_000_000, local_ts)
+
+    def _liquidations(self, env: Envelope, symbol: str, local_ts: int) -> list[Event]:
+        return [
+            Liquidation(exchange=EXCHANGE, symbol=symbol, exch_ts=x.T * 1_000_000,
+                        local_ts=local_ts, side=_LIQ_SIDES[x.S], price=x.p, qty=x.v)
+            for x in _liqs_dec.decode(env.data)
+        ]  # fmt: skip
 
     def _klines(self, env: Envelope, symbol: str, interval: str, local_ts: int) -> list[Event]:
         return [
@@ -323,15 +376,21 @@ def symbols_from_exchange_info(body: Any) -> SymbolMap:
 
 
 class BybitDenormalizer(DenormalizerBase):
-    """Streams -> Bybit v5 topics and ``{"op":"subscribe"}`` frames (<= 10 args each, the
-    documented spot limit); the book ticker is the level-1 book ``orderbook.1``."""
+    """Streams -> Bybit v5 topics and ``{"op":"subscribe"}`` frames; the book ticker is the
+    level-1 book ``orderbook.1``, mark price and open interest are both ``tickers``.
+
+    Connect, "Args limits": an ``args`` array is at most 21,000 characters; spot takes up
+    to 10 args per request (``max_args``), futures have no count limit (``max_args=None``)."""
 
     exchange = EXCHANGE
     MAX_ARGS = 10
+    MAX_ARGS_CHARS = 21_000
 
-    def __init__(self, symbols: Any = None, *, book_depth: int = 50) -> None:
+    def __init__(self, symbols: Any = None, *, book_depth: int = 50,
+                 max_args: int | None = MAX_ARGS) -> None:  # fmt: skip
         super().__init__(symbols)
         self.book_depth = book_depth
+        self.max_args = max_args
 
     def topic(self, stream: Stream) -> str:
         sym = self.native(stream.symbol)
@@ -341,6 +400,10 @@ class BybitDenormalizer(DenormalizerBase):
             return f"orderbook.1.{sym}"  # the level-1 book
         if stream.channel == "trades":
             return f"publicTrade.{sym}"
+        if stream.channel in ("mark_price", "open_interest"):
+            return f"tickers.{sym}"  # one topic gives both
+        if stream.channel == "liquidations":
+            return f"allLiquidation.{sym}"
         if stream.channel == "kline":
             try:
                 return f"kline.{INTERVALS_BACK[stream.interval]}.{sym}"
@@ -352,8 +415,7 @@ class BybitDenormalizer(DenormalizerBase):
 
     def _frames(self, op: str, streams: Iterable[Stream], req_id: int | str) -> list[bytes]:
         # a book of depth 1 and the book ticker are one topic: subscribed once
-        args = list(dict.fromkeys(self.topic(s) for s in streams))
-        chunks = [args[i : i + self.MAX_ARGS] for i in range(0, len(args), self.MAX_ARGS)]
+        chunks = self._chunks(list(dict.fromkeys(self.topic(s) for s in streams)))
         return [
             msgspec.json.encode(
                 {"req_id": f"{req_id}" if len(chunks) == 1 else f"{req_id}-{n}", "op": op,
@@ -361,6 +423,20 @@ class BybitDenormalizer(DenormalizerBase):
             )
             for n, chunk in enumerate(chunks)
         ]  # fmt: skip
+
+    def _chunks(self, args: list[str]) -> list[list[str]]:
+        """``args`` cut to the documented limits (count and characters per array)."""
+        limit = self.max_args or len(args) or 1
+        chunks: list[list[str]] = []
+        chars = 0
+        for a in args:
+            cost = len(a) + 3  # quotes and comma
+            if not chunks or len(chunks[-1]) >= limit or chars + cost > self.MAX_ARGS_CHARS:
+                chunks.append([])
+                chars = 2  # the brackets
+            chunks[-1].append(a)
+            chars += cost
+        return chunks
 
     def subscribe(self, streams: Iterable[Stream], req_id: int | str = 1) -> list[bytes]:
         return self._frames("subscribe", streams, req_id)

@@ -34,6 +34,7 @@ INTERVALS: dict[str, tuple[str, int]] = {
 SPOT_DEPTHS = (1, 50, 200, 1000)  # "Orderbook" depths for spot
 REST_TOPIC_DEPTH = 200  # "Get Orderbook": for spot, u corresponds to the 200-level stream
 MAX_ARGS = 10  # "Connect": spot can input up to 10 args per subscription request
+MAX_ARGS_CHARS = 21_000  # "Connect": an args array is at most 21,000 characters
 
 if TYPE_CHECKING:
     from ttxt_mp.sim.trading import TradingCore
@@ -69,8 +70,19 @@ class BookTopic:
 
 
 class BybitVenue(VenueBase):
+    """The spot venue; :class:`~ttxt_mp.connectors.bybit.sim_linear.BybitLinearVenue` is
+    this with the linear category's depths, limits and extra topics (the class attributes
+    and the ``_extra_topic`` / ``_after_subscribe`` hooks)."""
+
     name = "bybit"
-    category = "spot"
+    category = "spot"  # also the WebSocket path /v5/public/<category>
+    depths: tuple[int, ...] = SPOT_DEPTHS
+    max_args: int | None = MAX_ARGS  # per subscription request (None: no count limit)
+    rest_topic_depth = REST_TOPIC_DEPTH  # the stream whose u the REST book carries
+    rest_book_limit = (1, 1, 200)  # "Get Orderbook" limit: default, min, max
+    recent_trade_limit = (60, 1, 60)  # "Get Recent Public Trades" limit: default, min, max
+    ack_ret_msg = "subscribe"  # ret_msg of a successful subscribe
+    reply_req_id = False  # replies always carry req_id ("" when the request had none)
     knobs = (
         Knob("idle_timeout", 600.0, "seconds without ping-pong (and stream data) before a "
              "cut-off (Connect: 10 minutes)", "idle-timeout", at.positive()),
@@ -92,13 +104,13 @@ class BybitVenue(VenueBase):
         self.last_event_ts: dict[str, int] = {s: now_ms() for s in markets}
         for sym in markets:
             self.trades[sym] = Fanout(f"publicTrade.{sym}", sym)
-            for d in SPOT_DEPTHS:
+            for d in self.depths:
                 name = f"orderbook.{d}.{sym}"
                 push = self.knob("push_ms").get(d, 200) / 1000.0
                 self.books[name] = BookTopic(name, sym, d, push)
         self.listen_markets()
         r = self.app.router
-        r.add_get("/v5/public/spot", self.ws_handler)
+        r.add_get(f"/v5/public/{self.category}", self.ws_handler)
         r.add_get("/v5/market/time", self.rest_time)
         r.add_get("/v5/market/orderbook", self.rest_orderbook)
         r.add_get("/v5/market/recent-trade", self.rest_recent_trade)
@@ -109,7 +121,7 @@ class BybitVenue(VenueBase):
 
     def _on_book(self, sym: str, ev: BookEvent) -> None:
         self.last_event_ts[sym] = ev.ts_ms
-        for d in SPOT_DEPTHS:
+        for d in self.depths:
             self.books[f"orderbook.{d}.{sym}"].dirty = True
 
     def _on_trades(self, sym: str, trades: list[Trade]) -> None:
@@ -120,12 +132,15 @@ class BybitVenue(VenueBase):
         # "Trade" push: type snapshot, data is an array of trades.
         f_raw = ENC.encode({
             "topic": f.name, "type": "snapshot", "ts": now_ms(),
-            "data": [{"T": t.ts_ms, "s": sym, "S": "Buy" if t.taker_buy else "Sell",
-                      "v": qx.fmt(t.lots), "p": px.fmt(t.tick), "i": str(t.trade_id),
-                      "BT": False} for t in trades],
+            "data": [self._trade_entry(sym, t) for t in trades],
         })
         for c in f.subs.values():
             c.send(f_raw)
+
+    def _trade_entry(self, sym: str, t: Trade) -> dict[str, Any]:
+        return {"T": t.ts_ms, "s": sym, "S": "Buy" if t.taker_buy else "Sell",
+                "v": self.qx[sym].fmt(t.lots), "p": self.px[sym].fmt(t.tick),
+                "i": str(t.trade_id), "BT": False}
 
     def restart(self, symbol: str | None = None) -> None:
         """Simulated service restart: every book topic (of `symbol`) restarts at u=1 with a
@@ -213,13 +228,21 @@ class BybitVenue(VenueBase):
                   asks: list[tuple[int, int]], now: int) -> bytes:
         px, qx = self.px[t.symbol], self.qx[t.symbol]
         # "Orderbook" push: topic, type, ts, data{s,b,a,u,seq}, cts.
+        head: dict[str, Any] = ({"topic": t.name, "ts": now, "type": kind}
+                                if self._ts_first(t.depth) else
+                                {"topic": t.name, "type": kind, "ts": now})  # fmt: skip
         return ENC.encode({
-            "topic": t.name, "type": kind, "ts": now,
+            **head,
             "data": {"s": t.symbol, "b": [[px.fmt(p), qx.fmt(q) if q else "0"] for p, q in bids],
                      "a": [[px.fmt(p), qx.fmt(q) if q else "0"] for p, q in asks],
                      "u": t.u, "seq": t.seq},
             "cts": t.cts,
         })
+
+    def _ts_first(self, depth: int) -> bool:
+        """Whether a book message of ``depth`` has ``ts`` before ``type`` (kept after it on
+        spot, as this adapter always sent it; the order means nothing to a JSON reader)."""
+        return False
 
     def on_tick(self, mono: float, now: int) -> None:
         for t in self.books.values():
@@ -271,13 +294,20 @@ class BybitVenue(VenueBase):
                 f = self.kline_topics[arg] = Fanout(arg, parts[2])
                 f.state = (parts[1], series, None)
             return f
+        return self._extra_topic(arg)
+
+    def _extra_topic(self, arg: str) -> Fanout | None:
+        """A topic of the category beyond books, trades and klines (none on spot)."""
         return None
+
+    def _after_subscribe(self, conn: SimConnection, f: Fanout, now: int, mono: float) -> None:
+        """Send what a new subscriber of ``f`` gets first (books: their snapshot, above)."""
 
     def _reply(self, conn: SimConnection, op: str, req: dict[str, Any], ok: bool, msg: str) -> None:
         # "Understanding the Subscription Response" / "How to Send the Heartbeat Packet" (spot).
         out: dict[str, Any] = {"success": ok, "ret_msg": msg, "conn_id": conn.conn_uuid, "op": op}  # type: ignore[attr-defined]
-        if "req_id" in req:
-            out["req_id"] = req["req_id"]
+        if "req_id" in req or self.reply_req_id:
+            out["req_id"] = req.get("req_id", "")
         conn.send(ENC.encode(out))
 
     def _subscribe(self, conn: SimConnection, req: dict[str, Any], sub: bool) -> None:
@@ -286,8 +316,11 @@ class BybitVenue(VenueBase):
         if not isinstance(args, list) or not args or not all(isinstance(a, str) for a in args):
             self._reply(conn, op, req, False, "args must be a non-empty array of topics")
             return
-        if len(args) > MAX_ARGS:
-            self._reply(conn, op, req, False, f"args size >{MAX_ARGS}")
+        if self.max_args is not None and len(args) > self.max_args:
+            self._reply(conn, op, req, False, f"args size >{self.max_args}")
+            return
+        if len(ENC.encode(args)) > MAX_ARGS_CHARS:
+            self._reply(conn, op, req, False, f"args length >{MAX_ARGS_CHARS} characters")
             return
         bad = [a for a in args if self._topic(a) is None]
         if bad:
@@ -298,7 +331,7 @@ class BybitVenue(VenueBase):
             if dup:
                 self._reply(conn, op, req, False, f"error:already subscribed,topic:{','.join(dup)}")
                 return
-        self._reply(conn, op, req, True, "subscribe" if sub else "")
+        self._reply(conn, op, req, True, self.ack_ret_msg if sub else "")
         now, mono = now_ms(), time.monotonic()
         for a in args:
             f = self._topic(a)
@@ -320,6 +353,8 @@ class BybitVenue(VenueBase):
                 conn.send(self._book_msg(book, "snapshot", p, q, now))
                 if not f.subs:
                     f.next_due = mono + book.push_s
+            else:
+                self._after_subscribe(conn, f, now, mono)
             f.subs[conn.id] = conn
 
     def unsubscribe_all(self, conn: SimConnection) -> None:
@@ -455,11 +490,11 @@ class BybitVenue(VenueBase):
         sym, err = self._cat_symbol(q)
         if err:
             return err
-        limit, err = self._limit(q, 1, 1, 200)  # spot: [1, 200], default 1
+        limit, err = self._limit(q, *self.rest_book_limit)
         if err:
             return err
         assert sym is not None
-        t = self.books[f"orderbook.{REST_TOPIC_DEPTH}.{sym}"]
+        t = self.books[f"orderbook.{self.rest_topic_depth}.{sym}"]
         self.flush_book(t, time.monotonic(), now_ms())  # u matches the 200-level stream
         if t.u == 0:
             t.force_snapshot = True
@@ -476,7 +511,7 @@ class BybitVenue(VenueBase):
         sym, err = self._cat_symbol(q)
         if err:
             return err
-        limit, err = self._limit(q, 60, 1, 60)  # spot: [1,60], default 60
+        limit, err = self._limit(q, *self.recent_trade_limit)
         if err:
             return err
         assert sym is not None
