@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from ttxt_mp.sim.venue import sim_venues
+
 ROOT = Path(__file__).resolve().parents[2]
 NOBODY = 65534
 
@@ -199,7 +201,8 @@ ROWS = [
     Row("sim-tick-ms-0", ["sim", "--tick-ms", "0"], 2, r"--tick-ms: expected a number > 0"),
     Row("sim-updates-negative", ["sim", "--updates-per-sec", "-5"], 2,
         r"--updates-per-sec: expected a number > 0"),
-    Row("sim-no-symbols", ["sim", "--binance", "", "--bybit", ""], 2, r"no symbols"),
+    Row("sim-no-symbols", ["sim", *(a for vid in sim_venues() for a in (f"--{vid}", ""))], 2,
+        r"no symbols"),
     Row("demo-duration-negative", ["demo", "--duration", "-1"], 2,
         r"--duration: expected a number >= 0"),
     Row("demo-unknown-symbol", ["demo", "--symbols", "FOO"], 2,

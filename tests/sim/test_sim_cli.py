@@ -10,6 +10,10 @@ import sys
 import aiohttp
 from lines import Lines
 
+from ttxt_mp.sim.venue import sim_venues
+
+ALL_OFF = [a for vid in sim_venues() for a in (f"--{vid}", "")]  # every simulated venue off
+
 
 async def test_cli_prints_urls_and_stops_on_sigterm() -> None:
     proc = subprocess.Popen(
@@ -36,6 +40,6 @@ async def test_cli_prints_urls_and_stops_on_sigterm() -> None:
 
 
 def test_cli_refuses_no_symbols() -> None:
-    r = subprocess.run([sys.executable, "-m", "ttxt_mp.sim", "--binance", "", "--bybit", ""],
+    r = subprocess.run([sys.executable, "-m", "ttxt_mp.sim", *ALL_OFF],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "no symbols" in r.stderr

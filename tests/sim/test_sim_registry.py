@@ -49,12 +49,15 @@ def toy(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_sim_venues_are_the_registry_venues_with_a_sim(toy: None) -> None:
     found = sim_venues()
     assert found["toy"] is ToyVenue
-    assert list(found) == [v for v, s in registry.venues().items() if s.sim]
+    # each venue with a sim, then each of its other markets with an adapter of its own
+    assert list(found) == [s.for_market(m).sim_id for s in registry.venues().values() if s.sim
+                           for m in s.markets
+                           if m == s.markets[0] or "sim" in s.market_overrides.get(m, {})]
     assert {"binance", "bybit"} <= set(found)  # the built-in ones, from their packages
     for vid, cls in found.items():
         assert cls.name == vid
         if vid != "toy":  # each built-in adapter lives in its venue's package
-            assert cls.__module__ == f"ttxt_mp.connectors.{vid}.sim"
+            assert cls.__module__.startswith(f"ttxt_mp.connectors.{vid.split('_')[0]}.sim")
 
 
 def test_timings_of_a_registry_venue(toy: None) -> None:
@@ -68,8 +71,8 @@ def test_timings_of_a_registry_venue(toy: None) -> None:
 
 
 def test_cli_flags_come_from_the_registry(toy: None) -> None:
-    ns = parse_args(["--toy", "ETHUSDT", "--binance", "", "--bybit", "",
-                     "--toy-hello-interval", "0.25"])  # fmt: skip
+    off = [a for vid in sim_venues() if vid != "toy" for a in (f"--{vid}", "")]  # built-ins
+    ns = parse_args(["--toy", "ETHUSDT", *off, "--toy-hello-interval", "0.25"])
     assert ns.toy == "ETHUSDT" and ns.toy_hello_interval == 0.25
     assert parse_args([]).toy == "BTCUSDT,ETHUSDT"
     with pytest.raises(SystemExit):
@@ -78,7 +81,7 @@ def test_cli_flags_come_from_the_registry(toy: None) -> None:
     assert list(sim.venues) == ["toy"] and isinstance(sim.venue("toy"), ToyVenue)
     assert sim.timings.toy_hello_interval == 0.25
     with pytest.raises(ValueError, match="--toy"):
-        build(parse_args(["--toy", "", "--binance", "", "--bybit", ""]))
+        build(parse_args(["--toy", "", *off]))
 
 
 def test_registry_without_the_toy_has_no_flag() -> None:
@@ -124,7 +127,9 @@ def test_demo_config_has_a_connector_per_simulated_venue(toy: None) -> None:
 
     assert [s.sim_id for s, _ in demo_venues()] == list(sim_venues())
     text = demo_config_text("127.0.0.1:9", "e", ["BTC/USDT"])
-    assert "Binance, Bybit and Toy connectors" in text.splitlines()[0]
+    first = text.splitlines()[0]  # every simulated market named, the plug-in last
+    assert first.startswith("# The offline demo's engine: Binance, Bybit")
+    assert first.endswith(" and Toy connectors against the local simulator.")
     block = text[text.index('name = "toy"'):]
     assert block.startswith('name = "toy"\nexchange = "toy"\nmarket = "spot"\n'
                             'symbols = ["BTC/USDT"]\n'

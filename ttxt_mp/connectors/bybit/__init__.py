@@ -5,7 +5,7 @@ from ttxt_mp.connectors.venue import VenueSpec
 VENUE = VenueSpec(
     id="bybit",
     title="Bybit v5 Spot",
-    markets=("spot",),
+    markets=("spot", "linear"),
     endpoints={
         "live": ("wss://stream.bybit.com", "https://api.bybit.com"),
         "testnet": ("wss://stream-testnet.bybit.com", "https://api-testnet.bybit.com"),
@@ -19,4 +19,13 @@ VENUE = VenueSpec(
     trading="ttxt_mp.connectors.bybit.trading:BybitTrading",
     instruments="ttxt_mp.connectors.bybit.instruments:bybit_instruments",
     sim="ttxt_mp.connectors.bybit.sim:BybitVenue",
+    market_overrides={"linear": {
+        # Same hosts; the connector's WebSocket path and REST category follow the market
+        # (/v5/public/linear, category=linear).
+        "title": "Bybit v5 USDT/USDC perpetuals and futures (linear)",
+        "book_levels": (1, 50, 200, 1000),  # "Orderbook": Linear & inverse depths
+        "depth": 200,
+        "extra_streams": ("book_ticker", "mark_price", "open_interest", "liquidations"),
+        "sim": "ttxt_mp.connectors.bybit.sim_linear:BybitLinearVenue",
+    }},
 )

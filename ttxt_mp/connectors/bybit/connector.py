@@ -1,10 +1,13 @@
-"""Bybit v5 spot public market data connector.
+"""Bybit v5 public market data connector, spot or linear (``cfg.market``).
 
-``/v5/public/spot`` with ``{"op":"subscribe","args":[...]}`` (at most 10 topics per request,
-the documented spot limit): ``orderbook.{levels}.{SYMBOL}``, ``publicTrade.{SYMBOL}``,
+``/v5/public/{spot|linear}`` with ``{"op":"subscribe","args":[...]}`` (spot: at most 10
+topics per request; linear: no count limit; both at most 21,000 characters of args):
+``orderbook.{levels}.{SYMBOL}``, ``publicTrade.{SYMBOL}``,
 ``kline.{interval}.{SYMBOL}``, and with ``streams.book_ticker`` the level-1 book
 ``orderbook.1.{SYMBOL}`` as ``BookTicker`` events (the book's own topic when its depth is
-1: then each message gives both). Books come in-band (a snapshot after subscribing, then
+1: then each message gives both); linear adds ``tickers.{SYMBOL}`` (``streams.mark_price`` /
+``open_interest``: one topic, merged snapshot and deltas) and ``allLiquidation.{SYMBOL}``
+(``streams.liquidations``). Books come in-band (a snapshot after subscribing, then
 deltas) and are checked by :class:`BybitBookSync` (``u`` contiguous and never backwards,
 ``u == 1`` resets). On a gap the topic is unsubscribed and subscribed again, which makes
 Bybit send a fresh snapshot; deltas in between are dropped. If no snapshot comes within
@@ -14,7 +17,8 @@ Heartbeat: the docs ask for ``{"op":"ping"}`` every 20 s; it is sent every
 ``min(20, heartbeat_timeout / 2)`` s so its pong also proves a quiet stream alive, and no
 frame for ``heartbeat_timeout`` s means a stalled stream (reconnect).
 
-Symbols are validated against ``GET /v5/market/instruments-info?category=spot`` at start:
+Symbols are validated against ``GET /v5/market/instruments-info?category=<market>`` at start
+(linear: every page):
 the instrument list trading uses too, fetched once per process, and the REST budget is the
 process's one limiter for the host (:mod:`ttxt_mp.connectors.bybit.rest`).
 """
@@ -50,7 +54,7 @@ MIN_PING_INTERVAL_S = 0.25
 
 
 class BybitConnector(ConnectorBase):
-    """Bybit v5 spot connector; see the module docstring."""
+    """Bybit v5 spot or linear connector; see the module docstring."""
 
     exchange = "bybit"
 
@@ -58,6 +62,7 @@ class BybitConnector(ConnectorBase):
         super().__init__(cfg, publisher, **kwargs)
         self.syncs: dict[str, BybitBookSync] = {}
         self._req_ids = itertools.count(1)
+        self.category = self.spec.market or "spot"  # REST category and WebSocket path
         self.denormalizer = BybitDenormalizer()
 
     def resync_timeout(self) -> float:
@@ -75,17 +80,21 @@ class BybitConnector(ConnectorBase):
         )
 
     async def _load_symbols(self, rest: RESTAssistant) -> SymbolMap:
-        """The spot instruments, shared with trading in this process."""
-        insts = await venue_rest.instruments(rest, self.cfg.rest_url(), "spot")
+        """The market's instruments, shared with trading in this process."""
+        insts = await venue_rest.instruments(rest, self.cfg.rest_url(), self.category)
         return SymbolMap.from_instruments(insts, exchange=self.exchange)
 
     def _make_normalizer(self, symbols: SymbolMap) -> BybitNormalizer:
-        self.denormalizer = BybitDenormalizer(symbols, book_depth=self.plan.depth or 50)
-        return BybitNormalizer(symbols, book_depth=self.plan.depth,
-                               book_ticker=self.plan.book_ticker)  # fmt: skip
+        plan = self.plan
+        max_args = BybitDenormalizer.MAX_ARGS if self.category == "spot" else None
+        self.denormalizer = BybitDenormalizer(symbols, book_depth=plan.depth or 50,
+                                              max_args=max_args)  # fmt: skip
+        return BybitNormalizer(symbols, book_depth=plan.depth, book_ticker=plan.book_ticker,
+                               mark_price=plan.mark_price,
+                               open_interest=plan.open_interest)  # fmt: skip
 
     def _ws_url(self) -> str:
-        return f"{self.cfg.ws_url().rstrip('/')}/v5/public/spot"
+        return f"{self.cfg.ws_url().rstrip('/')}/v5/public/{self.category}"
 
     async def _subscribe(self, ws: WSAssistant) -> None:
         streams = self.plan.streams(self.active_symbols)

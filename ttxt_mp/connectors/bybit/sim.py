@@ -128,7 +128,6 @@ class BybitVenue(VenueBase):
         f = self.trades[sym]
         if not f or self.blasting:
             return
-        px, qx = self.px[sym], self.qx[sym]
         # "Trade" push: type snapshot, data is an array of trades.
         f_raw = ENC.encode({
             "topic": f.name, "type": "snapshot", "ts": now_ms(),
