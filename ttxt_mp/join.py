@@ -101,6 +101,21 @@ class StateRequest:
             self._ticket = 0
         return None
 
+    def wait(self, deadline: float | None) -> BoardState | None:
+        """Poll until the state is served (returned), given up (None) or ``deadline``
+        passes (QueueEmpty, so the caller stays responsive). The producer serves within its
+        poll period, so the pause doubles from 0.2 ms up to 5 ms."""
+        delay = 0.0002
+        while True:
+            st = self.poll()
+            if st is not None or not self.pending:
+                return st
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise QueueEmpty
+            time.sleep(delay if left is None else min(delay, left))
+            delay = min(2 * delay, 0.005)
+
     def close(self) -> None:
         self._ticket = 0
         if self.board is not None:
@@ -132,22 +147,19 @@ class JoinedRing(IQueueConsumer):
         return self.state.board
 
     # ------------------------------------------------------------------ state
-    def _poll_state(self) -> bool:
-        """True while a requested state is still awaited (and not yet given up)."""
-        st = self.state.poll()
+    def _accept(self, st: BoardState | None) -> None:
         if st is not None:
             self._mark = st.watermark
             self._ready.extend(st.events)
             self.joins += 1
+
+    def _poll_state(self) -> bool:
+        """True while a requested state is still awaited (and not yet given up)."""
+        self._accept(self.state.poll())
         return self.state.pending
 
     def _wait_state(self, deadline: float | None) -> None:
-        delay = 0.0002
-        while self._poll_state():
-            if deadline is not None and time.monotonic() >= deadline:
-                raise QueueEmpty
-            time.sleep(delay)  # the producer serves within its poll period (ms)
-            delay = min(2 * delay, 0.005)
+        self._accept(self.state.wait(deadline))
 
     async def _await_state(self) -> None:
         while self._poll_state():

@@ -28,7 +28,6 @@ from typing import Any
 from ttxt_mp import codec
 from ttxt_mp.events import GapNotice, Orderbook
 from ttxt_mp.join import StateRequest
-from ttxt_mp.queues import QueueEmpty
 from ttxt_mp.storage.raw import RingBatchGetter
 
 __all__ = ["DEFAULT_SNAPSHOT_INTERVAL", "StateGetter"]
@@ -94,21 +93,11 @@ class StateGetter:
     def _wait(self, timeout: float | None) -> None:
         """Wait for the pending state (reading on would move past its watermark); raise
         QueueEmpty when ``timeout`` ends first, so the caller stays responsive."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.0002
-        while True:
-            st = self.request.poll()
-            if st is not None:
-                self._take(st.records, st.watermark)
-                return
-            if not self.request.pending:  # given up: read on without it
-                self.given_up += 1
-                return
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                raise QueueEmpty
-            time.sleep(delay if left is None else min(delay, left))
-            delay = min(2 * delay, 0.005)  # the producer serves within its poll period
+        st = self.request.wait(None if timeout is None else time.monotonic() + timeout)
+        if st is not None:
+            self._take(st.records, st.watermark)
+        else:  # given up: read on without it
+            self.given_up += 1
 
     def _take(self, records: list[tuple[int, bytes]], watermark: int) -> None:
         if self.inner.position > watermark:  # cannot happen while we paused; stay exact
