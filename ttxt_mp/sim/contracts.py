@@ -88,11 +88,11 @@ class Contracts:
         return position_margin(opening, price, self.position(account, symbol).leverage)
 
     def fill(self, account: str, symbol: str, signed_qty: Decimal, price: Decimal, ts: int
-             ) -> tuple[Decimal, Decimal]:  # fmt: skip
-        """Apply a fill; returns (realized PnL, change of the position margin)."""
+             ) -> tuple[Decimal, Decimal, Decimal]:  # fmt: skip
+        """Apply a fill; returns (realized PnL, change of the position margin, closed qty)."""
         p = self.position(account, symbol)
         old_margin = p.margin
-        realized = ZERO
+        realized = closed = ZERO
         size = p.size
         if size == 0 or (size > 0) == (signed_qty > 0):
             total = abs(size) + abs(signed_qty)
@@ -110,7 +110,7 @@ class Contracts:
         p.realized += realized
         p.margin = position_margin(p.size, p.entry, p.leverage)
         p.updated_ns = ts
-        return realized, p.margin - old_margin
+        return realized, p.margin - old_margin, closed
 
     def set_leverage(self, account: str, symbol: str, leverage: Decimal) -> Decimal:
         """Set the leverage; returns the change of the position margin (applied)."""

@@ -111,6 +111,7 @@ class OrderEvent(msgspec.Struct, frozen=True, kw_only=True):
     on_book: bool = False
     reduce_only: bool = False
     realized_pnl: Decimal = ZERO  # linear contracts: PnL this fill realized
+    closed_qty: Decimal = ZERO  # linear contracts: how much of this fill closed a position
 
 
 class Fill(msgspec.Struct, frozen=True, kw_only=True):
@@ -599,7 +600,8 @@ class MatchingEngine:
             buyer_rate = spec.taker_fee if buyer is o else spec.maker_fee
             seller_rate = spec.taker_fee if seller is o else spec.maker_fee
             places = Decimal(1).scaleb(-spec.fee_places)
-            pnl = {}
+            pnl: dict[int, tuple[Decimal, Decimal]] = {}
+            none = (ZERO, ZERO)
             if spec.settle:  # both pay their fee on the notional, in the settle asset
                 buyer_fee = (notional * buyer_rate).quantize(places, ROUND_HALF_UP)
                 seller_fee = (notional * seller_rate).quantize(places, ROUND_HALF_UP)
@@ -637,30 +639,31 @@ class MatchingEngine:
                 maker_account=m.account, taker_fee=taker_fee, taker_fee_asset=taker_asset,
                 maker_fee=maker_fee, maker_fee_asset=maker_asset, ts=ts,
             ))  # fmt: skip
+            m_pnl, o_pnl = pnl.get(m.order_id, none), pnl.get(o.order_id, none)
             events.append(self._event(m, "TRADE", ts, last_qty=q, last_price=p, fee=maker_fee,
                                       fee_asset=maker_asset, trade_id=trade_id, is_maker=True,
-                                      realized_pnl=pnl.get(m.order_id, ZERO)))
+                                      realized_pnl=m_pnl[0], closed_qty=m_pnl[1]))
             events.append(self._event(o, "TRADE", ts, last_qty=q, last_price=p, fee=taker_fee,
                                       fee_asset=taker_asset, trade_id=trade_id,
-                                      realized_pnl=pnl.get(o.order_id, ZERO)))
+                                      realized_pnl=o_pnl[0], closed_qty=o_pnl[1]))
 
     def _closable(self, o: _Order) -> Decimal:
         return self.contracts.closable(o.account, o.spec.symbol, o.side == Side.BUY)
 
     def _settle_contract(self, x: _Order, signed_qty: Decimal, price: Decimal, fee: Decimal,
-                         ts: int) -> Decimal:  # fmt: skip
+                         ts: int) -> tuple[Decimal, Decimal]:  # fmt: skip
         """One side of a contract fill: release the order margin of the filled part, book
         the position (its margin moves to ``locked``), realized PnL and the fee; returns
-        the realized PnL."""
+        (realized PnL, closed quantity)."""
         settle = x.spec.settle
         b = self._bal(x.account, settle)
         release = min(x.lock, (abs(signed_qty) * x.lock_rate).quantize(MARGIN_PLACES))
         x.lock -= release
-        realized, dm = self.contracts.fill(x.account, x.spec.symbol, signed_qty, price, ts)
+        realized, dm, closed = self.contracts.fill(x.account, x.spec.symbol, signed_qty, price, ts)
         b[0] += release + realized - fee - dm
         b[1] += dm - release
         self.fees[settle] = self.fees.get(settle, ZERO) + fee
-        return realized
+        return realized, closed
 
     def _finish(self, book: _Book, o: _Order, ts: int, events: list) -> None:
         """Rest a GTC/post-only remainder; expire an IOC/FOK/market one; release funds."""

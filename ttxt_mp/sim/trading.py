@@ -126,6 +126,7 @@ class TradingCore:
         self.funding_interval_ns = 8 * 3600 * 10**9
         self.funding_rate = Decimal("0.0001")
         self.mark_source: Callable[[str], Decimal] | None = None
+        self.rate_source: Callable[[str], Decimal] | None = None  # else funding_rate
         self.next_funding_ns = 0
 
     def _new_engine(self) -> None:
@@ -181,8 +182,9 @@ class TradingCore:
 
     def fund_now(self, rate: Decimal | str | None = None) -> None:
         """Pay funding on every symbol now (``rate``: this once, else ``funding_rate``)."""
-        r = self.funding_rate if rate is None else Decimal(rate)
         for sym in self.specs:
+            r = Decimal(rate) if rate is not None else (
+                self.rate_source(sym) if self.rate_source is not None else self.funding_rate)
             for acct, amount in self.engine.fund(sym, self.mark(sym), r):
                 if acct != MARKET:
                     self._contract_event(acct, sym, "FUNDING", amount)
