@@ -94,7 +94,7 @@ def replay(fills: list) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     return size, entry, realized, fees
 
 
-@pytest.mark.parametrize("venue", ["bybit"])
+@pytest.mark.parametrize("venue", ["binance", "bybit"])
 def test_perpetual_position_wallet_and_funding_add_up(venue, psim, engine) -> None:
     urls = psim.sim.urls.venues[f"{venue}_linear"]
     cfg = write_perp_config(engine.tmp / "c.toml", engine.name, venue, urls)

@@ -184,6 +184,9 @@ class BinancePrivateNormalizer:
     """Stateful only for ``balanceUpdate`` deltas (last known balance per asset)."""
 
     exchange = EXCHANGE
+    decoders: dict[str, msgspec.json.Decoder] = _DECODERS
+    """User data event type -> its decoder (a market's subclass has its own events)."""
+    ignored: frozenset[str] = _IGNORED
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         self.instruments = instruments
@@ -207,7 +210,7 @@ class BinancePrivateNormalizer:
                 if peek.id is not None:
                     return []  # a WebSocket API response, handled by the connector
                 raise MalformedFrame(EXCHANGE, "user data frame without an event type 'e'", frame)
-            if kind in _IGNORED:
+            if kind in self.ignored:
                 return []
             if kind in _ENDED:
                 return [
@@ -217,12 +220,16 @@ class BinancePrivateNormalizer:
                         message=f"user data stream ended ({kind}); resubscribe and reconcile",
                     )
                 ]  # fmt: skip
-            decoder = _DECODERS.get(kind)
+            decoder = self.decoders.get(kind)
             if decoder is None:
                 raise MalformedFrame(EXCHANGE, f"unknown user data event {kind!r}", frame)
             msg = decoder.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             raise MalformedFrame(EXCHANGE, f"user data: {e}", frame) from None
+        return self._on_message(msg, recv, frame)
+
+    def _on_message(self, msg, recv: int, frame) -> list[Event]:  # noqa: ANN001 - a decoded event
+        """The events of one decoded user data message (see ``decoders``)."""
         if isinstance(msg, _ExecutionReport):
             return [self._order_update(msg, recv, frame)]
         if isinstance(msg, _AccountPosition):

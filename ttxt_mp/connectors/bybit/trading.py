@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
-import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
@@ -161,15 +160,15 @@ class BybitTrading(TradingVenue):
             code, msg = await self._post("/v5/account/set-margin-mode",
                                          {"setMarginMode": _MODES[cmd.margin_mode]})  # fmt: skip
             if code:
-                return self._ack(cmd, False, str(code), msg)
+                return self.setting_ack(cmd, str(code), msg)
         if cmd.leverage:
             lev = f"{cmd.leverage:.2f}".rstrip("0").rstrip(".")
             code, msg = await self._post("/v5/position/set-leverage", {
                 "category": inst.kind, "symbol": inst.native_symbol, "buyLeverage": lev,
                 "sellLeverage": lev})  # fmt: skip
             if code and code != LEVERAGE_NOT_MODIFIED:
-                return self._ack(cmd, False, str(code), msg)
-        return self._ack(cmd, True)
+                return self.setting_ack(cmd, str(code), msg)
+        return self.setting_ack(cmd)
 
     async def _post(self, path: str, body: dict) -> tuple[int, str]:
         """(retCode, retMsg) of a signed JSON POST; :class:`UnknownOutcome` if unknown."""
@@ -186,10 +185,6 @@ class BybitTrading(TradingVenue):
             raise UnknownOutcome(f"unreadable response to {path}: {e}") from None
         return r.retCode, r.retMsg
 
-    def _ack(self, cmd: SetLeverage, ok: bool, code: str = "", msg: str = "") -> OrderAck:
-        return OrderAck(exchange=self.exchange, symbol=cmd.symbol,
-                        client_order_id=cmd.client_order_id, action=OrderAction.SET_LEVERAGE,
-                        accepted=ok, code=code, message=msg, local_ts=time.time_ns())  # fmt: skip
 
     async def wallet(self) -> Wallet:
         resp = await self.rest.request("GET", "/v5/account/wallet-balance",

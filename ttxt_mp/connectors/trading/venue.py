@@ -128,6 +128,12 @@ class TradingVenue(ABC):
                           f"{self.exchange} {self.cfg.market}: not a contract market, no "
                           "leverage or margin mode to set")  # fmt: skip
 
+    def setting_ack(self, cmd: SetLeverage, code: str = "", message: str = "") -> OrderAck:
+        """The ack of a :class:`SetLeverage`: accepted unless the venue gave an error code."""
+        return OrderAck(exchange=self.exchange, symbol=cmd.symbol,
+                        client_order_id=cmd.client_order_id, action=OrderAction.SET_LEVERAGE,
+                        accepted=not code, code=code, message=message, local_ts=time.time_ns())  # fmt: skip
+
     # -- shared
 
     @staticmethod
