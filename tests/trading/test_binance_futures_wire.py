@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from fixtures.fake_rest import FakeRest
 
 from ttxt_mp.config import ConnectorConfig
 from ttxt_mp.connectors.binance.futures_denormalizer import BinanceFuturesOrderDenormalizer
@@ -165,23 +166,6 @@ def test_futures_order_requests(book):
         "price": "29990.0"})
     ack = d.parse_ack(req, 200, enc({"orderId": 77, "clientOrderId": "c-1", "status": "NEW"}), 5)
     assert ack.accepted and ack.order_id == "77" and ack.action == OrderAction.AMEND
-
-
-class FakeRest:
-    def __init__(self, answers: list[Any]) -> None:
-        self.answers, self.sent = list(answers), []
-
-    async def request(self, method: str, path: str, **kw: Any) -> Any:
-        self.sent.append((method, path, kw.get("params")))
-        a = self.answers.pop(0)
-        if isinstance(a, Exception):
-            raise a
-        return _Resp(body=a if isinstance(a, bytes) else enc(a))
-
-
-class _Resp(msgspec.Struct):
-    status: int = 200
-    body: bytes = b""
 
 
 def venue(book: InstrumentBook, answers: list[Any]) -> tuple[BinanceFuturesTrading, FakeRest]:

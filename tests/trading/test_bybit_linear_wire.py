@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from fixtures.fake_rest import FakeRest
 
 from ttxt_mp.config import ConnectorConfig
 from ttxt_mp.connectors.bybit.denormalizer import BybitOrderDenormalizer
@@ -86,25 +87,6 @@ def test_linear_order_body_has_position_idx_and_reduce_only(book):
     assert body == {"category": "linear", "symbol": "BTCUSDT", "side": "Sell", "orderType": "Market",
                     "qty": "0.010", "timeInForce": "IOC", "orderLinkId": "c-1", "reduceOnly": True,
                     "positionIdx": 2}  # fmt: skip
-
-
-class FakeRest:
-    """Answers signed POSTs with documented bodies, recording what was sent."""
-
-    def __init__(self, answers: list[Any]) -> None:
-        self.answers, self.sent = list(answers), []
-
-    async def request(self, method: str, path: str, **kw: Any) -> Any:
-        self.sent.append((method, path, json.loads(kw["data"]) if kw.get("data") else kw.get("params")))
-        a = self.answers.pop(0)
-        if isinstance(a, Exception):
-            raise a
-        return msgspec.structs.replace(_Resp(), body=enc(a))
-
-
-class _Resp(msgspec.Struct):
-    status: int = 200
-    body: bytes = b""
 
 
 def venue(book: InstrumentBook, answers: list[Any]) -> tuple[BybitTrading, FakeRest]:

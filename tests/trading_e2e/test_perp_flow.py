@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,17 @@ import pytest
 from ttxt_mp.events import MarginMode, OrderAction, OrderStatus, Side
 from ttxt_mp.trading_client import TradingClient
 
-from .helpers import KEY, SECRET, TIMINGS, SimThread, creds_env, totals, until, wait_reconciled
+from .helpers import (
+    KEY,
+    SECRET,
+    TIMINGS,
+    SimThread,
+    creds_env,
+    totals,
+    until,
+    wait_reconciled,
+    write_config,
+)
 
 SYM = "BTC/USDT:USDT"
 NATIVE = "BTCUSDT"
@@ -37,37 +46,6 @@ class PerpSim(SimThread):
 def psim() -> Iterator[PerpSim]:
     with PerpSim() as s:
         yield s
-
-
-def write_perp_config(path: Path, engine: str, venue: str, urls: Any) -> Path:
-    path.write_text(f"""
-[engine]
-name = "{engine}"
-log_level = "DEBUG"
-
-[[connectors]]
-name = "{venue}_perp"
-exchange = "{venue}"
-market = "linear"
-symbols = ["{SYM}"]
-heartbeat_timeout = 5.0
-reconnect_backoff = 0.05
-reconnect_backoff_max = 0.5
-streams.trades = false
-streams.depth.levels = {DEPTH[venue]}
-endpoints.ws = "{urls.ws}"
-endpoints.rest = "{urls.rest}"
-credentials.api_key_env = "TT_KEY"
-credentials.api_secret_env = "TT_SECRET"
-
-[rings.market]
-capacity = 4096
-
-[rings.private]
-capacity = 4096
-policy = "block"
-""")
-    return path
 
 
 def D(x: float) -> Decimal:  # noqa: N802
@@ -97,7 +75,8 @@ def replay(fills: list) -> tuple[Decimal, Decimal, Decimal, Decimal]:
 @pytest.mark.parametrize("venue", ["binance", "bybit"])
 def test_perpetual_position_wallet_and_funding_add_up(venue, psim, engine) -> None:
     urls = psim.sim.urls.venues[f"{venue}_linear"]
-    cfg = write_perp_config(engine.tmp / "c.toml", engine.name, venue, urls)
+    cfg = write_config(engine.tmp / "c.toml", engine.name, venue, urls, market="linear",
+                       name=f"{venue}_perp", symbol=SYM, depth=DEPTH[venue])
     conn = engine.connector(f"{venue}_perp", cfg, creds_env()).start()
     tc = TradingClient(engine.name, "alice", connectors={venue: f"{venue}_perp"})
     engine.closers.append(tc.close)

@@ -37,6 +37,7 @@ from ttxt_mp.connectors.binance.private import (
     _enum,
     _num,
 )
+from ttxt_mp.connectors.binance.private import _RestOrder as _SpotRestOrder
 from ttxt_mp.connectors.normalizer import MalformedFrame
 from ttxt_mp.events import (
     Balance,
@@ -117,19 +118,8 @@ class _ConfigUpdate(msgspec.Struct):
     ac: _Leverage | None = None  # "ai" (multi-assets mode) carries no leverage
 
 
-class _RestOrder(msgspec.Struct):
-    symbol: str
-    orderId: int
-    clientOrderId: str
-    price: str
-    origQty: str
-    executedQty: str
-    status: str
-    type: str
-    side: str
-    timeInForce: str = "GTC"
+class _RestOrder(_SpotRestOrder):
     avgPrice: str = "0"
-    updateTime: int = 0
 
 
 class _RestBalance(msgspec.Struct):

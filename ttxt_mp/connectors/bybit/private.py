@@ -333,43 +333,31 @@ class BybitPrivateNormalizer:
 
     # -- REST reconciliation
 
+    @staticmethod
+    def _rest_items(decoder: msgspec.json.Decoder, what: str, body: bytes | str) -> list:
+        """The ``result.list`` of a v5 REST answer; anything else is one ``MalformedFrame``."""
+        try:
+            resp = decoder.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise MalformedFrame(EXCHANGE, f"{what}: {e}", body) from None
+        if resp.retCode != 0 or resp.result is None:
+            raise MalformedFrame(EXCHANGE, f"{what} failed: {resp.retCode} {resp.retMsg}", body)
+        return resp.result.items
+
     def parse_open_orders(self, body: bytes | str, local_ts: int | None = None) -> list[OrderUpdate]:
         recv = time.time_ns() if local_ts is None else local_ts
-        try:
-            resp = _REST_ORDERS.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise MalformedFrame(EXCHANGE, f"GET /v5/order/realtime: {e}", body) from None
-        if resp.retCode != 0 or resp.result is None:
-            raise MalformedFrame(
-                EXCHANGE, f"GET /v5/order/realtime failed: {resp.retCode} {resp.retMsg}", body
-            )
-        return [self._order(o, 0, recv, body) for o in resp.result.items]
+        items = self._rest_items(_REST_ORDERS, "GET /v5/order/realtime", body)
+        return [self._order(o, 0, recv, body) for o in items]
 
     def parse_wallet_balance(self, body: bytes | str, local_ts: int | None = None) -> Wallet:
         recv = time.time_ns() if local_ts is None else local_ts
-        try:
-            resp = _REST_WALLET.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise MalformedFrame(EXCHANGE, f"GET /v5/account/wallet-balance: {e}", body) from None
-        if resp.retCode != 0 or resp.result is None:
-            raise MalformedFrame(
-                EXCHANGE,
-                f"GET /v5/account/wallet-balance failed: {resp.retCode} {resp.retMsg}",
-                body,
-            )
-        return self._wallet(resp.result.items, 0, recv, body)
+        items = self._rest_items(_REST_WALLET, "GET /v5/account/wallet-balance", body)
+        return self._wallet(items, 0, recv, body)
 
     def parse_positions(self, body: bytes | str, local_ts: int | None = None) -> list[PositionUpdate]:
         recv = time.time_ns() if local_ts is None else local_ts
-        try:
-            resp = _REST_POSITIONS.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise MalformedFrame(EXCHANGE, f"GET /v5/position/list: {e}", body) from None
-        if resp.retCode != 0 or resp.result is None:
-            raise MalformedFrame(
-                EXCHANGE, f"GET /v5/position/list failed: {resp.retCode} {resp.retMsg}", body
-            )
-        return [self._position(p, 0, recv, body) for p in resp.result.items]
+        items = self._rest_items(_REST_POSITIONS, "GET /v5/position/list", body)
+        return [self._position(p, 0, recv, body) for p in items]
 
 
 # ----------------------------------------------------------------------------- merged stream
