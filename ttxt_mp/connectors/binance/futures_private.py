@@ -25,6 +25,7 @@ REST: ``GET /fapi/v1/openOrders`` (and ``/fapi/v1/order``) -> ``list[OrderUpdate
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 import msgspec
 
@@ -227,25 +228,13 @@ class BinanceFuturesPrivateNormalizer(BinancePrivateNormalizer):
 
     # -- REST reconciliation
 
-    def parse_open_orders(self, body: bytes | str, local_ts: int | None = None) -> list[OrderUpdate]:
-        recv = time.time_ns() if local_ts is None else local_ts
-        try:
-            orders = _OPEN_ORDERS.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise MalformedFrame(EXCHANGE, f"GET /fapi/v1/openOrders: {e}", body) from None
-        out = []
-        for o in orders:
-            kind, tif = _kind(o.type, o.timeInForce, body)
-            out.append(OrderUpdate(
-                exchange=EXCHANGE, symbol=self._symbol(o.symbol), exch_ts=o.updateTime * MS,
-                local_ts=recv, client_order_id=o.clientOrderId, order_id=str(o.orderId),
-                side=_enum(_SIDES, o.side, "side", body), order_type=kind, tif=tif,
-                status=_enum(_STATUS, o.status, "order status", body),
-                price=float(_num(o.price, "price", body)), qty=float(_num(o.origQty, "origQty", body)),
-                filled_qty=float(_num(o.executedQty, "executedQty", body)),
-                avg_price=float(_num(o.avgPrice, "avgPrice", body)),
-            ))  # fmt: skip
-        return out
+    open_orders_decoder = _OPEN_ORDERS
+    open_orders_path = "GET /fapi/v1/openOrders"
+    _order_kind = staticmethod(_kind)
+
+    @staticmethod
+    def _avg_price(o: _RestOrder, cum: Decimal, body) -> Decimal:  # noqa: ANN001
+        return _num(o.avgPrice, "avgPrice", body)
 
     def parse_account(self, body: bytes | str, local_ts: int | None = None) -> Wallet:
         """``GET /fapi/v2/balance``: every asset's wallet balance (see module docstring)."""
