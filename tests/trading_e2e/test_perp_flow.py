@@ -134,6 +134,10 @@ def test_perpetual_position_wallet_and_funding_add_up(venue, psim, engine) -> No
     p = tc.position(venue, SYM)
     assert abs(D(p.entry_price) - entry) < Decimal("1e-6") and p.leverage == 20
     assert all(f.fee_asset == "USDT" and f.fee > 0 for f in tc.fills)
+    late = TradingClient(engine.name, "bob", connectors={venue: f"{venue}_perp"})
+    engine.closers.append(late.close)
+    until(lambda: late.position(venue, SYM) is not None
+          and D(late.position(venue, SYM).size) == size, 10, "a late client's position", late)
 
     # a restarted connector reads the position back over REST
     conn.stop()
