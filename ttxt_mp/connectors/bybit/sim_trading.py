@@ -169,9 +169,6 @@ class BybitTrading:
 
     params_error = staticmethod(_params_error)
 
-    def on_tick(self) -> None:
-        self.core.maybe_fund()
-
     # ================================================================ helpers
 
     def _symbol(self, p: dict[str, Any], required: bool = True) -> str | None:
