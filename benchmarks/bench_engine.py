@@ -33,7 +33,7 @@ from pathlib import Path
 
 from ttxt_mp import events as ev
 from ttxt_mp.config import load_config
-from ttxt_mp.engine.demo import SimProcess, demo_config_text
+from ttxt_mp.engine.demo import SPOT, SimProcess, demo_config_text
 from ttxt_mp.engine.naming import ring_name
 from ttxt_mp.queues import QueueEmpty
 
@@ -187,7 +187,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = Path(tmp) / "bench.toml"
-            cfg.write_text(demo_config_text(sim.host_port, "bench"))
+            cfg.write_text(demo_config_text(sim.host_port, "bench", markets=SPOT))
             res: dict[str, list[dict]] = {"a": [], "b": []}
             for i in range(args.runs):
                 for mode in ("a", "b"):

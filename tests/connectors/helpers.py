@@ -7,12 +7,16 @@ import asyncio
 from typing import Any
 
 from ttxt_mp.config import ConnectorConfig, DepthStream, Endpoints, Streams
+from ttxt_mp.connectors.venue import venues
 from ttxt_mp.events import (
     BookTicker,
     ConnectorState,
     ConnectorStatus,
     Kline,
+    Liquidation,
     MarketTrades,
+    MarkPrice,
+    OpenInterest,
     Orderbook,
 )
 from ttxt_mp.orderbook import OrderBook, UpdateResult
@@ -20,17 +24,34 @@ from ttxt_mp.queues import AsyncioQueue, QueueEmpty
 from ttxt_mp.sim import Simulator
 
 S = ConnectorState
-DEPTH = {"binance": 5000, "bybit": 50}  # binance: the whole simulated book fits one snapshot
-SYMBOLS = {"binance": ("BTCUSDT", "ETHUSDT"), "bybit": ("BTCUSDT", "XRPUSDT")}
+# binance: the whole book at once (binance_linear: its 1000 levels hold the simulated book)
+DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50, "binance_linear": 1000}
+SYMBOLS = {"binance": ("BTCUSDT", "ETHUSDT"), "bybit": ("BTCUSDT", "XRPUSDT"),
+           "bybit_linear": ("BTCUSDT", "XRPUSDT"),
+           "binance_linear": ("BTCUSDT", "ETHUSDT")}  # fmt: skip
+"""Per simulated venue id (a venue's market other than its first is ``<id>_<market>``)."""
 
 
-def norm(native: str) -> str:
-    return f"{native[:-4]}/{native[-4:]}"  # USDT pairs only in these tests
+def market_of(sim_venue: str) -> tuple[str, str]:
+    """(exchange, market) of a simulated venue id (``bybit_linear`` -> bybit, linear)."""
+    for spec in venues().values():
+        for m in spec.markets:
+            if spec.for_market(m).sim_id == sim_venue:
+                return spec.id, m
+    raise KeyError(sim_venue)
+
+
+def norm(native: str, sim_venue: str = "") -> str:
+    """USDT pairs only in these tests; on a derivative market the USDT-settled perpetual."""
+    market = market_of(sim_venue)[1] if sim_venue else "spot"
+    return f"{native[:-4]}/{native[-4:]}" + ("" if market == "spot" else ":USDT")
 
 
 def make_cfg(
     sim: Simulator, exchange: str, symbols: list[str] | None = None, **kw: Any
 ) -> ConnectorConfig:
+    """A connector of the simulated venue ``exchange`` (a sim id: a market's own venue
+    gives the config's exchange and market)."""
     urls = getattr(sim.urls, exchange)
     streams = kw.pop("streams", None) or Streams(
         depth=DepthStream(levels=DEPTH[exchange]), trades=True, klines=["1m"]
@@ -38,9 +59,11 @@ def make_cfg(
     kw.setdefault("heartbeat_timeout", 2.0)
     kw.setdefault("reconnect_backoff", 0.05)
     kw.setdefault("reconnect_backoff_max", 0.4)
+    venue, market = market_of(exchange)
     return ConnectorConfig(
-        exchange=exchange,
-        symbols=symbols or [norm(s) for s in SYMBOLS[exchange]],
+        exchange=venue,
+        market=market,
+        symbols=symbols or [norm(s, exchange) for s in SYMBOLS[exchange]],
         endpoints=Endpoints(ws=urls.ws, rest=urls.rest),
         streams=streams,
         **kw,
@@ -60,6 +83,11 @@ class Consumer:
         self.trades: list[MarketTrades] = []
         self.klines: list[Kline] = []
         self.tickers: dict[str, BookTicker] = {}  # the latest per symbol
+        self.marks: dict[str, MarkPrice] = {}  # the latest per symbol
+        self.open_interest: dict[str, OpenInterest] = {}  # the latest per symbol
+        self.mark_events: list[MarkPrice] = []  # all of them, in order
+        self.oi_events: list[OpenInterest] = []
+        self.liquidations: list[Liquidation] = []
         self.ticker_events = 0
         self.book_events = 0
         self.snapshots: dict[str, int] = {}
@@ -87,6 +115,14 @@ class Consumer:
             elif isinstance(ev, BookTicker):
                 self.tickers[ev.symbol] = ev
                 self.ticker_events += 1
+            elif isinstance(ev, MarkPrice):
+                self.marks[ev.symbol] = ev
+                self.mark_events.append(ev)
+            elif isinstance(ev, OpenInterest):
+                self.open_interest[ev.symbol] = ev
+                self.oi_events.append(ev)
+            elif isinstance(ev, Liquidation):
+                self.liquidations.append(ev)
 
     def bad_results(self) -> list[tuple[str, UpdateResult]]:
         """Published book events a consumer could not apply cleanly (must be none)."""
@@ -123,9 +159,10 @@ class Consumer:
 
 def _truth(sim: Simulator, exchange: str, native: str, depth: int | None = None
            ) -> tuple[int, list, list]:  # fmt: skip
-    depth = None if exchange == "binance" else depth or DEPTH[exchange]
+    whole = market_of(exchange)[0] == "binance"  # Binance books are whole, Bybit's a depth
+    depth = None if whole else depth or DEPTH[exchange]
     tb = sim.truth(exchange, native, depth)
-    uid = tb.update_id if exchange == "binance" else tb.topics[f"orderbook.{depth}.{native}"]
+    uid = tb.update_id if whole else tb.topics[f"orderbook.{depth}.{native}"]
     bids, asks = tb.as_floats()
     return uid, bids, asks
 
@@ -148,7 +185,7 @@ async def checkpoint(
     sim.pause()
     try:
         for native in natives:
-            sym = norm(native)
+            sym = norm(native, exchange)
 
             def same(native: str = native, sym: str = sym) -> bool:
                 book = consumer.books.get(sym)

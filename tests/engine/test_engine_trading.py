@@ -11,7 +11,7 @@ import pytest
 from engine_process import EngineProcess
 
 from ttxt_mp import events as ev
-from ttxt_mp.engine.demo import SimProcess, demo_config_text
+from ttxt_mp.engine.demo import SPOT, SimProcess, demo_config_text
 from ttxt_mp.engine.naming import discover
 from ttxt_mp.trading_client import TradingClient
 
@@ -32,7 +32,7 @@ def test_orders_through_the_engine(tmp_path: Path, trading_sim, monkeypatch):
     monkeypatch.setenv("TT_ENGINE_KEY", KEY)
     monkeypatch.setenv("TT_ENGINE_SECRET", SECRET)
     name = f"tr{os.getpid()}"
-    text = demo_config_text(trading_sim.host_port, name, ["BTC/USDT"]).replace(
+    text = demo_config_text(trading_sim.host_port, name, ["BTC/USDT"], SPOT).replace(
         "heartbeat_timeout = 10.0\n",
         'heartbeat_timeout = 10.0\n'
         'credentials = { api_key_env = "TT_ENGINE_KEY", api_secret_env = "TT_ENGINE_SECRET" }\n',
@@ -66,7 +66,7 @@ def test_a_trading_client_attaching_late_gets_open_orders_and_wallets(tmp_path: 
     monkeypatch.setenv("TT_ENGINE_KEY", KEY)
     monkeypatch.setenv("TT_ENGINE_SECRET", SECRET)
     name = f"trl{os.getpid()}"
-    text = demo_config_text(trading_sim.host_port, name, ["BTC/USDT"]).replace(
+    text = demo_config_text(trading_sim.host_port, name, ["BTC/USDT"], SPOT).replace(
         "heartbeat_timeout = 10.0\n",
         'heartbeat_timeout = 10.0\n'
         'credentials = { api_key_env = "TT_ENGINE_KEY", api_secret_env = "TT_ENGINE_SECRET" }\n',

@@ -121,3 +121,15 @@ def test_futures_first_event_must_cover_the_snapshot():
     out = sync.on_snapshot(ob(u=165, snapshot=True))  # 160 dropped, 170 > 165: a gap
     assert [e.last_update_id for e in out] == [165] and sync.needs_snapshot
     assert "U=170 > lastUpdateId" in sync.last_gap
+
+
+def test_futures_quiet_book_snapshot_continues_at_the_next_id():
+    """Nothing buffered (a quiet book): the snapshot is the last event's u; the next event
+    starting at lastUpdateId + 1 misses nothing (no id lies between)."""
+    sync = BinanceBookSync("BTC/USDT")
+    assert sync.on_snapshot(ob([(1.0, 1.0)], u=160, snapshot=True))[0].last_update_id == 160
+    assert sync.on_diff(ob([(1.0, 2.0)], U=161, u=163, pu=160)) != []
+    assert sync.book.bids() == [(1.0, 2.0)] and sync.resyncs == 0
+    sync.reset()
+    sync.on_snapshot(ob(u=160, snapshot=True))
+    assert sync.on_diff(ob(U=162, u=163, pu=161)) == [] and sync.needs_snapshot

@@ -23,7 +23,7 @@ from lines import Lines
 
 from ttxt_mp import events as ev
 from ttxt_mp.client import BaseClient, attach
-from ttxt_mp.engine.demo import SimProcess, demo_config_text
+from ttxt_mp.engine.demo import SPOT, SimProcess, demo_config_text
 from ttxt_mp.engine.naming import discover, engine_objects, ring_name
 from ttxt_mp.shm import ShmQueue
 from ttxt_mp.trading_client import TradingClient
@@ -92,7 +92,7 @@ def victim(tmp_path_factory, attacker) -> Iterator[EngineProcess]:
     sim = SimProcess(["BTC/USDT"], seed=5, extra=[
         "--account", f"{KEY}:{SECRET}:USDT=100000,BTC=10"])
     name = f"vic{os.getpid()}"
-    text = demo_config_text(sim.host_port, name, ["BTC/USDT"]).replace(
+    text = demo_config_text(sim.host_port, name, ["BTC/USDT"], SPOT).replace(
         "heartbeat_timeout = 10.0\n",
         'heartbeat_timeout = 10.0\n'
         'credentials = { api_key_env = "TT_VICTIM_KEY", api_secret_env = "TT_VICTIM_SECRET" }\n',

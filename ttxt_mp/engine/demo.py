@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,10 @@ ENGINE_START_TIMEOUT = 20.0
 BOOKS_TIMEOUT = 60.0
 
 
+SPOT = ("spot",)
+"""``markets=SPOT``: a demo config with the spot connectors only."""
+
+
 def demo_venues() -> list[tuple[VenueSpec, type[VenueBase]]]:
     """The demo's venues: every simulated market of every installed venue (registry
     order), as the venue's market view with its simulator adapter."""
@@ -61,17 +66,19 @@ def _names(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
-def demo_config_text(sim_host_port: str, engine: str = "demo",
-                     symbols: list[str] | None = None) -> str:  # fmt: skip
+def demo_config_text(sim_host_port: str, engine: str = "demo", symbols: list[str] | None = None,
+                     markets: Sequence[str] | None = None) -> str:  # fmt: skip
     """The packaged demo config pointed at a simulator: one connector per simulated venue
-    (``demo.toml``'s connector block, at the depth the venue's adapter asks for)."""
+    market (``demo.toml``'s connector block, at the depth the venue's adapter asks for);
+    ``markets`` keeps only those (None: all)."""
     text = resources.files("ttxt_mp.engine").joinpath("demo.toml").read_text()
     head, _, rest = text.partition("#>connector")
     block, _, tail = rest.partition("#<connector\n")
     block = block.partition("\n")[2]  # the marker line's own text
     blocks = []
     symbols = symbols or ["BTC/USDT", "ETH/USDT"]
-    for spec, cls in demo_venues():
+    chosen = [(v, c) for v, c in demo_venues() if markets is None or v.market in markets]
+    for spec, cls in chosen:
         levels = cls.demo_levels or (spec.book_levels[-1] if spec.book_levels else 1000)
         listed = ", ".join(f'"{market_symbol(s, spec.market)}"' for s in symbols)
         b = (block.replace("SIM_ID", spec.sim_id).replace("EXCHANGE", spec.id)
@@ -79,9 +86,11 @@ def demo_config_text(sim_host_port: str, engine: str = "demo",
              .replace('symbols = ["BTC/USDT", "ETH/USDT"]', f"symbols = [{listed}]"))  # fmt: skip
         if spec.kline_intervals and "1m" not in spec.kline_intervals:
             b = b.replace('klines = ["1m"]', "klines = []")
+        if "mark_price" in spec.extra_streams:  # a perpetual: show its mark and funding
+            b = b.replace("] }\n", "], mark_price = true }\n", 1)
         blocks.append(b)
     names = [spec.label.replace(spec.id, (spec.title or spec.id).split()[0], 1)
-             for spec, _ in demo_venues()]  # fmt: skip
+             for spec, _ in chosen]  # fmt: skip
     text = head.replace("VENUE_NAMES", _names(names)) + "".join(blocks) + tail
     return text.replace("SIM_URL", sim_host_port).replace('name = "demo"', f'name = "{engine}"')
 
@@ -160,6 +169,7 @@ class TopOfBookTable(BaseClient):
         super().__init__()
         self.updates: dict[tuple[str, str], int] = {}
         self.last_trade: dict[tuple[str, str], ev.Trade] = {}
+        self.marks: dict[tuple[str, str], ev.MarkPrice] = {}
         self.state: dict[str, str] = {}
         self.started = time.monotonic()
 
@@ -170,6 +180,9 @@ class TopOfBookTable(BaseClient):
     def on_trades(self, e: ev.MarketTrades) -> None:
         if e.trades:
             self.last_trade[(e.exchange, e.symbol)] = e.trades[-1]
+
+    def on_mark_price(self, e: ev.MarkPrice) -> None:
+        self.marks[(e.exchange, e.symbol)] = e
 
     def on_status(self, e: ev.ConnectorStatus) -> None:
         where = e.exchange + (f" {e.symbol}" if e.symbol else "")
@@ -183,11 +196,13 @@ class TopOfBookTable(BaseClient):
                 continue
             mid = (bb[0] + ba[0]) / 2
             tr = self.last_trade.get((exch, sym))
+            mark = self.marks.get((exch, sym))
             out.append((
                 exch, sym, f"{bb[1]:.4f} @ {bb[0]:,.2f}", f"{ba[0]:,.2f} x {ba[1]:.4f}",
                 f"{(ba[0] - bb[0]) / mid * 1e4:.2f}", f"{sum(book.depth()):,}",
                 f"{self.updates.get((exch, sym), 0):,}",
                 f"{tr.side.name} {tr.qty:g} @ {tr.price:,.2f}" if tr else "-",
+                f"{mark.mark_price:,.2f} / {mark.funding_rate * 100:.4f}%" if mark else "-",
             ))  # fmt: skip
         return out
 
@@ -195,7 +210,7 @@ class TopOfBookTable(BaseClient):
         t = Table(title=f"ttxt-mp demo: live books ({time.monotonic() - self.started:.0f}s, "
                   f"{self.events:,} events)", title_justify="left")  # fmt: skip
         for col in ("exchange", "symbol", "bid", "ask", "spread bps", "levels", "updates",
-                    "last trade"):  # fmt: skip
+                    "last trade", "mark / funding"):  # fmt: skip
             t.add_column(col, justify="left" if col in ("exchange", "symbol") else "right")
         for r in self.rows():
             t.add_row(*r)

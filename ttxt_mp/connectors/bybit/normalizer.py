@@ -29,7 +29,7 @@ import msgspec
 from msgspec import UNSET, Raw, Struct, UnsetType
 
 from ttxt_mp.connectors.bybit.instruments import bybit_instruments
-from ttxt_mp.connectors.bybit.tickers import TickerMerger, decode_ticker
+from ttxt_mp.connectors.bybit.tickers import TickerMerger, decode_ticker, decode_ticker_frame
 from ttxt_mp.connectors.normalizer import (
     Control,
     DenormalizerBase,
@@ -154,6 +154,7 @@ _rest_book_dec = msgspec.json.Decoder(RestBook, strict=False)
 
 _BOOK, _TRADE, _KLINE, _TICKER, _BOOK_TICKER = 1, 2, 3, 4, 5  # _BOOK_TICKER: book and ticker
 _STATS, _LIQ = 6, 7  # tickers.{symbol} (linear), allLiquidation.{symbol}
+_TICKER_HEADS = (b'{"topic":"tickers.', '{"topic":"tickers.')  # one-pass ticker frames
 _BOOKS = frozenset({_BOOK, _TICKER, _BOOK_TICKER})
 _NO_LEVEL = (0.0, 0.0)
 _SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
@@ -224,6 +225,18 @@ class BybitNormalizer(NormalizerBase):
                                            raw_frame)]  # fmt: skip
                     if parsed[0] in _BOOKS:
                         return self._books(parsed, fr.type, fr.ts, fr.data, local_ts, raw_frame)
+        elif self.stats and head[:18] in _TICKER_HEADS:
+            try:
+                tf = decode_ticker_frame(raw_frame)
+            except msgspec.DecodeError:
+                pass  # the envelope path names the error
+            else:
+                parsed = self._topics.get(tf.topic) or self._topic(tf.topic, raw_frame)
+                if parsed is not None and parsed[0] == _STATS:
+                    try:
+                        return self._merge(tf.type, tf.data, parsed[1], tf.ts, local_ts)
+                    except ValueError as err:
+                        raise self._malformed(f"{tf.topic} data: {err}", raw_frame) from None
         try:
             env = _env_dec.decode(raw_frame)
         except msgspec.DecodeError as err:
@@ -297,12 +310,13 @@ class BybitNormalizer(NormalizerBase):
         )
 
     def _stats(self, env: Envelope, symbol: str, local_ts: int) -> list[Event]:
+        return self._merge(env.type, decode_ticker(env.data), symbol, env.ts, local_ts)
+
+    def _merge(self, typ: str, d: Any, symbol: str, ts: int, local_ts: int) -> list[Event]:
         """``tickers``: merge into the symbol's state; MarkPrice/OpenInterest if changed."""
-        typ = env.type
         if typ != "snapshot" and typ != "delta":
             raise ValueError(f"ticker type must be snapshot or delta, got {typ!r}")
-        d = decode_ticker(env.data)
-        return self.tickers.apply(typ == "snapshot", d, symbol, env.ts * 1_000_000, local_ts)
+        return self.tickers.apply(typ == "snapshot", d, symbol, ts * 1_000_000, local_ts)
 
     def _liquidations(self, env: Envelope, symbol: str, local_ts: int) -> list[Event]:
         return [

@@ -14,14 +14,16 @@ Dated futures send ``""`` for ``fundingRate`` and ``nextFundingTime`` (no fundin
 
 from __future__ import annotations
 
-import math
+from typing import Annotated
 
 import msgspec
-from msgspec import UNSET, Struct, UnsetType
+from msgspec import UNSET, Meta, Struct, UnsetType
 
+from ttxt_mp.connectors.normalizer import Qty
 from ttxt_mp.events import Event, MarkPrice, OpenInterest
 
-__all__ = ["TickerData", "TickerMerger", "decode_ticker"]
+__all__ = ["TickerData", "TickerFrame", "TickerMerger", "TickerNumbers", "decode_ticker",
+           "decode_ticker_frame"]
 
 _Field = str | UnsetType
 
@@ -38,11 +40,41 @@ class TickerData(Struct):
     openInterestValue: _Field = UNSET
 
 
+_Rate = Annotated[float, Meta(ge=-1.7976931348623157e308, le=1.7976931348623157e308)]
+_Ms = Annotated[int, Meta(ge=0, le=10**15)]
+
+
+class TickerNumbers(Struct):
+    """The same fields decoded straight to numbers (the fast path; ``""``, the value of a
+    dated future's funding fields, fails it and the text struct takes over)."""
+
+    symbol: str
+    markPrice: Qty | UnsetType = UNSET
+    indexPrice: Qty | UnsetType = UNSET
+    fundingRate: _Rate | UnsetType = UNSET
+    nextFundingTime: _Ms | UnsetType = UNSET
+    openInterest: Qty | UnsetType = UNSET
+    openInterestValue: Qty | UnsetType = UNSET
+
+
+class TickerFrame(Struct):
+    """One-pass decode of a whole ``tickers`` frame (the envelope's other fields ignored)."""
+
+    topic: str
+    type: str
+    ts: int
+    data: TickerNumbers
+
+
 decode_ticker = msgspec.json.Decoder(TickerData).decode
+decode_ticker_frame = msgspec.json.Decoder(TickerFrame, strict=False).decode
 
 # state slots; the first four make a MarkPrice, the last two an OpenInterest
 _MARK, _INDEX, _FUNDING, _NEXT, _OI, _OIV = range(6)
 _MARK_GROUP = 4
+
+
+_INF = float("inf")
 
 
 def _number(text: str, name: str, signed: bool = False) -> float:
@@ -53,7 +85,7 @@ def _number(text: str, name: str, signed: bool = False) -> float:
         x = float(text)
     except ValueError:
         raise ValueError(f"{name} is not a number: {text[:32]!r}") from None
-    if not math.isfinite(x) or (x < 0 and not signed):
+    if not (-_INF < x < _INF and (signed or x >= 0.0)):  # NaN compares False
         raise ValueError(f"{name} must be a finite{'' if signed else ' non-negative'} number, "
                          f"got {text[:32]!r}")  # fmt: skip
     return x
@@ -68,14 +100,24 @@ def _ms(text: str, name: str) -> int:
     return int(text) * 1_000_000
 
 
-_FIELDS = (
-    ("markPrice", _MARK, lambda t: _number(t, "markPrice")),
-    ("indexPrice", _INDEX, lambda t: _number(t, "indexPrice")),
-    ("fundingRate", _FUNDING, lambda t: _number(t, "fundingRate", signed=True)),
-    ("nextFundingTime", _NEXT, lambda t: _ms(t, "nextFundingTime")),
-    ("openInterest", _OI, lambda t: _number(t, "openInterest")),
-    ("openInterestValue", _OIV, lambda t: _number(t, "openInterestValue")),
-)
+def _values(d: TickerData | TickerNumbers) -> tuple[float | int | None, ...]:
+    """The six normalized fields of a message, None where absent (all parsed, so a bad
+    field raises before anything is merged)."""
+    if type(d) is TickerNumbers:
+        return tuple([None if v is UNSET else v for v in (
+            d.markPrice, d.indexPrice, d.fundingRate, d.nextFundingTime * 1_000_000
+            if d.nextFundingTime is not UNSET else UNSET, d.openInterest,
+            d.openInterestValue)])  # fmt: skip
+    mp, ip, fr, nf, oi, oiv = (d.markPrice, d.indexPrice, d.fundingRate, d.nextFundingTime,
+                               d.openInterest, d.openInterestValue)  # fmt: skip
+    return (
+        None if mp is UNSET else _number(mp, "markPrice"),
+        None if ip is UNSET else _number(ip, "indexPrice"),
+        None if fr is UNSET else _number(fr, "fundingRate", signed=True),
+        None if nf is UNSET else _ms(nf, "nextFundingTime"),
+        None if oi is UNSET else _number(oi, "openInterest"),
+        None if oiv is UNSET else _number(oiv, "openInterestValue"),
+    )
 
 
 class TickerMerger:
@@ -90,30 +132,22 @@ class TickerMerger:
         self.state: dict[str, list[float | int]] = {}
         self.unsynced = 0
 
-    def apply(self, snapshot: bool, d: TickerData, symbol: str, exch_ts: int, local_ts: int
+    def apply(self, snapshot: bool, d: TickerData | TickerNumbers, symbol: str, exch_ts: int, local_ts: int
               ) -> list[Event]:  # fmt: skip
         """Merge one message (``symbol`` normalized); ValueError names a bad field."""
+        vals = _values(d)
         st = self.state.get(symbol)
         if snapshot:
-            new: list[float | int] = [0.0, 0.0, 0.0, 0, 0.0, 0.0]
-            for name, slot, parse in _FIELDS:
-                v = getattr(d, name)
-                if v is not UNSET:
-                    new[slot] = parse(v)
-            self.state[symbol] = st = new
+            self.state[symbol] = st = [0.0 if v is None else v for v in vals]
+            st[_NEXT] = int(st[_NEXT])
             mark = oi = True
         elif st is None:
             self.unsynced += 1
             return []
         else:
-            new_vals = []
-            for name, slot, parse in _FIELDS:
-                v = getattr(d, name)
-                if v is not UNSET:
-                    new_vals.append((slot, parse(v)))  # all parsed before any is kept
             mark = oi = False
-            for slot, x in new_vals:
-                if st[slot] != x:
+            for slot, x in enumerate(vals):
+                if x is not None and st[slot] != x:
                     st[slot] = x
                     if slot < _MARK_GROUP:
                         mark = True
