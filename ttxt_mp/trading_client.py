@@ -30,8 +30,13 @@ them between two statuses; an order this client believed open that is not in tha
 snapshot moves from ``open_orders`` to ``stale_orders`` (its final state was not seen),
 so the view is never silently stale.
 
+Contract markets: ``set_leverage(exchange, symbol, leverage, margin_mode)`` sends a
+``SetLeverage`` (acked like an order, action SET_LEVERAGE); ``create_order`` takes
+``reduce_only`` and ``position_side``; ``position(exchange, symbol)`` is the last
+``PositionUpdate`` (from the stream, a reconciliation, or the state on join).
+
 :class:`TradingMixin` adds ``create_order``/``cancel_order``/``amend_order``/``wait_ack``
-to a ``BaseClient`` subclass (call ``enable_trading(engine, name)`` first). Everything
+(and ``set_leverage``) to a ``BaseClient`` subclass (call ``enable_trading(engine, name)`` first). Everything
 works from any process: only shared-memory rings connect it to the connectors.
 """
 
