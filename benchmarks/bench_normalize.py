@@ -4,7 +4,9 @@ cryptofeed's own feed handlers when cryptofeed is installed), on documented fram
 Frames are the example messages of the Binance and Bybit API docs (tests/fixtures), sent
 compact as on the wire; Binance frames are wrapped as combined streams. Diff-depth frames
 get increasing update ids so every frame is a fresh update (bookTicker and level-1 frames
-too, aggTrade frames fresh aggregate ids). Bybit's level-1 frame is the documented
+too, aggTrade frames fresh aggregate ids; USDⓈ-M depth frames a ``pu`` chain, mark price
+and liquidation frames fresh times). The Binance USDⓈ-M rows ("binance-usdm") run the
+same normalizer on the futures documentation's messages. Bybit's level-1 frame is the documented
 snapshot cut to one level per side on ``orderbook.1`` (the page shows no level-1
 example), normalized into a BookTicker beside a depth-50 book. Columns:
 
@@ -16,7 +18,8 @@ example), normalized into a BookTicker beside a depth-50 book. Columns:
 - ``cryptofeed`` : cryptofeed's ``Feed.message_handler`` for the same frame (includes its
   own Decimal book update and callback), where it handles that message type.
 
-Run: ``python benchmarks/bench_normalize.py`` (``--quick`` for a smoke run).
+Run: ``python benchmarks/bench_normalize.py`` (``--quick`` for a smoke run, ``--only TEXT``
+for the cases whose name contains TEXT, e.g. ``--only usdm``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_orderbook import print_table  # noqa: E402
+from fixtures import binance_futures_docs as fut  # noqa: E402
 from fixtures import exchange_docs as docs  # noqa: E402
 
 from ttxt_mp.codec import layout_for  # noqa: E402
@@ -56,12 +60,19 @@ def binance_frames(doc, stream: str, levels: int = 0) -> list[bytes]:
     msg = msgspec.json.decode(doc.frame)
     out = []
     for i in range(N_VARIANTS):
-        if "e" not in msg:  # bookTicker: no event type
+        e = msg.get("e")
+        if e is None or e == "bookTicker":  # Spot's has no event type
             msg["u"] = 400900217 + i
-        elif msg["e"] == "aggTrade":
+        elif e == "aggTrade":
             msg["a"], msg["f"], msg["l"] = 12345 + i, 100 + 6 * i, 105 + 6 * i
-        if msg.get("e") == "depthUpdate":
+        elif e == "markPriceUpdate":
+            msg["E"] = 1562305380000 + 1000 * i
+        elif e == "forceOrder":
+            msg["E"] = msg["o"]["T"] = 1568014460893 + 1000 * i
+        if e == "depthUpdate":
             msg["U"], msg["u"] = 161 + 4 * i, 164 + 4 * i
+            if "pu" in msg:
+                msg["pu"] = 160 + 4 * i
             if levels:
                 msg["b"] = [[f"{30000 - 0.1 * k:.2f}", f"{0.001 * (k + i % 7):.3f}"]
                             for k in range(levels)]  # fmt: skip
@@ -95,10 +106,19 @@ def baseline_binance(frame: bytes):
     msg = json.loads(frame)
     data = msg["data"] if "stream" in msg else msg
     e = data.get("e")
-    if e is None:  # bookTicker
+    if e is None or e == "bookTicker":
         return {"symbol": data["s"], "seq": data["u"], "bid": Decimal(data["b"]),
                 "bid_amount": Decimal(data["B"]), "ask": Decimal(data["a"]),
-                "ask_amount": Decimal(data["A"])}  # fmt: skip
+                "ask_amount": Decimal(data["A"]), "ts": data.get("E", 0) / 1000.0}  # fmt: skip
+    if e == "markPriceUpdate":
+        return {"symbol": data["s"], "mark_price": Decimal(data["p"]),
+                "index_price": Decimal(data["i"]),
+                "funding_rate": Decimal(data["r"]) if data["r"] else Decimal(0),
+                "next_funding_time": data["T"] / 1000.0, "ts": data["E"] / 1000.0}  # fmt: skip
+    if e == "forceOrder":
+        o = data["o"]
+        return {"symbol": o["s"], "side": o["S"].lower(), "price": Decimal(o["ap"] or o["p"]),
+                "quantity": Decimal(o["z"] or o["q"]), "ts": o["T"] / 1000.0}  # fmt: skip
     if e == "aggTrade":
         return {"symbol": data["s"], "side": "sell" if data["m"] else "buy", "id": data["a"],
                 "price": Decimal(data["p"]), "amount": Decimal(data["q"]),
@@ -222,6 +242,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smoke run (small N, 1 repeat)")
     ap.add_argument("--frames", type=int, default=200_000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", default="", metavar="TEXT",
+                    help="only the cases whose name contains TEXT (e.g. usdm)")
     a = ap.parse_args()
     n, repeats = (2_000, 1) if a.quick else (a.frames, a.repeats)
 
@@ -236,6 +258,18 @@ def main() -> None:
         ("binance", "bookTicker (doc)",
          binance_frames(docs.BINANCE_BOOK_TICKER, "bnbusdt@bookTicker"), False),
         ("binance", "kline (doc)", binance_frames(docs.BINANCE_KLINE, "bnbbtc@kline_1m"), False),
+        ("binance-usdm", "depthUpdate with pu (doc, 1+1 levels)",
+         binance_frames(fut.DEPTH_UPDATE, "btcusdt@depth@100ms"), False),
+        ("binance-usdm", "depthUpdate with pu (20+20 levels)",
+         binance_frames(fut.DEPTH_UPDATE, "btcusdt@depth@100ms", 20), False),
+        ("binance-usdm", "aggTrade (doc)", binance_frames(fut.AGG_TRADE, "btcusdt@aggTrade"),
+         False),
+        ("binance-usdm", "bookTicker (doc, with e/E/T)",
+         binance_frames(fut.BOOK_TICKER, "bnbusdt@bookTicker"), False),
+        ("binance-usdm", "markPriceUpdate -> MarkPrice (doc)",
+         binance_frames(fut.MARK_PRICE, "btcusdt@markPrice@1s"), False),
+        ("binance-usdm", "forceOrder -> Liquidation (doc)",
+         binance_frames(fut.FORCE_ORDER, "btcusdt@forceOrder"), False),
         ("bybit", "orderbook delta (doc, 5+7 levels)",
          bybit_frames(docs.BYBIT_ORDERBOOK_DELTA), True),
         ("bybit", "orderbook.1 -> BookTicker (doc snapshot, 1+1 levels)",
@@ -245,11 +279,13 @@ def main() -> None:
     ]  # fmt: skip
     buf = bytearray(1 << 16)
     notes = []
+    cases = [c for c in cases if a.only in f"{c[0]} {c[1]}"]
     for exchange, what, frames, book in cases:
-        norm = BinanceNormalizer() if exchange == "binance" else BybitNormalizer(
+        binance = exchange.startswith("binance")
+        norm = BinanceNormalizer() if binance else BybitNormalizer(
             book_depth=50, book_ticker=True)  # as a depth-50 connector with book tickers
         normalize = norm.normalize
-        baseline = baseline_binance if exchange == "binance" else baseline_bybit
+        baseline = baseline_binance if binance else baseline_bybit
 
         def publish(frame, normalize=normalize):
             for ev in normalize(frame, 0):

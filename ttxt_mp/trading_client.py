@@ -30,8 +30,13 @@ them between two statuses; an order this client believed open that is not in tha
 snapshot moves from ``open_orders`` to ``stale_orders`` (its final state was not seen),
 so the view is never silently stale.
 
+Contract markets: ``set_leverage(exchange, symbol, leverage, margin_mode)`` sends a
+``SetLeverage`` (acked like an order, action SET_LEVERAGE); ``create_order`` takes
+``reduce_only`` and ``position_side``; ``position(exchange, symbol)`` is the last
+``PositionUpdate`` (from the stream, a reconciliation, or the state on join).
+
 :class:`TradingMixin` adds ``create_order``/``cancel_order``/``amend_order``/``wait_ack``
-to a ``BaseClient`` subclass (call ``enable_trading(engine, name)`` first). Everything
+(and ``set_leverage``) to a ``BaseClient`` subclass (call ``enable_trading(engine, name)`` first). Everything
 works from any process: only shared-memory rings connect it to the connectors.
 """
 
@@ -57,12 +62,15 @@ from ttxt_mp.events import (
     ConnectorState,
     ConnectorStatus,
     CreateOrder,
+    MarginMode,
     OrderAck,
     OrderAction,
     OrderStatus,
     OrderType,
     OrderUpdate,
+    PositionSide,
     PositionUpdate,
+    SetLeverage,
     Side,
     TimeInForce,
     Wallet,
@@ -303,17 +311,33 @@ class TradingClient:
         *,
         client_order_id: str | None = None,
         reduce_only: bool = False,
+        position_side: PositionSide = PositionSide.BOTH,
     ) -> str:
         """Send a ``CreateOrder``; returns its client order id (limit if a price is given,
-        else market, unless ``order_type`` says otherwise)."""
+        else market, unless ``order_type`` says otherwise). ``reduce_only`` and
+        ``position_side`` (hedge mode: LONG/SHORT) are for contract markets."""
         cid = client_order_id or self.new_client_order_id()
         if not cid.startswith(self.prefix):
             raise ValueError(f"client order ids of {self.name!r} must start with {self.prefix!r}")
         kind = order_type or (OrderType.MARKET if price is None else OrderType.LIMIT)
         cmd = CreateOrder(exchange=exchange, symbol=symbol, local_ts=self._stamp(),
                           client_order_id=cid, side=side, order_type=kind, qty=float(qty),
-                          price=float(price or 0.0), tif=tif, reduce_only=reduce_only)  # fmt: skip
+                          price=float(price or 0.0), tif=tif, reduce_only=reduce_only,
+                          position_side=position_side)  # fmt: skip
         return self._send(exchange, cmd, OrderAction.CREATE)
+
+    def set_leverage(self, exchange: str, symbol: str, leverage: float | None = None,
+                     margin_mode: MarginMode = MarginMode.UNCHANGED) -> str:  # fmt: skip
+        """Send a ``SetLeverage`` for the position on a contract ``symbol`` (None: leverage
+        unchanged); returns the request's id, whose ``OrderAck`` (action SET_LEVERAGE)
+        says whether the venue applied it (``wait_ack``)."""
+        if not leverage and margin_mode == MarginMode.UNCHANGED:
+            raise ValueError("set_leverage: give a leverage and/or a margin mode")
+        cid = self.new_client_order_id()
+        cmd = SetLeverage(exchange=exchange, symbol=symbol, local_ts=self._stamp(),
+                          client_order_id=cid, leverage=float(leverage or 0.0),
+                          margin_mode=margin_mode)  # fmt: skip
+        return self._send(exchange, cmd, OrderAction.SET_LEVERAGE)
 
     def cancel_order(self, exchange: str, symbol: str, client_order_id: str,
                      order_id: str = "") -> str:  # fmt: skip
@@ -494,10 +518,15 @@ class TradingClient:
     def balance(self, exchange: str, asset: str) -> ev.Balance | None:
         return self.wallets.get(exchange, {}).get(asset)
 
+    def position(self, exchange: str, symbol: str) -> PositionUpdate | None:
+        """The last ``PositionUpdate`` of ``symbol`` (from the stream or the state on join)."""
+        return self.positions.get((exchange, symbol))
+
     def snapshot(self) -> dict[str, Any]:
         """Open orders, wallets and positions as plain data (for logs and tests)."""
         return {
             "open_orders": {k: msgspec.to_builtins(v) for k, v in self.open_orders.items()},
+            "positions": {f"{x} {s}": [p.size, p.entry_price] for (x, s), p in self.positions.items()},
             "wallets": {x: {a: [b.free, b.locked] for a, b in w.items()}
                         for x, w in self.wallets.items()},  # fmt: skip
             "outstanding": self.outstanding,
@@ -525,6 +554,10 @@ class TradingMixin:
 
     def amend_order(self, exchange: str, symbol: str, client_order_id: str, **kw: Any) -> str:
         return self.trading.amend_order(exchange, symbol, client_order_id, **kw)
+
+    def set_leverage(self, exchange: str, symbol: str, leverage: float | None = None,
+                     margin_mode: MarginMode = MarginMode.UNCHANGED) -> str:  # fmt: skip
+        return self.trading.set_leverage(exchange, symbol, leverage, margin_mode)
 
     def wait_ack(self, client_order_id: str, timeout: float = 5.0,
                  action: OrderAction | None = None) -> OrderAck:  # fmt: skip

@@ -24,9 +24,11 @@ from ttxt_mp.queues import AsyncioQueue, QueueEmpty
 from ttxt_mp.sim import Simulator
 
 S = ConnectorState
-DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50}  # binance: the whole book at once
+# binance: the whole book at once (binance_linear: its 1000 levels hold the simulated book)
+DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50, "binance_linear": 1000}
 SYMBOLS = {"binance": ("BTCUSDT", "ETHUSDT"), "bybit": ("BTCUSDT", "XRPUSDT"),
-           "bybit_linear": ("BTCUSDT", "XRPUSDT")}  # fmt: skip
+           "bybit_linear": ("BTCUSDT", "XRPUSDT"),
+           "binance_linear": ("BTCUSDT", "ETHUSDT")}  # fmt: skip
 """Per simulated venue id (a venue's market other than its first is ``<id>_<market>``)."""
 
 
@@ -83,6 +85,8 @@ class Consumer:
         self.tickers: dict[str, BookTicker] = {}  # the latest per symbol
         self.marks: dict[str, MarkPrice] = {}  # the latest per symbol
         self.open_interest: dict[str, OpenInterest] = {}  # the latest per symbol
+        self.mark_events: list[MarkPrice] = []  # all of them, in order
+        self.oi_events: list[OpenInterest] = []
         self.liquidations: list[Liquidation] = []
         self.ticker_events = 0
         self.book_events = 0
@@ -113,8 +117,10 @@ class Consumer:
                 self.ticker_events += 1
             elif isinstance(ev, MarkPrice):
                 self.marks[ev.symbol] = ev
+                self.mark_events.append(ev)
             elif isinstance(ev, OpenInterest):
                 self.open_interest[ev.symbol] = ev
+                self.oi_events.append(ev)
             elif isinstance(ev, Liquidation):
                 self.liquidations.append(ev)
 
@@ -153,9 +159,10 @@ class Consumer:
 
 def _truth(sim: Simulator, exchange: str, native: str, depth: int | None = None
            ) -> tuple[int, list, list]:  # fmt: skip
-    depth = None if exchange == "binance" else depth or DEPTH[exchange]
+    whole = market_of(exchange)[0] == "binance"  # Binance books are whole, Bybit's a depth
+    depth = None if whole else depth or DEPTH[exchange]
     tb = sim.truth(exchange, native, depth)
-    uid = tb.update_id if exchange == "binance" else tb.topics[f"orderbook.{depth}.{native}"]
+    uid = tb.update_id if whole else tb.topics[f"orderbook.{depth}.{native}"]
     bids, asks = tb.as_floats()
     return uid, bids, asks
 

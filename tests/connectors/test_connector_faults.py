@@ -18,7 +18,7 @@ from .helpers import SYMBOLS, Consumer, checkpoint, make_cfg, norm
 
 S = ConnectorState
 VENUES = ["binance", "bybit"]
-WITH_MARKETS = [*VENUES, "bybit_linear"]  # + markets simulated as venues of their own
+WITH_MARKETS = [*VENUES, "bybit_linear", "binance_linear"]  # + markets simulated as venues
 
 
 async def synced(run, timeout: float = 5.0) -> Consumer:
@@ -66,8 +66,8 @@ async def test_dropped_connection_reconnects_and_resyncs(
     down = next(s for s in con.statuses[mark:] if s.state == S.DOWN and not s.symbol)
     assert down.reconnects == 1 and "reconnect 1" in down.message, down.message
     # a fresh snapshot per symbol replaced the consumer's book (nothing carried over)
-    assert all(con.snapshots[norm(s, exchange)] > snaps[norm(s, exchange)]
-               for s in SYMBOLS[exchange])
+    syms = [norm(s, exchange) for s in SYMBOLS[exchange]]
+    assert all(con.snapshots[s] > snaps[s] for s in syms)
     await checkpoint(sim, con, exchange)
     assert con.bad_results() == []
     assert run.connector.stats()["reconnects"] == 1
@@ -174,24 +174,26 @@ async def test_unknown_symbol_is_reported_and_others_run(
     sim: Simulator, start_connector, exchange: str
 ) -> None:
     native = SYMBOLS[exchange][0]
-    run = await start_connector(make_cfg(sim, exchange, [norm(native, exchange), "NOPE/USDT"]))
+    nope = norm("NOPEUSDT", exchange)
+    run = await start_connector(make_cfg(sim, exchange, [norm(native, exchange), nope]))
     con = await synced(run)
-    err = [s for s in con.statuses if s.symbol == "NOPE/USDT"]
+    err = [s for s in con.statuses if s.symbol == nope]
     assert len(err) == 1 and err[0].state == S.ERROR, con.status_log()
-    assert "unknown symbol NOPE/USDT" in err[0].message
+    assert f"unknown symbol {nope}" in err[0].message
     await checkpoint(sim, con, exchange, [native])
     await con.until(lambda: len(con.trades) >= 2, 5.0, "trades")
     assert {t.symbol for t in con.trades} == {norm(native, exchange)}
-    assert "NOPE/USDT" not in con.books
+    assert nope not in con.books
     st = run.connector.stats()
-    assert st["unknown_symbols"] == ["NOPE/USDT"] and st["symbols"]["NOPE/USDT"] == "ERROR"
+    assert st["unknown_symbols"] == [nope] and st["symbols"][nope] == "ERROR"
 
 
 @pytest.mark.parametrize("exchange", VENUES)
 async def test_no_known_symbol_fails_clearly(
     sim: Simulator, start_connector, exchange: str
 ) -> None:
-    run = await start_connector(make_cfg(sim, exchange, ["NOPE/USDT", "ZZZ/USDT"]))
+    nope = [norm("NOPEUSDT", exchange), norm("ZZZUSDT", exchange)]
+    run = await start_connector(make_cfg(sim, exchange, nope))
     with pytest.raises(ConnectorError, match=r"none of the symbols .*NOPE/USDT"):
         await asyncio.wait_for(asyncio.shield(run.task), 5.0)
     run.consumer.drain()

@@ -159,7 +159,7 @@ def binance_expected(state: dict, ev) -> R:
     elif state["fresh"]:
         if u < bid:
             return R.STALE
-        if not U <= bid:
+        if not U <= bid + 1:  # docs: U <= lastUpdateId; U = lastUpdateId + 1 skips no id
             state["synced"] = False
             return R.GAP
     else:
