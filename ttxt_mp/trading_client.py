@@ -85,6 +85,21 @@ OPEN = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
+def engine_routes(engine: str) -> dict[tuple[str, str], str]:
+    """(exchange, symbol) -> connector name, from the running engine's status (its
+    connectors' exchange and symbols); empty if the engine does not answer (a client may
+    start first: then connectors are found by exchange name)."""
+    from ttxt_mp.engine.control import ControlError, EngineNotRunning, request
+
+    try:
+        children = request(engine, "status").get("children", [])
+    except (EngineNotRunning, ControlError, OSError, ValueError, KeyError):
+        return {}
+    return {(c["exchange"], s): c["name"].partition(":")[2]
+            for c in children if c.get("role") == "connector" and "exchange" in c
+            for s in c.get("symbols", ())}  # fmt: skip
+
+
 def _base36(n: int) -> str:
     out = ""
     while True:
@@ -232,11 +247,18 @@ class TradingClient:
         self.stale_orders: dict[str, OrderUpdate] = {}
         self.fills: list[OrderUpdate] = []
         self.wallets: dict[str, dict[str, ev.Balance]] = {}
+        """Balances per connector (its name; the exchange for an unnamed connector): a
+        venue's spot and futures wallets are two."""
+        self._order_connector: dict[str, str] = {}
         self.positions: dict[tuple[str, str], PositionUpdate] = {}
         self.statuses: list[ConnectorStatus] = []
         self.duplicate_acks = 0
         self._reconciling: dict[str, set[str]] = {}
+        self.routes: dict[tuple[str, str], str] = {}
+        """(exchange, symbol) -> the engine's connector trading it (a venue's spot and
+        perpetual connectors are two), from the engine's status; see :meth:`connector_for`."""
         if link_now:
+            self.routes = engine_routes(engine)
             from ttxt_mp.engine.naming import discover
 
             for r in discover(engine, ("private",)):
@@ -244,11 +266,16 @@ class TradingClient:
 
     # ------------------------------------------------------------------ rings
 
-    def connector_for(self, exchange: str) -> str:
-        return self.connectors.get(exchange, exchange)
+    def connector_for(self, exchange: str, symbol: str = "") -> str:
+        """The connector for ``exchange`` (and ``symbol``): the ``connectors`` mapping
+        given, else the engine connector listing that symbol, else the one named like the
+        exchange (an unnamed connector)."""
+        if exchange in self.connectors:
+            return self.connectors[exchange]
+        return self.routes.get((exchange, symbol), exchange)
 
-    def link(self, exchange: str) -> _Link:
-        return self._link(self.connector_for(exchange))
+    def link(self, exchange: str, symbol: str = "") -> _Link:
+        return self._link(self.connector_for(exchange, symbol))
 
     def _link(self, conn: str) -> _Link:
         link = self._links.get(conn)
@@ -281,7 +308,7 @@ class TradingClient:
         return ts
 
     def _send(self, exchange: str, cmd: Any, action: OrderAction) -> str:
-        link = self.link(exchange)
+        link = self.link(exchange, cmd.symbol)
         waiting = sum(self._outstanding.values())
         if waiting >= self.capacity // 2:
             raise TradingError(
@@ -364,9 +391,11 @@ class TradingClient:
     def _mine(self, cid: str) -> bool:
         return cid.startswith(self.prefix)
 
-    def handle(self, e: Any) -> bool:
-        """Track one private-ring event; True if it was kept (and handed to the handler)."""
+    def handle(self, e: Any, connector: str | None = None) -> bool:
+        """Track one private-ring event of ``connector`` (default: the one named like the
+        event's exchange); True if it was kept (and handed to the handler)."""
         t = type(e)
+        key = connector or e.exchange
         if t is OrderAck:
             if not self._mine(e.client_order_id):
                 return False
@@ -387,6 +416,7 @@ class TradingClient:
                 return False
             cid = e.client_order_id
             self.orders[cid] = e
+            self._order_connector[cid] = key
             self.stale_orders.pop(cid, None)
             if e.status in OPEN:
                 self.open_orders[cid] = e
@@ -399,7 +429,7 @@ class TradingClient:
             self._call("on_order_update", e)
             return True
         if t is Wallet:
-            w = self.wallets.setdefault(e.exchange, {})
+            w = self.wallets.setdefault(key, {})
             for b in e.balances:
                 w[b.asset] = b
             self._call("on_wallet", e)
@@ -409,21 +439,21 @@ class TradingClient:
             self._call("on_position", e)
             return True
         if t is ConnectorStatus:
-            self._on_status(e)
+            self._on_status(e, key)
             self._call("on_status", e)
             return True
         return False
 
-    def _on_status(self, e: ConnectorStatus) -> None:
+    def _on_status(self, e: ConnectorStatus, connector: str) -> None:
         self.statuses.append(e)
         if e.state == ConnectorState.RESYNCING and e.message.startswith("trading: reconciling"):
-            self._reconciling[e.exchange] = set()
+            self._reconciling[connector] = set()
         elif e.state == ConnectorState.UP and e.message.startswith("trading: reconciled"):
-            seen = self._reconciling.pop(e.exchange, None)
+            seen = self._reconciling.pop(connector, None)
             if seen is None:
                 return
-            for cid, o in list(self.open_orders.items()):
-                if o.exchange == e.exchange and cid not in seen:
+            for cid in list(self.open_orders):
+                if self._order_connector.get(cid) == connector and cid not in seen:
                     self.stale_orders[cid] = self.open_orders.pop(cid)
 
     def _call(self, method: str, e: Any) -> None:
@@ -461,7 +491,7 @@ class TradingClient:
                 e = self._read(link, left if left > 0 else None)
                 while e is not None:
                     got = True
-                    kept += self.handle(e)
+                    kept += self.handle(e, link.connector)
                     e = self._read(link, None)
             if got or time.monotonic() >= deadline:
                 return kept
@@ -515,8 +545,9 @@ class TradingClient:
             if not self.poll(0.0):
                 await asyncio.sleep(0.0002)
 
-    def balance(self, exchange: str, asset: str) -> ev.Balance | None:
-        return self.wallets.get(exchange, {}).get(asset)
+    def balance(self, connector: str, asset: str) -> ev.Balance | None:
+        """``asset``'s balance on ``connector`` (its name; the exchange if unnamed)."""
+        return self.wallets.get(connector, {}).get(asset)
 
     def position(self, exchange: str, symbol: str) -> PositionUpdate | None:
         """The last ``PositionUpdate`` of ``symbol`` (from the stream or the state on join)."""

@@ -81,7 +81,7 @@ def test_perpetual_position_wallet_and_funding_add_up(venue, psim, engine) -> No
     tc = TradingClient(engine.name, "alice", connectors={venue: f"{venue}_perp"})
     engine.closers.append(tc.close)
     wait_reconciled(tc, venue)
-    assert totals(tc, venue) == {"USDT": START}
+    assert totals(tc, f"{venue}_perp") == {"USDT": START}
     core = psim.sim.trading[f"{venue}_linear"]
 
     # leverage and margin mode through the command ring
@@ -126,7 +126,7 @@ def test_perpetual_position_wallet_and_funding_add_up(venue, psim, engine) -> No
 
     def settled() -> bool:
         p = tc.position(venue, SYM)
-        total = totals(tc, venue).get("USDT")
+        total = totals(tc, f"{venue}_perp").get("USDT")
         return (p is not None and D(p.size) == size and total is not None
                 and abs(total - (START + realized - fees + funding)) < Decimal("1e-6"))
 
