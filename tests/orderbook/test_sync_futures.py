@@ -12,6 +12,7 @@ from ttxt_mp.connectors.binance.sync import BinanceBookSync
 from ttxt_mp.orderbook import OrderBook
 
 from .models import DictBook, levels, ob, snapshot_levels
+from .test_sync import consumer_matches
 
 
 @st.composite
@@ -32,10 +33,6 @@ def futures_market(draw, max_diffs: int = 30):
         prev = last
         snaps[i] = ob(truth.bid_levels(), truth.ask_levels(), u=last, snapshot=True)
     return diffs, snaps
-
-
-def same(book: OrderBook, snap) -> bool:
-    return book.bids() == list(snap.bids) and book.asks() == list(snap.asks)
 
 
 @settings(max_examples=200, deadline=None)
@@ -65,7 +62,8 @@ def test_futures_sync_rebuilds_the_true_book(market, data):
     assert out[0] is snap and not sync.needs_snapshot
     for ev in diffs[arrive + 1 :]:
         publish(sync.on_diff(ev))
-    assert same(sync.book, snaps[n - 1]) and same(consumer, snaps[n - 1])
+    consumer_matches(sync.book, snaps[n - 1])
+    consumer_matches(consumer, snaps[n - 1])
     assert sync.resyncs == 0 and consumer.gaps == 0
 
 
@@ -88,15 +86,17 @@ def test_a_broken_pu_chain_is_a_gap_then_a_snapshot_restores_the_book(market, da
         for ev in sync.on_diff(diffs[i]):
             consumer.update(ev)
         if i < lost:
-            assert same(consumer, snaps[i])
+            consumer_matches(consumer, snaps[i])
         elif i == lost + 1:
             assert sync.needs_snapshot and sync.resyncs == 1
             assert f"pu={diffs[i].prev_update_id}" in sync.last_gap
         if i == resnap:
             for ev in sync.on_snapshot(snaps[i]):
                 consumer.update(ev)
-            assert not sync.needs_snapshot and same(consumer, snaps[i])
-    assert sync.resyncs == 1 and same(consumer, snaps[n - 1])
+            assert not sync.needs_snapshot
+            consumer_matches(consumer, snaps[i])
+    assert sync.resyncs == 1
+    consumer_matches(consumer, snaps[n - 1])
     assert consumer.gaps == 0  # nothing past the gap was published
 
 
