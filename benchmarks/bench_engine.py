@@ -33,11 +33,12 @@ from pathlib import Path
 
 from ttxt_mp import events as ev
 from ttxt_mp.config import load_config
-from ttxt_mp.engine.demo import SPOT, SimProcess, demo_config_text
+from ttxt_mp.engine.demo import SimProcess, demo_config_text
 from ttxt_mp.engine.naming import ring_name
 from ttxt_mp.queues import QueueEmpty
 
 CONNECTORS = ("binance", "bybit")
+CORE = CONNECTORS  # the simulated venues it runs (spot)
 
 
 def _one_process(config: str, engine: str) -> None:
@@ -183,11 +184,11 @@ def main() -> None:
     extra = ["--updates-per-sec", str(args.rate), "--trades-per-sec", "200"]
     if args.blast:
         extra += ["--blast-trades", str(args.blast)]
-    sim = SimProcess(["BTC/USDT", "ETH/USDT"], seed=3, extra=extra)
+    sim = SimProcess(["BTC/USDT", "ETH/USDT"], venues=CORE, seed=3, extra=extra)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = Path(tmp) / "bench.toml"
-            cfg.write_text(demo_config_text(sim.host_port, "bench", markets=SPOT))
+            cfg.write_text(demo_config_text(sim.host_port, "bench", venues=CORE))
             res: dict[str, list[dict]] = {"a": [], "b": []}
             for i in range(args.runs):
                 for mode in ("a", "b"):

@@ -21,9 +21,14 @@ from ttxt_mp.engine.supervisor import EngineLock, remove_leftovers
 START_TIMEOUT = 20.0
 
 
+CORE = ("binance", "bybit")
+"""The venues (spot markets) the engine-level tests run: perpetuals and other venues have
+their own end-to-end tests, and every connector costs a process on a 2-core machine."""
+
+
 @contextlib.contextmanager
 def sim_process(seed: int) -> Iterator[SimProcess]:
-    s = SimProcess(["BTC/USDT", "ETH/USDT"], seed=seed, extra=["--updates-per-sec", "100"])
+    s = SimProcess(["BTC/USDT", "ETH/USDT"], venues=CORE, seed=seed, extra=["--updates-per-sec", "100"])
     try:
         yield s
     finally:

@@ -133,7 +133,7 @@ def test_shipped_example_configs_are_valid():
     from ttxt_mp.engine.demo import demo_config_text
 
     root = Path(__file__).parent.parent / "examples"
-    for name in ("demo.toml", "binance.toml", "bybit.toml", "testnets.toml"):
+    for name in ("demo.toml", "binance.toml", "bybit.toml", "testnets.toml", "perpetuals.toml"):
         cfg = load_config(root / name)
         assert cfg.connectors, name
     # examples/demo.toml is the packaged demo config pointed at `ttxt-mp sim --port 8765`

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from engine_process import EngineProcess
+from engine_process import CORE, EngineProcess
 from rss_sampling import children, cmdline, rss_kb
 
-from ttxt_mp.engine.demo import SPOT, SimProcess, demo_config_text
+from ttxt_mp.engine.demo import SimProcess, demo_config_text
 
 SOAK_S = float(os.environ.get("TTXT_MP_SOAK_S", "600"))
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(int(SOAK_S) + 180)]
@@ -22,9 +22,9 @@ SLACK_KB = 1024  # page-granularity noise on small processes
 
 
 def test_engine_and_simulator_memory_stays_flat(tmp_path: Path):
-    sim = SimProcess(["BTC/USDT", "ETH/USDT"], seed=17)
+    sim = SimProcess(["BTC/USDT", "ETH/USDT"], venues=CORE, seed=17)
     name = f"soak{os.getpid()}"
-    text = demo_config_text(sim.host_port, name, markets=SPOT) + (
+    text = demo_config_text(sim.host_port, name, venues=CORE) + (
         f'\n[recorder]\nenabled = true\ndir = "{tmp_path / "rec"}"\n')
     eng = EngineProcess(tmp_path, name, text)
     try:

@@ -27,7 +27,8 @@ def _demo(args: argparse.Namespace) -> int:
     from ttxt_mp.engine.demo import run_demo
 
     _logging(args.log_level or "WARNING")
-    return run_demo(duration=args.duration, engine=args.engine, symbols=args.symbols)
+    return run_demo(duration=args.duration, engine=args.engine, symbols=args.symbols,
+                    venues=args.venues)  # fmt: skip
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -88,6 +89,20 @@ def _demo_symbol(text: str) -> str:
     return argtypes.one_of(known_symbols(), "demo symbol")(text)
 
 
+def _demo_venues(text: str) -> list[str] | None:
+    """``all`` (every simulated venue market) or comma-separated simulator ids."""
+    from ttxt_mp.engine.demo import demo_venues
+
+    if text == "all":
+        return None
+    chosen = [v.strip() for v in text.split(",") if v.strip()]
+    if not chosen:
+        raise ValueError("--venues needs 'all' or comma-separated simulator ids (ttxt-mp sim "
+                         "--help lists them)")  # fmt: skip
+    demo_venues(chosen)  # a ValueError names the simulated venues
+    return chosen
+
+
 def _delegate(module: str, func: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         import importlib
@@ -119,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop after N seconds")  # fmt: skip
     s.add_argument("--engine", type=argtypes.checked(_engine_name, "engine name"), default="demo")
     s.add_argument("--symbols", nargs="+", type=_demo_symbol, default=["BTC/USDT", "ETH/USDT"])
+    s.add_argument("--venues", type=argtypes.checked(_demo_venues, "demo venues"), default=None,
+                   help="'all' (default) or comma-separated simulator ids (see ttxt-mp sim "
+                   "--help)")  # fmt: skip
     s.set_defaults(func=_demo)
 
     s = sub.add_parser("status", help="state of a running engine")

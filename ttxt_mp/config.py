@@ -137,6 +137,9 @@ class ConnectorConfig(_Strict):
     streams: Streams = msgspec.field(default_factory=Streams)
     endpoints: Endpoints = msgspec.field(default_factory=Endpoints)
     credentials: CredentialsRef | None = None
+    checksum: bool = True
+    """Verify the venue's book checksums where it sends them (a mismatch resyncs that one
+    instrument and is reported); false turns the check off for this connector."""
     heartbeat_timeout: PosFloat = 10.0
     reconnect_backoff: PosFloat = 0.25
     reconnect_backoff_max: PosFloat = 30.0

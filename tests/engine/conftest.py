@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from engine_process import EngineProcess, engine_factory, sim_process
+from engine_process import CORE, EngineProcess, engine_factory, sim_process
 
-from ttxt_mp.engine.demo import SPOT, demo_config_text
+from ttxt_mp.engine.demo import demo_config_text
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def sim():
 
 def _engine(tmp_path, sim, i: int, extra_toml: str = "", heartbeat: float = 10.0) -> EngineProcess:
     name = f"t{os.getpid()}_{i}"
-    text = demo_config_text(sim.host_port, name, markets=SPOT) + extra_toml
+    text = demo_config_text(sim.host_port, name, venues=CORE) + extra_toml
     text = text.replace("heartbeat_timeout = 10.0", f"heartbeat_timeout = {heartbeat}")
     text = text.replace('log_level = "WARNING"', 'log_level = "INFO"')
     return EngineProcess(tmp_path, name, text)

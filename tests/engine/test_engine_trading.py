@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-from engine_process import EngineProcess
+from engine_process import CORE, EngineProcess
 
 from ttxt_mp import events as ev
-from ttxt_mp.engine.demo import SPOT, SimProcess, demo_config_text
+from ttxt_mp.engine.demo import SimProcess, demo_config_text
 from ttxt_mp.engine.naming import discover
 from ttxt_mp.trading_client import TradingClient
 
@@ -21,7 +21,7 @@ KEY, SECRET = "EngineKey0001", "EngineSecret-do-not-leak-42"
 
 @pytest.fixture(scope="module")
 def trading_sim():
-    s = SimProcess(["BTC/USDT"], seed=9, extra=["--account", f"{KEY}:{SECRET}:USDT=100000,BTC=10"])
+    s = SimProcess(["BTC/USDT"], venues=CORE, seed=9, extra=["--account", f"{KEY}:{SECRET}:USDT=100000,BTC=10"])
     try:
         yield s
     finally:
@@ -32,7 +32,7 @@ def test_orders_through_the_engine(tmp_path: Path, trading_sim, monkeypatch):
     monkeypatch.setenv("TT_ENGINE_KEY", KEY)
     monkeypatch.setenv("TT_ENGINE_SECRET", SECRET)
     name = f"tr{os.getpid()}"
-    text = demo_config_text(trading_sim.host_port, name, ["BTC/USDT"], SPOT).replace(
+    text = demo_config_text(trading_sim.host_port, name, ["BTC/USDT"], venues=CORE).replace(
         "heartbeat_timeout = 10.0\n",
         'heartbeat_timeout = 10.0\n'
         'credentials = { api_key_env = "TT_ENGINE_KEY", api_secret_env = "TT_ENGINE_SECRET" }\n',
@@ -66,7 +66,7 @@ def test_a_trading_client_attaching_late_gets_open_orders_and_wallets(tmp_path: 
     monkeypatch.setenv("TT_ENGINE_KEY", KEY)
     monkeypatch.setenv("TT_ENGINE_SECRET", SECRET)
     name = f"trl{os.getpid()}"
-    text = demo_config_text(trading_sim.host_port, name, ["BTC/USDT"], SPOT).replace(
+    text = demo_config_text(trading_sim.host_port, name, ["BTC/USDT"], venues=CORE).replace(
         "heartbeat_timeout = 10.0\n",
         'heartbeat_timeout = 10.0\n'
         'credentials = { api_key_env = "TT_ENGINE_KEY", api_secret_env = "TT_ENGINE_SECRET" }\n',

@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_process import EngineProcess
+from engine_process import CORE, EngineProcess
 from lines import Lines
 
 from ttxt_mp import events as ev
 from ttxt_mp.client import BaseClient, attach
-from ttxt_mp.engine.demo import SPOT, SimProcess, demo_config_text
+from ttxt_mp.engine.demo import SimProcess, demo_config_text
 from ttxt_mp.engine.naming import discover, engine_objects, ring_name
 from ttxt_mp.shm import ShmQueue
 from ttxt_mp.trading_client import TradingClient
@@ -89,10 +89,10 @@ class Attack:
 @pytest.fixture(scope="module")
 def victim(tmp_path_factory, attacker) -> Iterator[EngineProcess]:
     """A root engine trading with real keys on the simulator (Binance + Bybit)."""
-    sim = SimProcess(["BTC/USDT"], seed=5, extra=[
+    sim = SimProcess(["BTC/USDT"], venues=CORE, seed=5, extra=[
         "--account", f"{KEY}:{SECRET}:USDT=100000,BTC=10"])
     name = f"vic{os.getpid()}"
-    text = demo_config_text(sim.host_port, name, ["BTC/USDT"], SPOT).replace(
+    text = demo_config_text(sim.host_port, name, ["BTC/USDT"], venues=CORE).replace(
         "heartbeat_timeout = 10.0\n",
         'heartbeat_timeout = 10.0\n'
         'credentials = { api_key_env = "TT_VICTIM_KEY", api_secret_env = "TT_VICTIM_SECRET" }\n',

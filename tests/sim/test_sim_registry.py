@@ -136,3 +136,14 @@ def test_demo_config_has_a_connector_per_simulated_venue(toy: None) -> None:
                             "streams = { depth = { levels = 10 }")  # its book_levels default
     assert 'endpoints = { ws = "ws://127.0.0.1:9/toy", rest = "http://127.0.0.1:9/toy" }' in block
     assert "levels = 1000" in text and "levels = 50" in text  # the built-ins' demo depths
+
+
+def test_the_demo_runs_the_chosen_venue_markets_only() -> None:
+    from ttxt_mp.engine.demo import demo_config_text, demo_venues
+
+    assert [v.sim_id for v, _ in demo_venues(["bybit_linear", "binance"])] == ["binance",
+                                                                              "bybit_linear"]
+    text = demo_config_text("127.0.0.1:9", "e", ["BTC/USDT"], ["bybit_linear"])
+    assert text.count("[[connectors]]") == 1
+    assert 'market = "linear"' in text and 'symbols = ["BTC/USDT:USDT"]' in text
+    assert "mark_price = true" in text  # a perpetual shows its mark price and funding

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from engine_process import EngineProcess, engine_factory, sim_process
+from engine_process import CORE, EngineProcess, engine_factory, sim_process
 
-from ttxt_mp.engine.demo import SPOT, SimProcess, demo_config_text
+from ttxt_mp.engine.demo import SimProcess, demo_config_text
 
 RECORDER_TOML = """
 [recorder]
@@ -32,7 +32,7 @@ class RecordingEngine(EngineProcess):
     Launched from another directory, so a cwd-relative ``dir`` would be caught."""
 
     def __init__(self, tmp: Path, sim: SimProcess, name: str, chunk: int = 50) -> None:
-        text = demo_config_text(sim.host_port, name, markets=SPOT) + RECORDER_TOML.format(chunk=chunk)
+        text = demo_config_text(sim.host_port, name, venues=CORE) + RECORDER_TOML.format(chunk=chunk)
         super().__init__(tmp, name, text, cwd="/", env=dict(os.environ, PYTHONPATH=os.getcwd()),
                          stop_grace=15.0)  # fmt: skip
         self.rec_dir = tmp / "rec"

@@ -41,19 +41,23 @@ ENGINE_START_TIMEOUT = 20.0
 BOOKS_TIMEOUT = 60.0
 
 
-SPOT = ("spot",)
-"""``markets=SPOT``: a demo config with the spot connectors only."""
-
-
-def demo_venues() -> list[tuple[VenueSpec, type[VenueBase]]]:
+def demo_venues(venues: Sequence[str] | None = None) -> list[tuple[VenueSpec, type[VenueBase]]]:
     """The demo's venues: every simulated market of every installed venue (registry
-    order), as the venue's market view with its simulator adapter."""
+    order), as the venue's market view with its simulator adapter; ``venues`` keeps those
+    whose simulator id (``binance``, ``binance_linear``, ...) it lists (None: all, and a
+    name no venue has is a ValueError naming the simulated ones)."""
     from ttxt_mp.connectors import venue as registry
     from ttxt_mp.sim.venue import sim_venues
 
     adapters = sim_venues()
+    if venues is not None:
+        unknown = [v for v in venues if v not in adapters]
+        if unknown:
+            raise ValueError(f"unknown demo venue {unknown[0]!r}; simulated venues: "
+                             f"{', '.join(adapters)}")  # fmt: skip
     views = (spec.for_market(m) for spec in registry.venues().values() for m in spec.markets)
-    return [(v, adapters[v.sim_id]) for v in views if v.sim_id in adapters]
+    return [(v, adapters[v.sim_id]) for v in views
+            if v.sim_id in adapters and (venues is None or v.sim_id in venues)]  # fmt: skip
 
 
 def market_symbol(symbol: str, market: str) -> str:
@@ -67,17 +71,17 @@ def _names(words: list[str]) -> str:
 
 
 def demo_config_text(sim_host_port: str, engine: str = "demo", symbols: list[str] | None = None,
-                     markets: Sequence[str] | None = None) -> str:  # fmt: skip
+                     venues: Sequence[str] | None = None) -> str:  # fmt: skip
     """The packaged demo config pointed at a simulator: one connector per simulated venue
     market (``demo.toml``'s connector block, at the depth the venue's adapter asks for);
-    ``markets`` keeps only those (None: all)."""
+    ``venues``: simulator ids to keep (None: all; see :func:`demo_venues`)."""
     text = resources.files("ttxt_mp.engine").joinpath("demo.toml").read_text()
     head, _, rest = text.partition("#>connector")
     block, _, tail = rest.partition("#<connector\n")
     block = block.partition("\n")[2]  # the marker line's own text
     blocks = []
     symbols = symbols or ["BTC/USDT", "ETH/USDT"]
-    chosen = [(v, c) for v, c in demo_venues() if markets is None or v.market in markets]
+    chosen = demo_venues(venues)
     for spec, cls in chosen:
         levels = cls.demo_levels or (spec.book_levels[-1] if spec.book_levels else 1000)
         listed = ", ".join(f'"{market_symbol(s, spec.market)}"' for s in symbols)
@@ -98,11 +102,14 @@ def demo_config_text(sim_host_port: str, engine: str = "demo", symbols: list[str
 class SimProcess:
     """The simulator as a child process; its first stdout line says where it listens."""
 
-    def __init__(self, symbols: list[str], seed: int = 7, extra: list[str] | None = None):
+    def __init__(self, symbols: list[str], seed: int = 7, extra: list[str] | None = None,
+                 venues: Sequence[str] | None = None) -> None:  # fmt: skip
+        """``venues``: the simulator ids it serves (None: every simulated venue)."""
         native = ",".join(s.replace("/", "") for s in symbols)
         argv = [sys.executable, "-m", "ttxt_mp.sim", "--port", "0", "--seed", str(seed)]
+        chosen = {spec.sim_id for spec, _ in demo_venues(venues)}
         for spec, _ in demo_venues():
-            argv += [f"--{spec.sim_id}", native]
+            argv += [f"--{spec.sim_id}", native if spec.sim_id in chosen else ""]
         argv += extra or []
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, start_new_session=True,
                                      preexec_fn=die_with_parent)  # fmt: skip
@@ -218,7 +225,8 @@ class TopOfBookTable(BaseClient):
 
 
 def run_demo(duration: float | None = None, engine: str = "demo",
-             symbols: list[str] | None = None) -> int:  # fmt: skip
+             symbols: list[str] | None = None, venues: Sequence[str] | None = None) -> int:  # fmt: skip
+    """The offline demo; ``venues``: simulator ids to run (None: every simulated venue)."""
     from ttxt_mp.sim.specs import known_symbols
 
     if duration is not None and not duration >= 0:
@@ -235,7 +243,7 @@ def run_demo(duration: float | None = None, engine: str = "demo",
     say("[bold]ttxt-mp demo[/]: local exchange simulator -> one connector process per "
         "exchange -> shared-memory rings -> this process. Nothing leaves 127.0.0.1.")  # fmt: skip
     sim = sup = None
-    demo = demo_venues()
+    demo = demo_venues(venues)
     ids = sorted({spec.id for spec, _ in demo})
     tmp = tempfile.TemporaryDirectory(prefix="ttxt-demo-")
     # A closed terminal or a kill stops the demo like Ctrl-C: everything it started stops.
@@ -244,10 +252,10 @@ def run_demo(duration: float | None = None, engine: str = "demo",
     try:
         titles = " + ".join(spec.title or spec.id for spec, _ in demo)
         say(f"  starting the exchange simulator ({titles}) ...", end=" ")
-        sim = SimProcess(symbols)
+        sim = SimProcess(symbols, venues=venues)
         say(f"listening on {sim.host_port}")
         cfg_path = Path(tmp.name) / "demo.toml"
-        cfg_path.write_text(demo_config_text(sim.host_port, engine, symbols))
+        cfg_path.write_text(demo_config_text(sim.host_port, engine, symbols, venues))
         parse_config(cfg_path.read_text(), str(cfg_path))  # refuse early, in this process
         say(f"  launching engine {engine!r}: {_names([v.label for v, _ in demo])} connector "
             "processes ...", end=" ")  # fmt: skip

@@ -40,7 +40,7 @@ VENUE = VenueSpec(
             "connector": "ttxt_mp.connectors.binance.connector:BinanceLinearConnector",
             "instruments": "ttxt_mp.connectors.binance.instruments:binance_linear_instruments",
             "sim": "ttxt_mp.connectors.binance.sim_linear:BinanceLinearVenue",
-            "trading": "",  # USDⓈ-M trading: its own venue class (not Spot's)
+            "trading": "ttxt_mp.connectors.binance.futures_trading:BinanceFuturesTrading",
         },
     },
 )

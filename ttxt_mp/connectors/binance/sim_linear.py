@@ -202,7 +202,9 @@ class BinanceLinearVenue(BinanceVenue):
     # ================================================================ simulator hooks
 
     def attach_trading(self, core: TradingCore, *, listen_key_ttl: float) -> Any:
-        return None  # market data only here; futures trading is its own adapter's
+        from ttxt_mp.connectors.binance.sim_futures_trading import BinanceFuturesTrading
+
+        return BinanceFuturesTrading(self, core, listen_key_ttl)
 
     blast_payloads = VenueBase.blast_payloads  # no blast mode (no @trade stream)
 
