@@ -300,7 +300,7 @@ class BinanceNormalizer(NormalizerBase):
                 Liquidation(
                     exchange=EXCHANGE,
                     symbol=self.symbols.normalized(o.s),
-                    exch_ts=o.T * ts,
+                    exch_ts=o.T * ts,  # the liquidation order's trade time
                     local_ts=local_ts,
                     side=_SIDE[o.S],
                     price=o.ap or o.p,  # the average fill price once filled
