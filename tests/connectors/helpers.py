@@ -24,9 +24,10 @@ from ttxt_mp.queues import AsyncioQueue, QueueEmpty
 from ttxt_mp.sim import Simulator
 
 S = ConnectorState
-DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50}  # binance: the whole book at once
+DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50,
+         "kraken": 100}  # binance: the whole book at once  # fmt: skip
 SYMBOLS = {"binance": ("BTCUSDT", "ETHUSDT"), "bybit": ("BTCUSDT", "XRPUSDT"),
-           "bybit_linear": ("BTCUSDT", "XRPUSDT")}  # fmt: skip
+           "bybit_linear": ("BTCUSDT", "XRPUSDT"), "kraken": ("BTCUSDT", "ETHUSDT")}  # fmt: skip
 """Per simulated venue id (a venue's market other than its first is ``<id>_<market>``)."""
 
 
@@ -155,7 +156,8 @@ def _truth(sim: Simulator, exchange: str, native: str, depth: int | None = None
            ) -> tuple[int, list, list]:  # fmt: skip
     depth = None if exchange == "binance" else depth or DEPTH[exchange]
     tb = sim.truth(exchange, native, depth)
-    uid = tb.update_id if exchange == "binance" else tb.topics[f"orderbook.{depth}.{native}"]
+    # a venue without book ids (no per-topic id in the truth) leaves the consumer's at 0
+    uid = tb.update_id if exchange == "binance" else tb.topics.get(f"orderbook.{depth}.{native}", 0)
     bids, asks = tb.as_floats()
     return uid, bids, asks
 
