@@ -28,6 +28,7 @@ TIMINGS = VenueTimings(
     bybit_linear_liquidations_per_sec=4.0,  # a few per test
     bybit_linear_liquidation_push=0.2,
     kraken_kline_push=0.2,
+    kraken_heartbeat_s=0.3,
 )
 RATES = Rates(updates_per_sec=150.0, trades_per_sec=10.0, levels=150, max_levels=400)
 
