@@ -45,33 +45,33 @@ def checksum(asks: Iterable[Level], bids: Iterable[Level], price_decimals: int,
 
 
 class BookChecksum:
-    """:func:`checksum` for one instrument, with the level texts cached (see the module
-    docstring); :meth:`of` takes the book's best levels, best first."""
+    """:func:`checksum` for one instrument, with each level's text (price and quantity)
+    cached by its ``(price, qty)`` tuple (see the module docstring); :meth:`of` takes the
+    book's best levels, best first."""
 
-    __slots__ = ("price_decimals", "qty_decimals", "_prices", "_qtys")
+    __slots__ = ("price_decimals", "qty_decimals", "_texts")
 
     def __init__(self, price_decimals: int, qty_decimals: int) -> None:
         self.price_decimals = price_decimals
         self.qty_decimals = qty_decimals
-        self._prices: dict[float, str] = {}
-        self._qtys: dict[float, str] = {}
+        self._texts: dict[Level, str] = {}
 
-    def _text(self, cache: dict[float, str], value: float, decimals: int) -> str:
-        if len(cache) >= _CACHE_MAX:
-            cache.clear()
-        text = cache[value] = level_text(value, decimals)
-        return text
+    def _fill(self, levels: list[Level]) -> None:
+        texts = self._texts
+        if len(texts) >= _CACHE_MAX:
+            texts.clear()
+        pd, qd = self.price_decimals, self.qty_decimals
+        for lv in levels:
+            if lv not in texts:
+                texts[lv] = level_text(lv[0], pd) + level_text(lv[1], qd)
 
     def of(self, asks: list[Level], bids: list[Level]) -> int:
         """The checksum of ``asks`` (best first) and ``bids`` (best first), top 10 each."""
-        pc, qc = self._prices, self._qtys
-        pd, qd = self.price_decimals, self.qty_decimals
-        text = self._text
-        parts: list[str] = []
-        add = parts.append
-        for p, q in asks[:TOP] + bids[:TOP]:
-            s = pc.get(p)
-            add(s if s is not None else text(pc, p, pd))
-            s = qc.get(q)
-            add(s if s is not None else text(qc, q, qd))
-        return zlib.crc32("".join(parts).encode())
+        levels = asks[:TOP] + bids[:TOP]
+        texts = self._texts
+        try:
+            text = "".join([texts[lv] for lv in levels])
+        except KeyError:
+            self._fill(levels)
+            text = "".join([texts[lv] for lv in levels])
+        return zlib.crc32(text.encode())
