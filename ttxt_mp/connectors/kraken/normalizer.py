@@ -33,9 +33,11 @@ from ttxt_mp.connectors.kraken.timestamps import rfc3339_ns
 from ttxt_mp.connectors.normalizer import (
     Control,
     DenormalizerBase,
+    MalformedFrame,
     NormalizerBase,
     Qty,
     Stream,
+    UnknownSymbol,
 )
 from ttxt_mp.events import BookTicker, Event, Kline, MarketTrades, Orderbook, Side, Trade
 
@@ -156,6 +158,14 @@ class KrakenNormalizer(NormalizerBase):
         """The last ``status`` channel ``system`` value (``online``, ``maintenance``, ...)."""
         self.heartbeats = 0
 
+    def symbol(self, native: str) -> str:
+        """A v2 symbol of the instrument list (no quote-suffix guessing: ``BTC/USD`` is
+        already a normalized name, anything else is unknown)."""
+        if native in self.symbols:
+            return self.symbols.normalized(native)
+        raise UnknownSymbol(EXCHANGE, f"unknown symbol {native!r}: not in the instrument list",
+                            native)  # fmt: skip
+
     def normalize(self, raw_frame: Any, local_ts: int | None = None) -> list[Event]:
         if local_ts is None:
             local_ts = self.now()
@@ -189,6 +199,8 @@ class KrakenNormalizer(NormalizerBase):
                 for st in _status_dec.decode(env.data):
                     self.system = st.system
                 return []
+        except MalformedFrame:
+            raise
         except (msgspec.DecodeError, ValueError) as err:
             raise self._malformed(f"{ch} data: {err}", raw_frame) from None
         return self._control(Control(EXCHANGE, "unsupported", True, "", ch))
@@ -199,8 +211,8 @@ class KrakenNormalizer(NormalizerBase):
         out: list[Event] = []
         snap = typ == "snapshot"
         for d in data:
+            symbol = self.symbol(d.symbol)
             try:
-                symbol = self.symbols.normalized(d.symbol)
                 ts = rfc3339_ns(d.timestamp) if d.timestamp else 0
             except ValueError as err:
                 raise self._malformed(f"book data: {err}", raw) from None
@@ -220,12 +232,12 @@ class KrakenNormalizer(NormalizerBase):
             by_symbol.setdefault(t.symbol, []).append(
                 Trade(str(t.trade_id), t.price, t.qty, _SIDES[t.side], ts))
             last[t.symbol] = ts
-        return [MarketTrades(exchange=EXCHANGE, symbol=self.symbols.normalized(s),
+        return [MarketTrades(exchange=EXCHANGE, symbol=self.symbol(s),
                              exch_ts=last[s], local_ts=local_ts, trades=tuple(trades))
                 for s, trades in by_symbol.items()]  # fmt: skip
 
     def _tickers(self, data: list[TickerData], local_ts: int) -> list[Event]:
-        return [BookTicker(exchange=EXCHANGE, symbol=self.symbols.normalized(t.symbol),
+        return [BookTicker(exchange=EXCHANGE, symbol=self.symbol(t.symbol),
                            exch_ts=rfc3339_ns(t.timestamp) if t.timestamp else 0,
                            local_ts=local_ts, bid=t.bid, bid_qty=t.bid_qty, ask=t.ask,
                            ask_qty=t.ask_qty)
@@ -239,7 +251,7 @@ class KrakenNormalizer(NormalizerBase):
                 raise ValueError(f"unknown ohlc interval {k.interval}")
             begin = rfc3339_ns(k.interval_begin)
             out.append(Kline(
-                exchange=EXCHANGE, symbol=self.symbols.normalized(k.symbol),
+                exchange=EXCHANGE, symbol=self.symbol(k.symbol),
                 exch_ts=rfc3339_ns(k.timestamp) if k.timestamp else 0, local_ts=local_ts,
                 interval=iv, open_ts=begin, close_ts=begin + k.interval * 60_000_000_000 - 1,
                 open=k.open, high=k.high, low=k.low, close=k.close, volume=k.volume,
