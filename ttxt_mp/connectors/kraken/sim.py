@@ -80,7 +80,7 @@ class KrakenVenue(VenueBase):
     def __init__(self, markets: dict[str, Market], timings: VenueTimings) -> None:
         super().__init__(markets, timings)
         self.v2 = {f"{m.spec.base}/{m.spec.quote}": s for s, m in markets.items()}
-        self.views: dict[tuple[str, int], BookView] = {}
+        self.views = {(s, d): BookView(s, d) for s in markets for d in DEPTHS}
         self.trades = {s: Fanout(f"trade:{s}", s) for s in markets}
         self.tickers = {s: Fanout(f"ticker:{s}", s) for s in markets}
         self.ohlc: dict[tuple[str, int], Fanout] = {}
@@ -259,13 +259,8 @@ class KrakenVenue(VenueBase):
         """The subscription key and fanout of one symbol of a request, or why not."""
         ch = params.get("channel")
         if ch == "book":
-            depth = params.get("depth", 10)
-            if depth not in DEPTHS:
-                return f"Invalid depth {depth}"
-            v = self.views.get((sym, depth))
-            if v is None:
-                v = self.views[(sym, depth)] = BookView(sym, depth)
-            return f"book:{sym}", v.fan
+            v = self.views.get((sym, params.get("depth", 10)))
+            return (f"book:{sym}", v.fan) if v else f"Invalid depth {params.get('depth')}"
         if ch == "trade":
             return f"trade:{sym}", self.trades[sym]
         if ch == "ticker":
