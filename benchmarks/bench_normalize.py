@@ -318,6 +318,7 @@ def main() -> None:
     for note in notes:
         print(f"\nnote: {note}")
     bench_bybit_linear(n, repeats, buf, a.only)
+    bench_kraken(n, repeats, buf)
 
 
 # --------------------------------------------------------------------------- Bybit linear
@@ -386,6 +387,86 @@ def bench_bybit_linear(n: int, repeats: int, buf: bytearray, only: str = "") -> 
         print_table(f"bybit linear {what}: {n:,} frames, median of {repeats}",
                     ("pipeline", "frames/s"), rows, "json.loads + Decimal")  # fmt: skip
 
+
+# --------------------------------------------------------------------------- Kraken
+
+
+def bench_kraken(n: int, repeats: int, buf: bytearray) -> None:
+    """Kraken v2 ``book`` updates: the documented update frame through the normalizer, and
+    the book sync per update (apply, truncate to the depth, CRC32 of the top 10 levels
+    against the message's checksum) on the checksum guide's BTC/USD book (depth 10 and a
+    100-level book), each update a new quantity at one top-10 level (one level text to
+    format, the rest cached)."""
+    from fixtures import kraken_docs as kd
+
+    from ttxt_mp.connectors.kraken.normalizer import KrakenNormalizer
+
+    norm = KrakenNormalizer({s: s for s in ("MATIC/USD", "BTC/USD")})
+    doc = msgspec.json.decode(kd.BOOK_UPDATE.frame)
+    frames = []
+    for i in range(N_VARIANTS):
+        doc["data"][0]["bids"][0]["qty"] = round(1098.3947558 + i * 0.0001, 7)
+        frames.append(msgspec.json.encode(doc))
+    normalize = norm.normalize
+
+    def publish(frame):
+        for ev in normalize(frame, 0):
+            layout_for(type(ev)).pack_into(buf, 0, ev)
+
+    def baseline(frame):
+        d = json.loads(frame, parse_float=Decimal)["data"][0]
+        return ({x["price"]: x["qty"] for x in d["bids"]},
+                {x["price"]: x["qty"] for x in d["asks"]}, d["checksum"])  # fmt: skip
+
+    rows = [("ttxt_mp (decode+normalize+pack)", rate(publish, frames, n, repeats)),
+            ("ttxt_mp normalize only", rate(lambda f: normalize(f, 0), frames, n, repeats)),
+            ("json.loads(parse_float=Decimal)", rate(baseline, frames, n, repeats))]  # fmt: skip
+    print_table(f"kraken book update (doc, 1 level): {n:,} frames, median of {repeats}",
+                ("pipeline", "frames/s"), rows, "json.loads(parse_float=Decimal)")  # fmt: skip
+
+    [snap] = norm.normalize(kd.CHECKSUM_SNAPSHOT.frame, 0)
+    for depth, extra in ((10, 0), (100, 90)):
+        bench_kraken_sync(snap, kd.CHECKSUM_PRECISION, depth, extra, n, repeats)
+
+
+def bench_kraken_sync(snap, precision: tuple[int, int], depth: int, extra: int, n: int,
+                      repeats: int) -> None:  # fmt: skip
+    """µs per update of the Kraken book sync on the guide's book plus ``extra`` levels a side."""
+    from ttxt_mp.connectors.kraken.checksum import BookChecksum, checksum
+    from ttxt_mp.connectors.kraken.sync import KrakenBookSync
+    from ttxt_mp.events import Orderbook
+
+    pd, qd = precision
+    bids = snap.bids + tuple((45276.0 - 0.1 * k, 0.5) for k in range(extra))
+    asks = snap.asks + tuple((45300.0 + 0.1 * k, 0.5) for k in range(extra))
+    base = Orderbook(exchange="kraken", symbol="BTC/USD", is_snapshot=True, bids=bids, asks=asks)
+    updates = []
+    for i in range(N_VARIANTS):
+        q = round(0.1 + i * 1e-8, 8)
+        ev = Orderbook(exchange="kraken", symbol="BTC/USD", bids=((45283.5, q),))
+        updates.append((ev, checksum(snap.asks, ((45283.5, q), *snap.bids[1:]), pd, qd)))
+    sync = KrakenBookSync("BTC/USD", depth, BookChecksum(pd, qd))
+    sync.on_event(base, checksum(asks, bids, pd, qd))
+    nochk = KrakenBookSync("BTC/USD", depth, None)
+    nochk.on_event(base, None)
+    book, chk, k = sync.book, BookChecksum(pd, qd), len(updates)
+    cases = [("sync.on_event (apply + truncate + checksum)",
+              lambda i: sync.on_event(*updates[i % k])),
+             ("  checksum alone (top 10 read + CRC32)",
+              lambda i: chk.of(book.asks(10), book.bids(10))),
+             ("sync without checksum (checksum = false)",
+              lambda i: nochk.on_event(updates[i % k][0], None))]  # fmt: skip
+    print(f"\nkraken book sync, depth {depth} ({len(bids)}+{len(asks)} levels), {n:,} updates, "
+          f"median of {repeats}")  # fmt: skip
+    for what, fn in cases:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for i in range(n):
+                fn(i)
+            times.append(time.perf_counter() - t0)
+        print(f"  {what:<46} {1e6 * statistics.median(times) / n:6.2f} us/update")
+    assert sync.resyncs == 0, sync.last_gap
 
 if __name__ == "__main__":
     main()

@@ -31,6 +31,8 @@ TIMINGS = VenueTimings(
     bybit_linear_idle_data_keepalive=False,
     bybit_linear_liquidations_per_sec=4.0,  # a few per test
     bybit_linear_liquidation_push=0.2,
+    kraken_kline_push=0.2,
+    kraken_heartbeat_s=0.3,
 )
 RATES = Rates(updates_per_sec=150.0, trades_per_sec=10.0, levels=150, max_levels=400)
 
@@ -39,7 +41,8 @@ RATES = Rates(updates_per_sec=150.0, trades_per_sec=10.0, levels=150, max_levels
 async def sim() -> AsyncIterator[Simulator]:
     s = Simulator(
         {"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "XRPUSDT"],
-         "bybit_linear": ["BTCUSDT", "XRPUSDT"], "binance_linear": ["BTCUSDT", "ETHUSDT"]},
+         "bybit_linear": ["BTCUSDT", "XRPUSDT"], "binance_linear": ["BTCUSDT", "ETHUSDT"],
+         "kraken": ["BTCUSDT", "ETHUSDT"]},
         seed=11,
         rates=RATES,
         timings=TIMINGS,

@@ -25,10 +25,11 @@ from ttxt_mp.sim import Simulator
 
 S = ConnectorState
 # binance: the whole book at once (binance_linear: its 1000 levels hold the simulated book)
-DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50, "binance_linear": 1000}
+DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50, "binance_linear": 1000,
+         "kraken": 100}  # fmt: skip
 SYMBOLS = {"binance": ("BTCUSDT", "ETHUSDT"), "bybit": ("BTCUSDT", "XRPUSDT"),
            "bybit_linear": ("BTCUSDT", "XRPUSDT"),
-           "binance_linear": ("BTCUSDT", "ETHUSDT")}  # fmt: skip
+           "binance_linear": ("BTCUSDT", "ETHUSDT"), "kraken": ("BTCUSDT", "ETHUSDT")}  # fmt: skip
 """Per simulated venue id (a venue's market other than its first is ``<id>_<market>``)."""
 
 
@@ -162,7 +163,8 @@ def _truth(sim: Simulator, exchange: str, native: str, depth: int | None = None
     whole = market_of(exchange)[0] == "binance"  # Binance books are whole, Bybit's a depth
     depth = None if whole else depth or DEPTH[exchange]
     tb = sim.truth(exchange, native, depth)
-    uid = tb.update_id if whole else tb.topics[f"orderbook.{depth}.{native}"]
+    # a venue without book ids (no per-topic id in the truth) leaves the consumer's at 0
+    uid = tb.update_id if whole else tb.topics.get(f"orderbook.{depth}.{native}", 0)
     bids, asks = tb.as_floats()
     return uid, bids, asks
 

@@ -18,7 +18,7 @@ S = ConnectorState
 VENUES = ["binance", "bybit", "bybit_linear", "binance_linear"]  # simulated venues (id_market)
 
 
-@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize("exchange", [*VENUES, "kraken"])
 async def test_books_trades_klines_match_simulator(
     sim: Simulator, start_connector, exchange: str
 ) -> None:

@@ -18,7 +18,11 @@ from .helpers import SYMBOLS, Consumer, checkpoint, make_cfg, norm
 
 S = ConnectorState
 VENUES = ["binance", "bybit"]
-WITH_MARKETS = [*VENUES, "bybit_linear", "binance_linear"]  # + markets simulated as venues
+WITH_MARKETS = [*VENUES, "bybit_linear", "binance_linear", "kraken"]  # + markets simulated
+# as venues of their own, and newer venues
+WITH_IDS = [*VENUES, "bybit_linear", "binance_linear"]  # venues whose books carry update ids
+# (kraken: checksums, tests/connectors/test_kraken_connector.py)
+ALL_SPOT = [*VENUES, "kraken"]
 
 
 async def synced(run, timeout: float = 5.0) -> Consumer:
@@ -73,7 +77,7 @@ async def test_dropped_connection_reconnects_and_resyncs(
     assert run.connector.stats()["reconnects"] == 1
 
 
-@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize("exchange", ALL_SPOT)
 @pytest.mark.parametrize(
     ("mode", "needle"),
     [("invalid_json", '{"e":"depthUpdate","E":17000'), ("wrong_shape", '"unexpected":[1,2,3]')],
@@ -101,7 +105,7 @@ async def test_malformed_frame_reported_and_connector_keeps_going(
     assert con.bad_results() == []
 
 
-@pytest.mark.parametrize("exchange", WITH_MARKETS)
+@pytest.mark.parametrize("exchange", WITH_IDS)
 async def test_skipped_update_id_is_a_gap_then_resync(
     sim: Simulator, start_connector, exchange: str
 ) -> None:
@@ -153,7 +157,7 @@ async def test_stalled_stream_reconnects_after_heartbeat_timeout(
     assert con.bad_results() == []
 
 
-@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize("exchange", ALL_SPOT)
 async def test_quiet_market_is_not_a_stall(sim: Simulator, start_connector, exchange: str) -> None:
     """Paused market: no data at all, yet heartbeats prove the socket alive (and, for
     Bybit, are what keeps the server from closing it)."""
@@ -169,7 +173,7 @@ async def test_quiet_market_is_not_a_stall(sim: Simulator, start_connector, exch
     assert run.connector.reconnects == 0, con.status_log()
 
 
-@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize("exchange", ALL_SPOT)
 async def test_unknown_symbol_is_reported_and_others_run(
     sim: Simulator, start_connector, exchange: str
 ) -> None:
@@ -188,7 +192,7 @@ async def test_unknown_symbol_is_reported_and_others_run(
     assert st["unknown_symbols"] == [nope] and st["symbols"][nope] == "ERROR"
 
 
-@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize("exchange", ALL_SPOT)
 async def test_no_known_symbol_fails_clearly(
     sim: Simulator, start_connector, exchange: str
 ) -> None:

@@ -97,7 +97,7 @@ def test_rules_follow_the_exchange_name():
     assert names == ["binance", "binance", "bybit", "none"]
     assert OrderBook("binance", "A/B").rules is rules_for("binance")
     with pytest.raises(ValueError, match="rules must be one of"):
-        OrderBook("x", "A/B", rules="kraken")
+        OrderBook("x", "A/B", rules="nosuchvenue")
 
 
 ops = st.lists(
