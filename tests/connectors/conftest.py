@@ -27,6 +27,7 @@ TIMINGS = VenueTimings(
     bybit_linear_idle_data_keepalive=False,
     bybit_linear_liquidations_per_sec=4.0,  # a few per test
     bybit_linear_liquidation_push=0.2,
+    coinbase_heartbeat_interval=0.2,  # heartbeats prove a quiet socket alive (hb timeouts < 1 s)
 )
 RATES = Rates(updates_per_sec=150.0, trades_per_sec=10.0, levels=150, max_levels=400)
 
@@ -35,7 +36,7 @@ RATES = Rates(updates_per_sec=150.0, trades_per_sec=10.0, levels=150, max_levels
 async def sim() -> AsyncIterator[Simulator]:
     s = Simulator(
         {"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "XRPUSDT"],
-         "bybit_linear": ["BTCUSDT", "XRPUSDT"]},
+         "bybit_linear": ["BTCUSDT", "XRPUSDT"], "coinbase": ["BTCUSDT", "XRPUSDT"]},
         seed=11,
         rates=RATES,
         timings=TIMINGS,

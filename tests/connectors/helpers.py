@@ -24,9 +24,16 @@ from ttxt_mp.queues import AsyncioQueue, QueueEmpty
 from ttxt_mp.sim import Simulator
 
 S = ConnectorState
-DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50}  # binance: the whole book at once
+DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50,
+         "coinbase": 10000}  # binance, coinbase: the whole book at once
 SYMBOLS = {"binance": ("BTCUSDT", "ETHUSDT"), "bybit": ("BTCUSDT", "XRPUSDT"),
-           "bybit_linear": ("BTCUSDT", "XRPUSDT")}  # fmt: skip
+           "bybit_linear": ("BTCUSDT", "XRPUSDT"), "coinbase": ("BTCUSDT", "XRPUSDT")}  # fmt: skip
+KLINE = {"coinbase": "5m"}
+"""The kline interval subscribed per venue (default 1m; coinbase has 5-minute candles only)."""
+WHOLE_BOOK = {"binance", "coinbase"}
+"""Venues whose book stream is the whole book (truth: every level)."""
+NO_BOOK_ID = {"coinbase"}
+"""Venues whose book update id is per connection (compared by levels only)."""
 """Per simulated venue id (a venue's market other than its first is ``<id>_<market>``)."""
 
 
@@ -52,7 +59,8 @@ def make_cfg(
     gives the config's exchange and market)."""
     urls = getattr(sim.urls, exchange)
     streams = kw.pop("streams", None) or Streams(
-        depth=DepthStream(levels=DEPTH[exchange]), trades=True, klines=["1m"]
+        depth=DepthStream(levels=DEPTH[exchange]), trades=True,
+        klines=[KLINE.get(exchange, "1m")]
     )
     kw.setdefault("heartbeat_timeout", 2.0)
     kw.setdefault("reconnect_backoff", 0.05)
@@ -152,10 +160,11 @@ class Consumer:
 
 
 def _truth(sim: Simulator, exchange: str, native: str, depth: int | None = None
-           ) -> tuple[int, list, list]:  # fmt: skip
-    depth = None if exchange == "binance" else depth or DEPTH[exchange]
+           ) -> tuple[int | None, list, list]:  # fmt: skip
+    depth = None if exchange in WHOLE_BOOK else depth or DEPTH[exchange]
     tb = sim.truth(exchange, native, depth)
-    uid = tb.update_id if exchange == "binance" else tb.topics[f"orderbook.{depth}.{native}"]
+    uid = (None if exchange in NO_BOOK_ID else tb.update_id if exchange == "binance"
+           else tb.topics[f"orderbook.{depth}.{native}"])  # fmt: skip
     bids, asks = tb.as_floats()
     return uid, bids, asks
 
@@ -185,7 +194,8 @@ async def checkpoint(
                 if book is None:
                     return False
                 uid, bids, asks = _truth(sim, exchange, native, depth)
-                if not (book.update_id == uid and book.bids() == bids and book.asks() == asks):
+                if not ((uid is None or book.update_id == uid) and book.bids() == bids
+                        and book.asks() == asks):
                     return False
                 t = consumer.tickers.get(sym)
                 return not tickers or t is not None and (

@@ -161,7 +161,7 @@ _l2_dec = msgspec.json.Decoder(list[L2Event], strict=False)
 _trades_dec = msgspec.json.Decoder(list[TradesEvent], strict=False)
 _candles_dec = msgspec.json.Decoder(list[CandlesEvent], strict=False)
 _ticker_dec = msgspec.json.Decoder(list[TickerEvent], strict=False)
-_hb_dec = msgspec.json.Decoder(list[HeartbeatEvent])
+_hb_dec = msgspec.json.Decoder(list[HeartbeatEvent], strict=False)  # counter: "3049" or 3049
 _subs_dec = msgspec.json.Decoder(list[SubscriptionsEvent])
 _book_dec = msgspec.json.Decoder(ProductBook, strict=False)
 
