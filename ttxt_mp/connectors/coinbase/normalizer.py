@@ -33,6 +33,7 @@ from ttxt_mp.connectors.coinbase.times import rfc3339_ns
 from ttxt_mp.connectors.normalizer import (
     Control,
     DenormalizerBase,
+    MalformedFrame,
     NormalizerBase,
     Qty,
     Stream,
@@ -130,6 +131,30 @@ class TickerEvent(Struct):
     tickers: list[Ticker]
 
 
+class TradesFrame(Struct):
+    channel: str
+    timestamp: str
+    sequence_num: int
+    events: list[TradesEvent]
+    client_id: str = ""
+
+
+class CandlesFrame(Struct):
+    channel: str
+    timestamp: str
+    sequence_num: int
+    events: list[CandlesEvent]
+    client_id: str = ""
+
+
+class TickerFrame(Struct):
+    channel: str
+    timestamp: str
+    sequence_num: int
+    events: list[TickerEvent]
+    client_id: str = ""
+
+
 class HeartbeatEvent(Struct):
     current_time: str = ""
     heartbeat_counter: int = 0
@@ -165,7 +190,7 @@ _hb_dec = msgspec.json.Decoder(list[HeartbeatEvent], strict=False)  # counter: "
 _subs_dec = msgspec.json.Decoder(list[SubscriptionsEvent])
 _book_dec = msgspec.json.Decoder(ProductBook, strict=False)
 
-_L2_HEADS = (b'{"channel":"l2_data"', '{"channel":"l2_data"')
+_HEAD = b'{"channel":"'
 _TAKER = {"BUY": Side.SELL, "SELL": Side.BUY}  # maker side -> taker side
 
 
@@ -183,15 +208,18 @@ class CoinbaseNormalizer(NormalizerBase):
     def normalize(self, raw_frame: Any, local_ts: int | None = None) -> list[Event]:
         if local_ts is None:
             local_ts = self.now()
-        if raw_frame[:20] in _L2_HEADS:
-            try:
-                fr = _l2frame_dec.decode(raw_frame)
-            except msgspec.DecodeError:
-                pass  # the envelope path names the error
-            else:
-                if not self.sequence.see(fr.sequence_num):
-                    return []
-                return self._books(fr.events, fr.timestamp, fr.sequence_num, local_ts, raw_frame)
+        if type(raw_frame) is bytes and raw_frame.startswith(_HEAD):
+            fast = _FAST.get(raw_frame[12:raw_frame.find(b'"', 12)])
+            if fast is not None:  # one-pass decode of a data frame
+                try:
+                    fr = fast[0].decode(raw_frame)
+                except msgspec.DecodeError:
+                    pass  # the envelope path names the error
+                else:
+                    if not self.sequence.see(fr.sequence_num):
+                        return []
+                    return self._data(fast[1], fr.events, fr.timestamp, fr.sequence_num,
+                                      local_ts, raw_frame)  # fmt: skip
         try:
             env = _env_dec.decode(raw_frame)
         except msgspec.DecodeError as err:
@@ -205,34 +233,32 @@ class CoinbaseNormalizer(NormalizerBase):
         if env.sequence_num >= 0 and not self.sequence.see(env.sequence_num):
             return []
         try:
-            if ch == "l2_data":
-                return self._books(_l2_dec.decode(env.events), env.timestamp, env.sequence_num,
-                                   local_ts, raw_frame)  # fmt: skip
-            if ch == "market_trades":
-                return self._trades(env, local_ts)
-            if ch == "candles":
-                return self._candles(env, local_ts)
-            if ch == "ticker":
-                return self._tickers(env, local_ts)
+            data = _DATA.get(ch)
+            if data is not None:
+                events = data[0].decode(env.events)
+                return self._data(data[1], events, env.timestamp, env.sequence_num, local_ts,
+                                  raw_frame)  # fmt: skip
             if ch == HEARTBEATS:
                 return self._heartbeat(env)
             if ch == "subscriptions":
                 subs = _subs_dec.decode(env.events)
-                text = "; ".join(f"{k}: {','.join(v)}" for e in subs for k, v in e.subscriptions.items())
+                text = "; ".join(f"{k}: {','.join(v)}" for e in subs
+                                 for k, v in e.subscriptions.items())  # fmt: skip
                 return self._control(Control(EXCHANGE, "ack", True, "", text))
-        except (msgspec.DecodeError, ValueError) as err:
+        except msgspec.DecodeError as err:
             raise self._malformed(f"{ch} events: {err}", raw_frame) from None
         return self._control(Control(EXCHANGE, "unsupported", True, "", ch))
 
-    def _ts(self, text: str, raw: Any) -> int:
+    def _data(self, handler: Any, events: list[Any], timestamp: str, seq: int, local_ts: int,
+              raw: Any) -> list[Event]:  # fmt: skip
         try:
-            return rfc3339_ns(text)
-        except ValueError as err:
+            return handler(self, events, rfc3339_ns(timestamp), seq, local_ts)
+        except MalformedFrame:
+            raise
+        except ValueError as err:  # a bad time, or a product the map cannot split
             raise self._malformed(str(err), raw) from None
 
-    def _books(self, events: list[L2Event], timestamp: str, seq: int, local_ts: int,
-               raw: Any) -> list[Event]:  # fmt: skip
-        ts = self._ts(timestamp, raw)
+    def _books(self, events: list[L2Event], ts: int, seq: int, local_ts: int) -> list[Event]:
         out: list[Event] = []
         for e in events:
             bids: list[tuple[float, float]] = []
@@ -246,10 +272,9 @@ class CoinbaseNormalizer(NormalizerBase):
             ))  # fmt: skip
         return out
 
-    def _trades(self, env: Envelope, local_ts: int) -> list[Event]:
-        ts = rfc3339_ns(env.timestamp)
+    def _trades(self, events: list[TradesEvent], ts: int, seq: int, local_ts: int) -> list[Event]:
         by_symbol: dict[str, list[Trade]] = {}
-        for e in _trades_dec.decode(env.events):
+        for e in events:
             for t in e.trades:
                 trade = Trade(t.trade_id, t.price, t.size, _TAKER[t.side], rfc3339_ns(t.time))
                 by_symbol.setdefault(t.product_id, []).append(trade)
@@ -257,10 +282,9 @@ class CoinbaseNormalizer(NormalizerBase):
                              local_ts=local_ts, trades=tuple(trades))
                 for pid, trades in by_symbol.items()]  # fmt: skip
 
-    def _candles(self, env: Envelope, local_ts: int) -> list[Event]:
-        ts = rfc3339_ns(env.timestamp)
+    def _candles(self, events: list[CandlesEvent], ts: int, seq: int, local_ts: int) -> list[Event]:
         out: list[Event] = []
-        for e in _candles_dec.decode(env.events):
+        for e in events:
             for c in e.candles:
                 start = c.start * 1_000_000_000
                 out.append(Kline(
@@ -271,13 +295,12 @@ class CoinbaseNormalizer(NormalizerBase):
                 ))  # fmt: skip
         return out
 
-    def _tickers(self, env: Envelope, local_ts: int) -> list[Event]:
-        ts = rfc3339_ns(env.timestamp)
+    def _tickers(self, events: list[TickerEvent], ts: int, seq: int, local_ts: int) -> list[Event]:
         return [BookTicker(exchange=EXCHANGE, symbol=self.symbols.normalized(t.product_id),
                            exch_ts=ts, local_ts=local_ts, bid=t.best_bid,
                            bid_qty=t.best_bid_quantity, ask=t.best_ask,
                            ask_qty=t.best_ask_quantity)
-                for e in _ticker_dec.decode(env.events) for t in e.tickers]  # fmt: skip
+                for e in events for t in e.tickers]  # fmt: skip
 
     def _heartbeat(self, env: Envelope) -> list[Event]:
         """Liveness only (the socket's idle timer sees the frame); the counter is kept."""
@@ -301,6 +324,22 @@ class CoinbaseNormalizer(NormalizerBase):
             is_snapshot=True, bids=tuple((b.price, b.size) for b in pb.bids),
             asks=tuple((a.price, a.size) for a in pb.asks),
         )  # fmt: skip
+
+
+_DATA: dict[str, tuple[msgspec.json.Decoder, Any]] = {
+    "l2_data": (_l2_dec, CoinbaseNormalizer._books),
+    "market_trades": (_trades_dec, CoinbaseNormalizer._trades),
+    "candles": (_candles_dec, CoinbaseNormalizer._candles),
+    "ticker": (_ticker_dec, CoinbaseNormalizer._tickers),
+}
+"""Data channel -> (decoder of its ``events``, handler)."""
+_FAST: dict[bytes, tuple[msgspec.json.Decoder, Any]] = {
+    b"l2_data": (_l2frame_dec, CoinbaseNormalizer._books),
+    b"market_trades": (msgspec.json.Decoder(TradesFrame, strict=False), CoinbaseNormalizer._trades),
+    b"candles": (msgspec.json.Decoder(CandlesFrame, strict=False), CoinbaseNormalizer._candles),
+    b"ticker": (msgspec.json.Decoder(TickerFrame, strict=False), CoinbaseNormalizer._tickers),
+}
+"""Data channel (as the frame starts) -> (one-pass frame decoder, handler)."""
 
 
 class CoinbaseDenormalizer(DenormalizerBase):

@@ -1,36 +1,43 @@
 """RFC 3339 times of the Advanced Trade feed (``2023-02-09T20:32:50.714964855Z``) -> ns.
 
-Parsed by hand: ``datetime.fromisoformat`` keeps microseconds only and is slower; the date
-part is cached (a feed's messages share a handful of dates)."""
+Parsed by hand: ``datetime.fromisoformat`` keeps microseconds only and is slower. The
+whole-second part is cached (a feed's messages share a few seconds at a time), so a time
+costs a dict lookup and the fraction."""
 
 from __future__ import annotations
 
 import calendar
-import functools
+import re
 
-__all__ = ["rfc3339_ns", "unix_seconds_ns"]
+__all__ = ["rfc3339_ns"]
 
 _NS = 1_000_000_000
+_HEAD = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)\Z")
+_SECONDS: dict[str, int] = {}
+_KEEP = 4096
 
 
-@functools.lru_cache(maxsize=64)
-def _day_ns(date: str) -> int:
-    y, m, d = int(date[0:4]), int(date[5:7]), int(date[8:10])
-    return calendar.timegm((y, m, d, 0, 0, 0)) * _NS
+def _seconds_ns(head: str) -> int:
+    m = _HEAD.match(head)
+    if m is None:
+        raise ValueError(f"not an RFC 3339 UTC time: {head!r}")
+    y, mo, d, h, mi, s = map(int, m.groups())
+    if len(_SECONDS) >= _KEEP:
+        _SECONDS.clear()
+    ns = _SECONDS[head] = calendar.timegm((y, mo, d, h, mi, s)) * _NS
+    return ns
 
 
 def rfc3339_ns(text: str) -> int:
     """``YYYY-MM-DDTHH:MM:SS[.fraction]Z`` (UTC) -> ns since the epoch; ValueError if not."""
-    if len(text) < 20 or text[10] not in "Tt " or text[-1] not in "Zz" or text[4] != "-":
+    head = text[:19]
+    base = _SECONDS.get(head)
+    if base is None:
+        base = _seconds_ns(head)
+    tail = text[19:]
+    if tail == "Z" or tail == "z":
+        return base
+    frac = tail[1:-1]
+    if len(tail) < 3 or tail[0] != "." or tail[-1] not in "Zz" or not frac.isdigit():
         raise ValueError(f"not an RFC 3339 UTC time: {text!r}")
-    secs = int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
-    frac = text[20:-1] if text[19] == "." else ""
-    if text[19] not in ".Zz" or (frac and not frac.isdigit()):
-        raise ValueError(f"not an RFC 3339 UTC time: {text!r}")
-    ns = int(frac[:9].ljust(9, "0")) if frac else 0
-    return _day_ns(text[:10]) + secs * _NS + ns
-
-
-def unix_seconds_ns(text: str) -> int:
-    """A candle's ``start`` (UNIX seconds, as a string) -> ns."""
-    return int(text) * _NS
+    return base + int(frac[:9].ljust(9, "0"))
