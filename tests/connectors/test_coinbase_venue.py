@@ -73,3 +73,23 @@ async def test_lost_message_resyncs_every_book_trades_keep_flowing(
     st = run.connector.stats()
     assert (st["gaps"], st["resyncs"], st["reconnects"]) == (1, 2, 0)
     assert not con.has_status(S.DOWN, "", after=mark)
+
+
+async def test_client_messages_keep_to_eight_per_second(sim: Simulator) -> None:
+    """Resubscriptions after many gaps: never more than 8 client messages in any second."""
+    import time
+
+    from ttxt_mp.connectors.coinbase.connector import MESSAGES_PER_SEC, CoinbaseConnector
+    from ttxt_mp.queues import AsyncioQueue
+
+    c = CoinbaseConnector(make_cfg(sim, VENUE), AsyncioQueue())
+    sent: list[float] = []
+
+    async def record(frames, pause: float = 0.0) -> None:  # noqa: ANN001 - send_frames' shape
+        sent.extend(time.monotonic() for _ in frames)
+
+    c.send_frames = record  # type: ignore[method-assign]
+    await c._send_paced([b"{}"] * 12)  # noqa: SLF001
+    assert len(sent) == 12
+    assert all(sent[i + MESSAGES_PER_SEC] - sent[i] >= 1.0 for i in range(12 - MESSAGES_PER_SEC))
+    await c.factory.close()
