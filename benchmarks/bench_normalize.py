@@ -244,8 +244,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", default="", metavar="TEXT",
                     help="only the cases whose name contains TEXT (e.g. usdm)")
+
+    ap.add_argument("--coinbase", action="store_true", help="only the Coinbase cases")
     a = ap.parse_args()
     n, repeats = (2_000, 1) if a.quick else (a.frames, a.repeats)
+    if a.coinbase:
+        bench_coinbase(n, repeats, bytearray(1 << 16))
+        return
 
     cases = [
         ("binance", "depthUpdate (doc, 1+1 levels)",
@@ -319,6 +324,9 @@ def main() -> None:
         print(f"\nnote: {note}")
     bench_bybit_linear(n, repeats, buf, a.only)
     bench_kraken(n, repeats, buf)
+
+    bench_bybit_linear(n, repeats, buf)
+    bench_coinbase(n, repeats, buf)
 
 
 # --------------------------------------------------------------------------- Bybit linear
@@ -467,6 +475,94 @@ def bench_kraken_sync(snap, precision: tuple[int, int], depth: int, extra: int, 
             times.append(time.perf_counter() - t0)
         print(f"  {what:<46} {1e6 * statistics.median(times) / n:6.2f} us/update")
     assert sync.resyncs == 0, sync.last_gap
+
+# --------------------------------------------------------------------------- Coinbase
+
+
+def coinbase_frames(doc, levels: int = 0) -> list[bytes]:
+    """Variants of a documented Advanced Trade frame, each with the connection's next
+    ``sequence_num``; ``levels``: an l2_data update of that many levels per side."""
+    msg = msgspec.json.decode(doc.frame)
+    out = []
+    for i in range(N_VARIANTS):
+        msg["sequence_num"] = i
+        if levels:
+            ev = msg["events"][0]
+            ev["type"] = "update"
+            ev["updates"] = [
+                {"side": side, "event_time": msg["timestamp"],
+                 "price_level": f"{21921.73 + (0.01 if side == 'offer' else -0.01) * k:.2f}",
+                 "new_quantity": f"{0.001 * (k + i % 7):.3f}"}
+                for side in ("bid", "offer") for k in range(levels)]  # fmt: skip
+        out.append(msgspec.json.encode(msg))
+    return out
+
+
+def baseline_coinbase(frame: bytes):
+    msg = json.loads(frame)
+    out = []
+    for e in msg["events"]:
+        for u in e.get("updates", ()):
+            out.append((u["side"], Decimal(u["price_level"]), Decimal(u["new_quantity"])))
+        for t in e.get("trades", ()):
+            out.append((t["side"], Decimal(t["price"]), Decimal(t["size"])))
+        for t in e.get("tickers", ()):
+            out.append((Decimal(t["best_bid"]), Decimal(t["best_ask"])))
+        for c in e.get("candles", ()):
+            out.append(tuple(Decimal(c[k]) for k in ("open", "high", "low", "close", "volume")))
+    return out
+
+
+def bench_coinbase(n: int, repeats: int, buf: bytearray) -> None:
+    """Advanced Trade channels through a Coinbase normalizer (its per-connection
+    ``sequence_num`` check included: every frame is the next one). No checksum exists on
+    this venue; the level2 update is also timed through the connector's book sync."""
+    from fixtures import coinbase_docs as cb
+
+    from ttxt_mp.connectors.coinbase.normalizer import CoinbaseNormalizer
+    from ttxt_mp.connectors.coinbase.sync import CoinbaseBookSync
+
+    smap = {"BTC-USD": "BTC/USD", "ETH-USD": "ETH/USD"}
+    cases = [
+        ("l2_data update (1+1 levels)", coinbase_frames(cb.LEVEL2, 1)),
+        ("l2_data update (10+10 levels)", coinbase_frames(cb.LEVEL2, 10)),
+        ("market_trades (doc)", coinbase_frames(cb.MARKET_TRADES)),
+        ("ticker -> BookTicker (doc)", coinbase_frames(cb.TICKER)),
+        ("candles (doc)", coinbase_frames(cb.CANDLES)),
+        ("heartbeats (doc)", coinbase_frames(cb.HEARTBEATS)),
+    ]  # fmt: skip
+    for what, frames in cases:
+        norm = CoinbaseNormalizer(smap)
+        sync = CoinbaseBookSync("BTC/USD")
+        sync.on_event(norm.normalize(coinbase_frames(cb.LEVEL2)[0], 0)[0])
+        first = frames[0]
+
+        def normalize(frame, norm=norm, sync=sync, first=first):
+            if frame is first:  # the variants repeat: each pass counts as a new connection
+                norm.sequence.reset()
+                sync.book.update_id = -1
+            return norm.normalize(frame, 0)
+
+        def publish(frame, normalize=normalize):
+            for ev in normalize(frame):
+                layout_for(type(ev)).pack_into(buf, 0, ev)
+
+        def only(frame, normalize=normalize):
+            normalize(frame)
+
+        def synced(frame, normalize=normalize, sync=sync):
+            for ev in normalize(frame):
+                for out in sync.on_event(ev):
+                    layout_for(type(out)).pack_into(buf, 0, out)
+
+        rows = [("ttxt_mp (decode+normalize+pack)", rate(publish, frames, n, repeats)),
+                ("ttxt_mp normalize only", rate(only, frames, n, repeats))]  # fmt: skip
+        if what.startswith("l2_data"):
+            rows.append(("ttxt_mp + book sync + pack", rate(synced, frames, n, repeats)))
+        rows.append(("json.loads + Decimal", rate(baseline_coinbase, frames, n, repeats)))
+        print_table(f"coinbase {what}: {n:,} frames, median of {repeats}",
+                    ("pipeline", "frames/s"), rows, "json.loads + Decimal")  # fmt: skip
+
 
 if __name__ == "__main__":
     main()

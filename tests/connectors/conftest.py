@@ -33,6 +33,7 @@ TIMINGS = VenueTimings(
     bybit_linear_liquidation_push=0.2,
     kraken_kline_push=0.2,
     kraken_heartbeat_s=0.3,
+    coinbase_heartbeat_interval=0.2,  # heartbeats prove a quiet socket alive (hb timeouts < 1 s)
 )
 RATES = Rates(updates_per_sec=150.0, trades_per_sec=10.0, levels=150, max_levels=400)
 
@@ -42,7 +43,7 @@ async def sim() -> AsyncIterator[Simulator]:
     s = Simulator(
         {"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "XRPUSDT"],
          "bybit_linear": ["BTCUSDT", "XRPUSDT"], "binance_linear": ["BTCUSDT", "ETHUSDT"],
-         "kraken": ["BTCUSDT", "ETHUSDT"]},
+         "kraken": ["BTCUSDT", "ETHUSDT"], "coinbase": ["BTCUSDT", "XRPUSDT"]},
         seed=11,
         rates=RATES,
         timings=TIMINGS,

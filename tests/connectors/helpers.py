@@ -24,13 +24,23 @@ from ttxt_mp.queues import AsyncioQueue, QueueEmpty
 from ttxt_mp.sim import Simulator
 
 S = ConnectorState
-# binance: the whole book at once (binance_linear: its 1000 levels hold the simulated book)
+# binance, coinbase: the whole book at once (binance_linear: its 1000 levels hold the
+# simulated book)
 DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50, "binance_linear": 1000,
-         "kraken": 100}  # fmt: skip
+         "kraken": 100, "coinbase": 10000}  # fmt: skip
 SYMBOLS = {"binance": ("BTCUSDT", "ETHUSDT"), "bybit": ("BTCUSDT", "XRPUSDT"),
            "bybit_linear": ("BTCUSDT", "XRPUSDT"),
-           "binance_linear": ("BTCUSDT", "ETHUSDT"), "kraken": ("BTCUSDT", "ETHUSDT")}  # fmt: skip
-"""Per simulated venue id (a venue's market other than its first is ``<id>_<market>``)."""
+           "binance_linear": ("BTCUSDT", "ETHUSDT"), "kraken": ("BTCUSDT", "ETHUSDT"),
+           "coinbase": ("BTCUSDT", "XRPUSDT")}  # fmt: skip
+KLINE = {"coinbase": "5m"}
+"""The kline interval subscribed per venue (default 1m; coinbase has 5-minute candles only)."""
+WHOLE_BOOK = {"binance", "coinbase"}
+"""Venues whose book stream is the whole book (truth: every level), all their markets."""
+NO_BOOK_ID = {"coinbase"}
+"""Venues whose book id is per connection (books compared by levels only).
+
+All of these are per simulated venue id (a venue's market other than its first is
+``<id>_<market>``)."""
 
 
 def market_of(sim_venue: str) -> tuple[str, str]:
@@ -55,7 +65,8 @@ def make_cfg(
     gives the config's exchange and market)."""
     urls = getattr(sim.urls, exchange)
     streams = kw.pop("streams", None) or Streams(
-        depth=DepthStream(levels=DEPTH[exchange]), trades=True, klines=["1m"]
+        depth=DepthStream(levels=DEPTH[exchange]), trades=True,
+        klines=[KLINE.get(exchange, "1m")]
     )
     kw.setdefault("heartbeat_timeout", 2.0)
     kw.setdefault("reconnect_backoff", 0.05)
@@ -159,12 +170,13 @@ class Consumer:
 
 
 def _truth(sim: Simulator, exchange: str, native: str, depth: int | None = None
-           ) -> tuple[int, list, list]:  # fmt: skip
-    whole = market_of(exchange)[0] == "binance"  # Binance books are whole, Bybit's a depth
+           ) -> tuple[int | None, list, list]:  # fmt: skip
+    whole = market_of(exchange)[0] in WHOLE_BOOK
     depth = None if whole else depth or DEPTH[exchange]
     tb = sim.truth(exchange, native, depth)
     # a venue without book ids (no per-topic id in the truth) leaves the consumer's at 0
-    uid = tb.update_id if whole else tb.topics.get(f"orderbook.{depth}.{native}", 0)
+    uid = (None if exchange in NO_BOOK_ID else tb.update_id if whole
+           else tb.topics.get(f"orderbook.{depth}.{native}", 0))  # fmt: skip
     bids, asks = tb.as_floats()
     return uid, bids, asks
 
@@ -194,7 +206,8 @@ async def checkpoint(
                 if book is None:
                     return False
                 uid, bids, asks = _truth(sim, exchange, native, depth)
-                if not (book.update_id == uid and book.bids() == bids and book.asks() == asks):
+                if not ((uid is None or book.update_id == uid) and book.bids() == bids
+                        and book.asks() == asks):
                     return False
                 t = consumer.tickers.get(sym)
                 return not tickers or t is not None and (

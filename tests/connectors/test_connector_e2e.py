@@ -12,13 +12,14 @@ from ttxt_mp.config import DepthStream, Streams
 from ttxt_mp.events import BookTicker, ConnectorState, Liquidation, MarkPrice, OpenInterest
 from ttxt_mp.sim import Simulator
 
-from .helpers import DEPTH, SYMBOLS, checkpoint, make_cfg, market_of, norm
+from .helpers import DEPTH, KLINE, SYMBOLS, checkpoint, make_cfg, market_of, norm
 
 S = ConnectorState
 VENUES = ["binance", "bybit", "bybit_linear", "binance_linear"]  # simulated venues (id_market)
+BOOK_VENUES = [*VENUES, "kraken", "coinbase"]  # + venues whose book tickers follow other rules
 
 
-@pytest.mark.parametrize("exchange", [*VENUES, "kraken"])
+@pytest.mark.parametrize("exchange", BOOK_VENUES)
 async def test_books_trades_klines_match_simulator(
     sim: Simulator, start_connector, exchange: str
 ) -> None:
@@ -43,7 +44,8 @@ async def test_books_trades_klines_match_simulator(
         assert mt.exchange == market_of(exchange)[0] and mt.trades
         for t in mt.trades:
             assert t.id and t.price > 0 and t.qty > 0 and t.ts > 0
-    assert all(k.interval == "1m" and k.high >= k.low > 0 for k in con.klines)
+    iv = KLINE.get(exchange, "1m")
+    assert all(k.interval == iv and k.high >= k.low > 0 for k in con.klines)
     # one snapshot per symbol, the rest deltas: nothing was resynced needlessly
     assert con.snapshots == dict.fromkeys(syms, 1) or exchange.startswith("bybit")
     states = [s.state for s in con.statuses if not s.symbol]

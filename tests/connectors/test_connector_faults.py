@@ -17,7 +17,7 @@ from ttxt_mp.sim import Simulator
 from .helpers import SYMBOLS, Consumer, checkpoint, make_cfg, norm
 
 S = ConnectorState
-VENUES = ["binance", "bybit"]
+VENUES = ["binance", "bybit", "coinbase"]
 WITH_MARKETS = [*VENUES, "bybit_linear", "binance_linear", "kraken"]  # + markets simulated
 # as venues of their own, and newer venues
 WITH_IDS = [*VENUES, "bybit_linear", "binance_linear"]  # venues whose books carry update ids
