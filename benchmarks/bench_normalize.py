@@ -4,7 +4,9 @@ cryptofeed's own feed handlers when cryptofeed is installed), on documented fram
 Frames are the example messages of the Binance and Bybit API docs (tests/fixtures), sent
 compact as on the wire; Binance frames are wrapped as combined streams. Diff-depth frames
 get increasing update ids so every frame is a fresh update (bookTicker and level-1 frames
-too, aggTrade frames fresh aggregate ids). Bybit's level-1 frame is the documented
+too, aggTrade frames fresh aggregate ids; USDⓈ-M depth frames a ``pu`` chain, mark price
+and liquidation frames fresh times). The Binance USDⓈ-M rows ("binance-usdm") run the
+same normalizer on the futures documentation's messages. Bybit's level-1 frame is the documented
 snapshot cut to one level per side on ``orderbook.1`` (the page shows no level-1
 example), normalized into a BookTicker beside a depth-50 book. Columns:
 
@@ -16,8 +18,9 @@ example), normalized into a BookTicker beside a depth-50 book. Columns:
 - ``cryptofeed`` : cryptofeed's ``Feed.message_handler`` for the same frame (includes its
   own Decimal book update and callback), where it handles that message type.
 
-Run: ``python benchmarks/bench_normalize.py`` (``--quick`` for a smoke run, ``--only okx``
-for the OKX section).
+Run: ``python benchmarks/bench_normalize.py`` (``--quick`` for a smoke run, ``--only TEXT``
+for the cases whose name contains TEXT, e.g. ``--only usdm``; ``--coinbase`` / ``--okx`` for
+one venue's section).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_orderbook import print_table  # noqa: E402
+from fixtures import binance_futures_docs as fut  # noqa: E402
 from fixtures import exchange_docs as docs  # noqa: E402
 
 from ttxt_mp.codec import layout_for  # noqa: E402
@@ -57,12 +61,19 @@ def binance_frames(doc, stream: str, levels: int = 0) -> list[bytes]:
     msg = msgspec.json.decode(doc.frame)
     out = []
     for i in range(N_VARIANTS):
-        if "e" not in msg:  # bookTicker: no event type
+        e = msg.get("e")
+        if e is None or e == "bookTicker":  # Spot's has no event type
             msg["u"] = 400900217 + i
-        elif msg["e"] == "aggTrade":
+        elif e == "aggTrade":
             msg["a"], msg["f"], msg["l"] = 12345 + i, 100 + 6 * i, 105 + 6 * i
-        if msg.get("e") == "depthUpdate":
+        elif e == "markPriceUpdate":
+            msg["E"] = 1562305380000 + 1000 * i
+        elif e == "forceOrder":
+            msg["E"] = msg["o"]["T"] = 1568014460893 + 1000 * i
+        if e == "depthUpdate":
             msg["U"], msg["u"] = 161 + 4 * i, 164 + 4 * i
+            if "pu" in msg:
+                msg["pu"] = 160 + 4 * i
             if levels:
                 msg["b"] = [[f"{30000 - 0.1 * k:.2f}", f"{0.001 * (k + i % 7):.3f}"]
                             for k in range(levels)]  # fmt: skip
@@ -96,10 +107,19 @@ def baseline_binance(frame: bytes):
     msg = json.loads(frame)
     data = msg["data"] if "stream" in msg else msg
     e = data.get("e")
-    if e is None:  # bookTicker
+    if e is None or e == "bookTicker":
         return {"symbol": data["s"], "seq": data["u"], "bid": Decimal(data["b"]),
                 "bid_amount": Decimal(data["B"]), "ask": Decimal(data["a"]),
-                "ask_amount": Decimal(data["A"])}  # fmt: skip
+                "ask_amount": Decimal(data["A"]), "ts": data.get("E", 0) / 1000.0}  # fmt: skip
+    if e == "markPriceUpdate":
+        return {"symbol": data["s"], "mark_price": Decimal(data["p"]),
+                "index_price": Decimal(data["i"]),
+                "funding_rate": Decimal(data["r"]) if data["r"] else Decimal(0),
+                "next_funding_time": data["T"] / 1000.0, "ts": data["E"] / 1000.0}  # fmt: skip
+    if e == "forceOrder":
+        o = data["o"]
+        return {"symbol": o["s"], "side": o["S"].lower(), "price": Decimal(o["ap"] or o["p"]),
+                "quantity": Decimal(o["z"] or o["q"]), "ts": o["T"] / 1000.0}  # fmt: skip
     if e == "aggTrade":
         return {"symbol": data["s"], "side": "sell" if data["m"] else "buy", "id": data["a"],
                 "price": Decimal(data["p"]), "amount": Decimal(data["q"]),
@@ -223,11 +243,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smoke run (small N, 1 repeat)")
     ap.add_argument("--frames", type=int, default=200_000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--only", choices=("okx",), help="run one venue's section only")
+    ap.add_argument("--only", default="", metavar="TEXT",
+                    help="only the cases whose name contains TEXT (e.g. usdm)")
+
+    ap.add_argument("--coinbase", action="store_true", help="only the Coinbase cases")
+    ap.add_argument("--okx", action="store_true", help="only the OKX cases")
     a = ap.parse_args()
     n, repeats = (2_000, 1) if a.quick else (a.frames, a.repeats)
-    if a.only == "okx":
+    if a.okx:
         bench_okx(n, repeats, bytearray(1 << 16))
+        return
+    if a.coinbase:
+        bench_coinbase(n, repeats, bytearray(1 << 16))
         return
 
     cases = [
@@ -241,6 +268,18 @@ def main() -> None:
         ("binance", "bookTicker (doc)",
          binance_frames(docs.BINANCE_BOOK_TICKER, "bnbusdt@bookTicker"), False),
         ("binance", "kline (doc)", binance_frames(docs.BINANCE_KLINE, "bnbbtc@kline_1m"), False),
+        ("binance-usdm", "depthUpdate with pu (doc, 1+1 levels)",
+         binance_frames(fut.DEPTH_UPDATE, "btcusdt@depth@100ms"), False),
+        ("binance-usdm", "depthUpdate with pu (20+20 levels)",
+         binance_frames(fut.DEPTH_UPDATE, "btcusdt@depth@100ms", 20), False),
+        ("binance-usdm", "aggTrade (doc)", binance_frames(fut.AGG_TRADE, "btcusdt@aggTrade"),
+         False),
+        ("binance-usdm", "bookTicker (doc, with e/E/T)",
+         binance_frames(fut.BOOK_TICKER, "bnbusdt@bookTicker"), False),
+        ("binance-usdm", "markPriceUpdate -> MarkPrice (doc)",
+         binance_frames(fut.MARK_PRICE, "btcusdt@markPrice@1s"), False),
+        ("binance-usdm", "forceOrder -> Liquidation (doc)",
+         binance_frames(fut.FORCE_ORDER, "btcusdt@forceOrder"), False),
         ("bybit", "orderbook delta (doc, 5+7 levels)",
          bybit_frames(docs.BYBIT_ORDERBOOK_DELTA), True),
         ("bybit", "orderbook.1 -> BookTicker (doc snapshot, 1+1 levels)",
@@ -250,11 +289,13 @@ def main() -> None:
     ]  # fmt: skip
     buf = bytearray(1 << 16)
     notes = []
+    cases = [c for c in cases if a.only in f"{c[0]} {c[1]}"]
     for exchange, what, frames, book in cases:
-        norm = BinanceNormalizer() if exchange == "binance" else BybitNormalizer(
+        binance = exchange.startswith("binance")
+        norm = BinanceNormalizer() if binance else BybitNormalizer(
             book_depth=50, book_ticker=True)  # as a depth-50 connector with book tickers
         normalize = norm.normalize
-        baseline = baseline_binance if exchange == "binance" else baseline_bybit
+        baseline = baseline_binance if binance else baseline_bybit
 
         def publish(frame, normalize=normalize):
             for ev in normalize(frame, 0):
@@ -286,7 +327,11 @@ def main() -> None:
         )
     for note in notes:
         print(f"\nnote: {note}")
+    bench_bybit_linear(n, repeats, buf, a.only)
+    bench_kraken(n, repeats, buf)
+
     bench_bybit_linear(n, repeats, buf)
+    bench_coinbase(n, repeats, buf)
     bench_okx(n, repeats, buf)
 
 
@@ -317,7 +362,7 @@ def baseline_bybit_linear(frame: bytes):
     return baseline_bybit(frame)
 
 
-def bench_bybit_linear(n: int, repeats: int, buf: bytearray) -> None:
+def bench_bybit_linear(n: int, repeats: int, buf: bytearray, only: str = "") -> None:
     """Linear streams through a normalizer as a linear connector with every derivative
     stream (depth 50, mark price, open interest); ticker deltas are merged into the
     documented snapshot (sent once before timing)."""
@@ -340,6 +385,7 @@ def bench_bybit_linear(n: int, repeats: int, buf: bytearray) -> None:
         ("allLiquidation (doc)", bybit_linear_frames(docs.BYBIT_ALL_LIQUIDATION)),
         ("publicTrade (doc)", bybit_frames(docs.BYBIT_TRADE)),
     ]  # fmt: skip
+    cases = [c for c in cases if only in f"bybit linear {c[0]}"]
     normalize = norm.normalize
 
     def publish(frame):
@@ -508,6 +554,174 @@ def bench_okx(n: int, repeats: int, buf: bytearray) -> None:
                     [("ttxt_mp (decode+normalize+pack)", rate(pub, one, n, repeats)),
                      ("json.loads", rate(json.loads, one, n, repeats))],
                     "json.loads")  # fmt: skip
+
+
+# --------------------------------------------------------------------------- Kraken
+
+
+def bench_kraken(n: int, repeats: int, buf: bytearray) -> None:
+    """Kraken v2 ``book`` updates: the documented update frame through the normalizer, and
+    the book sync per update (apply, truncate to the depth, CRC32 of the top 10 levels
+    against the message's checksum) on the checksum guide's BTC/USD book (depth 10 and a
+    100-level book), each update a new quantity at one top-10 level (one level text to
+    format, the rest cached)."""
+    from fixtures import kraken_docs as kd
+
+    from ttxt_mp.connectors.kraken.normalizer import KrakenNormalizer
+
+    norm = KrakenNormalizer({s: s for s in ("MATIC/USD", "BTC/USD")})
+    doc = msgspec.json.decode(kd.BOOK_UPDATE.frame)
+    frames = []
+    for i in range(N_VARIANTS):
+        doc["data"][0]["bids"][0]["qty"] = round(1098.3947558 + i * 0.0001, 7)
+        frames.append(msgspec.json.encode(doc))
+    normalize = norm.normalize
+
+    def publish(frame):
+        for ev in normalize(frame, 0):
+            layout_for(type(ev)).pack_into(buf, 0, ev)
+
+    def baseline(frame):
+        d = json.loads(frame, parse_float=Decimal)["data"][0]
+        return ({x["price"]: x["qty"] for x in d["bids"]},
+                {x["price"]: x["qty"] for x in d["asks"]}, d["checksum"])  # fmt: skip
+
+    rows = [("ttxt_mp (decode+normalize+pack)", rate(publish, frames, n, repeats)),
+            ("ttxt_mp normalize only", rate(lambda f: normalize(f, 0), frames, n, repeats)),
+            ("json.loads(parse_float=Decimal)", rate(baseline, frames, n, repeats))]  # fmt: skip
+    print_table(f"kraken book update (doc, 1 level): {n:,} frames, median of {repeats}",
+                ("pipeline", "frames/s"), rows, "json.loads(parse_float=Decimal)")  # fmt: skip
+
+    [snap] = norm.normalize(kd.CHECKSUM_SNAPSHOT.frame, 0)
+    for depth, extra in ((10, 0), (100, 90)):
+        bench_kraken_sync(snap, kd.CHECKSUM_PRECISION, depth, extra, n, repeats)
+
+
+def bench_kraken_sync(snap, precision: tuple[int, int], depth: int, extra: int, n: int,
+                      repeats: int) -> None:  # fmt: skip
+    """µs per update of the Kraken book sync on the guide's book plus ``extra`` levels a side."""
+    from ttxt_mp.connectors.kraken.checksum import BookChecksum, checksum
+    from ttxt_mp.connectors.kraken.sync import KrakenBookSync
+    from ttxt_mp.events import Orderbook
+
+    pd, qd = precision
+    bids = snap.bids + tuple((45276.0 - 0.1 * k, 0.5) for k in range(extra))
+    asks = snap.asks + tuple((45300.0 + 0.1 * k, 0.5) for k in range(extra))
+    base = Orderbook(exchange="kraken", symbol="BTC/USD", is_snapshot=True, bids=bids, asks=asks)
+    updates = []
+    for i in range(N_VARIANTS):
+        q = round(0.1 + i * 1e-8, 8)
+        ev = Orderbook(exchange="kraken", symbol="BTC/USD", bids=((45283.5, q),))
+        updates.append((ev, checksum(snap.asks, ((45283.5, q), *snap.bids[1:]), pd, qd)))
+    sync = KrakenBookSync("BTC/USD", depth, BookChecksum(pd, qd))
+    sync.on_event(base, checksum(asks, bids, pd, qd))
+    nochk = KrakenBookSync("BTC/USD", depth, None)
+    nochk.on_event(base, None)
+    book, chk, k = sync.book, BookChecksum(pd, qd), len(updates)
+    cases = [("sync.on_event (apply + truncate + checksum)",
+              lambda i: sync.on_event(*updates[i % k])),
+             ("  checksum alone (top 10 read + CRC32)",
+              lambda i: chk.of(book.asks(10), book.bids(10))),
+             ("sync without checksum (checksum = false)",
+              lambda i: nochk.on_event(updates[i % k][0], None))]  # fmt: skip
+    print(f"\nkraken book sync, depth {depth} ({len(bids)}+{len(asks)} levels), {n:,} updates, "
+          f"median of {repeats}")  # fmt: skip
+    for what, fn in cases:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for i in range(n):
+                fn(i)
+            times.append(time.perf_counter() - t0)
+        print(f"  {what:<46} {1e6 * statistics.median(times) / n:6.2f} us/update")
+    assert sync.resyncs == 0, sync.last_gap
+
+# --------------------------------------------------------------------------- Coinbase
+
+
+def coinbase_frames(doc, levels: int = 0) -> list[bytes]:
+    """Variants of a documented Advanced Trade frame, each with the connection's next
+    ``sequence_num``; ``levels``: an l2_data update of that many levels per side."""
+    msg = msgspec.json.decode(doc.frame)
+    out = []
+    for i in range(N_VARIANTS):
+        msg["sequence_num"] = i
+        if levels:
+            ev = msg["events"][0]
+            ev["type"] = "update"
+            ev["updates"] = [
+                {"side": side, "event_time": msg["timestamp"],
+                 "price_level": f"{21921.73 + (0.01 if side == 'offer' else -0.01) * k:.2f}",
+                 "new_quantity": f"{0.001 * (k + i % 7):.3f}"}
+                for side in ("bid", "offer") for k in range(levels)]  # fmt: skip
+        out.append(msgspec.json.encode(msg))
+    return out
+
+
+def baseline_coinbase(frame: bytes):
+    msg = json.loads(frame)
+    out = []
+    for e in msg["events"]:
+        for u in e.get("updates", ()):
+            out.append((u["side"], Decimal(u["price_level"]), Decimal(u["new_quantity"])))
+        for t in e.get("trades", ()):
+            out.append((t["side"], Decimal(t["price"]), Decimal(t["size"])))
+        for t in e.get("tickers", ()):
+            out.append((Decimal(t["best_bid"]), Decimal(t["best_ask"])))
+        for c in e.get("candles", ()):
+            out.append(tuple(Decimal(c[k]) for k in ("open", "high", "low", "close", "volume")))
+    return out
+
+
+def bench_coinbase(n: int, repeats: int, buf: bytearray) -> None:
+    """Advanced Trade channels through a Coinbase normalizer (its per-connection
+    ``sequence_num`` check included: every frame is the next one). No checksum exists on
+    this venue; the level2 update is also timed through the connector's book sync."""
+    from fixtures import coinbase_docs as cb
+
+    from ttxt_mp.connectors.coinbase.normalizer import CoinbaseNormalizer
+    from ttxt_mp.connectors.coinbase.sync import CoinbaseBookSync
+
+    smap = {"BTC-USD": "BTC/USD", "ETH-USD": "ETH/USD"}
+    cases = [
+        ("l2_data update (1+1 levels)", coinbase_frames(cb.LEVEL2, 1)),
+        ("l2_data update (10+10 levels)", coinbase_frames(cb.LEVEL2, 10)),
+        ("market_trades (doc)", coinbase_frames(cb.MARKET_TRADES)),
+        ("ticker -> BookTicker (doc)", coinbase_frames(cb.TICKER)),
+        ("candles (doc)", coinbase_frames(cb.CANDLES)),
+        ("heartbeats (doc)", coinbase_frames(cb.HEARTBEATS)),
+    ]  # fmt: skip
+    for what, frames in cases:
+        norm = CoinbaseNormalizer(smap)
+        sync = CoinbaseBookSync("BTC/USD")
+        sync.on_event(norm.normalize(coinbase_frames(cb.LEVEL2)[0], 0)[0])
+        first = frames[0]
+
+        def normalize(frame, norm=norm, sync=sync, first=first):
+            if frame is first:  # the variants repeat: each pass counts as a new connection
+                norm.sequence.reset()
+                sync.book.update_id = -1
+            return norm.normalize(frame, 0)
+
+        def publish(frame, normalize=normalize):
+            for ev in normalize(frame):
+                layout_for(type(ev)).pack_into(buf, 0, ev)
+
+        def only(frame, normalize=normalize):
+            normalize(frame)
+
+        def synced(frame, normalize=normalize, sync=sync):
+            for ev in normalize(frame):
+                for out in sync.on_event(ev):
+                    layout_for(type(out)).pack_into(buf, 0, out)
+
+        rows = [("ttxt_mp (decode+normalize+pack)", rate(publish, frames, n, repeats)),
+                ("ttxt_mp normalize only", rate(only, frames, n, repeats))]  # fmt: skip
+        if what.startswith("l2_data"):
+            rows.append(("ttxt_mp + book sync + pack", rate(synced, frames, n, repeats)))
+        rows.append(("json.loads + Decimal", rate(baseline_coinbase, frames, n, repeats)))
+        print_table(f"coinbase {what}: {n:,} frames, median of {repeats}",
+                    ("pipeline", "frames/s"), rows, "json.loads + Decimal")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -63,8 +63,8 @@ BAD = [
      r"key 'rings.market.policy': Invalid enum value 'drop'; expected one of overwrite, block"),
     ("missing engine name", _with('name = "demo"', ""), r"key 'engine': missing required key `name`"),
     ("bad engine name", _with('name = "demo"', 'name = "my demo!"'), r"key 'engine.name'"),
-    ("unknown exchange", _with('exchange = "bybit"', 'exchange = "kraken"'),
-     r"key 'connectors\[1\].exchange': unknown exchange 'kraken'"),
+    ("unknown exchange", _with('exchange = "bybit"', 'exchange = "nosuchvenue"'),
+     r"key 'connectors\[1\].exchange': unknown exchange 'nosuchvenue'"),
     ("bad symbol", _with('"ETH/USDT"', '"ethusdt"'),
      r"key 'connectors\[0\].symbols\[1\]': expected BASE/QUOTE"),
     ("duplicate symbol", _with('"ETH/USDT"', '"BTC/USDT"'), r"key 'connectors\[0\].symbols'"),
@@ -133,7 +133,7 @@ def test_shipped_example_configs_are_valid():
     from ttxt_mp.engine.demo import demo_config_text
 
     root = Path(__file__).parent.parent / "examples"
-    for name in ("demo.toml", "binance.toml", "bybit.toml", "testnets.toml"):
+    for name in ("demo.toml", "binance.toml", "bybit.toml", "testnets.toml", "perpetuals.toml"):
         cfg = load_config(root / name)
         assert cfg.connectors, name
     # examples/demo.toml is the packaged demo config pointed at `ttxt-mp sim --port 8765`

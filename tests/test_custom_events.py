@@ -33,7 +33,7 @@ from examples.book_ticker import BestQuote  # noqa: E402  (registers kind 1000)
 
 pytestmark = pytest.mark.timeout(120)
 
-LIBRARY = [1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 20, 21, 22, 23, 30, 31]
+LIBRARY = [1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 20, 21, 22, 23, 30, 31]
 
 
 class CustomSignal(msgspec.Struct, frozen=True, kw_only=True):

@@ -67,6 +67,11 @@ EVENT_STRATEGIES = {
         ev.CreateOrder, **base, client_order_id=ids, side=st.sampled_from(ev.Side),
         order_type=st.sampled_from(ev.OrderType), qty=finite, price=finite,
         tif=st.sampled_from(ev.TimeInForce), reduce_only=st.booleans(),
+        position_side=st.sampled_from(ev.PositionSide),
+    ),
+    ev.SetLeverage: st.builds(
+        ev.SetLeverage, **base, client_order_id=ids, leverage=finite,
+        margin_mode=st.sampled_from(ev.MarginMode),
     ),
     ev.CancelOrder: st.builds(ev.CancelOrder, **base, client_order_id=ids, order_id=ids),
     ev.AmendOrder: st.builds(

@@ -97,7 +97,8 @@ def _demo_venues(text: str) -> list[str] | None:
         return None
     chosen = [v.strip() for v in text.split(",") if v.strip()]
     if not chosen:
-        raise ValueError("--venues needs 'all' or simulator ids like 'binance,bybit_linear'")
+        raise ValueError("--venues needs 'all' or comma-separated simulator ids (ttxt-mp sim "
+                         "--help lists them)")  # fmt: skip
     demo_venues(chosen)  # a ValueError names the simulated venues
     return chosen
 
@@ -134,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engine", type=argtypes.checked(_engine_name, "engine name"), default="demo")
     s.add_argument("--symbols", nargs="+", type=_demo_symbol, default=["BTC/USDT", "ETH/USDT"])
     s.add_argument("--venues", type=argtypes.checked(_demo_venues, "demo venues"), default=None,
-                   help="'all' (default) or simulator ids, e.g. binance,bybit_linear")  # fmt: skip
+                   help="'all' (default) or comma-separated simulator ids (see ttxt-mp sim "
+                   "--help)")  # fmt: skip
     s.set_defaults(func=_demo)
 
     s = sub.add_parser("status", help="state of a running engine")

@@ -49,6 +49,23 @@ class OrderAction(IntEnum):
     CREATE = 1
     CANCEL = 2
     AMEND = 3
+    SET_LEVERAGE = 4
+
+
+class MarginMode(IntEnum):
+    """Margin mode a :class:`SetLeverage` asks for (UNCHANGED: leave it as it is)."""
+
+    UNCHANGED = 0
+    CROSS = 1
+    ISOLATED = 2
+
+
+class PositionSide(IntEnum):
+    """Which position an order trades: BOTH in one-way mode; LONG/SHORT in hedge mode."""
+
+    BOTH = 0
+    LONG = 1
+    SHORT = 2
 
 
 class ConnectorState(IntEnum):
@@ -193,6 +210,7 @@ class CreateOrder(Event, frozen=True, kw_only=True):
     price: float = 0.0
     tif: TimeInForce = TimeInForce.GTC
     reduce_only: bool = False
+    position_side: PositionSide = PositionSide.BOTH
 
 
 class CancelOrder(Event, frozen=True, kw_only=True):
@@ -207,6 +225,16 @@ class AmendOrder(Event, frozen=True, kw_only=True):
     order_id: str = ""
     new_price: float = 0.0
     new_qty: float = 0.0
+
+
+class SetLeverage(Event, frozen=True, kw_only=True):
+    """Set the leverage (0: unchanged) and/or the margin mode of the account's position on
+    a contract ``symbol``; acked by an ``OrderAck`` (action SET_LEVERAGE) under
+    ``client_order_id``, the request's own id (like an order's, from the client)."""
+
+    client_order_id: str
+    leverage: float = 0.0
+    margin_mode: MarginMode = MarginMode.UNCHANGED
 
 
 # --------------------------------------------------------------------------- private / status
@@ -383,6 +411,7 @@ register_event(
         Fixed("price", "f8"),
         Fixed("tif", "u1", enum=TimeInForce),
         Fixed("reduce_only", "?"),
+        Fixed("position_side", "u1", enum=PositionSide),
     ),
 )
 register_event(
@@ -399,6 +428,16 @@ register_event(
         Fixed("order_id", STR_ID),
         Fixed("new_price", "f8"),
         Fixed("new_qty", "f8"),
+    ),
+)
+register_event(
+    13,
+    SetLeverage,
+    _BASE
+    + (
+        Fixed("client_order_id", STR_ID),
+        Fixed("leverage", "f8"),
+        Fixed("margin_mode", "u1", enum=MarginMode),
     ),
 )
 register_event(
@@ -476,5 +515,5 @@ register_event(31, GapNotice, _BASE + (Fixed("lost", "i8"),))
 
 MARKET_EVENTS = (Orderbook, MarketTrades, Kline, BookTicker, MarkPrice, OpenInterest,
                  Liquidation)  # fmt: skip
-COMMAND_EVENTS = (CreateOrder, CancelOrder, AmendOrder)
+COMMAND_EVENTS = (CreateOrder, CancelOrder, AmendOrder, SetLeverage)
 PRIVATE_EVENTS = (OrderAck, OrderUpdate, Wallet, PositionUpdate)

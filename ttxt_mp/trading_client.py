@@ -30,8 +30,13 @@ them between two statuses; an order this client believed open that is not in tha
 snapshot moves from ``open_orders`` to ``stale_orders`` (its final state was not seen),
 so the view is never silently stale.
 
+Contract markets: ``set_leverage(exchange, symbol, leverage, margin_mode)`` sends a
+``SetLeverage`` (acked like an order, action SET_LEVERAGE); ``create_order`` takes
+``reduce_only`` and ``position_side``; ``position(exchange, symbol)`` is the last
+``PositionUpdate`` (from the stream, a reconciliation, or the state on join).
+
 :class:`TradingMixin` adds ``create_order``/``cancel_order``/``amend_order``/``wait_ack``
-to a ``BaseClient`` subclass (call ``enable_trading(engine, name)`` first). Everything
+(and ``set_leverage``) to a ``BaseClient`` subclass (call ``enable_trading(engine, name)`` first). Everything
 works from any process: only shared-memory rings connect it to the connectors.
 """
 
@@ -57,12 +62,15 @@ from ttxt_mp.events import (
     ConnectorState,
     ConnectorStatus,
     CreateOrder,
+    MarginMode,
     OrderAck,
     OrderAction,
     OrderStatus,
     OrderType,
     OrderUpdate,
+    PositionSide,
     PositionUpdate,
+    SetLeverage,
     Side,
     TimeInForce,
     Wallet,
@@ -75,6 +83,21 @@ log = logging.getLogger("ttxt_mp.trading_client")
 CLIENT_NAME = re.compile(r"^[A-Za-z0-9_]{1,16}$")
 OPEN = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def engine_routes(engine: str) -> dict[tuple[str, str], str]:
+    """(exchange, symbol) -> connector name, from the running engine's status (its
+    connectors' exchange and symbols); empty if the engine does not answer (a client may
+    start first: then connectors are found by exchange name)."""
+    from ttxt_mp.engine.control import ControlError, EngineNotRunning, request
+
+    try:
+        children = request(engine, "status").get("children", [])
+    except (EngineNotRunning, ControlError, OSError, ValueError, KeyError):
+        return {}
+    return {(c["exchange"], s): c["name"].partition(":")[2]
+            for c in children if c.get("role") == "connector" and "exchange" in c
+            for s in c.get("symbols", ())}  # fmt: skip
 
 
 def _base36(n: int) -> str:
@@ -224,11 +247,18 @@ class TradingClient:
         self.stale_orders: dict[str, OrderUpdate] = {}
         self.fills: list[OrderUpdate] = []
         self.wallets: dict[str, dict[str, ev.Balance]] = {}
+        """Balances per connector (its name; the exchange for an unnamed connector): a
+        venue's spot and futures wallets are two."""
+        self._order_connector: dict[str, str] = {}
         self.positions: dict[tuple[str, str], PositionUpdate] = {}
         self.statuses: list[ConnectorStatus] = []
         self.duplicate_acks = 0
         self._reconciling: dict[str, set[str]] = {}
+        self.routes: dict[tuple[str, str], str] = {}
+        """(exchange, symbol) -> the engine's connector trading it (a venue's spot and
+        perpetual connectors are two), from the engine's status; see :meth:`connector_for`."""
         if link_now:
+            self.routes = engine_routes(engine)
             from ttxt_mp.engine.naming import discover
 
             for r in discover(engine, ("private",)):
@@ -236,11 +266,16 @@ class TradingClient:
 
     # ------------------------------------------------------------------ rings
 
-    def connector_for(self, exchange: str) -> str:
-        return self.connectors.get(exchange, exchange)
+    def connector_for(self, exchange: str, symbol: str = "") -> str:
+        """The connector for ``exchange`` (and ``symbol``): the ``connectors`` mapping
+        given, else the engine connector listing that symbol, else the one named like the
+        exchange (an unnamed connector)."""
+        if exchange in self.connectors:
+            return self.connectors[exchange]
+        return self.routes.get((exchange, symbol), exchange)
 
-    def link(self, exchange: str) -> _Link:
-        return self._link(self.connector_for(exchange))
+    def link(self, exchange: str, symbol: str = "") -> _Link:
+        return self._link(self.connector_for(exchange, symbol))
 
     def _link(self, conn: str) -> _Link:
         link = self._links.get(conn)
@@ -273,7 +308,7 @@ class TradingClient:
         return ts
 
     def _send(self, exchange: str, cmd: Any, action: OrderAction) -> str:
-        link = self.link(exchange)
+        link = self.link(exchange, cmd.symbol)
         waiting = sum(self._outstanding.values())
         if waiting >= self.capacity // 2:
             raise TradingError(
@@ -303,17 +338,33 @@ class TradingClient:
         *,
         client_order_id: str | None = None,
         reduce_only: bool = False,
+        position_side: PositionSide = PositionSide.BOTH,
     ) -> str:
         """Send a ``CreateOrder``; returns its client order id (limit if a price is given,
-        else market, unless ``order_type`` says otherwise)."""
+        else market, unless ``order_type`` says otherwise). ``reduce_only`` and
+        ``position_side`` (hedge mode: LONG/SHORT) are for contract markets."""
         cid = client_order_id or self.new_client_order_id()
         if not cid.startswith(self.prefix):
             raise ValueError(f"client order ids of {self.name!r} must start with {self.prefix!r}")
         kind = order_type or (OrderType.MARKET if price is None else OrderType.LIMIT)
         cmd = CreateOrder(exchange=exchange, symbol=symbol, local_ts=self._stamp(),
                           client_order_id=cid, side=side, order_type=kind, qty=float(qty),
-                          price=float(price or 0.0), tif=tif, reduce_only=reduce_only)  # fmt: skip
+                          price=float(price or 0.0), tif=tif, reduce_only=reduce_only,
+                          position_side=position_side)  # fmt: skip
         return self._send(exchange, cmd, OrderAction.CREATE)
+
+    def set_leverage(self, exchange: str, symbol: str, leverage: float | None = None,
+                     margin_mode: MarginMode = MarginMode.UNCHANGED) -> str:  # fmt: skip
+        """Send a ``SetLeverage`` for the position on a contract ``symbol`` (None: leverage
+        unchanged); returns the request's id, whose ``OrderAck`` (action SET_LEVERAGE)
+        says whether the venue applied it (``wait_ack``)."""
+        if not leverage and margin_mode == MarginMode.UNCHANGED:
+            raise ValueError("set_leverage: give a leverage and/or a margin mode")
+        cid = self.new_client_order_id()
+        cmd = SetLeverage(exchange=exchange, symbol=symbol, local_ts=self._stamp(),
+                          client_order_id=cid, leverage=float(leverage or 0.0),
+                          margin_mode=margin_mode)  # fmt: skip
+        return self._send(exchange, cmd, OrderAction.SET_LEVERAGE)
 
     def cancel_order(self, exchange: str, symbol: str, client_order_id: str,
                      order_id: str = "") -> str:  # fmt: skip
@@ -340,9 +391,11 @@ class TradingClient:
     def _mine(self, cid: str) -> bool:
         return cid.startswith(self.prefix)
 
-    def handle(self, e: Any) -> bool:
-        """Track one private-ring event; True if it was kept (and handed to the handler)."""
+    def handle(self, e: Any, connector: str | None = None) -> bool:
+        """Track one private-ring event of ``connector`` (default: the one named like the
+        event's exchange); True if it was kept (and handed to the handler)."""
         t = type(e)
+        key = connector or e.exchange
         if t is OrderAck:
             if not self._mine(e.client_order_id):
                 return False
@@ -363,6 +416,7 @@ class TradingClient:
                 return False
             cid = e.client_order_id
             self.orders[cid] = e
+            self._order_connector[cid] = key
             self.stale_orders.pop(cid, None)
             if e.status in OPEN:
                 self.open_orders[cid] = e
@@ -375,7 +429,7 @@ class TradingClient:
             self._call("on_order_update", e)
             return True
         if t is Wallet:
-            w = self.wallets.setdefault(e.exchange, {})
+            w = self.wallets.setdefault(key, {})
             for b in e.balances:
                 w[b.asset] = b
             self._call("on_wallet", e)
@@ -385,21 +439,21 @@ class TradingClient:
             self._call("on_position", e)
             return True
         if t is ConnectorStatus:
-            self._on_status(e)
+            self._on_status(e, key)
             self._call("on_status", e)
             return True
         return False
 
-    def _on_status(self, e: ConnectorStatus) -> None:
+    def _on_status(self, e: ConnectorStatus, connector: str) -> None:
         self.statuses.append(e)
         if e.state == ConnectorState.RESYNCING and e.message.startswith("trading: reconciling"):
-            self._reconciling[e.exchange] = set()
+            self._reconciling[connector] = set()
         elif e.state == ConnectorState.UP and e.message.startswith("trading: reconciled"):
-            seen = self._reconciling.pop(e.exchange, None)
+            seen = self._reconciling.pop(connector, None)
             if seen is None:
                 return
-            for cid, o in list(self.open_orders.items()):
-                if o.exchange == e.exchange and cid not in seen:
+            for cid in list(self.open_orders):
+                if self._order_connector.get(cid) == connector and cid not in seen:
                     self.stale_orders[cid] = self.open_orders.pop(cid)
 
     def _call(self, method: str, e: Any) -> None:
@@ -437,7 +491,7 @@ class TradingClient:
                 e = self._read(link, left if left > 0 else None)
                 while e is not None:
                     got = True
-                    kept += self.handle(e)
+                    kept += self.handle(e, link.connector)
                     e = self._read(link, None)
             if got or time.monotonic() >= deadline:
                 return kept
@@ -491,13 +545,19 @@ class TradingClient:
             if not self.poll(0.0):
                 await asyncio.sleep(0.0002)
 
-    def balance(self, exchange: str, asset: str) -> ev.Balance | None:
-        return self.wallets.get(exchange, {}).get(asset)
+    def balance(self, connector: str, asset: str) -> ev.Balance | None:
+        """``asset``'s balance on ``connector`` (its name; the exchange if unnamed)."""
+        return self.wallets.get(connector, {}).get(asset)
+
+    def position(self, exchange: str, symbol: str) -> PositionUpdate | None:
+        """The last ``PositionUpdate`` of ``symbol`` (from the stream or the state on join)."""
+        return self.positions.get((exchange, symbol))
 
     def snapshot(self) -> dict[str, Any]:
         """Open orders, wallets and positions as plain data (for logs and tests)."""
         return {
             "open_orders": {k: msgspec.to_builtins(v) for k, v in self.open_orders.items()},
+            "positions": {f"{x} {s}": [p.size, p.entry_price] for (x, s), p in self.positions.items()},
             "wallets": {x: {a: [b.free, b.locked] for a, b in w.items()}
                         for x, w in self.wallets.items()},  # fmt: skip
             "outstanding": self.outstanding,
@@ -525,6 +585,10 @@ class TradingMixin:
 
     def amend_order(self, exchange: str, symbol: str, client_order_id: str, **kw: Any) -> str:
         return self.trading.amend_order(exchange, symbol, client_order_id, **kw)
+
+    def set_leverage(self, exchange: str, symbol: str, leverage: float | None = None,
+                     margin_mode: MarginMode = MarginMode.UNCHANGED) -> str:  # fmt: skip
+        return self.trading.set_leverage(exchange, symbol, leverage, margin_mode)
 
     def wait_ack(self, client_order_id: str, timeout: float = 5.0,
                  action: OrderAction | None = None) -> OrderAck:  # fmt: skip

@@ -209,7 +209,7 @@ ROWS = [
         r"unknown demo symbol 'FOO'; expected one of BTC/USDT, ETH/USDT"),
     Row("demo-unknown-venue", ["demo", "--venues", "binance,nope"], 2,
         r"unknown demo venue 'nope'; simulated venues: binance, .*bybit_linear"),
-    Row("demo-no-venue", ["demo", "--venues", ","], 2, r"--venues needs 'all' or simulator ids"),
+    Row("demo-no-venue", ["demo", "--venues", ","], 2, r"--venues needs 'all' or comma-separated simulator ids"),
     Row("tail-unknown-kind", ["tail", "{engine}", "--kind", "Foo"], 2,
         r"unknown event kind 'Foo'; expected one of Orderbook, MarketTrades"),
     Row("tail-ninth-consumer", ["tail", "{engine}", "--count", "1"], 2,

@@ -21,12 +21,19 @@ TIMINGS = VenueTimings(
     binance_ping_interval=0.5,  # the client must answer pings (aiohttp does)
     binance_pong_timeout=1.5,
     binance_max_incoming_per_sec=5,  # documented limit: our probes must stay under it
+    binance_linear_ping_interval=0.5,
+    binance_linear_pong_timeout=1.5,
+    binance_linear_max_incoming_per_sec=10,  # the documented USDⓈ-M limit
+    binance_linear_liquidations_per_min=120.0,  # one push per second per symbol
     bybit_idle_timeout=2.5,
     bybit_idle_data_keepalive=False,  # only our {"op":"ping"} keeps a Bybit socket open
     bybit_linear_idle_timeout=2.5,
     bybit_linear_idle_data_keepalive=False,
     bybit_linear_liquidations_per_sec=4.0,  # a few per test
     bybit_linear_liquidation_push=0.2,
+    kraken_kline_push=0.2,
+    kraken_heartbeat_s=0.3,
+    coinbase_heartbeat_interval=0.2,  # heartbeats prove a quiet socket alive (hb timeouts < 1 s)
     okx_idle_timeout=2.5,
     okx_linear_idle_timeout=2.5,
     okx_linear_funding_push=0.3,  # documented 30-90 s: a few per test
@@ -41,8 +48,9 @@ RATES = Rates(updates_per_sec=150.0, trades_per_sec=10.0, levels=150, max_levels
 async def sim() -> AsyncIterator[Simulator]:
     s = Simulator(
         {"binance": ["BTCUSDT", "ETHUSDT"], "bybit": ["BTCUSDT", "XRPUSDT"],
-         "bybit_linear": ["BTCUSDT", "XRPUSDT"], "okx": ["BTCUSDT", "ETHUSDT"],
-         "okx_linear": ["BTCUSDT", "ETHUSDT"]},
+         "bybit_linear": ["BTCUSDT", "XRPUSDT"], "binance_linear": ["BTCUSDT", "ETHUSDT"],
+         "kraken": ["BTCUSDT", "ETHUSDT"], "coinbase": ["BTCUSDT", "XRPUSDT"],
+         "okx": ["BTCUSDT", "ETHUSDT"], "okx_linear": ["BTCUSDT", "ETHUSDT"]},
         seed=11,
         rates=RATES,
         timings=TIMINGS,

@@ -24,14 +24,26 @@ from ttxt_mp.queues import AsyncioQueue, QueueEmpty
 from ttxt_mp.sim import Simulator
 
 S = ConnectorState
-DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50, "okx": 400,
-         "okx_linear": 400}  # binance: the whole book at once
+# binance, coinbase: the whole book at once (binance_linear: its 1000 levels hold the
+# simulated book)
+DEPTH = {"binance": 5000, "bybit": 50, "bybit_linear": 50, "binance_linear": 1000,
+         "kraken": 100, "coinbase": 10000, "okx": 400, "okx_linear": 400}  # fmt: skip
 SYMBOLS = {"binance": ("BTCUSDT", "ETHUSDT"), "bybit": ("BTCUSDT", "XRPUSDT"),
-           "bybit_linear": ("BTCUSDT", "XRPUSDT"), "okx": ("BTCUSDT", "ETHUSDT"),
+           "bybit_linear": ("BTCUSDT", "XRPUSDT"),
+           "binance_linear": ("BTCUSDT", "ETHUSDT"), "kraken": ("BTCUSDT", "ETHUSDT"),
+           "coinbase": ("BTCUSDT", "XRPUSDT"), "okx": ("BTCUSDT", "ETHUSDT"),
            "okx_linear": ("BTCUSDT", "ETHUSDT")}  # fmt: skip
+KLINE = {"coinbase": "5m"}
+"""The kline interval subscribed per venue (default 1m; coinbase has 5-minute candles only)."""
+WHOLE_BOOK = {"binance", "coinbase"}
+"""Venues whose book stream is the whole book (truth: every level), all their markets."""
+NO_BOOK_ID = {"coinbase"}
+"""Venues whose book id is per connection (books compared by levels only)."""
 TRUTH_ID = {"okx": "books:{native}", "okx_linear": "books:{native}"}
-"""The simulator's name of a venue's book id (``TrueBook.topics``; default Bybit's topic)."""
-"""Per simulated venue id (a venue's market other than its first is ``<id>_<market>``)."""
+"""The simulator's name of a venue's book id (``TrueBook.topics``; default Bybit's topic).
+
+All of these are per simulated venue id (a venue's market other than its first is
+``<id>_<market>``)."""
 
 
 def market_of(sim_venue: str) -> tuple[str, str]:
@@ -56,7 +68,8 @@ def make_cfg(
     gives the config's exchange and market)."""
     urls = getattr(sim.urls, exchange)
     streams = kw.pop("streams", None) or Streams(
-        depth=DepthStream(levels=DEPTH[exchange]), trades=True, klines=["1m"]
+        depth=DepthStream(levels=DEPTH[exchange]), trades=True,
+        klines=[KLINE.get(exchange, "1m")]
     )
     kw.setdefault("heartbeat_timeout", 2.0)
     kw.setdefault("reconnect_backoff", 0.05)
@@ -87,6 +100,8 @@ class Consumer:
         self.tickers: dict[str, BookTicker] = {}  # the latest per symbol
         self.marks: dict[str, MarkPrice] = {}  # the latest per symbol
         self.open_interest: dict[str, OpenInterest] = {}  # the latest per symbol
+        self.mark_events: list[MarkPrice] = []  # all of them, in order
+        self.oi_events: list[OpenInterest] = []
         self.liquidations: list[Liquidation] = []
         self.ticker_events = 0
         self.book_events = 0
@@ -117,8 +132,10 @@ class Consumer:
                 self.ticker_events += 1
             elif isinstance(ev, MarkPrice):
                 self.marks[ev.symbol] = ev
+                self.mark_events.append(ev)
             elif isinstance(ev, OpenInterest):
                 self.open_interest[ev.symbol] = ev
+                self.oi_events.append(ev)
             elif isinstance(ev, Liquidation):
                 self.liquidations.append(ev)
 
@@ -156,11 +173,14 @@ class Consumer:
 
 
 def _truth(sim: Simulator, exchange: str, native: str, depth: int | None = None
-           ) -> tuple[int, list, list]:  # fmt: skip
-    depth = None if exchange == "binance" else depth or DEPTH[exchange]
+           ) -> tuple[int | None, list, list]:  # fmt: skip
+    whole = market_of(exchange)[0] in WHOLE_BOOK
+    depth = None if whole else depth or DEPTH[exchange]
     tb = sim.truth(exchange, native, depth)
+    # a venue without book ids (no per-topic id in the truth) leaves the consumer's at 0
     key = TRUTH_ID.get(exchange, "orderbook.{depth}.{native}").format(depth=depth, native=native)
-    uid = tb.update_id if exchange == "binance" else tb.topics[key]
+    uid = (None if exchange in NO_BOOK_ID else tb.update_id if whole
+           else tb.topics.get(key, 0))  # fmt: skip
     bids, asks = tb.as_floats()
     return uid, bids, asks
 
@@ -190,7 +210,8 @@ async def checkpoint(
                 if book is None:
                     return False
                 uid, bids, asks = _truth(sim, exchange, native, depth)
-                if not (book.update_id == uid and book.bids() == bids and book.asks() == asks):
+                if not ((uid is None or book.update_id == uid) and book.bids() == bids
+                        and book.asks() == asks):
                     return False
                 t = consumer.tickers.get(sym)
                 return not tickers or t is not None and (

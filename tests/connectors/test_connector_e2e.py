@@ -12,13 +12,15 @@ from ttxt_mp.config import DepthStream, Streams
 from ttxt_mp.events import BookTicker, ConnectorState, Liquidation, MarkPrice, OpenInterest
 from ttxt_mp.sim import Simulator
 
-from .helpers import DEPTH, SYMBOLS, checkpoint, make_cfg, market_of, norm
+from .helpers import DEPTH, KLINE, SYMBOLS, checkpoint, make_cfg, market_of, norm
 
 S = ConnectorState
-VENUES = ["binance", "bybit", "bybit_linear", "okx", "okx_linear"]  # simulated venues (a market of its own: id_market)
+VENUES = ["binance", "bybit", "bybit_linear", "binance_linear", "okx",
+          "okx_linear"]  # simulated venues (id_market)
+BOOK_VENUES = [*VENUES, "kraken", "coinbase"]  # + venues whose book tickers follow other rules
 
 
-@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize("exchange", BOOK_VENUES)
 async def test_books_trades_klines_match_simulator(
     sim: Simulator, start_connector, exchange: str
 ) -> None:
@@ -43,7 +45,8 @@ async def test_books_trades_klines_match_simulator(
         assert mt.exchange == market_of(exchange)[0] and mt.trades
         for t in mt.trades:
             assert t.id and t.price > 0 and t.qty > 0 and t.ts > 0
-    assert all(k.interval == "1m" and k.high >= k.low > 0 for k in con.klines)
+    iv = KLINE.get(exchange, "1m")
+    assert all(k.interval == iv and k.high >= k.low > 0 for k in con.klines)
     # one snapshot per symbol, the rest deltas: nothing was resynced needlessly
     assert con.snapshots == dict.fromkeys(syms, 1) or exchange.startswith("bybit")
     states = [s.state for s in con.statuses if not s.symbol]
@@ -99,7 +102,7 @@ async def test_book_tickers_are_the_best_levels_of_the_book(
     depth-50 one. At two paused checkpoints the last BookTicker of each symbol is the best
     bid and ask of the book the consumer rebuilt (which equals the true book); on Binance
     the trades come from @aggTrade: one aggregate id after the other, none missing."""
-    agg = exchange == "binance"
+    agg = market_of(exchange)[0] == "binance"
     streams = Streams(depth=DepthStream(levels=DEPTH[exchange]), trades=True, klines=[],
                       book_ticker=True, agg_trades=agg)  # fmt: skip
     run = await start_connector(make_cfg(sim, exchange, streams=streams))
@@ -117,7 +120,7 @@ async def test_book_tickers_are_the_best_levels_of_the_book(
     for t in con.tickers.values():
         assert t.exchange == market_of(exchange)[0] and 0 < t.bid < t.ask
         assert t.bid_qty > 0 < t.ask_qty and t.update_id > 0 and t.local_ts > 0
-        assert (t.exch_ts > 0) == (exchange != "binance")  # Binance bookTicker has no time
+        assert (t.exch_ts > 0) == (exchange != "binance")  # Binance Spot's has no time
     topics = sorted(sim.connections(exchange)[0]["subscriptions"])
     if agg:
         assert topics == sorted(f"{s.lower()}@{k}" for s in SYMBOLS[exchange]

@@ -17,8 +17,12 @@ from ttxt_mp.sim import Simulator
 from .helpers import SYMBOLS, Consumer, checkpoint, make_cfg, norm
 
 S = ConnectorState
-VENUES = ["binance", "bybit", "okx"]
-WITH_MARKETS = [*VENUES, "bybit_linear", "okx_linear"]  # + markets simulated as venues of their own
+VENUES = ["binance", "bybit", "coinbase", "okx"]
+WITH_MARKETS = [*VENUES, "bybit_linear", "binance_linear", "kraken", "okx_linear"]  # + markets
+# simulated as venues of their own, and newer venues
+WITH_IDS = [*VENUES, "bybit_linear", "binance_linear", "okx_linear"]  # venues whose books
+# carry update ids (kraken: checksums, tests/connectors/test_kraken_connector.py)
+ALL_SPOT = [*VENUES, "kraken"]
 
 
 async def synced(run, timeout: float = 5.0) -> Consumer:
@@ -66,14 +70,14 @@ async def test_dropped_connection_reconnects_and_resyncs(
     down = next(s for s in con.statuses[mark:] if s.state == S.DOWN and not s.symbol)
     assert down.reconnects == 1 and "reconnect 1" in down.message, down.message
     # a fresh snapshot per symbol replaced the consumer's book (nothing carried over)
-    assert all(con.snapshots[norm(s, exchange)] > snaps[norm(s, exchange)]
-               for s in SYMBOLS[exchange])
+    syms = [norm(s, exchange) for s in SYMBOLS[exchange]]
+    assert all(con.snapshots[s] > snaps[s] for s in syms)
     await checkpoint(sim, con, exchange)
     assert con.bad_results() == []
     assert run.connector.stats()["reconnects"] == 1
 
 
-@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize("exchange", ALL_SPOT)
 @pytest.mark.parametrize(
     ("mode", "needle"),
     [("invalid_json", '{"e":"depthUpdate","E":17000'), ("wrong_shape", '"unexpected":[1,2,3]')],
@@ -102,7 +106,7 @@ async def test_malformed_frame_reported_and_connector_keeps_going(
     assert con.bad_results() == []
 
 
-@pytest.mark.parametrize("exchange", WITH_MARKETS)
+@pytest.mark.parametrize("exchange", WITH_IDS)
 async def test_skipped_update_id_is_a_gap_then_resync(
     sim: Simulator, start_connector, exchange: str
 ) -> None:
@@ -154,7 +158,7 @@ async def test_stalled_stream_reconnects_after_heartbeat_timeout(
     assert con.bad_results() == []
 
 
-@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize("exchange", ALL_SPOT)
 async def test_quiet_market_is_not_a_stall(sim: Simulator, start_connector, exchange: str) -> None:
     """Paused market: no data at all, yet heartbeats prove the socket alive (and, for
     Bybit, are what keeps the server from closing it)."""
@@ -170,29 +174,31 @@ async def test_quiet_market_is_not_a_stall(sim: Simulator, start_connector, exch
     assert run.connector.reconnects == 0, con.status_log()
 
 
-@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize("exchange", ALL_SPOT)
 async def test_unknown_symbol_is_reported_and_others_run(
     sim: Simulator, start_connector, exchange: str
 ) -> None:
     native = SYMBOLS[exchange][0]
-    run = await start_connector(make_cfg(sim, exchange, [norm(native, exchange), "NOPE/USDT"]))
+    nope = norm("NOPEUSDT", exchange)
+    run = await start_connector(make_cfg(sim, exchange, [norm(native, exchange), nope]))
     con = await synced(run)
-    err = [s for s in con.statuses if s.symbol == "NOPE/USDT"]
+    err = [s for s in con.statuses if s.symbol == nope]
     assert len(err) == 1 and err[0].state == S.ERROR, con.status_log()
-    assert "unknown symbol NOPE/USDT" in err[0].message
+    assert f"unknown symbol {nope}" in err[0].message
     await checkpoint(sim, con, exchange, [native])
     await con.until(lambda: len(con.trades) >= 2, 5.0, "trades")
     assert {t.symbol for t in con.trades} == {norm(native, exchange)}
-    assert "NOPE/USDT" not in con.books
+    assert nope not in con.books
     st = run.connector.stats()
-    assert st["unknown_symbols"] == ["NOPE/USDT"] and st["symbols"]["NOPE/USDT"] == "ERROR"
+    assert st["unknown_symbols"] == [nope] and st["symbols"][nope] == "ERROR"
 
 
-@pytest.mark.parametrize("exchange", VENUES)
+@pytest.mark.parametrize("exchange", ALL_SPOT)
 async def test_no_known_symbol_fails_clearly(
     sim: Simulator, start_connector, exchange: str
 ) -> None:
-    run = await start_connector(make_cfg(sim, exchange, ["NOPE/USDT", "ZZZ/USDT"]))
+    nope = [norm("NOPEUSDT", exchange), norm("ZZZUSDT", exchange)]
+    run = await start_connector(make_cfg(sim, exchange, nope))
     with pytest.raises(ConnectorError, match=r"none of the symbols .*NOPE/USDT"):
         await asyncio.wait_for(asyncio.shield(run.task), 5.0)
     run.consumer.drain()

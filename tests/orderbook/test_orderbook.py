@@ -97,7 +97,7 @@ def test_rules_follow_the_exchange_name():
     assert names == ["binance", "binance", "bybit", "none"]
     assert OrderBook("binance", "A/B").rules is rules_for("binance")
     with pytest.raises(ValueError, match="rules must be one of"):
-        OrderBook("x", "A/B", rules="kraken")
+        OrderBook("x", "A/B", rules="nosuchvenue")
 
 
 ops = st.lists(
@@ -159,7 +159,7 @@ def binance_expected(state: dict, ev) -> R:
     elif state["fresh"]:
         if u < bid:
             return R.STALE
-        if not U <= bid:
+        if not U <= bid + 1:  # docs: U <= lastUpdateId; U = lastUpdateId + 1 skips no id
             state["synced"] = False
             return R.GAP
     else:

@@ -109,7 +109,7 @@ def test_a_duck_typed_rule_needs_no_base_class():
 
 
 def test_an_unknown_exchange_gets_no_rule():
-    for ex in ("x", "nosuchvenue", "sim", "kraken_futures"):
+    for ex in ("x", "nosuchvenue", "sim", "nosuchvenue_futures"):
         assert isinstance(rules_for(ex), NoRule)
         assert isinstance(OrderBook(ex, "A/B").rules, NoRule)
     book = OrderBook("x", "A/B")
@@ -135,7 +135,7 @@ def test_defaults_come_from_the_venue_registry():
         assert OrderBook("x", "A/B", rules=vid).rules is rule
     assert rule_named("none") is rules_for("x")
     with pytest.raises(ValueError, match="rules must be one of"):
-        OrderBook("x", "A/B", rules="kraken")
+        OrderBook("x", "A/B", rules="nosuchvenue")
 
 
 def test_a_plugin_venue_declares_its_rule(monkeypatch):

@@ -17,7 +17,7 @@ from ttxt_mp.shm import ShmQueue
 
 KINDS = [
     E.Orderbook, E.MarketTrades, E.Kline, E.BookTicker, E.MarkPrice, E.OpenInterest, E.Liquidation,
-    E.CreateOrder, E.CancelOrder, E.AmendOrder,
+    E.CreateOrder, E.CancelOrder, E.AmendOrder, E.SetLeverage,
     E.OrderAck, E.OrderUpdate, E.Wallet, E.PositionUpdate, E.ConnectorStatus, E.GapNotice,
 ]  # fmt: skip
 

@@ -87,4 +87,4 @@ def test_bad_symbol_and_venue_are_refused() -> None:
     with pytest.raises(ValueError, match="cannot split"):
         default_spec("FOOBAR")
     with pytest.raises(ValueError, match="unknown venue"):
-        Simulator({"kraken": ["BTCUSD"]})
+        Simulator({"nosuchvenue": ["BTCUSD"]})

@@ -63,22 +63,25 @@ class SimThread(_SimThreadBase):
 
 
 def write_config(path: Path, engine: str, venue: str, urls: Any, *, creds: bool = True,
-                 key_env: str = "TT_KEY", secret_env: str = "TT_SECRET") -> Path:
+                 key_env: str = "TT_KEY", secret_env: str = "TT_SECRET", market: str = "spot",
+                 name: str = "", symbol: str = "BTC/USDT", depth: int = 0) -> Path:
+    """One connector's config (``market``/``name``: e.g. a perpetual's own connector)."""
     cred = (f'credentials.api_key_env = "{key_env}"\ncredentials.api_secret_env = "{secret_env}"\n'
             if creds else "")
+    named = f'name = "{name}"\nmarket = "{market}"\n' if name else ""
     path.write_text(f"""
 [engine]
 name = "{engine}"
 log_level = "DEBUG"
 
 [[connectors]]
-exchange = "{venue}"
-symbols = ["BTC/USDT"]
+{named}exchange = "{venue}"
+symbols = ["{symbol}"]
 heartbeat_timeout = 5.0
 reconnect_backoff = 0.05
 reconnect_backoff_max = 0.5
 streams.trades = false
-streams.depth.levels = {DEPTH[venue]}
+streams.depth.levels = {depth or DEPTH[venue]}
 endpoints.ws = "{urls.ws}"
 endpoints.rest = "{urls.rest}"
 {cred}

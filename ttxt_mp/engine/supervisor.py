@@ -89,6 +89,8 @@ class Child:
     role: str  # connector | recorder | client
     argv: list[str]
     connector: str = ""
+    venue: dict[str, Any] = field(default_factory=dict)
+    """A connector's exchange, market and symbols (how a TradingClient routes a symbol)."""
     proc: asyncio.subprocess.Process | None = None
     started: float = 0.0
     restarts: int = 0
@@ -132,7 +134,7 @@ class Child:
             "last_exit_reason": exit_reason(self.last_exit) if self.last_exit is not None else "",
             "events": self.counter("events"), "events_per_s": self.rate,
             "reconnects": self.counter("reconnects"), "gaps": self.counter("gaps"),
-            "lost": self.counter("lost"), "message": message,
+            "lost": self.counter("lost"), "message": message, **self.venue,
         }  # fmt: skip
 
 
@@ -293,7 +295,8 @@ class Supervisor:
         common = ["--engine", self.engine, "--config", self.config_path]
         kids = [
             Child(f"connector:{c.id}", "connector",
-                  py + ["ttxt_mp.connectors.run", *common, "--connector", c.id], connector=c.id)
+                  py + ["ttxt_mp.connectors.run", *common, "--connector", c.id], connector=c.id,
+                  venue={"exchange": c.exchange, "market": c.market, "symbols": list(c.symbols)})
             for c in self.cfg.connectors
         ]  # fmt: skip
         if self.cfg.recorder.enabled:

@@ -32,6 +32,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 import msgspec
 
 from ttxt_mp.events import OrderStatus, OrderType, Side, TimeInForce
+from ttxt_mp.sim.contracts import CROSS, ISOLATED, MARGIN_PLACES, Contracts
 
 __all__ = [
     "Fill",
@@ -59,6 +60,10 @@ class Reject:
     UNKNOWN_ORDER = "UNKNOWN_ORDER"
     DUPLICATE_CLIENT_ID = "DUPLICATE_CLIENT_ID"
     INVALID_AMEND = "INVALID_AMEND"
+    REDUCE_ONLY = "REDUCE_ONLY"  # a reduce-only order with no opposite position to reduce
+    INVALID_LEVERAGE = "INVALID_LEVERAGE"
+    MARGIN_MODE = "MARGIN_MODE"  # margin mode change with a position or open orders
+    NOT_CONTRACT = "NOT_CONTRACT"  # a contract setting on a spot symbol
 
 
 class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -72,6 +77,8 @@ class SymbolSpec(msgspec.Struct, frozen=True, kw_only=True):
     maker_fee: Decimal = ZERO  # rate, e.g. 0.001
     taker_fee: Decimal = ZERO
     fee_places: int = 8
+    settle: str = ""  # a linear contract settled in this asset (margin, PnL, fees); "" = spot
+    max_leverage: Decimal = Decimal(100)
 
 
 class OrderEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,6 +109,9 @@ class OrderEvent(msgspec.Struct, frozen=True, kw_only=True):
     reject_code: str = ""
     reject_reason: str = ""
     on_book: bool = False
+    reduce_only: bool = False
+    realized_pnl: Decimal = ZERO  # linear contracts: PnL this fill realized
+    closed_qty: Decimal = ZERO  # linear contracts: how much of this fill closed a position
 
 
 class Fill(msgspec.Struct, frozen=True, kw_only=True):
@@ -147,6 +157,8 @@ class _Order:
     cum_quote: Decimal = ZERO
     lock: Decimal = ZERO  # funds still locked for this order
     status: OrderStatus = OrderStatus.NEW
+    reduce_only: bool = False
+    lock_rate: Decimal = ZERO  # linear contracts: margin locked per unit of quantity
 
     @property
     def remaining(self) -> Decimal:
@@ -211,6 +223,7 @@ class MatchingEngine:
         self._next_order_id = 1
         self._next_trade_id: dict[str, int] = {}
         self._seq = 0
+        self.contracts = Contracts()
         for s in specs:
             self.add_symbol(s)
 
@@ -285,11 +298,12 @@ class MatchingEngine:
         order_type: OrderType = OrderType.LIMIT,
         tif: TimeInForce = TimeInForce.GTC,
         client_order_id: str = "",
+        reduce_only: bool = False,
     ) -> Result:
         with localcontext(_CTX):
             return self._place(account, symbol, side, Decimal(qty),
                                None if price is None else Decimal(price), order_type, tif,
-                               client_order_id)  # fmt: skip
+                               client_order_id, reduce_only)  # fmt: skip
 
     def cancel(self, account: str, *, order_id: int = 0, client_order_id: str = "") -> Result:
         with localcontext(_CTX):
@@ -340,7 +354,7 @@ class MatchingEngine:
             ts = self.clock()
             remaining = qty - o.filled
             if price == o.price and qty <= o.qty:  # keeps priority
-                new_lock = price * remaining if o.side == Side.BUY else remaining
+                new_lock = self._amend_lock(o, price, remaining)
                 self._unlock(o, o.lock - new_lock)
                 o.qty = qty
                 return Result(
@@ -350,8 +364,8 @@ class MatchingEngine:
             book = self.books[spec.symbol]
             if o.tif == TimeInForce.POST_ONLY and self._crosses(book, o.side, price):
                 return self._reject(Reject.WOULD_TAKE, "post-only order would trade at the new price")
-            new_lock = price * remaining if o.side == Side.BUY else remaining
-            asset = spec.quote if o.side == Side.BUY else spec.base
+            new_lock = self._amend_lock(o, price, remaining)
+            asset = self._lock_asset(o)
             if self._bal(account, asset)[0] + o.lock < new_lock:
                 return self._reject(Reject.INSUFFICIENT_BALANCE, f"insufficient {asset} balance")
             book.remove(o)
@@ -362,6 +376,62 @@ class MatchingEngine:
             o.seq = self._seq
             return self._execute(book, o, price, ts, account, self._event(o, "AMENDED", ts))
 
+    # -- contracts (symbols with a settle asset)
+
+    def _contract(self, symbol: str) -> SymbolSpec | Result:
+        book = self.books.get(symbol)
+        if book is None:
+            return self._reject(Reject.UNKNOWN_SYMBOL, f"unknown symbol {symbol!r}")
+        if not book.spec.settle:
+            return self._reject(Reject.NOT_CONTRACT, f"{symbol} is not a contract")
+        return book.spec
+
+    def set_leverage(self, account: str, symbol: str, leverage: Decimal | str | int) -> Result:
+        """Leverage of the account's position (and future orders) on ``symbol``: 1 to the
+        symbol's ``max_leverage``; a lower one needs free funds for the larger margin."""
+        with localcontext(_CTX):
+            spec = self._contract(symbol)
+            if isinstance(spec, Result):
+                return spec
+            lev = Decimal(leverage)
+            if not lev.is_finite() or not 1 <= lev <= spec.max_leverage:
+                return self._reject(Reject.INVALID_LEVERAGE,
+                                    f"leverage {lev} is not in 1..{spec.max_leverage}")  # fmt: skip
+            delta = self.contracts.margin_after(account, symbol, lev)
+            b = self._bal(account, spec.settle)
+            if delta > b[0]:
+                return self._reject(Reject.INSUFFICIENT_BALANCE,
+                                    f"insufficient {spec.settle} margin for leverage {lev}")  # fmt: skip
+            self.contracts.set_leverage(account, symbol, lev)
+            b[0] -= delta
+            b[1] += delta
+            return Result(accepted=True, accounts=(account,))
+
+    def set_margin_mode(self, account: str, symbol: str, isolated: bool) -> Result:
+        """Cross or isolated margin on ``symbol``: only without a position or open orders."""
+        spec = self._contract(symbol)
+        if isinstance(spec, Result):
+            return spec
+        p = self.contracts.position(account, symbol)
+        if p.size:
+            return self._reject(Reject.MARGIN_MODE, "margin mode cannot change with a position")
+        if any(o.account == account and o.spec.symbol == symbol for o in self.orders.values()):
+            return self._reject(Reject.MARGIN_MODE, "margin mode cannot change with open orders")
+        p.margin_mode = ISOLATED if isolated else CROSS
+        return Result(accepted=True, accounts=(account,))
+
+    def fund(self, symbol: str, mark: Decimal, rate: Decimal) -> list[tuple[str, Decimal]]:
+        """Pay funding on every open position of ``symbol`` (longs pay shorts when
+        ``rate`` > 0): (account, amount received) per position, in the settle asset."""
+        with localcontext(_CTX):
+            spec = self.books[symbol].spec
+            out = []
+            for p, amount in self.contracts.funding(symbol, mark, rate, spec.fee_places,
+                                                    self.clock()):  # fmt: skip
+                self._bal(p.account, spec.settle)[0] += amount
+                out.append((p.account, amount))
+            return out
+
     # -- internals
 
     def _bal(self, account: str, asset: str) -> list[Decimal]:
@@ -371,9 +441,21 @@ class MatchingEngine:
             b = acct[asset] = [ZERO, ZERO]
         return b
 
+    @staticmethod
+    def _lock_asset(o: _Order) -> str:
+        return o.spec.settle or (o.spec.quote if o.side == Side.BUY else o.spec.base)
+
+    def _amend_lock(self, o: _Order, price: Decimal, remaining: Decimal) -> Decimal:
+        """What an amended order locks: spot its funds, a contract its margin."""
+        if o.spec.settle:
+            o.lock_rate = self.contracts.order_margin(
+                o.account, o.spec.symbol, o.side == Side.BUY, remaining, price, o.reduce_only
+            ) / remaining
+            return o.lock_rate * remaining
+        return price * remaining if o.side == Side.BUY else remaining
+
     def _lock(self, o: _Order, amount: Decimal) -> None:
-        asset = o.spec.quote if o.side == Side.BUY else o.spec.base
-        b = self._bal(o.account, asset)
+        b = self._bal(o.account, self._lock_asset(o))
         b[0] -= amount
         b[1] += amount
         o.lock += amount
@@ -381,8 +463,7 @@ class MatchingEngine:
     def _unlock(self, o: _Order, amount: Decimal) -> None:
         if amount <= 0:
             return
-        asset = o.spec.quote if o.side == Side.BUY else o.spec.base
-        b = self._bal(o.account, asset)
+        b = self._bal(o.account, self._lock_asset(o))
         b[0] += amount
         b[1] -= amount
         o.lock -= amount
@@ -402,10 +483,10 @@ class MatchingEngine:
             symbol=o.spec.symbol, side=o.side, order_type=o.order_type, tif=o.tif,
             price=o.price, qty=o.qty, filled_qty=o.filled, cum_quote=o.cum_quote,
             status=o.status, exec_type=exec_type, ts=ts, on_book=o.order_id in self.orders,
-            **kw,
+            reduce_only=o.reduce_only, **kw,
         )  # fmt: skip
 
-    def _place(self, account, symbol, side, qty, price, order_type, tif, cid) -> Result:
+    def _place(self, account, symbol, side, qty, price, order_type, tif, cid, reduce_only) -> Result:
         book = self.books.get(symbol)
         if book is None:
             return self._reject(Reject.UNKNOWN_SYMBOL, f"unknown symbol {symbol!r}")
@@ -430,25 +511,26 @@ class MatchingEngine:
         if tif == TimeInForce.POST_ONLY and self._crosses(book, side, price):
             return self._reject(Reject.WOULD_TAKE, "post-only order would immediately match and take")
         # funds
-        if side == Side.SELL:
+        if spec.settle:  # a contract: margin for what the order opens
+            buy = side == Side.BUY
+            if reduce_only and not self.contracts.closable(account, symbol, buy):
+                return self._reject(Reject.REDUCE_ONLY, "reduce-only order: no opposite position")
+            ref = limit if limit is not None else self._market_cost(book, side, qty)[1]
+            need = self.contracts.order_margin(account, symbol, buy, qty, ref, reduce_only)
+            asset = spec.settle
+        elif side == Side.SELL:
             need, asset = qty, spec.base
         elif limit is not None:
             need, asset = limit * qty, spec.quote
         else:  # market buy: the cost of what the book can fill now
-            need, left = ZERO, qty
-            for m in book.crossing(side, None):
-                q = min(left, m.remaining)
-                need += q * m.price
-                left -= q
-                if not left:
-                    break
-            asset = spec.quote
+            need, asset = self._market_cost(book, side, qty)[0], spec.quote
         if self._bal(account, asset)[0] < need:
             return self._reject(Reject.INSUFFICIENT_BALANCE, f"insufficient {asset} balance")
         ts = self.clock()
         self._seq += 1
         o = _Order(self._next_order_id, account, cid, spec, side, order_type, tif,
-                   price if price is not None else ZERO, qty, self._seq)  # fmt: skip
+                   price if price is not None else ZERO, qty, self._seq,
+                   reduce_only=reduce_only, lock_rate=need / qty)  # fmt: skip
         self._next_order_id += 1
         self._lock(o, need)
         if tif == TimeInForce.FOK:
@@ -462,6 +544,19 @@ class MatchingEngine:
                     events=(new, self._event(o, "EXPIRED", ts)), accounts=(account,),
                 )  # fmt: skip
         return self._execute(book, o, limit, ts, account, self._event(o, "NEW", ts))
+
+    @staticmethod
+    def _market_cost(book: _Book, side: Side, qty: Decimal) -> tuple[Decimal, Decimal]:
+        """(cost, average price) of what the book can fill of ``qty`` now (0s if none)."""
+        cost, left = ZERO, qty
+        for m in book.crossing(side, None):
+            q = min(left, m.remaining)
+            cost += q * m.price
+            left -= q
+            if not left:
+                break
+        filled = qty - left
+        return cost, cost / filled if filled else ZERO
 
     def _execute(self, book, o: _Order, limit, ts: int, account: str, first) -> Result:
         """Match ``o`` (after its ``first`` event: NEW or AMENDED), rest or finish it, and
@@ -484,6 +579,19 @@ class MatchingEngine:
             if m is o:
                 continue
             q = min(o.remaining, m.remaining)
+            if spec.settle:  # reduce-only orders never trade beyond the position
+                if o.reduce_only:
+                    q = min(q, self._closable(o))
+                    if not q:
+                        break
+                if m.reduce_only:
+                    cap = self._closable(m)
+                    if not cap:
+                        self._close(m, OrderStatus.EXPIRED)
+                        events.append(self._event(m, "EXPIRED", ts))
+                        touched.add(m.account)
+                        continue
+                    q = min(q, cap)
             p = m.price
             notional = p * q
             trade_id = self._next_trade_id[spec.symbol]
@@ -492,19 +600,27 @@ class MatchingEngine:
             buyer_rate = spec.taker_fee if buyer is o else spec.maker_fee
             seller_rate = spec.taker_fee if seller is o else spec.maker_fee
             places = Decimal(1).scaleb(-spec.fee_places)
-            buyer_fee = (q * buyer_rate).quantize(places, ROUND_HALF_UP)
-            seller_fee = (notional * seller_rate).quantize(places, ROUND_HALF_UP)
-            # buyer pays quote from its lock, receives base minus fee
-            qb = self._bal(buyer.account, spec.quote)
-            qb[1] -= notional
-            buyer.lock -= notional
-            self._bal(buyer.account, spec.base)[0] += q - buyer_fee
-            # seller delivers base from its lock, receives quote minus fee
-            self._bal(seller.account, spec.base)[1] -= q
-            seller.lock -= q
-            self._bal(seller.account, spec.quote)[0] += notional - seller_fee
-            self.fees[spec.base] = self.fees.get(spec.base, ZERO) + buyer_fee
-            self.fees[spec.quote] = self.fees.get(spec.quote, ZERO) + seller_fee
+            pnl: dict[int, tuple[Decimal, Decimal]] = {}
+            none = (ZERO, ZERO)
+            if spec.settle:  # both pay their fee on the notional, in the settle asset
+                buyer_fee = (notional * buyer_rate).quantize(places, ROUND_HALF_UP)
+                seller_fee = (notional * seller_rate).quantize(places, ROUND_HALF_UP)
+                pnl[buyer.order_id] = self._settle_contract(buyer, q, p, buyer_fee, ts)
+                pnl[seller.order_id] = self._settle_contract(seller, -q, p, seller_fee, ts)
+            else:
+                buyer_fee = (q * buyer_rate).quantize(places, ROUND_HALF_UP)
+                seller_fee = (notional * seller_rate).quantize(places, ROUND_HALF_UP)
+                # buyer pays quote from its lock, receives base minus fee
+                qb = self._bal(buyer.account, spec.quote)
+                qb[1] -= notional
+                buyer.lock -= notional
+                self._bal(buyer.account, spec.base)[0] += q - buyer_fee
+                # seller delivers base from its lock, receives quote minus fee
+                self._bal(seller.account, spec.base)[1] -= q
+                seller.lock -= q
+                self._bal(seller.account, spec.quote)[0] += notional - seller_fee
+                self.fees[spec.base] = self.fees.get(spec.base, ZERO) + buyer_fee
+                self.fees[spec.quote] = self.fees.get(spec.quote, ZERO) + seller_fee
             for x in (o, m):
                 x.filled += q
                 x.cum_quote += notional
@@ -515,18 +631,39 @@ class MatchingEngine:
                 self._unlock(m, m.lock)  # a buy maker's lock is exact; nothing is left
             touched.add(m.account)
             taker_fee, maker_fee = (buyer_fee, seller_fee) if buyer is o else (seller_fee, buyer_fee)
-            taker_asset = spec.base if buyer is o else spec.quote
-            maker_asset = spec.quote if buyer is o else spec.base
+            taker_asset = spec.settle or (spec.base if buyer is o else spec.quote)
+            maker_asset = spec.settle or (spec.quote if buyer is o else spec.base)
             fills.append(Fill(
                 trade_id=trade_id, symbol=spec.symbol, price=p, qty=q, taker_side=o.side,
                 taker_order_id=o.order_id, maker_order_id=m.order_id, taker_account=o.account,
                 maker_account=m.account, taker_fee=taker_fee, taker_fee_asset=taker_asset,
                 maker_fee=maker_fee, maker_fee_asset=maker_asset, ts=ts,
             ))  # fmt: skip
+            m_pnl, o_pnl = pnl.get(m.order_id, none), pnl.get(o.order_id, none)
             events.append(self._event(m, "TRADE", ts, last_qty=q, last_price=p, fee=maker_fee,
-                                      fee_asset=maker_asset, trade_id=trade_id, is_maker=True))
+                                      fee_asset=maker_asset, trade_id=trade_id, is_maker=True,
+                                      realized_pnl=m_pnl[0], closed_qty=m_pnl[1]))
             events.append(self._event(o, "TRADE", ts, last_qty=q, last_price=p, fee=taker_fee,
-                                      fee_asset=taker_asset, trade_id=trade_id))
+                                      fee_asset=taker_asset, trade_id=trade_id,
+                                      realized_pnl=o_pnl[0], closed_qty=o_pnl[1]))
+
+    def _closable(self, o: _Order) -> Decimal:
+        return self.contracts.closable(o.account, o.spec.symbol, o.side == Side.BUY)
+
+    def _settle_contract(self, x: _Order, signed_qty: Decimal, price: Decimal, fee: Decimal,
+                         ts: int) -> tuple[Decimal, Decimal]:  # fmt: skip
+        """One side of a contract fill: release the order margin of the filled part, book
+        the position (its margin moves to ``locked``), realized PnL and the fee; returns
+        (realized PnL, closed quantity)."""
+        settle = x.spec.settle
+        b = self._bal(x.account, settle)
+        release = min(x.lock, (abs(signed_qty) * x.lock_rate).quantize(MARGIN_PLACES))
+        x.lock -= release
+        realized, dm, closed = self.contracts.fill(x.account, x.spec.symbol, signed_qty, price, ts)
+        b[0] += release + realized - fee - dm
+        b[1] += dm - release
+        self.fees[settle] = self.fees.get(settle, ZERO) + fee
+        return realized, closed
 
     def _finish(self, book: _Book, o: _Order, ts: int, events: list) -> None:
         """Rest a GTC/post-only remainder; expire an IOC/FOK/market one; release funds."""
@@ -534,8 +671,11 @@ class MatchingEngine:
             self._forget(o)
             self._unlock(o, o.lock)
             return
-        if o.tif in (TimeInForce.GTC, TimeInForce.POST_ONLY) and o.order_type == OrderType.LIMIT:
-            if o.side == Side.BUY:  # fills at better prices leave surplus lock
+        rests = o.tif in (TimeInForce.GTC, TimeInForce.POST_ONLY) and o.order_type == OrderType.LIMIT
+        if o.reduce_only and o.spec.settle and not self._closable(o):
+            rests = False  # nothing left to reduce: the rest expires
+        if rests:
+            if o.side == Side.BUY and not o.spec.settle:  # fills at better prices leave surplus lock
                 self._unlock(o, o.lock - o.price * o.remaining)
             if o.order_id not in self.orders:
                 self.orders[o.order_id] = o

@@ -12,6 +12,13 @@ invisible in the public book; after every market step :meth:`TradingCore.settle`
 ones the synthetic book has moved through (the synthetic level trades as taker against the
 user's order, at the user's price). Everything is driven by the simulator's clock and the
 order of commands, so a run is deterministic for a seed.
+
+A venue of linear contracts (perpetuals) calls :meth:`TradingCore.use_contracts` when it
+attaches: every symbol then settles in its quote asset (margin, realized PnL, fees; see
+:mod:`ttxt_mp.sim.contracts`), with leverage and margin mode per account and symbol and
+funding paid every ``funding_interval_s`` at the mark price (``mark_source``, the mid by
+default) and ``funding_rate``. ``contract_listeners`` hear of leverage, margin-mode and
+funding changes.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from decimal import Decimal
 import msgspec
 
 from ttxt_mp.events import OrderStatus, OrderType, Side, TimeInForce
+from ttxt_mp.sim.contracts import Position
 from ttxt_mp.sim.market import Market
 from ttxt_mp.sim.matching import MatchingEngine, OrderEvent, Reject, Result, SymbolSpec
 
@@ -99,9 +107,7 @@ class TradingCore:
                 step_size=Decimal(m.spec.step), maker_fee=Decimal(maker_fee),
                 taker_fee=Decimal(taker_fee),
             )  # fmt: skip
-        self.engine = MatchingEngine(self.specs.values(), clock=clock_ns)
-        for asset in {a for s in self.specs.values() for a in (s.base, s.quote)}:
-            self.engine.deposit(MARKET, asset, _MARKET_FUNDS)
+        self._new_engine()
         self.maker_fee = Decimal(maker_fee)
         self.taker_fee = Decimal(taker_fee)
         self._secrets: dict[str, str] = {}
@@ -113,6 +119,88 @@ class TradingCore:
         self.listeners: list[Callable[[Result], None]] = []
         self.balance_listeners: list[Callable[[str, str, Decimal, int], None]] = []
         self.forget_listeners: list[Callable[[int], None]] = []  # a closed order dropped
+        # Contracts (use_contracts): (api key, symbol, what: LEVERAGE | MARGIN_MODE |
+        # FUNDING, funding amount received, ms)
+        self.contracts = False
+        self.contract_listeners: list[Callable[[str, str, str, Decimal, int], None]] = []
+        self.funding_interval_ns = 8 * 3600 * 10**9
+        self.funding_rate = Decimal("0.0001")
+        self.mark_source: Callable[[str], Decimal] | None = None
+        self.rate_source: Callable[[str], Decimal] | None = None  # else funding_rate
+        self.next_funding_ns = 0
+
+    def _new_engine(self) -> None:
+        self.engine = MatchingEngine(self.specs.values(), clock=self.clock_ns)
+        for asset in {a for s in self.specs.values() for a in (s.base, s.quote, s.settle) if a}:
+            self.engine.deposit(MARKET, asset, _MARKET_FUNDS)
+
+    # ------------------------------------------------------------ contracts
+
+    def use_contracts(self, *, max_leverage: Decimal | int = 100,
+                      default_leverage: Decimal | int = 10, funding_interval_s: float = 8 * 3600,
+                      funding_rate: Decimal | str = "0.0001") -> None:  # fmt: skip
+        """Make every symbol a linear contract settled in its quote asset (call before any
+        account or order: a venue adapter's ``attach_trading``)."""
+        if self._secrets or self.orders:
+            raise RuntimeError("use_contracts: the core already has accounts or orders")
+        self.specs = {sym: msgspec.structs.replace(s, settle=s.quote,
+                                                   max_leverage=Decimal(max_leverage))
+                      for sym, s in self.specs.items()}  # fmt: skip
+        self._new_engine()
+        self.engine.contracts.default_leverage = Decimal(default_leverage)
+        self.contracts = True
+        self.funding_interval_ns = int(funding_interval_s * 1e9)
+        self.funding_rate = Decimal(funding_rate)
+        self.next_funding_ns = 0
+
+    def mark(self, symbol: str) -> Decimal:
+        return self.mark_source(symbol) if self.mark_source is not None else self.mid(symbol)
+
+    def position(self, api_key: str, symbol: str) -> Position:
+        return self.engine.contracts.position(api_key, symbol)
+
+    def positions(self, api_key: str) -> list[Position]:
+        return [p for (a, _), p in self.engine.contracts.positions.items() if a == api_key]
+
+    def set_leverage(self, api_key: str, symbol: str, leverage: Decimal) -> Result:
+        r = self.engine.set_leverage(api_key, symbol, leverage)
+        if r.accepted:
+            self._contract_event(api_key, symbol, "LEVERAGE")
+        return r
+
+    def set_margin_mode(self, api_key: str, symbol: str, isolated: bool) -> Result:
+        r = self.engine.set_margin_mode(api_key, symbol, isolated)
+        if r.accepted:
+            self._contract_event(api_key, symbol, "MARGIN_MODE")
+        return r
+
+    def _contract_event(self, api_key: str, symbol: str, what: str,
+                        amount: Decimal = Decimal(0)) -> None:  # fmt: skip
+        now = ms(self.clock_ns())
+        for fn in self.contract_listeners:
+            fn(api_key, symbol, what, amount, now)
+
+    def fund_now(self, rate: Decimal | str | None = None) -> None:
+        """Pay funding on every symbol now (``rate``: this once, else ``funding_rate``)."""
+        for sym in self.specs:
+            r = Decimal(rate) if rate is not None else (
+                self.rate_source(sym) if self.rate_source is not None else self.funding_rate)
+            for acct, amount in self.engine.fund(sym, self.mark(sym), r):
+                if acct != MARKET:
+                    self._contract_event(acct, sym, "FUNDING", amount)
+
+    def maybe_fund(self) -> None:
+        """Funding when a funding time has passed (every ``funding_interval_ns`` of the
+        clock, aligned to multiples of it, like the venues' 00:00/08:00/16:00 UTC)."""
+        if not self.contracts or self.funding_interval_ns <= 0:
+            return
+        now = self.clock_ns()
+        step = self.funding_interval_ns
+        if not self.next_funding_ns:
+            self.next_funding_ns = (now // step + 1) * step
+        if now >= self.next_funding_ns:
+            self.next_funding_ns = (now // step + 1) * step
+            self.fund_now()
 
     # ------------------------------------------------------------ accounts
 
@@ -185,12 +273,13 @@ class TradingCore:
     # ------------------------------------------------------------ commands
 
     def place(self, api_key: str, symbol: str, side: Side, qty: Decimal, price: Decimal | None,
-              order_type: OrderType, tif: TimeInForce, client_order_id: str) -> Result:
+              order_type: OrderType, tif: TimeInForce, client_order_id: str,
+              reduce_only: bool = False) -> Result:  # fmt: skip
         self.settle(symbol)
         limit = price if order_type == OrderType.LIMIT else None
         return self._with_liquidity(symbol, side, limit, qty, lambda: self.engine.place(
             api_key, symbol, side, qty, price, order_type=order_type, tif=tif,
-            client_order_id=client_order_id))
+            client_order_id=client_order_id, reduce_only=reduce_only))
 
     def cancel(self, api_key: str, order_id: int = 0, client_order_id: str = "") -> Result:
         r = self.engine.cancel(api_key, order_id=order_id, client_order_id=client_order_id)
@@ -271,7 +360,10 @@ class TradingCore:
 
     def settle(self, symbol: str | None = None) -> None:
         """Fill resting user orders the synthetic book has crossed (the synthetic level is
-        the taker, the user's order the maker at its own price)."""
+        the taker, the user's order the maker at its own price); with no ``symbol`` (a
+        clock step) also pay funding when it is due."""
+        if symbol is None:
+            self.maybe_fund()
         for sym in ([symbol] if symbol is not None else list(self.specs)):
             if not self.engine.orders:
                 return

@@ -7,8 +7,11 @@ intent, and the earlier text, is ``U > id + 1``). An event overlapping the book 
 (``U <= id < u``) is applied, as the procedure says. The book id becomes ``u``.
 
 USDⓈ-M futures events (``pu`` present, ``prev_update_id != -1``): the first event after a
-snapshot is stale if ``u < lastUpdateId`` and must have ``U <= lastUpdateId``; every later
-event must have ``pu == previous u``.
+snapshot is stale if ``u < lastUpdateId`` and must have ``U <= lastUpdateId`` (the docs),
+or ``U == lastUpdateId + 1``: no update id lies between the two, so nothing was missed
+(a quiet book's snapshot is its last event's ``u`` and the next event starts one after
+it; the docs' rule alone would call that a gap and refetch); every later event must have
+``pu == previous u``.
 
 Deltas before a snapshot (or after a gap) are ``NOT_SYNCED``; snapshots always replace.
 """
@@ -45,9 +48,9 @@ class BinanceRule(SequenceRule):
         elif book.fresh:  # futures, first event after the snapshot
             if u < book_id:
                 return STALE
-            if ev.first_update_id > book_id:
+            if ev.first_update_id > book_id + 1:
                 return Gap(f"first event after snapshot {book_id} starts at "
-                           f"U={ev.first_update_id} > lastUpdateId")  # fmt: skip
+                           f"U={ev.first_update_id} > lastUpdateId + 1")  # fmt: skip
         else:  # futures: the pu chain
             if u <= book_id:
                 return STALE

@@ -1,4 +1,5 @@
-"""Binance Spot public market data connector.
+"""Binance public market data connectors: Spot (:class:`BinanceConnector`) and USDⓈ-M
+futures (:class:`BinanceLinearConnector`, market ``linear``; what differs is below).
 
 Streams (Binance "Web Socket Streams"): the combined endpoint ``/stream?streams=a/b/c``
 when the names fit in a URL, else ``/stream`` plus ``SUBSCRIBE`` requests (at most
@@ -18,6 +19,18 @@ and a quiet symbol may send nothing for long, so a ``LIST_SUBSCRIPTIONS`` reques
 Symbols are validated against ``GET /api/v3/exchangeInfo`` at start: the instrument list
 trading uses too, fetched once per process, and the REST budget is the process's one
 limiter for the host (:mod:`ttxt_mp.connectors.binance.rest`).
+
+USDⓈ-M futures (``fstream.binance.com`` / ``fapi.binance.com``, same stream protocol with
+10 incoming messages per second): instruments from ``GET /fapi/v1/exchangeInfo``
+(``BTCUSDT`` -> ``BTC/USDT:USDT``), snapshots from ``GET /fapi/v1/depth`` (weight
+2/5/10/20 by limit, REQUEST_WEIGHT 2400 per minute) synced by the futures rule of the
+docs' procedure (first event ``U <= lastUpdateId <= u``, then ``pu`` == previous ``u``;
+:mod:`ttxt_mp.connectors.binance.book_rule`); trades always from ``@aggTrade`` (the
+futures public trade stream); ``streams.mark_price`` -> ``@markPrice@1s``,
+``streams.liquidations`` -> ``@forceOrder``; ``streams.open_interest`` has no stream:
+``GET /fapi/v1/openInterest`` (weight 1) per symbol every :data:`OPEN_INTEREST_POLL_S`
+(slower with many symbols, see :meth:`BinanceLinearConnector.open_interest_interval`),
+published when its value or time changed.
 """
 
 from __future__ import annotations
@@ -33,8 +46,8 @@ from ttxt_mp.connectors.base import ConnectorBase
 from ttxt_mp.connectors.binance import rest as venue_rest
 from ttxt_mp.connectors.binance.normalizer import BinanceDenormalizer, BinanceNormalizer
 from ttxt_mp.connectors.binance.sync import BinanceBookSync
-from ttxt_mp.connectors.normalizer import MalformedFrame, SymbolMap
-from ttxt_mp.events import ConnectorState, Orderbook
+from ttxt_mp.connectors.normalizer import MalformedFrame, Stream, SymbolMap
+from ttxt_mp.events import ConnectorState, OpenInterest, Orderbook
 from ttxt_mp.queues import IQueuePublisher
 from ttxt_mp.web import (
     AppHeartbeat,
@@ -46,7 +59,7 @@ from ttxt_mp.web import (
     WSJSONRequest,
 )
 
-__all__ = ["BinanceConnector", "depth_weight"]
+__all__ = ["BinanceConnector", "BinanceLinearConnector", "depth_weight", "futures_depth_weight"]
 
 S = ConnectorState
 
@@ -58,15 +71,31 @@ MIN_PROBE_INTERVAL_S = 0.5  # <= 2 probes/s + pongs stay under the 5 messages/s 
 SNAPSHOT_WAIT_FIRST_DIFF_S = 1.0
 
 
+OPEN_INTEREST_POLL_S = 3.0
+"""Seconds between two open-interest requests for a symbol (few symbols)."""
+OPEN_INTEREST_WEIGHT_PER_MIN = 600
+"""At most this much of the 2400 per minute REQUEST_WEIGHT goes to open interest: with
+many symbols each is polled less often (snapshots must still get through)."""
+
+
 def depth_weight(limit: int) -> int:
     """Request weight of GET /api/v3/depth by limit (Binance Spot REST docs)."""
     return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+
+
+def futures_depth_weight(limit: int) -> int:
+    """Request weight of GET /fapi/v1/depth by limit (USDⓈ-M "Order Book": 5, 10, 20, 50:
+    2; 100: 5; 500: 10; 1000: 20)."""
+    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
 
 
 class BinanceConnector(ConnectorBase):
     """Binance Spot connector; see the module docstring."""
 
     exchange = "binance"
+    market = "spot"
+    depth_path = "/api/v3/depth"
+    depth_weight = staticmethod(depth_weight)
 
     def __init__(self, cfg: ConnectorConfig, publisher: IQueuePublisher, **kwargs: Any) -> None:
         super().__init__(cfg, publisher, **kwargs)
@@ -81,7 +110,7 @@ class BinanceConnector(ConnectorBase):
 
     def _make_factory(self) -> WebAssistantFactory:
         return WebAssistantFactory(
-            rate_limiter=venue_rest.rate_limiter(self.cfg.rest_url()),
+            rate_limiter=venue_rest.rate_limiter(self.cfg.rest_url(), self.market),
             rest_base_url=self.cfg.rest_url(),
             rng=self._rng,
         )
@@ -92,7 +121,8 @@ class BinanceConnector(ConnectorBase):
     async def _load_symbols(self, rest: RESTAssistant) -> SymbolMap:
         """exchangeInfo for the planned symbols (the full list if one is unknown), shared
         with trading in this process."""
-        insts = await venue_rest.instruments(rest, self.cfg.rest_url(), self.plan.symbols)
+        insts = await venue_rest.instruments(rest, self.cfg.rest_url(), self.plan.symbols,
+                                             market=self.market)  # fmt: skip
         return SymbolMap.from_instruments(insts, exchange=self.exchange)
 
     def _make_normalizer(self, symbols: SymbolMap) -> BinanceNormalizer:
@@ -100,10 +130,13 @@ class BinanceConnector(ConnectorBase):
         return BinanceNormalizer(symbols)
 
     def _topics(self) -> list[str]:
-        plan = self.plan
-        streams = plan.streams(self.active_symbols)
-        # Binance's diff stream is one (full-depth) stream; `plan.depth` is the REST limit.
-        return [self.denormalizer.topic(msgspec.structs.replace(s, depth=0)) for s in streams]
+        streams = (self._wire_stream(s) for s in self.plan.streams(self.active_symbols))
+        return [self.denormalizer.topic(s) for s in streams if s is not None]
+
+    def _wire_stream(self, s: Stream) -> Stream | None:
+        """The stream subscribed for a planned one (None: not a WebSocket stream). Binance's
+        diff stream is one (full-depth) stream; ``plan.depth`` is the REST limit."""
+        return msgspec.structs.replace(s, depth=0) if s.channel == "book" else s
 
     def _ws_url(self) -> str:
         base = self.cfg.ws_url().rstrip("/")
@@ -196,8 +229,8 @@ class BinanceConnector(ConnectorBase):
         while sync.needs_snapshot:
             try:
                 resp = await rest.request(
-                    "GET", self._url("/api/v3/depth"), params={"symbol": native, "limit": limit},
-                    weight=depth_weight(limit), raw=True,
+                    "GET", self._url(self.depth_path), params={"symbol": native, "limit": limit},
+                    weight=self.depth_weight(limit), raw=True,
                 )  # fmt: skip
                 snap = self.normalizer.normalize_snapshot(resp.body, sym)
             except (WebError, MalformedFrame) as exc:
@@ -222,3 +255,62 @@ class BinanceConnector(ConnectorBase):
                 self.resyncs += 1
                 self.set_symbol_state(sym, S.GAP, f"order book gap: {sync.last_gap}")
                 self.set_symbol_state(sym, S.RESYNCING, "resyncing after the gap")
+
+
+class BinanceLinearConnector(BinanceConnector):
+    """Binance USDⓈ-M futures (market ``linear``); see the module docstring."""
+
+    market = "linear"
+    depth_path = "/fapi/v1/depth"
+    depth_weight = staticmethod(futures_depth_weight)
+
+    def __init__(self, cfg: ConnectorConfig, publisher: IQueuePublisher, **kwargs: Any) -> None:
+        super().__init__(cfg, publisher, **kwargs)
+        self._oi_last: dict[str, tuple[float, int]] = {}
+        self.open_interest_polls = 0
+
+    def _wire_stream(self, s: Stream) -> Stream | None:
+        if s.channel == "trades":  # the futures public trade stream is @aggTrade
+            return msgspec.structs.replace(s, channel="agg_trades")
+        if s.channel == "open_interest":
+            return None  # polled over REST
+        return super()._wire_stream(s)
+
+    def _on_connected(self) -> None:
+        super()._on_connected()
+        if self.plan.open_interest:
+            self.spawn(self._poll_open_interest(), name="open interest")
+
+    def open_interest_interval(self) -> float:
+        """Seconds between two polls of one symbol: :data:`OPEN_INTEREST_POLL_S`, longer
+        when the symbols would spend more than :data:`OPEN_INTEREST_WEIGHT_PER_MIN`."""
+        n = len(self.active_symbols)
+        return max(OPEN_INTEREST_POLL_S, n * 60.0 / OPEN_INTEREST_WEIGHT_PER_MIN)
+
+    async def _poll_open_interest(self) -> None:
+        """``GET /fapi/v1/openInterest`` per symbol, round after round (tied to the
+        connection: a reconnect restarts it); an unchanged value is not published again."""
+        rest = self.factory.get_rest_assistant()
+        interval = self.open_interest_interval()
+        while True:
+            for sym in self.active_symbols:
+                ev = await self._open_interest(rest, sym)
+                if ev is None:
+                    continue
+                key = (ev.open_interest, ev.exch_ts)
+                if self._oi_last.get(sym) != key:
+                    self._oi_last[sym] = key
+                    self._put(ev)
+            await asyncio.sleep(interval)
+
+    async def _open_interest(self, rest: RESTAssistant, sym: str) -> OpenInterest | None:
+        assert self.normalizer is not None and self.symbol_map is not None
+        native = self.symbol_map.native(sym)
+        try:
+            resp = await rest.request("GET", self._url("/fapi/v1/openInterest"),
+                                      params={"symbol": native}, weight=1, raw=True)  # fmt: skip
+            self.open_interest_polls += 1
+            return self.normalizer.normalize_open_interest(resp.body)
+        except (WebError, MalformedFrame) as exc:
+            self._error_status(f"open interest for {sym} failed: {exc}", sym)
+            return None

@@ -1,12 +1,17 @@
-"""Binance Spot market data -> ttxt-mp events (and subscriptions back).
+"""Binance Spot and USDⓈ-M futures market data -> ttxt-mp events (and subscriptions back).
 
-Messages as documented in binance-spot-api-docs ``web-socket-streams.md`` (Diff. Depth
+Spot messages as documented in binance-spot-api-docs ``web-socket-streams.md`` (Diff. Depth
 Stream ``depthUpdate``, Trade Streams ``trade``, Aggregate Trade Streams ``aggTrade``,
 Kline/Candlestick Streams ``kline``, Individual Symbol Book Ticker Streams (no event type:
 ``{"u","s","b","B","a","A"}``); raw ``/ws/<stream>`` payloads or combined
 ``{"stream":..,"data":..}`` wrappers) and
-``rest-api.md`` (``GET /api/v3/depth``, ``GET /api/v3/exchangeInfo``). USDⓈ-M futures
-diff depth (``pu``, ``T``) decodes with the same struct.
+``rest-api.md`` (``GET /api/v3/depth``, ``GET /api/v3/exchangeInfo``).
+
+USDⓈ-M futures ("WebSocket Market Streams" of the derivatives docs) share the layout:
+diff depth carries ``pu`` and ``T`` (same struct), ``bookTicker`` has an event type and
+``E``/``T`` (the Spot struct reads it, ``exch_ts`` from ``E``), and three more events:
+``markPriceUpdate`` -> ``MarkPrice``, ``forceOrder`` -> ``Liquidation``; the REST
+``GET /fapi/v1/openInterest`` body -> ``OpenInterest`` (:meth:`normalize_open_interest`).
 
 Trade side: Binance sends ``m`` = "is the buyer the market maker?"; ``m=true`` means the
 taker sold, so the normalized (taker) side is SELL. An aggregate trade (one taker order at
@@ -15,8 +20,9 @@ one price) is one ``Trade`` whose id is the aggregate id ``a``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType
@@ -30,7 +36,18 @@ from ttxt_mp.connectors.normalizer import (
     Stream,
     SymbolMap,
 )
-from ttxt_mp.events import BookTicker, Event, Kline, MarketTrades, Orderbook, Side, Trade
+from ttxt_mp.events import (
+    BookTicker,
+    Event,
+    Kline,
+    Liquidation,
+    MarketTrades,
+    MarkPrice,
+    OpenInterest,
+    Orderbook,
+    Side,
+    Trade,
+)
 
 __all__ = ["BinanceDenormalizer", "BinanceNormalizer", "symbols_from_exchange_info"]
 
@@ -73,7 +90,8 @@ class AggTradeMsg(Struct, tag_field="e", tag="aggTrade"):
 
 
 class BookTickerMsg(Struct):
-    """Individual Symbol Book Ticker Streams: no event type and no time."""
+    """Individual Symbol Book Ticker Streams: Spot's has no event type and no time; the
+    futures one adds ``"e":"bookTicker"``, ``E`` (event time) and ``T`` (transaction time)."""
 
     u: int  # order book updateId
     s: str
@@ -81,6 +99,47 @@ class BookTickerMsg(Struct):
     B: Qty
     a: Qty
     A: Qty
+    E: int = 0
+
+
+class FutBookTickerMsg(BookTickerMsg, tag_field="e", tag="bookTicker"):
+    """The futures bookTicker as a tagged event (a raw ``/ws/<sym>@bookTicker`` frame)."""
+
+
+class MarkPriceMsg(Struct, tag_field="e", tag="markPriceUpdate"):
+    """Mark Price Stream (USDⓈ-M). ``r`` is "" for delivery contracts (and may be < 0)."""
+
+    E: int
+    s: str
+    p: Qty  # mark price
+    i: Qty = 0.0  # index price
+    r: str = ""  # funding rate
+    T: int = 0  # next funding time (0 for delivery contracts)
+
+
+class ForceOrderBody(Struct):
+    s: str
+    S: Literal["BUY", "SELL"]  # side of the liquidation order
+    q: Qty  # original quantity
+    p: Qty  # price
+    ap: Qty = 0.0  # average price
+    z: Qty = 0.0  # filled accumulated quantity
+    T: int = 0  # order trade time
+
+
+class ForceOrderMsg(Struct, tag_field="e", tag="forceOrder"):
+    """Liquidation Order Streams (USDⓈ-M): the latest liquidation of a symbol per second."""
+
+    E: int
+    o: ForceOrderBody
+
+
+class OpenInterestMsg(Struct):
+    """``GET /fapi/v1/openInterest`` (USDⓈ-M)."""
+
+    openInterest: Qty
+    symbol: str
+    time: int
 
 
 class CombinedBookTicker(Struct):
@@ -109,8 +168,10 @@ class KlineMsg(Struct, tag_field="e", tag="kline"):
     k: KlineBody
 
 
-StreamEvent = DepthUpdate | TradeMsg | AggTradeMsg | KlineMsg
-KNOWN_EVENTS = frozenset({"depthUpdate", "trade", "aggTrade", "kline"})
+StreamEvent = (DepthUpdate | TradeMsg | AggTradeMsg | KlineMsg | MarkPriceMsg | ForceOrderMsg
+               | FutBookTickerMsg)  # fmt: skip
+KNOWN_EVENTS = frozenset({"depthUpdate", "trade", "aggTrade", "kline", "markPriceUpdate",
+                          "forceOrder", "bookTicker"})  # fmt: skip
 
 
 class Combined(Struct):
@@ -152,6 +213,8 @@ _ctag_dec = msgspec.json.Decoder(_CombinedTag)
 _snapshot_dec = msgspec.json.Decoder(DepthSnapshot, strict=False)
 _ticker_dec = msgspec.json.Decoder(BookTickerMsg, strict=False)
 _cticker_dec = msgspec.json.Decoder(CombinedBookTicker, strict=False)
+_oi_dec = msgspec.json.Decoder(OpenInterestMsg, strict=False)
+_SIDE = {"BUY": Side.BUY, "SELL": Side.SELL}
 _TICKER_STREAM = (b'@bookTicker"', '@bookTicker"')  # in a wrapper's stream name (bytes, str)
 _QUOTE = frozenset({34, '"'})  # a '"' read from bytes (an int) or from str
 
@@ -227,6 +290,27 @@ class BinanceNormalizer(NormalizerBase):
                     trades=(trade,),
                 )
             ]
+        if kind is KlineMsg:
+            return self._kline(msg, local_ts)
+        if kind is MarkPriceMsg:
+            return self._mark_price(msg, local_ts, raw_frame)
+        if kind is ForceOrderMsg:
+            o = msg.o
+            return [
+                Liquidation(
+                    exchange=EXCHANGE,
+                    symbol=self.symbols.normalized(o.s),
+                    exch_ts=o.T * ts,  # the liquidation order's trade time
+                    local_ts=local_ts,
+                    side=_SIDE[o.S],
+                    price=o.ap or o.p,  # the average fill price once filled
+                    qty=o.z or o.q,
+                )
+            ]
+        return self._ticker(msg, local_ts)  # FutBookTickerMsg
+
+    def _kline(self, msg: KlineMsg, local_ts: int) -> list[Event]:
+        ts = self._ts
         k = msg.k
         return [
             Kline(
@@ -248,11 +332,33 @@ class BinanceNormalizer(NormalizerBase):
             )
         ]
 
+    def _mark_price(self, msg: MarkPriceMsg, local_ts: int, raw: Any) -> list[Event]:
+        try:
+            rate = float(msg.r) if msg.r else 0.0
+        except ValueError:
+            rate = math.nan
+        if not math.isfinite(rate):
+            raise self._malformed(f"markPriceUpdate: funding rate {msg.r!r} is not a number", raw)
+        ts = self._ts
+        return [
+            MarkPrice(
+                exchange=EXCHANGE,
+                symbol=self.symbols.normalized(msg.s),
+                exch_ts=msg.E * ts,
+                local_ts=local_ts,
+                mark_price=msg.p,
+                index_price=msg.i,
+                funding_rate=rate,
+                next_funding_ts=msg.T * ts,
+            )
+        ]
+
     def _ticker(self, msg: BookTickerMsg, local_ts: int) -> list[Event]:
         return [
             BookTicker(
                 exchange=EXCHANGE,
                 symbol=self.symbols.normalized(msg.s),
+                exch_ts=msg.E * self._ts,
                 local_ts=local_ts,
                 bid=msg.b,
                 bid_qty=msg.B,
@@ -312,14 +418,8 @@ class BinanceNormalizer(NormalizerBase):
         try:
             snap = _snapshot_dec.decode(body)
         except msgspec.DecodeError as err:
-            reason = str(err)
-            try:
-                ctl = _control_dec.decode(body)
-                if ctl.code is not UNSET:
-                    reason = f"error reply code {ctl.code}: {ctl.msg}"
-            except msgspec.DecodeError:
-                pass
-            raise self._malformed(f"depth snapshot: {reason}", body) from None
+            raise self._malformed(f"depth snapshot: {self._error_reply(body, err)}",
+                                  body) from None  # fmt: skip
         return Orderbook(
             exchange=EXCHANGE,
             symbol=self._symbol_arg(symbol),
@@ -331,6 +431,33 @@ class BinanceNormalizer(NormalizerBase):
             first_update_id=snap.lastUpdateId,
             last_update_id=snap.lastUpdateId,
         )
+
+
+    def normalize_open_interest(self, body: Any, local_ts: int | None = None) -> OpenInterest:
+        """``GET /fapi/v1/openInterest`` body -> OpenInterest (contracts, in base units;
+        the endpoint gives no value: ``open_interest_value`` 0)."""
+        if local_ts is None:
+            local_ts = self.now()
+        try:
+            msg = _oi_dec.decode(body)
+        except msgspec.DecodeError as err:
+            raise self._malformed(f"open interest: {self._error_reply(body, err)}", body) from None
+        return OpenInterest(
+            exchange=EXCHANGE,
+            symbol=self.symbols.normalized(msg.symbol),
+            exch_ts=msg.time * self._ts,
+            local_ts=local_ts,
+            open_interest=msg.openInterest,
+        )
+
+    @staticmethod
+    def _error_reply(body: Any, err: msgspec.DecodeError) -> str:
+        """Why a REST body did not decode: the venue's error reply if it is one."""
+        try:
+            ctl = _control_dec.decode(body)
+        except msgspec.DecodeError:
+            return str(err)
+        return f"error reply code {ctl.code}: {ctl.msg}" if ctl.code is not UNSET else str(err)
 
 
 def symbols_from_exchange_info(body: Any) -> SymbolMap:
@@ -365,6 +492,13 @@ class BinanceDenormalizer(DenormalizerBase):
             return f"{sym}@bookTicker"
         if stream.channel == "kline":
             return f"{sym}@kline_{stream.interval}"
+        if stream.channel == "mark_price":
+            return f"{sym}@markPrice@1s"  # USDⓈ-M: every second (``@markPrice``: 3 s)
+        if stream.channel == "liquidations":
+            return f"{sym}@forceOrder"
+        if stream.channel == "open_interest":
+            raise ValueError("binance: open interest has no stream; it is polled over REST "
+                             "(GET /fapi/v1/openInterest)")  # fmt: skip
         raise ValueError(f"binance: unknown channel {stream.channel!r}")
 
     def _frame(self, method: str, streams: Iterable[Stream], req_id: int | str) -> list[bytes]:

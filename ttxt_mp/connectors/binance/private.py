@@ -184,6 +184,9 @@ class BinancePrivateNormalizer:
     """Stateful only for ``balanceUpdate`` deltas (last known balance per asset)."""
 
     exchange = EXCHANGE
+    decoders: dict[str, msgspec.json.Decoder] = _DECODERS
+    """User data event type -> its decoder (a market's subclass has its own events)."""
+    ignored: frozenset[str] = _IGNORED
 
     def __init__(self, instruments: InstrumentBook | None = None) -> None:
         self.instruments = instruments
@@ -207,7 +210,7 @@ class BinancePrivateNormalizer:
                 if peek.id is not None:
                     return []  # a WebSocket API response, handled by the connector
                 raise MalformedFrame(EXCHANGE, "user data frame without an event type 'e'", frame)
-            if kind in _IGNORED:
+            if kind in self.ignored:
                 return []
             if kind in _ENDED:
                 return [
@@ -217,12 +220,16 @@ class BinancePrivateNormalizer:
                         message=f"user data stream ended ({kind}); resubscribe and reconcile",
                     )
                 ]  # fmt: skip
-            decoder = _DECODERS.get(kind)
+            decoder = self.decoders.get(kind)
             if decoder is None:
                 raise MalformedFrame(EXCHANGE, f"unknown user data event {kind!r}", frame)
             msg = decoder.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             raise MalformedFrame(EXCHANGE, f"user data: {e}", frame) from None
+        return self._on_message(msg, recv, frame)
+
+    def _on_message(self, msg, recv: int, frame) -> list[Event]:  # noqa: ANN001 - a decoded event
+        """The events of one decoded user data message (see ``decoders``)."""
         if isinstance(msg, _ExecutionReport):
             return [self._order_update(msg, recv, frame)]
         if isinstance(msg, _AccountPosition):
@@ -274,17 +281,19 @@ class BinancePrivateNormalizer:
 
     # -- REST reconciliation
 
+    open_orders_decoder = _OPEN_ORDERS
+    open_orders_path = "GET /api/v3/openOrders"
+
     def parse_open_orders(self, body: bytes | str, local_ts: int | None = None) -> list[OrderUpdate]:
         recv = time.time_ns() if local_ts is None else local_ts
         try:
-            orders = _OPEN_ORDERS.decode(body)
+            orders = self.open_orders_decoder.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise MalformedFrame(EXCHANGE, f"GET /api/v3/openOrders: {e}", body) from None
+            raise MalformedFrame(EXCHANGE, f"{self.open_orders_path}: {e}", body) from None
         out = []
         for o in orders:
-            kind, tif = _order_kind(o.type, o.timeInForce, body)
+            kind, tif = self._order_kind(o.type, o.timeInForce, body)
             cum = _num(o.executedQty, "executedQty", body)
-            quote = _num(o.cummulativeQuoteQty, "cummulativeQuoteQty", body)
             out.append(
                 OrderUpdate(
                     exchange=EXCHANGE, symbol=self._symbol(o.symbol), exch_ts=o.updateTime * MS,
@@ -293,10 +302,19 @@ class BinancePrivateNormalizer:
                     status=_enum(_STATUS, o.status, "order status", body),
                     price=float(_num(o.price, "price", body)),
                     qty=float(_num(o.origQty, "origQty", body)), filled_qty=float(cum),
-                    avg_price=float(quote / cum) if cum > 0 and quote > 0 else 0.0,
+                    avg_price=float(self._avg_price(o, cum, body)),
                 )  # fmt: skip
             )
         return out
+
+    @staticmethod
+    def _order_kind(order_type: str, tif: str, frame) -> tuple[OrderType, TimeInForce]:
+        return _order_kind(order_type, tif, frame)
+
+    @staticmethod
+    def _avg_price(o: _RestOrder, cum: Decimal, body) -> Decimal:
+        quote = _num(o.cummulativeQuoteQty, "cummulativeQuoteQty", body)
+        return quote / cum if cum > 0 and quote > 0 else Decimal(0)
 
     def parse_account(self, body: bytes | str, local_ts: int | None = None) -> Wallet:
         """All balances; also replaces the state used to apply ``balanceUpdate`` deltas."""

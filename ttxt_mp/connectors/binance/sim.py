@@ -3,6 +3,10 @@
 partial depth, trade, aggTrade, kline and bookTicker streams), "Public Rest API for
 Binance", "Error codes for Binance"). Mounted under a base path so URLs read like the real ones:
 <base>/api/v3/depth, <base>/ws/<stream>, <base>/stream?streams=a/b.
+
+What differs in Binance's other markets is behind small hooks (the stream pattern, REST
+prefix, payload heads, update periods, depth weights), so the USDⓈ-M futures adapter
+(:mod:`ttxt_mp.connectors.binance.sim_linear`) is a subclass.
 """
 
 from __future__ import annotations
@@ -54,6 +58,13 @@ class StreamError(ValueError):
 
 class BinanceVenue(VenueBase):
     name = "binance"
+    rest_prefix = "/api/v3"
+    stream_re = _STREAM
+    intervals = INTERVALS
+    diff_streams = ("@depth", "@depth@100ms", "@depth@1000ms")
+    agg_extra: dict[str, Any] = {"M": True}  # "Ignore" field of Spot's aggTrade
+    max_depth_limit = 5000
+    partial_keys = ("bids", "asks")  # of the "Partial Book Depth Streams" payload
     knobs = (
         Knob("ping_interval", 20.0, "seconds between server ping frames (General WSS "
              "information: every 20 s)", "ping-interval", at.positive()),
@@ -81,17 +92,18 @@ class BinanceVenue(VenueBase):
         r.add_get("/ws", self.ws_handler)
         r.add_get("/ws/{stream}", self.ws_handler)
         r.add_get("/stream", self.ws_handler)
-        r.add_get("/api/v3/ping", self.rest_ping)
-        r.add_get("/api/v3/time", self.rest_time)
-        r.add_get("/api/v3/exchangeInfo", self.rest_exchange_info)
-        r.add_get("/api/v3/depth", self.rest_depth)
-        r.add_get("/api/v3/trades", self.rest_trades)
-        r.add_get("/api/v3/klines", self.rest_klines)
+        pre = self.rest_prefix
+        r.add_get(f"{pre}/ping", self.rest_ping)
+        r.add_get(f"{pre}/time", self.rest_time)
+        r.add_get(f"{pre}/exchangeInfo", self.rest_exchange_info)
+        r.add_get(f"{pre}/depth", self.rest_depth)
+        r.add_get(f"{pre}/trades", self.rest_trades)
+        r.add_get(f"{pre}/klines", self.rest_klines)
 
     # ================================================================ streams
 
     def parse_stream(self, name: str) -> re.Match[str]:
-        m = _STREAM.match(name)
+        m = self.stream_re.match(name)
         if m is None:
             raise StreamError(f"Invalid request: unknown stream '{name}'")
         if m["sym"].upper() not in self.markets:
@@ -136,8 +148,8 @@ class BinanceVenue(VenueBase):
 
     def _on_book(self, sym: str, ev: BookEvent) -> None:
         low = sym.lower()
-        for name in (f"{low}@depth", f"{low}@depth@100ms", f"{low}@depth@1000ms"):
-            f = self.streams.get(name)
+        for suffix in self.diff_streams:
+            f = self.streams.get(low + suffix)
             if f:
                 f.state.add(ev)
         f = self.streams.get(f"{low}@bookTicker")
@@ -156,9 +168,13 @@ class BinanceVenue(VenueBase):
         self._book_top[sym] = top
         px, qx = self.px[sym], self.qx[sym]
         self._publish(f, ENC.encode({
-            "u": uid, "s": sym, "b": px.fmt(top[0]), "B": qx.fmt(top[1]),
+            **self._ticker_head(uid), "s": sym, "b": px.fmt(top[0]), "B": qx.fmt(top[1]),
             "a": px.fmt(top[2]), "A": qx.fmt(top[3]),
         }))
+
+    def _ticker_head(self, uid: int) -> dict[str, Any]:
+        """Spot's "Individual Symbol Book Ticker Streams" payload: no event type, no time."""
+        return {"u": uid}
 
     def _on_trades(self, sym: str, trades: list[Trade]) -> None:
         if self.blasting:
@@ -194,7 +210,7 @@ class BinanceVenue(VenueBase):
             self._publish(f, ENC.encode({
                 "e": "aggTrade", "E": now_ms(), "s": sym, "a": agg_id, "p": px.fmt(first.tick),
                 "q": qx.fmt(lots), "f": first.trade_id, "l": trades[j - 1].trade_id,
-                "T": first.ts_ms, "m": not first.taker_buy, "M": True,
+                "T": first.ts_ms, "m": not first.taker_buy, **self.agg_extra,
             }))
             i = j
         self._agg_id[sym] = agg_id
@@ -205,17 +221,31 @@ class BinanceVenue(VenueBase):
                 continue
             m = f.state if isinstance(f.state, re.Match) else f.state.match
             if m["depth"]:
-                period = 0.1 if m["speed"] == "100ms" else 1.0  # "Update Speed: 1000ms or 100ms"
+                period = self.depth_period(m["speed"])
                 if m["lv"] is None:
                     self._flush_diff(f, now)
                 else:
-                    self._partial_depth(f, int(m["lv"]))
+                    self._partial_depth(f, int(m["lv"]), now)
             elif m["iv"]:
-                period = 1.0 if m["iv"] == "1s" else 2.0  # "1000ms for 1s, 2000ms for the other"
+                period = self.kline_period(m["iv"])
                 self._kline_push(f, m["iv"], now)
             else:
-                continue
+                period = self.on_tick_stream(f, m, now)
+                if period is None:
+                    continue
             f.next_due = mono + period if f.next_due == 0.0 else max(f.next_due + period, mono)
+
+    @staticmethod
+    def depth_period(speed: str | None) -> float:
+        return 0.1 if speed == "100ms" else 1.0  # "Update Speed: 1000ms or 100ms"
+
+    @staticmethod
+    def kline_period(iv: str) -> float:
+        return 1.0 if iv == "1s" else 2.0  # "1000ms for 1s, 2000ms for the other"
+
+    def on_tick_stream(self, f: Fanout, m: re.Match[str], now: int) -> float | None:
+        """Push a timed stream other than depth and klines; its period (None: not timed)."""
+        return None
 
     def _flush_diff(self, f: Fanout, now: int) -> None:
         acc: _DiffAcc = f.state
@@ -228,23 +258,30 @@ class BinanceVenue(VenueBase):
         ch = acc.changes
         # "Diff. Depth Stream" payload.
         raw = ENC.encode({
-            "e": "depthUpdate", "E": now, "s": sym, "U": acc.first_u, "u": acc.last_u,
+            **self._diff_head(acc, sym, now),
             "b": [[px.fmt(k[1]), qx.fmt(ch[k])] for k in bids],
             "a": [[px.fmt(k[1]), qx.fmt(ch[k])] for k in asks],
         })
         acc.reset()
         self._publish(f, raw, depth=True)
 
-    def _partial_depth(self, f: Fanout, levels: int) -> None:
+    def _diff_head(self, acc: _DiffAcc, sym: str, now: int) -> dict[str, Any]:
+        return {"e": "depthUpdate", "E": now, "s": sym, "U": acc.first_u, "u": acc.last_u}
+
+    def _partial_depth(self, f: Fanout, levels: int, now: int) -> None:
         sym = f.symbol
         uid, bids, asks = self.markets[sym].snapshot(levels)
         px, qx = self.px[sym], self.qx[sym]
-        # "Partial Book Depth Streams" payload.
+        kb, ka = self.partial_keys
         self._publish(f, ENC.encode({
-            "lastUpdateId": uid,
-            "bids": [[px.fmt(t), qx.fmt(q)] for t, q in bids],
-            "asks": [[px.fmt(t), qx.fmt(q)] for t, q in asks],
+            **self._partial_head(f, uid, now),
+            kb: [[px.fmt(t), qx.fmt(q)] for t, q in bids],
+            ka: [[px.fmt(t), qx.fmt(q)] for t, q in asks],
         }))
+
+    def _partial_head(self, f: Fanout, uid: int, now: int) -> dict[str, Any]:
+        """Spot's "Partial Book Depth Streams" payload: the snapshot's ``lastUpdateId``."""
+        return {"lastUpdateId": uid}
 
     def _kline_push(self, f: Fanout, iv: str, now: int) -> None:
         sym = f.symbol
@@ -274,7 +311,7 @@ class BinanceVenue(VenueBase):
         })
 
     def kline_series(self, sym: str, iv: str):  # noqa: ANN201
-        kind, ms = INTERVALS[iv]
+        kind, ms = self.intervals[iv]
         return self.klines.series(self.markets[sym], kind, ms)
 
     # ================================================================ simulator hooks
@@ -516,12 +553,22 @@ class BinanceVenue(VenueBase):
         h, over = self._weigh(1)
         return over or web.json_response({"serverTime": now_ms()}, headers=h)  # "Check server time"
 
+    default_depth_limit = 100
+
+    @staticmethod
+    def depth_weight(limit: int) -> int:
+        """"Order book" weight by limit: 1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250."""
+        return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
+
+    def depth_limit_ok(self, limit: int) -> bool:
+        return limit >= 1
+
     async def rest_depth(self, request: web.Request) -> web.Response:
         q = request.query
-        limit, err = self._int(q, "limit", 100, {})
-        eff = min(limit or 100, 5000) if err is None else 100
-        # "Order book" weight by limit: 1-100: 5, 101-500: 25, 501-1000: 50, 1001-5000: 250.
-        h, over = self._weigh(5 if eff <= 100 else 25 if eff <= 500 else 50 if eff <= 1000 else 250)
+        dflt = self.default_depth_limit
+        limit, err = self._int(q, "limit", dflt, {})
+        eff = min(limit or dflt, self.max_depth_limit) if err is None else dflt
+        h, over = self._weigh(self.depth_weight(eff))
         if over:
             return over
         if err:
@@ -530,17 +577,20 @@ class BinanceVenue(VenueBase):
         if err:
             return err
         assert sym is not None and limit is not None
-        if limit < 1:
+        if not self.depth_limit_ok(limit):
             return self._err(-1130, "Data sent for parameter 'limit' is not valid.", h)
         uid, bids, asks = self.markets[sym].snapshot(eff)
         px, qx = self.px[sym], self.qx[sym]
         # "Order book" response: lastUpdateId, bids/asks [[price, qty], ...] as strings.
         body = ENC.encode({
-            "lastUpdateId": uid,
+            **self._snapshot_head(uid),
             "bids": [[px.fmt(t), qx.fmt(v)] for t, v in bids],
             "asks": [[px.fmt(t), qx.fmt(v)] for t, v in asks],
         })
         return web.Response(body=body, content_type="application/json", headers=h)
+
+    def _snapshot_head(self, uid: int) -> dict[str, Any]:
+        return {"lastUpdateId": uid}
 
     async def rest_trades(self, request: web.Request) -> web.Response:
         h, sym, err = self._weighed_symbol(request, 25)  # "Recent trades list" weight
@@ -571,7 +621,7 @@ class BinanceVenue(VenueBase):
         iv = q.get("interval")
         if not iv:
             return self._err(-1102, "Mandatory parameter 'interval' was not sent, was empty/null, or malformed.", h)
-        if iv not in INTERVALS:
+        if iv not in self.intervals:
             return self._err(-1120, "Invalid interval.", h)
         vals = {}
         for name, default in (("startTime", None), ("endTime", None), ("limit", 500)):
@@ -649,13 +699,14 @@ class _DiffAcc:
     """Changes accumulated over one diff-depth window: the last quantity per level and the first
     and last update id it covers (U, u)."""
 
-    __slots__ = ("match", "changes", "first_u", "last_u")
+    __slots__ = ("match", "changes", "first_u", "last_u", "prev_u")
 
     def __init__(self, match: re.Match[str]) -> None:
         self.match = match
         self.changes: dict[tuple[bool, int], int] = {}
         self.first_u = 0
         self.last_u = 0
+        self.prev_u = 0  # u of the stream's previous event (futures ``pu``)
 
     def add(self, ev: BookEvent) -> None:
         if self.first_u == 0:
@@ -666,6 +717,7 @@ class _DiffAcc:
             ch[(is_bid, tick)] = lots
 
     def reset(self) -> None:
+        self.prev_u = self.last_u
         self.changes = {}
         self.first_u = 0
         self.last_u = 0

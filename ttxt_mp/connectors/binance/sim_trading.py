@@ -77,9 +77,11 @@ def new_client_id() -> str:
 class NewOrder:
     """A validated ``POST /api/v3/order`` request."""
 
-    __slots__ = ("symbol", "side", "type", "tif", "qty", "price", "quote_qty", "cid", "resp")
+    __slots__ = ("symbol", "side", "type", "tif", "qty", "price", "quote_qty", "cid", "resp",
+                 "reduce_only")
 
     def __init__(self, **kw: Any) -> None:
+        self.reduce_only = False  # futures
         for k, v in kw.items():
             setattr(self, k, v)
 
@@ -99,7 +101,11 @@ class BinanceTrading:
         core.listeners.append(self._on_result)
         core.balance_listeners.append(self._on_deposit)
         core.forget_listeners.append(self._forget)
-        r = venue.app.router
+        self._routes(venue.app.router)
+        # /ws/<listenKey> shares its path pattern with /ws/<stream>: route it before dispatch.
+        venue.app.middlewares.append(self._user_stream_middleware)
+
+    def _routes(self, r: web.UrlDispatcher) -> None:
         r.add_post("/api/v3/order", self.post_order)
         r.add_delete("/api/v3/order", self.delete_order)
         r.add_get("/api/v3/order", self.get_order)
@@ -110,8 +116,6 @@ class BinanceTrading:
         r.add_post("/api/v3/userDataStream", self.listen_key_new)
         r.add_put("/api/v3/userDataStream", self.listen_key_keepalive)
         r.add_delete("/api/v3/userDataStream", self.listen_key_close)
-        # /ws/<listenKey> shares its path pattern with /ws/<stream>: route it before dispatch.
-        venue.app.middlewares.append(self._user_stream_middleware)
 
     # ================================================================ auth
 

@@ -53,54 +53,67 @@ class BinanceTrading(TradingVenue):
     clock_error_codes = frozenset({"-1021"})
     query_sees_closed = True
     keepalive_s = LISTEN_KEY_KEEPALIVE_S
+    # What differs between Binance's markets (USDⓈ-M futures: futures_trading.py):
+    # (path, request weight) of each REST call, and the market's translators.
+    time_path = "/api/v3/time"
+    open_orders_call = ("/api/v3/openOrders", 80)
+    account_call = ("/api/v3/account", 20)
+    order_call = ("/api/v3/order", 4)
+    listen_key_call = ("/api/v3/userDataStream", 2)
+    listen_key_param = True  # keep-alive names the key (futures: "Parameters: None")
+    denormalizer_class: type = BinanceOrderDenormalizer
+    private_class: type = BinancePrivateNormalizer
 
     def _make_signer(self, creds: Credentials, recv_window_ms: int) -> BinanceSigner:
         return BinanceSigner(creds, recv_window_ms=recv_window_ms)
 
     def _rate_limiter(self) -> RateLimiter:
         # REQUEST_WEIGHT 6000/min, the process's one budget (market data spends it too)
-        return venue_rest.rate_limiter(self.cfg.rest_url())
+        return venue_rest.rate_limiter(self.cfg.rest_url(), self.cfg.market)
 
     async def load_instruments(self, refresh: bool = False) -> InstrumentBook:
         insts = await venue_rest.instruments(self.rest, self.cfg.rest_url(), self.cfg.symbols,
-                                             refresh=refresh)  # fmt: skip
+                                             refresh=refresh, market=self.cfg.market)  # fmt: skip
         book = InstrumentBook("binance", insts)
         self.instruments = book
-        self.denormalizer = BinanceOrderDenormalizer(book)
-        self.private = BinancePrivateNormalizer(book)
+        self.denormalizer = self.denormalizer_class(book)
+        self.private = self.private_class(book)
         return book
 
     async def server_time_ms(self) -> int:
-        return (await self.rest.request("GET", "/api/v3/time", response_type=_ServerTime)).serverTime
+        return (await self.rest.request("GET", self.time_path, response_type=_ServerTime)).serverTime
+
+    async def _get(self, call: tuple[str, int], params: dict | None = None) -> bytes:
+        path, weight = call
+        resp = await self.rest.request("GET", path, params=params, weight=weight, signed=True,
+                                       raw=True)  # fmt: skip
+        return resp.body
 
     async def open_orders(self) -> list[OrderUpdate]:
-        resp = await self.rest.request("GET", "/api/v3/openOrders", weight=80, signed=True, raw=True)
-        return self.private.parse_open_orders(resp.body)
+        return self.private.parse_open_orders(await self._get(self.open_orders_call))
 
     async def wallet(self) -> Wallet:
-        resp = await self.rest.request("GET", "/api/v3/account", weight=20, signed=True, raw=True)
-        return self.private.parse_account(resp.body)
+        return self.private.parse_account(await self._get(self.account_call))
 
     async def query_order(self, symbol: str, client_order_id: str) -> OrderUpdate | None:
         inst = self.instruments.get(symbol) if self.instruments else None
         native = inst.native_symbol if inst else symbol.replace("/", "")
         try:
-            resp = await self.rest.request(
-                "GET", "/api/v3/order", params={"symbol": native, "origClientOrderId": client_order_id},
-                weight=4, signed=True, raw=True,
-            )  # fmt: skip
+            body = await self._get(self.order_call,
+                                   {"symbol": native, "origClientOrderId": client_order_id})  # fmt: skip
         except RESTError as e:
             if str(e.code) == str(ORDER_DOES_NOT_EXIST):
                 return None
             raise
-        found = self.private.parse_open_orders(b"[" + resp.body + b"]")
+        found = self.private.parse_open_orders(b"[" + body + b"]")
         return found[0] if found else None
 
     async def _listen_key(self, method: str, key: str | None = None) -> str:
-        params = {"listenKey": key} if key else None
+        params = {"listenKey": key} if key and self.listen_key_param else None
+        path, weight = self.listen_key_call
         resp = await self.rest.request(
-            method, "/api/v3/userDataStream", params=params, weight=2,
-            headers=self.signer.api_key_headers(), raw=True,
+            method, path, params=params, weight=weight, headers=self.signer.api_key_headers(),
+            raw=True,
         )  # fmt: skip
         if method != "POST":
             return ""

@@ -126,6 +126,8 @@ class BybitOrderDenormalizer:
         body["orderLinkId"] = cmd.client_order_id
         if cmd.reduce_only:
             body["reduceOnly"] = True
+        if inst.kind != "spot":  # "positionIdx": 0 one-way, 1 hedge-mode buy side, 2 sell side
+            body["positionIdx"] = int(cmd.position_side)
         return self._request(CREATE_PATH, OrderAction.CREATE, cmd, body)
 
     def cancel(self, cmd: CancelOrder) -> VenueRequest | OrderAck:

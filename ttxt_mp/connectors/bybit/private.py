@@ -11,8 +11,13 @@ forms): frames ``{"id", "topic", "creationTime", "data": [...]}``.
   leavesQty``; status ``Filled`` when nothing is left, else ``PartiallyFilled``.
   ``Funding`` executions are not fills and are skipped.
 - ``wallet`` -> ``Wallet``: ``locked`` is the spot open-order lock; ``free`` is the
-  classic-account ``free`` field when present, else ``walletBalance - locked``.
+  classic-account ``free`` field when present, else ``walletBalance - locked``. So
+  ``free + locked`` is the wallet balance, which realized PnL, fees and funding move;
+  contract margin (``totalOrderIM``/``totalPositionIM``) is not subtracted: on a unified
+  account it is backed by the whole account's collateral, not by one coin.
 - ``position`` -> ``PositionUpdate`` (``size`` signed: ``Sell`` is negative).
+- Linear fills carry no ``feeCurrency`` (a spot field): their fee asset is the
+  instrument's settle coin.
 
 These are per-message translations (:class:`BybitPrivateNormalizer`, stateless): the two
 topics report the same fill twice. The connector uses :class:`BybitPrivateStream`, which
@@ -21,7 +26,8 @@ merges them per ``orderId`` into one ``OrderUpdate`` per change of the order (on
 
 Op replies (``auth``, ``subscribe``, ``pong``) return ``[]``; a failed op raises.
 REST: ``GET /v5/order/realtime`` -> ``list[OrderUpdate]``; ``GET
-/v5/account/wallet-balance`` -> ``Wallet``. Malformed -> ``MalformedFrame``.
+/v5/account/wallet-balance`` -> ``Wallet``; ``GET /v5/position/list`` ->
+``list[PositionUpdate]``. Malformed -> ``MalformedFrame``.
 """
 
 from __future__ import annotations
@@ -159,6 +165,16 @@ class _RestOrders(msgspec.Struct):
     result: _OrderList | None = None
 
 
+class _PositionList(msgspec.Struct):
+    items: list[_Position] = msgspec.field(default_factory=list, name="list")
+
+
+class _RestPositions(msgspec.Struct):
+    retCode: int
+    retMsg: str = ""
+    result: _PositionList | None = None
+
+
 class _RestWallet(msgspec.Struct):
     retCode: int
     retMsg: str = ""
@@ -174,6 +190,7 @@ _DATA = {
 }
 _REST_ORDERS = msgspec.json.Decoder(_RestOrders)
 _REST_WALLET = msgspec.json.Decoder(_RestWallet)
+_REST_POSITIONS = msgspec.json.Decoder(_RestPositions)
 
 
 def _num(text: str, field: str, frame) -> Decimal:
@@ -209,6 +226,13 @@ class BybitPrivateNormalizer:
 
     def _symbol(self, native: str) -> str:
         return self.instruments.normalized(native) if self.instruments is not None else native
+
+    def _fee_asset(self, symbol: str, given: str) -> str:
+        """A fill's fee asset: as given (spot), else the contract's settle coin."""
+        if given or self.instruments is None:
+            return given
+        inst = self.instruments.get(symbol)
+        return inst.settle if inst is not None else ""
 
     def normalize(self, frame: bytes | str, local_ts: int | None = None) -> list[Event]:
         recv = time.time_ns() if local_ts is None else local_ts
@@ -274,8 +298,8 @@ class BybitPrivateNormalizer:
             filled_qty=float(order_qty - leaves),
             last_fill_price=float(_num(x.execPrice, "execPrice", frame)),
             last_fill_qty=float(_num(x.execQty, "execQty", frame)),
-            fee=float(_num(x.execFee, "execFee", frame)), fee_asset=x.feeCurrency,
-            trade_id=x.execId,
+            fee=float(_num(x.execFee, "execFee", frame)),
+            fee_asset=self._fee_asset(self._symbol(x.symbol), x.feeCurrency), trade_id=x.execId,
         )  # fmt: skip
 
     @staticmethod
@@ -309,31 +333,31 @@ class BybitPrivateNormalizer:
 
     # -- REST reconciliation
 
+    @staticmethod
+    def _rest_items(decoder: msgspec.json.Decoder, what: str, body: bytes | str) -> list:
+        """The ``result.list`` of a v5 REST answer; anything else is one ``MalformedFrame``."""
+        try:
+            resp = decoder.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise MalformedFrame(EXCHANGE, f"{what}: {e}", body) from None
+        if resp.retCode != 0 or resp.result is None:
+            raise MalformedFrame(EXCHANGE, f"{what} failed: {resp.retCode} {resp.retMsg}", body)
+        return resp.result.items
+
     def parse_open_orders(self, body: bytes | str, local_ts: int | None = None) -> list[OrderUpdate]:
         recv = time.time_ns() if local_ts is None else local_ts
-        try:
-            resp = _REST_ORDERS.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise MalformedFrame(EXCHANGE, f"GET /v5/order/realtime: {e}", body) from None
-        if resp.retCode != 0 or resp.result is None:
-            raise MalformedFrame(
-                EXCHANGE, f"GET /v5/order/realtime failed: {resp.retCode} {resp.retMsg}", body
-            )
-        return [self._order(o, 0, recv, body) for o in resp.result.items]
+        items = self._rest_items(_REST_ORDERS, "GET /v5/order/realtime", body)
+        return [self._order(o, 0, recv, body) for o in items]
 
     def parse_wallet_balance(self, body: bytes | str, local_ts: int | None = None) -> Wallet:
         recv = time.time_ns() if local_ts is None else local_ts
-        try:
-            resp = _REST_WALLET.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise MalformedFrame(EXCHANGE, f"GET /v5/account/wallet-balance: {e}", body) from None
-        if resp.retCode != 0 or resp.result is None:
-            raise MalformedFrame(
-                EXCHANGE,
-                f"GET /v5/account/wallet-balance failed: {resp.retCode} {resp.retMsg}",
-                body,
-            )
-        return self._wallet(resp.result.items, 0, recv, body)
+        items = self._rest_items(_REST_WALLET, "GET /v5/account/wallet-balance", body)
+        return self._wallet(items, 0, recv, body)
+
+    def parse_positions(self, body: bytes | str, local_ts: int | None = None) -> list[PositionUpdate]:
+        recv = time.time_ns() if local_ts is None else local_ts
+        items = self._rest_items(_REST_POSITIONS, "GET /v5/position/list", body)
+        return [self._position(p, 0, recv, body) for p in items]
 
 
 # ----------------------------------------------------------------------------- merged stream
@@ -632,7 +656,8 @@ class BybitPrivateStream(BybitPrivateNormalizer):
             qty=float(qty), filled_qty=float(cum),
             avg_price=float(value / cum) if cum else 0.0,
             last_fill_price=float(last_px), last_fill_qty=float(last_qty), fee=float(fee_d),
-            fee_asset=(t.ex_fee_asset or t.ord_fee_asset) if last_qty > 0 else "",
+            fee_asset=self._fee_asset(t.symbol, t.ex_fee_asset or t.ord_fee_asset)
+            if last_qty > 0 else "",
             trade_id=trade_id,
         )  # fmt: skip
         t.out, t.out_status, t.out_cum, t.out_value, t.out_pq = True, status, cum, value, pq

@@ -9,6 +9,11 @@ Balance", "Error Codes" (general 1000x and the "Spot Trade" 170xxx table), WebSo
 "Connect" (``auth`` with ``GET/realtime{expires}``, ping/pong) and the private topics
 "Order", "Execution", "Wallet". Verification is written here from those pages, not with
 the project's signer.
+
+The same endpoints serve the venue's category: ``spot`` on ``bybit``, ``linear`` on
+``bybit_linear`` (USDT perpetuals over the simulator's contract accounts: ``reduceOnly``,
+``positionIdx`` 0 (one-way), fees and margin in USDT, the contract error codes, and the
+position endpoints and topic of :mod:`ttxt_mp.connectors.bybit.sim_positions`).
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ MIN_ORDER_AMT = Decimal(5)  # instruments-info lotSizeFilter.minOrderAmt of the 
 MAX_ORDER_QTY = Decimal(10000)  # lotSizeFilter.maxOrderQty
 _TIF = {"GTC": TimeInForce.GTC, "IOC": TimeInForce.IOC, "FOK": TimeInForce.FOK,
         "PostOnly": TimeInForce.POST_ONLY}
-PRIVATE_TOPICS = ("order", "execution", "wallet", "position", "order.spot", "execution.spot")
+PRIVATE_TOPICS = ("order", "execution", "wallet", "position", "order.spot", "execution.spot",
+                  "order.linear", "execution.linear", "position.linear")
 # "Error Codes": general and "Spot Trade" tables.
 E_PARAMS = 10001
 E_TIME = (10002, "The request time exceeds the time window range.")
@@ -55,10 +61,20 @@ E_NO_ORDER = (170213, "Order does not exist.")
 E_AMEND_QTY = (170313, "The modified contract quantity cannot be less than to the filled quantity")
 
 
+# "Error Codes", the contract (110xxx) table: what the linear category answers instead.
+LINEAR_ERRORS = {
+    E_BALANCE: (110007, "Insufficient available balance"),
+    E_NO_ORDER: (110001, "Order does not exist"),
+    E_DUP_LINK: (110072, "OrderLinkedID is duplicate"),
+    E_AMEND_QTY: (110022, "Quantity has been restricted and orders cannot be modified to "
+                  "increase the quantity"),
+}
+
+
 class BybitError(Exception):
-    def __init__(self, code: int, msg: str) -> None:
+    def __init__(self, code: int, msg: str, result: Any = None) -> None:
         super().__init__(msg)
-        self.code, self.msg = code, msg
+        self.code, self.msg, self.result = code, msg, result
 
 
 def _err(pair: tuple[int, str]) -> BybitError:
@@ -87,6 +103,12 @@ class BybitTrading:
         self.private: dict[int, tuple[SimConnection, str]] = {}  # conn id -> (conn, api key)
         self._phantom = itertools.count(9_000_000_000)  # ids of post-only orders canceled on arrival
         self._exec_ids = itertools.count(1)
+        self.category = getattr(venue, "category", "spot")
+        self.positions = None
+        if self.category == "linear":
+            from ttxt_mp.connectors.bybit.sim_positions import BybitPositions
+
+            self.positions = BybitPositions(self)
         core.listeners.append(self._on_result)
         core.forget_listeners.append(lambda oid: self.market_unit.pop(oid, None))
         r = venue.app.router
@@ -103,20 +125,20 @@ class BybitTrading:
         """(api key, signed payload) after the "Integration Guidance" checks."""
         key = request.headers.get("X-BAPI-API-KEY", "")
         if not self.core.has_key(key):
-            raise _err(E_KEY)
+            raise self.error(E_KEY)
         try:
             ts = int(request.headers.get("X-BAPI-TIMESTAMP", ""))
             recv = int(request.headers.get("X-BAPI-RECV-WINDOW", str(DEFAULT_RECV_WINDOW)))
         except ValueError as e:
-            raise _err(E_TIME) from e
+            raise self.error(E_TIME) from e
         server = now_ms()
         if not server - recv <= ts < server + 1000:
-            raise _err(E_TIME)
+            raise self.error(E_TIME)
         payload = request.raw_path.partition("?")[2] if request.method == "GET" else (await request.read()).decode("utf-8", "replace")
         plain = f"{ts}{key}{request.headers.get('X-BAPI-RECV-WINDOW', '')}{payload}"
         want = hmac.new(self.core.secret(key).encode(), plain.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(want, request.headers.get("X-BAPI-SIGN", "").lower()):
-            raise _err(E_SIGN)
+            raise self.error(E_SIGN)
         return key, payload
 
     async def _handle(self, request: web.Request, fn) -> web.Response:  # noqa: ANN001
@@ -133,8 +155,19 @@ class BybitTrading:
                     raise _params_error("request body must be a JSON object")
             result = fn(key, params)
         except BybitError as e:
+            if e.result is not None:
+                return web.json_response({"retCode": e.code, "retMsg": e.msg, "result": e.result,
+                                          "retExtInfo": {}, "time": now_ms()})  # fmt: skip
             return self.venue._err(e.code, e.msg)
         return self.venue._ok(result)
+
+    def error(self, pair: tuple[int, str], result: Any = None) -> BybitError:
+        """The error of this category (a spot code's contract counterpart on linear)."""
+        if self.positions is not None:
+            pair = LINEAR_ERRORS.get(pair, pair)
+        return BybitError(pair[0], pair[1], result)
+
+    params_error = staticmethod(_params_error)
 
     # ================================================================ helpers
 
@@ -142,7 +175,7 @@ class BybitTrading:
         cat = p.get("category")
         if cat is None:
             raise _params_error("category is required")
-        if cat != "spot":
+        if cat != self.category:
             raise _params_error(f"category {cat} is not supported by this simulator")
         sym = p.get("symbol")
         if sym is None:
@@ -170,17 +203,17 @@ class BybitTrading:
                          notional_price: Decimal | None) -> None:
         spec = self.core.specs[sym]
         if price is not None and price % spec.tick_size:
-            raise _err(E_PRICE_DP)
+            raise self.error(E_PRICE_DP)
         if qty is not None:
             if qty % spec.step_size:
-                raise _err(E_QTY_DP)
+                raise self.error(E_QTY_DP)
             if qty < spec.step_size:
-                raise _err(E_QTY_MIN)
+                raise self.error(E_QTY_MIN)
             if qty > MAX_ORDER_QTY:
-                raise _err(E_QTY_LARGE)
+                raise self.error(E_QTY_LARGE)
             ref = notional_price if notional_price is not None else self.core.mid(sym)
             if ref * qty < MIN_ORDER_AMT:
-                raise _err(E_VALUE_MIN)
+                raise self.error(E_VALUE_MIN)
 
     def _find_open(self, key: str, sym: str, p: dict[str, Any]) -> OrderRecord:
         oid_raw, link = p.get("orderId"), p.get("orderLinkId")
@@ -192,7 +225,7 @@ class BybitTrading:
             oid = -1
         rec = self.core.find(key, sym, order_id=oid, client_order_id=link or "") if oid >= 0 else None
         if rec is None or rec.last.order_id not in self.core.engine.orders:
-            raise _err(E_NO_ORDER)
+            raise self.error(E_NO_ORDER)
         return rec
 
     # ================================================================ REST
@@ -220,7 +253,8 @@ class BybitTrading:
         assert qty is not None
         link = p.get("orderLinkId") or ""
         if link and (len(link) > 36 or link in self.link_ids.get(key, ())):
-            raise _err(E_DUP_LINK)
+            raise self.error(E_DUP_LINK)
+        reduce_only = self._contract_flags(p)
         unit = ""
         if typ == "Limit":
             if price is None:
@@ -229,15 +263,16 @@ class BybitTrading:
         else:
             price = None
             # "marketUnit": spot market Buy defaults to quoteCoin, Sell to baseCoin.
-            unit = p.get("marketUnit") or ("quoteCoin" if side == Side.BUY else "baseCoin")
+            unit = p.get("marketUnit") or ("quoteCoin" if side == Side.BUY and self.positions is None
+                                           else "baseCoin")
             if unit not in ("baseCoin", "quoteCoin"):
                 raise _params_error("marketUnit must be baseCoin or quoteCoin")
             if unit == "quoteCoin":
                 if qty < MIN_ORDER_AMT:
-                    raise _err(E_VALUE_MIN)
+                    raise self.error(E_VALUE_MIN)
                 qty = self.core.qty_for_quote(sym, side, qty)
                 if qty <= 0:
-                    raise _err(E_QTY_MIN)
+                    raise self.error(E_QTY_MIN)
             else:
                 self._check_price_qty(sym, None, qty, None)
             tif = TimeInForce.IOC if tif not in (TimeInForce.IOC, TimeInForce.FOK) else tif
@@ -246,21 +281,39 @@ class BybitTrading:
             self.link_ids[key].add(link)
         self._pending_unit = unit  # the order id is known only once the stream is published
         r = self.core.place(key, sym, side, qty, price,
-                            OrderType.MARKET if typ == "Market" else OrderType.LIMIT, tif, link)
+                            OrderType.MARKET if typ == "Market" else OrderType.LIMIT, tif, link,
+                            reduce_only=reduce_only)  # fmt: skip
         if not r.accepted:
-            if r.code == Reject.INSUFFICIENT_BALANCE:
+            if r.code in (Reject.INSUFFICIENT_BALANCE, Reject.REDUCE_ONLY):
                 self.link_ids[key].discard(link)
-                raise _err(E_BALANCE)
+                if r.code == Reject.REDUCE_ONLY:
+                    from ttxt_mp.connectors.bybit.sim_positions import E_REDUCE_ONLY
+
+                    raise self.error(E_REDUCE_ONLY)
+                raise self.error(E_BALANCE)
             if r.code == Reject.WOULD_TAKE:
                 # "PostOnly: if the order would be filled immediately ... it will be cancelled"
                 oid = next(self._phantom)
                 self._push_phantom_cancel(key, sym, side, qty, price or Decimal(0), link, oid)
                 return {"orderId": str(oid), "orderLinkId": link}
             if r.code == Reject.DUPLICATE_CLIENT_ID:
-                raise _err(E_DUP_LINK)
+                raise self.error(E_DUP_LINK)
             raise _params_error(r.reason)
         self._pending_unit = ""
         return {"orderId": str(r.order_id), "orderLinkId": link}
+
+    def _contract_flags(self, p: dict[str, Any]) -> bool:
+        """``reduceOnly`` (linear only; spot ignores it) after checking ``positionIdx``:
+        one-way mode takes 0 only."""
+        if self.positions is None:
+            return False
+        idx = p.get("positionIdx", 0)
+        if idx not in (0, "0"):
+            raise _params_error("position idx not match position mode")
+        ro = p.get("reduceOnly", False)
+        if not isinstance(ro, bool):
+            raise _params_error("reduceOnly must be a boolean")
+        return ro
 
     async def cancel(self, request: web.Request) -> web.Response:
         def run(key: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -269,7 +322,7 @@ class BybitTrading:
             rec = self._find_open(key, sym, p)
             r = self.core.cancel(key, order_id=rec.last.order_id)
             if not r.accepted:
-                raise _err(E_NO_ORDER)
+                raise self.error(E_NO_ORDER)
             return {"orderId": str(rec.last.order_id), "orderLinkId": rec.last.client_order_id}
         return await self._handle(request, run)
 
@@ -284,13 +337,13 @@ class BybitTrading:
             e = rec.last
             self._check_price_qty(sym, price, qty, price or e.price)
             if qty is not None and qty <= e.filled_qty:
-                raise _err(E_AMEND_QTY)
+                raise self.error(E_AMEND_QTY)
             r = self.core.amend(key, e.order_id, new_qty=qty, new_price=price)
             if not r.accepted:
                 if r.code == Reject.INSUFFICIENT_BALANCE:
-                    raise _err(E_BALANCE)
+                    raise self.error(E_BALANCE)
                 if r.code == Reject.UNKNOWN_ORDER:
-                    raise _err(E_NO_ORDER)
+                    raise self.error(E_NO_ORDER)
                 raise BybitError(170311, "Order modification failed")
             return {"orderId": str(e.order_id), "orderLinkId": e.client_order_id}
         return await self._handle(request, run)
@@ -304,7 +357,8 @@ class BybitTrading:
             if p.get("orderLinkId"):
                 recs = [r for r in recs if r.last.client_order_id == p["orderLinkId"]]
             recs.sort(key=lambda r: -r.created_ms)  # newest first
-            return {"list": [self._order(r) for r in recs], "nextPageCursor": "", "category": "spot"}
+            return {"list": [self._order(r) for r in recs], "nextPageCursor": "",
+                    "category": self.category}  # fmt: skip
         return await self._handle(request, run)
 
     async def wallet_balance(self, request: web.Request) -> web.Response:
@@ -333,13 +387,14 @@ class BybitTrading:
         leaves = e.qty - e.filled_qty if e.status in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED) else Decimal(0)
         avg = e.cum_quote / e.filled_qty if e.filled_qty else Decimal(0)
         spec = self.core.specs[e.symbol]
-        fee_coin = spec.base if e.side == Side.BUY else spec.quote
+        fee_coin = spec.settle or (spec.base if e.side == Side.BUY else spec.quote)
         fee = rec.fees.get(fee_coin, Decimal(0))
         cancel_type = "CancelByUser" if e.exec_type == "CANCELED" else "UNKNOWN"
-        return {
-            "category": "spot", "symbol": e.symbol, "orderId": str(e.order_id),
+        spot = self.positions is None
+        out = {
+            "category": self.category, "symbol": e.symbol, "orderId": str(e.order_id),
             "orderLinkId": e.client_order_id, "blockTradeId": "", "side": "Buy" if e.side == Side.BUY else "Sell",
-            "isLeverage": "0", "positionIdx": 0, "orderStatus": self._status(e),
+            "isLeverage": "0" if spot else "", "positionIdx": 0, "orderStatus": self._status(e),
             "cancelType": cancel_type, "rejectReason": reject,
             "price": dstr(e.price) if e.order_type == OrderType.LIMIT else "0",
             "qty": dstr(e.qty), "avgPrice": dstr(avg), "leavesQty": dstr(leaves),
@@ -349,21 +404,31 @@ class BybitTrading:
             "orderType": "Limit" if e.order_type == OrderType.LIMIT else "Market",
             "stopOrderType": "", "orderIv": "", "triggerPrice": "0", "takeProfit": "0", "stopLoss": "0",
             "tpTriggerBy": "", "slTriggerBy": "", "triggerDirection": 0, "triggerBy": "",
-            "lastPriceOnCreated": "", "reduceOnly": False, "closeOnTrigger": False, "smpType": "None",
+            "lastPriceOnCreated": "", "reduceOnly": e.reduce_only, "closeOnTrigger": False, "smpType": "None",
             "smpGroup": 0, "smpOrderId": "", "tpslMode": "", "tpLimitPrice": "", "slLimitPrice": "",
             "placeType": "", "marketUnit": self.market_unit.get(e.order_id, ""), "closedPnl": "0",
             "createdTime": str(rec.created_ms), "updatedTime": str(rec.updated_ms),
             "cumFeeDetail": {fee_coin: dstr(fee)} if fee else {},
         }
+        if not spot:  # feeCurrency and cumFeeDetail are spot fields; fees are in the settle coin
+            del out["feeCurrency"], out["cumFeeDetail"]
+        return out
 
-    def _coin(self, asset: str, free: Decimal, locked: Decimal) -> dict[str, Any]:
+    def _coin(self, key: str, asset: str, free: Decimal, locked: Decimal) -> dict[str, Any]:
         total = free + locked
         usd = total * self._usd_price(asset)
-        return {"coin": asset, "equity": dstr(total), "usdValue": dstr(usd), "walletBalance": dstr(total),
+        order_im = pos_im = upnl = realized = Decimal(0)
+        if self.positions is not None:  # contract margin: totalOrderIM / totalPositionIM
+            held = [x for x in self.core.positions(key) if self.core.specs[x.symbol].settle == asset]
+            pos_im = sum((x.margin for x in held), Decimal(0))
+            order_im, locked = locked - pos_im, Decimal(0)
+            upnl = sum((x.upnl(self.core.mark(x.symbol)) for x in held), Decimal(0))
+            realized = sum((x.realized for x in held), Decimal(0))
+        return {"coin": asset, "equity": dstr(total + upnl), "usdValue": dstr(usd), "walletBalance": dstr(total),
                 "free": "", "locked": dstr(locked), "spotHedgingQty": "0", "borrowAmount": "0",
                 "availableToWithdraw": "", "availableToBorrow": "", "accruedInterest": "0",
-                "totalOrderIM": "0", "totalPositionIM": "0", "totalPositionMM": "0",
-                "unrealisedPnl": "0", "cumRealisedPnl": "0", "bonus": "0",
+                "totalOrderIM": dstr(order_im), "totalPositionIM": dstr(pos_im), "totalPositionMM": "0",
+                "unrealisedPnl": dstr(upnl), "cumRealisedPnl": dstr(realized), "bonus": "0",
                 "collateralSwitch": True, "marginCollateral": True}
 
     def _usd_price(self, asset: str) -> Decimal:
@@ -376,7 +441,7 @@ class BybitTrading:
 
     def _wallet(self, key: str, wanted: set[str] | None) -> dict[str, Any]:
         w = self.core.wallet(key)
-        coins = [self._coin(a, f, lk) for a, (f, lk) in sorted(w.items())
+        coins = [self._coin(key, a, f, lk) for a, (f, lk) in sorted(w.items())
                  if wanted is None or a in wanted]
         total = sum((Decimal(c["usdValue"]) for c in coins), Decimal(0))
         locked = sum((lk * self._usd_price(a) for a, (_, lk) in w.items()), Decimal(0))
@@ -483,7 +548,14 @@ class BybitTrading:
                        filled_qty=Decimal(0), cum_quote=Decimal(0), status=OrderStatus.CANCELED,
                        exec_type="EXPIRED", ts=t)
         rec = OrderRecord(e, ms(t), ms(t), {})
-        self._push(key, ("order", "order.spot"), [self._order(rec, "EC_PostOnlyWillTakeLiquidity")])
+        self._push(key, self._topics("order"), [self._order(rec, "EC_PostOnlyWillTakeLiquidity")])
+
+    def _topics(self, name: str) -> tuple[str, str]:
+        """The all-in-one topic and this category's (``order`` / ``order.linear``)."""
+        return name, f"{name}.{self.category}"
+
+    def push_wallet(self, key: str, assets: set[str]) -> None:
+        self._push(key, ("wallet",), [self._wallet(key, assets)])
 
     def _on_result(self, r: Result) -> None:
         if self._pending_unit:
@@ -496,22 +568,26 @@ class BybitTrading:
         for acct, events in by_acct.items():
             execs = [self._execution(e) for e in events if e.exec_type == "TRADE"]
             if execs:
-                self._push(acct, ("execution", "execution.spot"), execs)
+                self._push(acct, self._topics("execution"), execs)
             last: dict[int, OrderEvent] = {e.order_id: e for e in events}
             orders = []
             for oid, e in last.items():
                 rec = self.core.orders[oid]
                 orders.append(self._order(OrderRecord(e, rec.created_ms, ms(e.ts), rec.fees)))
-            self._push(acct, ("order", "order.spot"), orders)
+            self._push(acct, self._topics("order"), orders)
+            if self.positions is not None:
+                traded = {e.symbol for e in events if e.exec_type == "TRADE"}
+                if traded:
+                    self.positions.push(acct, traded)
         for acct in r.accounts:
-            symbols = {e.symbol for e in r.events}
-            assets = {a for s in symbols for a in (self.core.specs[s].base, self.core.specs[s].quote)}
-            self._push(acct, ("wallet",), [self._wallet(acct, assets)])
+            specs = [self.core.specs[s] for s in {e.symbol for e in r.events}]
+            assets = {a for s in specs for a in ((s.settle,) if s.settle else (s.base, s.quote))}
+            self.push_wallet(acct, assets)
 
     def _execution(self, e: OrderEvent) -> dict[str, Any]:
         rate = self.core.maker_fee if e.is_maker else self.core.taker_fee
-        return {
-            "category": "spot", "symbol": e.symbol, "execFee": dstr(e.fee), "execId": str(e.trade_id),
+        out = {
+            "category": self.category, "symbol": e.symbol, "execFee": dstr(e.fee), "execId": str(e.trade_id),
             "execPrice": dstr(e.last_price), "execQty": dstr(e.last_qty), "execType": "Trade",
             "execValue": dstr(e.last_price * e.last_qty), "isMaker": e.is_maker, "feeRate": dstr(rate),
             "tradeIv": "", "markIv": "", "blockTradeId": "", "markPrice": "", "indexPrice": "",
@@ -522,3 +598,9 @@ class BybitTrading:
             "execTime": str(ms(e.ts)), "isLeverage": "0", "closedSize": "", "seq": next(self._exec_ids),
             "feeCurrency": e.fee_asset,
         }
+        if self.positions is not None:  # "closedSize": closed position size; no feeCurrency
+            del out["feeCurrency"]
+            out["isLeverage"] = ""
+            out["closedSize"] = dstr(e.closed_qty)
+            out["execPnl"] = dstr(e.realized_pnl)
+        return out

@@ -15,12 +15,23 @@
   /v5/account/wallet-balance?accountType=UNIFIED``; one order: ``/v5/order/realtime`` with
   ``orderLinkId``. The simulator (like the docs' default ``openOnly=0`` for spot) returns
   open orders only there, so ``query_sees_closed`` is False.
+
+The market ``linear`` (USDT/USDC perpetuals and futures) is the same API with
+``category=linear`` (the config's ``market``): instruments, orders (``reduceOnly``,
+``positionIdx``) and open orders by ``settleCoin``; the categorised private topics
+``order.linear``, ``execution.linear``, ``position.linear`` plus ``wallet`` (the docs: an
+all-in-one and a categorised topic cannot share a subscription); positions ``GET
+/v5/position/list?category=linear&settleCoin=`` (reconciliation); ``SetLeverage``: ``POST
+/v5/account/set-margin-mode`` (``ISOLATED_MARGIN`` / ``REGULAR_MARGIN``, account-wide on a
+unified account) then ``POST /v5/position/set-leverage`` (``buyLeverage`` =
+``sellLeverage``, one-way mode); 110043 "Set leverage not modified" means it already is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections.abc import Awaitable, Callable
 
 import msgspec
@@ -29,18 +40,30 @@ from ttxt_mp.connectors.bybit import rest as venue_rest
 from ttxt_mp.connectors.bybit.auth import BybitSigner
 from ttxt_mp.connectors.bybit.denormalizer import BybitOrderDenormalizer
 from ttxt_mp.connectors.bybit.private import BybitPrivateStream
-from ttxt_mp.connectors.instruments import InstrumentBook
+from ttxt_mp.connectors.instruments import InstrumentBook, reject_ack
 from ttxt_mp.connectors.normalizer import MalformedFrame
-from ttxt_mp.connectors.trading import TradingVenue
-from ttxt_mp.events import OrderUpdate, Wallet
+from ttxt_mp.connectors.trading import TradingVenue, UnknownOutcome
+from ttxt_mp.events import (
+    MarginMode,
+    OrderAck,
+    OrderAction,
+    OrderUpdate,
+    PositionUpdate,
+    SetLeverage,
+    Wallet,
+)
 from ttxt_mp.secrets import Credentials
-from ttxt_mp.web import RateLimiter, WSAssistant, WSJSONRequest
+from ttxt_mp.web import RateLimiter, RESTError, WSAssistant, WSJSONRequest
 
 __all__ = ["BybitTrading", "PING_INTERVAL_S", "PRIVATE_TOPICS"]
 
 PING_INTERVAL_S = 20.0
 PRIVATE_TOPICS = ("order", "execution", "wallet", "position")
+LINEAR_TOPICS = ("order.linear", "execution.linear", "position.linear", "wallet")
 SUBSCRIBE_TIMEOUT_S = 10.0
+LEVERAGE_NOT_MODIFIED = 110043
+_MODES = {MarginMode.CROSS: "REGULAR_MARGIN", MarginMode.ISOLATED: "ISOLATED_MARGIN"}
+_JSON = {"Content-Type": "application/json"}
 
 
 class _Time(msgspec.Struct):
@@ -50,6 +73,14 @@ class _Time(msgspec.Struct):
 class _TimeResp(msgspec.Struct):
     retCode: int
     result: _Time
+
+
+class _Ret(msgspec.Struct):
+    retCode: int
+    retMsg: str = ""
+
+
+_RET = msgspec.json.Decoder(_Ret)
 
 
 class _Op(msgspec.Struct):
@@ -75,8 +106,21 @@ class BybitTrading(TradingVenue):
         # spends it too); order create/amend/cancel 20/s (spot) are the venue's to enforce.
         return venue_rest.rate_limiter(self.cfg.rest_url())
 
+    @property
+    def category(self) -> str:
+        """The v5 ``category`` of the config's market (``spot`` or ``linear``)."""
+        return self.cfg.market
+
+    def _scope(self) -> dict[str, str]:
+        """Open orders of the whole category: linear needs a ``settleCoin`` (the first
+        one of the instruments'; USDT for the usual perpetuals)."""
+        if self.category == "spot":
+            return {"category": "spot"}
+        coins = sorted({i.settle for i in self.instruments or () if i.settle}) or ["USDT"]
+        return {"category": self.category, "settleCoin": "USDT" if "USDT" in coins else coins[0]}
+
     async def load_instruments(self, refresh: bool = False) -> InstrumentBook:
-        insts = await venue_rest.instruments(self.rest, self.cfg.rest_url(), "spot",
+        insts = await venue_rest.instruments(self.rest, self.cfg.rest_url(), self.category,
                                              refresh=refresh)  # fmt: skip
         book = InstrumentBook("bybit", insts)
         self.instruments = book
@@ -89,9 +133,58 @@ class BybitTrading(TradingVenue):
         return int(resp.result.timeNano) // 1_000_000
 
     async def open_orders(self) -> list[OrderUpdate]:
-        resp = await self.rest.request("GET", "/v5/order/realtime", params={"category": "spot"},
+        resp = await self.rest.request("GET", "/v5/order/realtime", params=self._scope(),
                                        signed=True, raw=True)  # fmt: skip
         return self.private.parse_open_orders(resp.body)
+
+    async def positions(self, symbol: str | None = None) -> list[PositionUpdate]:
+        if self.category == "spot":
+            return []
+        params = self._scope()
+        if symbol is not None:
+            inst = self.instruments.get(symbol) if self.instruments else None
+            params = {"category": self.category, "symbol": inst.native_symbol if inst else symbol}
+        resp = await self.rest.request("GET", "/v5/position/list", params=params, signed=True,
+                                       raw=True)  # fmt: skip
+        return self.private.parse_positions(resp.body)
+
+    async def set_leverage(self, cmd: SetLeverage) -> OrderAck:
+        inst = self.instruments.get(cmd.symbol) if self.instruments else None
+        if inst is None:
+            return reject_ack(cmd, OrderAction.SET_LEVERAGE, f"unknown symbol {cmd.symbol!r} on bybit")
+        if inst.kind == "spot":
+            return await super().set_leverage(cmd)
+        if not math.isfinite(cmd.leverage) or cmd.leverage < 0:
+            return reject_ack(cmd, OrderAction.SET_LEVERAGE, f"leverage {cmd.leverage} is not > 0")
+        if cmd.margin_mode != MarginMode.UNCHANGED:
+            code, msg = await self._post("/v5/account/set-margin-mode",
+                                         {"setMarginMode": _MODES[cmd.margin_mode]})  # fmt: skip
+            if code:
+                return self.setting_ack(cmd, str(code), msg)
+        if cmd.leverage:
+            lev = f"{cmd.leverage:.2f}".rstrip("0").rstrip(".")
+            code, msg = await self._post("/v5/position/set-leverage", {
+                "category": inst.kind, "symbol": inst.native_symbol, "buyLeverage": lev,
+                "sellLeverage": lev})  # fmt: skip
+            if code and code != LEVERAGE_NOT_MODIFIED:
+                return self.setting_ack(cmd, str(code), msg)
+        return self.setting_ack(cmd)
+
+    async def _post(self, path: str, body: dict) -> tuple[int, str]:
+        """(retCode, retMsg) of a signed JSON POST; :class:`UnknownOutcome` if unknown."""
+        try:
+            resp = await self.rest.request("POST", path, data=msgspec.json.encode(body),
+                                           headers=dict(_JSON), signed=True, raw=True)  # fmt: skip
+        except RESTError as e:
+            if e.status is None or e.status >= 500:
+                raise UnknownOutcome(str(e)) from None
+            return int(e.code) if str(e.code).lstrip("-").isdigit() else e.status, e.message
+        try:
+            r = _RET.decode(resp.body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise UnknownOutcome(f"unreadable response to {path}: {e}") from None
+        return r.retCode, r.retMsg
+
 
     async def wallet(self) -> Wallet:
         resp = await self.rest.request("GET", "/v5/account/wallet-balance",
@@ -103,7 +196,7 @@ class BybitTrading(TradingVenue):
         native = inst.native_symbol if inst else symbol.replace("/", "")
         resp = await self.rest.request(
             "GET", "/v5/order/realtime",
-            params={"category": "spot", "symbol": native, "orderLinkId": client_order_id},
+            params={"category": self.category, "symbol": native, "orderLinkId": client_order_id},
             signed=True, raw=True,
         )  # fmt: skip
         found = [o for o in self.private.parse_open_orders(resp.body)
@@ -118,8 +211,9 @@ class BybitTrading(TradingVenue):
         try:
             await ws.connect(f"{self.cfg.ws_url().rstrip('/')}/v5/private", timeout=10.0)
             await ws.send(WSJSONRequest(self.signer.ws_auth(req_id="auth")))
+            topics = PRIVATE_TOPICS if self.category == "spot" else LINEAR_TOPICS
             await ws.send(WSJSONRequest({"req_id": "sub", "op": "subscribe",
-                                         "args": list(PRIVATE_TOPICS)}))  # fmt: skip
+                                         "args": list(topics)}))  # fmt: skip
             async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
                 while True:
                     frame = (await ws.receive()).data

@@ -6,7 +6,7 @@ The command path and the exactly-once protocol are described in
 
 from __future__ import annotations
 
-from ttxt_mp.events import AmendOrder, CancelOrder, CreateOrder, OrderAction
+from ttxt_mp.events import AmendOrder, CancelOrder, CreateOrder, OrderAction, SetLeverage
 
 __all__ = [
     "ACTION",
@@ -18,10 +18,10 @@ __all__ = [
     "RESOLVED_CODE",
 ]
 
-Command = CreateOrder | CancelOrder | AmendOrder
-COMMANDS = (CreateOrder, CancelOrder, AmendOrder)
+Command = CreateOrder | CancelOrder | AmendOrder | SetLeverage
+COMMANDS = (CreateOrder, CancelOrder, AmendOrder, SetLeverage)
 ACTION = {CreateOrder: OrderAction.CREATE, CancelOrder: OrderAction.CANCEL,
-          AmendOrder: OrderAction.AMEND}  # fmt: skip
+          AmendOrder: OrderAction.AMEND, SetLeverage: OrderAction.SET_LEVERAGE}  # fmt: skip
 RESOLVED_CODE = "RESOLVED"
 """``OrderAck.code`` of an ack found by querying the venue (outcome was unknown)."""
 ERROR_CODE = "ERROR"

@@ -35,9 +35,11 @@ from ttxt_mp.events import (
     CreateOrder,
     Event,
     OrderAck,
+    OrderAction,
     OrderStatus,
     OrderUpdate,
     PositionUpdate,
+    SetLeverage,
     Wallet,
 )
 from ttxt_mp.queues import IQueueConsumer, IQueuePublisher, QueueClosed, QueueEmpty
@@ -310,6 +312,12 @@ class TradingSession:
             if cmd.exchange and cmd.exchange != self.exchange:
                 ack = reject_ack(cmd, action, f"command for exchange {cmd.exchange!r} sent to "
                                  f"the {self.exchange} connector {self.cfg.id!r}")  # fmt: skip
+            elif isinstance(cmd, SetLeverage):
+                sent_ms = time.time_ns() // 1_000_000
+                try:
+                    ack = await self.venue.set_leverage(cmd)
+                except UnknownOutcome as e:
+                    ack = await self.resolve(cmd, sent_ms, f"outcome unknown ({e})")
             else:
                 current = self.orders.get(cmd.client_order_id)
                 built = self.venue.build(cmd, current)
@@ -395,6 +403,8 @@ class TradingSession:
         querying the order until the request's recvWindow has surely expired."""
         self.counters["resolved"] += 1
         deadline = signed_before_ms + self.venue.recv_window_ms + CLOCK_MARGIN_MS
+        if isinstance(cmd, SetLeverage):
+            return await self._resolve_setting(cmd, deadline, why)
         while True:
             final = time.time_ns() // 1_000_000 >= deadline
             try:
@@ -412,6 +422,34 @@ class TradingSession:
                     await self._publish(state)
                 return ack
             await asyncio.sleep(min(0.25, max(0.0, (deadline - time.time_ns() // 1e6) / 1e3)))
+
+    async def _resolve_setting(self, cmd: SetLeverage, deadline_ms: int, why: str) -> OrderAck:
+        """A :class:`SetLeverage` whose answer was lost: once its request surely expired,
+        the position's leverage says whether it was applied (a margin-mode-only request
+        cannot be told apart: rejected with :data:`ERROR_CODE`, the client may re-send)."""
+        await asyncio.sleep(max(0.0, (deadline_ms - time.time_ns() // 1_000_000) / 1e3))
+        give_up = time.monotonic() + 30.0
+        while True:
+            try:
+                found = await self.venue.positions(cmd.symbol)
+                break
+            except (WebError, MalformedFrame) as e:
+                if time.monotonic() >= give_up:
+                    return reject_ack(cmd, OrderAction.SET_LEVERAGE, f"{why}; the venue could "
+                                      f"not be queried: {e}", code=ERROR_CODE)  # fmt: skip
+                await asyncio.sleep(0.5)
+        for p in found:
+            self._positions[p.symbol] = p
+        lev = next((p.leverage for p in found if p.symbol == cmd.symbol), None)
+        if not cmd.leverage or lev is None:
+            return reject_ack(cmd, OrderAction.SET_LEVERAGE, f"{why}; the venue does not show "
+                              "whether it was applied", code=ERROR_CODE)  # fmt: skip
+        ok = lev == cmd.leverage
+        return OrderAck(
+            exchange=self.exchange, symbol=cmd.symbol, client_order_id=cmd.client_order_id,
+            action=OrderAction.SET_LEVERAGE, accepted=ok, code=RESOLVED_CODE,
+            message=f"{why}; resolved by querying the venue: leverage is {lev:g}",
+        )  # fmt: skip
 
     def _judge(self, cmd: Command, st: OrderUpdate | None, why: str, final: bool) -> OrderAck | None:
         action = ACTION[type(cmd)]
@@ -509,6 +547,7 @@ class TradingSession:
         self._status(S.RESYNCING, f"{RECONCILING} open orders and balances over REST")
         orders = await self.venue.open_orders()
         wallet = await self.venue.wallet()
+        positions = await self.venue.positions()
         open_ids = {o.client_order_id for o in orders}
         known = {cid: st.symbol for cid, st in self.orders.items()}
         if self.journal is not None:
@@ -529,6 +568,14 @@ class TradingSession:
             elif self.journal is not None:
                 self.journal.closed(cid)  # not open, final state unknown to this venue API
         await self._publish(wallet)
+        seen = {p.symbol for p in positions}
+        for p in positions:
+            await self._publish(p)
+        for sym, old in list(self._positions.items()):
+            if sym not in seen and old.size:  # closed meanwhile: the venue lists open ones
+                await self._publish(msgspec.structs.replace(old, size=0.0, entry_price=0.0,
+                                                            unrealized_pnl=0.0,
+                                                            local_ts=time.time_ns()))  # fmt: skip
         self.counters["reconciles"] += 1
         self.stream_up.set()
         self._status(S.UP, f"{RECONCILED} {len(orders)} open orders and "

@@ -16,9 +16,18 @@ from typing import Any, ClassVar
 import msgspec
 
 from ttxt_mp.config import ConnectorConfig
-from ttxt_mp.connectors.instruments import InstrumentBook, VenueRequest
+from ttxt_mp.connectors.instruments import InstrumentBook, VenueRequest, reject_ack
 from ttxt_mp.connectors.trading.protocol import Command
-from ttxt_mp.events import CancelOrder, CreateOrder, OrderAck, OrderUpdate, Wallet
+from ttxt_mp.events import (
+    CancelOrder,
+    CreateOrder,
+    OrderAck,
+    OrderAction,
+    OrderUpdate,
+    PositionUpdate,
+    SetLeverage,
+    Wallet,
+)
 from ttxt_mp.secrets import Credentials
 from ttxt_mp.web import (
     ConnectionFactory,
@@ -104,6 +113,26 @@ class TradingVenue(ABC):
     ) -> None:
         """Connect, authenticate and subscribe the private stream, ``await on_up()``, then
         hand every frame to ``on_frame`` until the stream fails (raises) or is cancelled."""
+
+    # -- contracts (a venue of a contract market overrides these)
+
+    async def positions(self, symbol: str | None = None) -> list[PositionUpdate]:
+        """The account's positions (of ``symbol``: even a flat one, with its leverage), for
+        reconciliation; none on a spot market."""
+        return []
+
+    async def set_leverage(self, cmd: SetLeverage) -> OrderAck:
+        """Apply a :class:`SetLeverage` (margin mode, then leverage); its ack.
+        :class:`UnknownOutcome` when the venue's answer is unknown."""
+        return reject_ack(cmd, OrderAction.SET_LEVERAGE,
+                          f"{self.exchange} {self.cfg.market}: not a contract market, no "
+                          "leverage or margin mode to set")  # fmt: skip
+
+    def setting_ack(self, cmd: SetLeverage, code: str = "", message: str = "") -> OrderAck:
+        """The ack of a :class:`SetLeverage`: accepted unless the venue gave an error code."""
+        return OrderAck(exchange=self.exchange, symbol=cmd.symbol,
+                        client_order_id=cmd.client_order_id, action=OrderAction.SET_LEVERAGE,
+                        accepted=not code, code=code, message=message, local_ts=time.time_ns())  # fmt: skip
 
     # -- shared
 
