@@ -20,15 +20,14 @@ it stands still while the simulator is paused.
 
 from __future__ import annotations
 
-import random
 import time
-import zlib
 from collections import deque
 from typing import Any
 
 from ttxt_mp.connectors.okx.sim import OkxVenue
 from ttxt_mp.sim.conn import SimConnection
-from ttxt_mp.sim.market import BookEvent, Market, Trade, now_ms
+from ttxt_mp.sim.market import BookEvent, Market, Trade
+from ttxt_mp.sim.perp import LiquidationFeed, LiquidationPrint, PerpState
 from ttxt_mp.sim.specs import VenueTimings
 from ttxt_mp.sim.venue import ENC, Fanout, Knob
 
@@ -38,60 +37,45 @@ FUNDING_CAP = 0.00375  # "Funding rate channel" example maxFundingRate / minFund
 
 
 class SwapModel:
-    """Mark, index, funding and open interest of one swap, and what was last sent."""
+    """One swap's public state (:class:`~ttxt_mp.sim.perp.PerpState`) as OKX prints it, and
+    what each channel last sent."""
 
     def __init__(self, venue: OkxLinearVenue, sym: str, market: Market) -> None:
-        self.venue, self.sym, self.market = venue, sym, market
-        self.rng = random.Random(zlib.crc32(b"swap" + sym.encode()))
-        self.mark_off = 0.0
-        self.index_off = 0.0
-        self.oi = max(1, int(market.mid)) * 10  # lots
-        self.ts = now_ms()
+        self.venue, self.sym = venue, sym
+        self.perp = PerpState(market, f"okx:{sym}")
+        self.liqs = LiquidationFeed(self.perp, f"okx:{sym}")
         self.sent: dict[str, dict[str, str]] = {}  # channel -> the data last sent
         self.sent_at: dict[str, float] = {}  # channel -> when (monotonic)
 
-    def on_book(self, ev: BookEvent) -> None:
-        g = self.rng.gauss
-        self.mark_off = max(-3.0, min(3.0, self.mark_off + 0.3 * g(0.0, 1.0)))
-        self.index_off = max(-4.0, min(4.0, self.index_off + 0.3 * g(0.0, 1.0)))
-        self.ts = ev.ts_ms
-
-    def on_trades(self, trades: list[Trade]) -> None:
-        for t in trades:
-            self.oi = max(1, self.oi + (t.lots if self.rng.random() < 0.5 else -t.lots))
-
-    def mark_ticks(self) -> int:
-        return max(1, round(self.market.mid + self.mark_off))
-
     def data(self, channel: str) -> dict[str, str]:
-        v = self.venue
+        v, perp = self.venue, self.perp
         px, qx = v.px[self.sym], v.qx[self.sym]
         inst = v.inst[self.sym]
-        mark = self.mark_ticks()
-        index = max(1, round(self.market.mid + self.index_off))
-        ts = str(self.ts)
+        ts = str(perp.ts_ms)
         if channel == "mark-price":
-            return {"instType": "SWAP", "instId": inst, "markPx": px.fmt(mark), "ts": ts}
+            return {"instType": "SWAP", "instId": inst, "markPx": px.fmt(perp.mark_ticks()),
+                    "ts": ts}  # fmt: skip
         if channel == "index-tickers":
-            idx = px.fmt(index)
+            idx = px.fmt(perp.index_ticks())
             return {"instId": inst[:-5], "idxPx": idx, "high24h": idx, "low24h": idx,
                     "open24h": idx, "sodUtc0": idx, "sodUtc8": idx, "ts": ts}  # fmt: skip
         if channel == "funding-rate":
-            rate = max(-FUNDING_CAP, min(FUNDING_CAP, round((mark - index) / index, 6)))
-            period = max(1, int(v.knob("funding_interval") * 1000))
-            nxt = (self.ts // period + 1) * period
+            rate = perp.funding_rate(FUNDING_CAP)
+            interval = v.knob("funding_interval")
+            nxt = perp.next_funding_ms(interval)
             text = f"{rate:.6f}".rstrip("0").rstrip(".") if rate else "0"
             return {"formulaType": "withRate", "fundingRate": text, "fundingTime": str(nxt),
                     "impactValue": "20000", "instId": inst, "instType": "SWAP",
                     "interestRate": "0.0001", "maxFundingRate": f"{FUNDING_CAP:g}",
                     "method": "current_period", "minFundingRate": f"{-FUNDING_CAP:g}",
-                    "nextFundingRate": "", "nextFundingTime": str(nxt + period),
+                    "nextFundingRate": "", "nextFundingTime": str(nxt + int(interval * 1000)),
                     "premium": text, "settFundingRate": text, "settState": "settled",
                     "ts": ts}  # fmt: skip
         # open-interest: oi contracts, oiCcy base (ctVal 1), oiUsd at the mark
-        oi = qx.fmt(self.oi)
-        return {"instId": inst, "instType": "SWAP", "oi": oi, "oiCcy": oi,
-                "oiUsd": f"{qx.to_float(self.oi) * px.to_float(mark):.2f}", "ts": ts}  # fmt: skip
+        oi = qx.fmt(perp.open_interest)
+        usd = qx.to_float(perp.open_interest) * px.to_float(perp.mark_ticks())
+        return {"instId": inst, "instType": "SWAP", "oi": oi, "oiCcy": oi, "oiUsd": f"{usd:.2f}",
+                "ts": ts}
 
 
 CHANNELS = ("mark-price", "index-tickers", "funding-rate", "open-interest")
@@ -124,8 +108,6 @@ class OkxLinearVenue(OkxVenue):
         self.index_inst = {i[:-5]: s for i, s in self.by_inst.items()}
         self.swap_fans = {(ch, s): Fanout(f"{ch}:{s}", s) for ch in CHANNELS for s in markets}
         self.liq_fan = Fanout("liquidation-orders:SWAP", "")
-        self.liq_rng = {s: random.Random(zlib.crc32(b"liq" + s.encode())) for s in markets}
-        self.liq_next: dict[str, int] = {}
         self.liq_pending: list[dict[str, Any]] = []
         self.liquidations: deque[dict[str, Any]] = deque(maxlen=1000)  # as sent, for tests
 
@@ -133,36 +115,25 @@ class OkxLinearVenue(OkxVenue):
 
     def _on_book(self, sym: str, ev: BookEvent) -> None:
         super()._on_book(sym, ev)
-        self.models[sym].on_book(ev)
-        self._liquidate(sym, ev.ts_ms)
+        model = self.models[sym]
+        model.perp.step(ev.ts_ms)
+        for liq in model.liqs.due(ev.ts_ms, self.knob("liquidations_per_sec")):
+            self.liq_pending.append(self._liquidation(sym, liq))
 
     def _on_trades(self, sym: str, trades: list[Trade]) -> None:
         super()._on_trades(sym, trades)
-        self.models[sym].on_trades(trades)
+        for t in trades:
+            self.models[sym].perp.trade(t.lots)
 
-    def _liquidate(self, sym: str, ts_ms: int) -> None:
-        rate = self.knob("liquidations_per_sec")
-        if rate <= 0:
-            return
-        rng = self.liq_rng[sym]
-        nxt = self.liq_next.get(sym)
-        if nxt is None:
-            nxt = ts_ms + int(rng.expovariate(rate) * 1000)
-        while ts_ms >= nxt:
-            short = rng.random() < 0.5  # a short position is closed by a buy order
-            mark = self.models[sym].mark_ticks()
-            away = max(1, int(mark * rng.uniform(0.002, 0.02)))
-            px = mark + away if short else max(1, mark - away)
-            self.liq_pending.append({
-                "details": [{"bkLoss": "0", "bkPx": self.px[sym].fmt(px), "ccy": "",
-                             "posSide": "short" if short else "long",
-                             "side": "buy" if short else "sell",
-                             "sz": self.qx[sym].fmt(max(1, int(rng.expovariate(1 / 20)))),
-                             "ts": str(nxt)}],
-                "instFamily": self.inst[sym][:-5], "instId": self.inst[sym],
-                "instType": "SWAP", "uly": self.inst[sym][:-5]})  # fmt: skip
-            nxt += max(1, int(rng.expovariate(rate) * 1000))
-        self.liq_next[sym] = nxt
+    def _liquidation(self, sym: str, liq: LiquidationPrint) -> dict[str, Any]:
+        """One "Liquidation orders channel" entry: a long is closed by a sell order."""
+        inst = self.inst[sym]
+        return {"details": [{"bkLoss": "0", "bkPx": self.px[sym].fmt(liq.ticks), "ccy": "",
+                             "posSide": "long" if liq.long else "short",
+                             "side": "sell" if liq.long else "buy",
+                             "sz": self.qx[sym].fmt(liq.lots), "ts": str(liq.ts_ms)}],
+                "instFamily": inst[:-5], "instId": inst, "instType": "SWAP",
+                "uly": inst[:-5]}  # fmt: skip
 
     # ---------------------------------------------------------------- publishers
 
