@@ -133,6 +133,22 @@ async def test_candles_socket_fault_reconnects_both_sockets(sim: Simulator, star
     assert con.bad_results() == []
 
 
+async def test_ping_only_when_quiet(sim: Simulator, start_connector) -> None:
+    """"ping" after N s without a frame (N = heartbeat_timeout / 2 = 0.6 s): none while books
+    flow, some while the market is paused, and the pongs keep the sockets up."""
+    streams = Streams(depth=DepthStream(levels=400), trades=False, klines=[])
+    run = await start_connector(make_cfg(sim, "okx", streams=streams, heartbeat_timeout=1.2))
+    await synced(run)
+    await asyncio.sleep(1.0)  # books updates every 100 ms: never 0.6 s of silence
+    assert run.connector.pings_sent == 0
+    sim.pause()
+    try:
+        await run.consumer.until(lambda: run.connector.pings_sent >= 3, 4.0, "pings when quiet")
+    finally:
+        sim.resume()
+    assert run.connector.reconnects == 0, run.consumer.status_log()
+
+
 def test_request_budget_and_connect_pacing() -> None:
     now = [0.0]
     budget = OpBudget(per_hour=3, clock=lambda: now[0])

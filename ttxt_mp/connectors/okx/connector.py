@@ -17,10 +17,11 @@ the best 25 levels as text (``checksum = false`` turns it off) in
 that instrument only: GAP, RESYNCING, unsubscribe + subscribe its ``books`` (a new
 snapshot), UP; no snapshot within :meth:`resync_timeout` reconnects.
 
-Liveness ("Connect"): OKX closes a connection after 30 s without data; the client sends
-the text ``ping`` and gets ``pong``. ``ping`` goes every ``min(25, heartbeat_timeout / 2)``
-s, so its ``pong`` proves a quiet stream alive; nothing for ``heartbeat_timeout`` s is a
-stall (reconnect).
+Liveness ("Connect"): OKX closes a connection after 30 s without data; as the docs ask, a
+timer of N s (``min(25, heartbeat_timeout / 2)``, under 30) restarts on every frame
+received, and when it fires the text ``ping`` is sent (:meth:`_keepalive`, per socket), so
+a busy stream sends none and a quiet one gets its ``pong``; nothing at all for
+``heartbeat_timeout`` s (no ``pong`` either) is a stall (reconnect).
 
 On ``linear`` every quantity (book sizes, trades, candles' volume, open interest,
 liquidations) is a number of contracts, as OKX sends them: a contract is the instrument's
@@ -32,6 +33,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
+from collections.abc import Callable
 from typing import Any
 
 from ttxt_mp.config import ConnectorConfig
@@ -44,13 +47,13 @@ from ttxt_mp.connectors.okx.sync import OkxBookSync
 from ttxt_mp.events import ConnectorState, Orderbook
 from ttxt_mp.queues import IQueuePublisher
 from ttxt_mp.web import (
-    AppHeartbeat,
     FrameKind,
     RESTAssistant,
     WebAssistantFactory,
     WebError,
     WSAssistant,
     WSPlainTextRequest,
+    WSResponse,
 )
 
 __all__ = ["OkxConnector"]
@@ -73,6 +76,8 @@ class OkxConnector(ConnectorBase):
         self.denormalizer = OkxDenormalizer()
         self.budget = OpBudget()
         self.checksum_errors = 0
+        self.pings_sent = 0
+        self._seen_public = 0.0
 
     def resync_timeout(self) -> float:
         """Seconds to wait for a snapshot after (re)subscribing before reconnecting."""
@@ -133,9 +138,29 @@ class OkxConnector(ConnectorBase):
     def _host(self) -> str:
         return self.cfg.ws_url().split("//", 1)[-1].split("/", 1)[0]
 
-    def _heartbeat(self) -> AppHeartbeat:
-        interval = max(min(PING_INTERVAL_S, self.cfg.heartbeat_timeout / 2), MIN_PING_INTERVAL_S)
-        return AppHeartbeat(interval, lambda: WSPlainTextRequest("ping"))
+    def ping_after(self) -> float:
+        """N: seconds without a frame before a ``ping`` (under OKX's 30 s)."""
+        return max(min(PING_INTERVAL_S, self.cfg.heartbeat_timeout / 2), MIN_PING_INTERVAL_S)
+
+    def _handle_frame(self, resp: WSResponse) -> None:
+        self._seen_public = time.monotonic()
+        super()._handle_frame(resp)
+
+    async def _keepalive(self, ws: WSAssistant, last_seen: Callable[[], float]) -> None:
+        """Send ``ping`` whenever N s passed since the last frame received (or ping)."""
+        n = self.ping_after()
+        sent = 0.0
+        while True:
+            wait = max(last_seen(), sent) + n - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            sent = time.monotonic()
+            self.pings_sent += 1
+            try:
+                await ws.connection.send(WSPlainTextRequest("ping"))
+            except (WebError, ConnectionError, RuntimeError):
+                return  # the socket is gone: its receive loop reports and reconnects
 
     # ------------------------------------------------------------------ business socket
 
@@ -146,12 +171,14 @@ class OkxConnector(ConnectorBase):
         try:
             await pacer(self._host()).acquire()
             await ws.connect(self._business_url(), timeout=self.connect_timeout,
-                             idle_timeout=self.cfg.heartbeat_timeout,
-                             heartbeat=self._heartbeat())  # fmt: skip
+                             idle_timeout=self.cfg.heartbeat_timeout)  # fmt: skip
+            seen = [time.monotonic()]
+            self.spawn(self._keepalive(ws, lambda: seen[0]), name="business keep-alive")
             await self._send_ops(self.denormalizer.subscribe(streams, next(self._ids)), ws,
                                  OpBudget())  # fmt: skip
             async for resp in ws.iter_messages():
-                self._handle_frame(resp)
+                seen[0] = time.monotonic()
+                ConnectorBase._handle_frame(self, resp)  # not the public socket's clock
                 if self._backlog:
                     await self.drain_backlog()
         except WebError as exc:  # WSError included
@@ -164,6 +191,10 @@ class OkxConnector(ConnectorBase):
     # ------------------------------------------------------------------ books
 
     def _on_connected(self) -> None:
+        ws = self._ws
+        if ws is not None:
+            self._seen_public = time.monotonic()
+            self.spawn(self._keepalive(ws, lambda: self._seen_public), name="keep-alive")
         business = self._streams(True)
         if business:
             self.spawn(self._business(business), name="business socket")
