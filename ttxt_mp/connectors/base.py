@@ -81,6 +81,7 @@ from ttxt_mp.web import (
     AppHeartbeat,
     Backoff,
     FrameKind,
+    RateLimiter,
     RESTAssistant,
     WebAssistantFactory,
     WebError,
@@ -349,6 +350,17 @@ class ConnectorBase(ABC):
 
     def _on_disconnected(self) -> None:  # noqa: B027 - optional hook
         """The socket is gone: forget the books (subclasses drop their sync state)."""
+
+    # ------------------------------------------------------------------ venue helpers
+
+    def resync_timeout(self) -> float:
+        """Seconds to wait for a snapshot after (re)subscribing before reconnecting."""
+        return max(5.0, 2 * self.cfg.heartbeat_timeout)
+
+    def _rest_factory(self, rate_limiter: RateLimiter | None = None) -> WebAssistantFactory:
+        """A factory for ``cfg.rest_url()`` with ``rate_limiter`` (for ``_make_factory``)."""
+        return WebAssistantFactory(rate_limiter=rate_limiter, rest_base_url=self.cfg.rest_url(),
+                                   rng=self._rng)  # fmt: skip
 
     # ------------------------------------------------------------------ life-cycle
 

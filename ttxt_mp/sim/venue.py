@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import msgspec
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from ttxt_mp.connectors import venue as registry
 from ttxt_mp.sim.conn import SimConnection
@@ -169,6 +169,24 @@ class VenueBase:
         conn = SimConnection(self.name, request.path, ws, request, self.timings.max_send_queue)
         self.conns[conn.id] = conn
         return ws, conn
+
+    @staticmethod
+    async def read_frames(ws: web.WebSocketResponse, conn: SimConnection,
+                          on_text: Callable[[SimConnection, str], None], *,
+                          answer_stalled: bool = False) -> None:  # fmt: skip
+        """One session's receive loop: text frames to ``on_text``, pings answered, until the
+        connection closes. A stalled connection reads nothing unless ``answer_stalled``."""
+        async for msg in ws:
+            if conn.closed:
+                break
+            if conn.stalled and not answer_stalled:
+                continue
+            if msg.type == WSMsgType.TEXT:
+                on_text(conn, msg.data)
+            elif msg.type == WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                break
 
     def forget(self, conn: SimConnection) -> None:
         conn.finish()

@@ -25,17 +25,15 @@ process's one limiter for the host (:mod:`ttxt_mp.connectors.bybit.rest`).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from typing import Any
 
 from ttxt_mp.config import ConnectorConfig
-from ttxt_mp.connectors.base import ConnectorBase
 from ttxt_mp.connectors.bybit import rest as venue_rest
 from ttxt_mp.connectors.bybit.normalizer import BybitDenormalizer, BybitNormalizer
 from ttxt_mp.connectors.bybit.sync import BybitBookSync
 from ttxt_mp.connectors.normalizer import Stream, SymbolMap
-from ttxt_mp.events import ConnectorState, Orderbook
+from ttxt_mp.connectors.resync import InBandResyncConnector
 from ttxt_mp.queues import IQueuePublisher
 from ttxt_mp.web import (
     AppHeartbeat,
@@ -47,16 +45,17 @@ from ttxt_mp.web import (
 
 __all__ = ["BybitConnector"]
 
-S = ConnectorState
-
 PING_INTERVAL_S = 20.0  # "Connect": send a ping heartbeat every 20 seconds
 MIN_PING_INTERVAL_S = 0.25
 
 
-class BybitConnector(ConnectorBase):
+class BybitConnector(InBandResyncConnector):
     """Bybit v5 spot or linear connector; see the module docstring."""
 
     exchange = "bybit"
+    waiting_message = "new connection: waiting for the orderbook snapshot"
+    no_snapshot_message = ("no orderbook snapshot for {symbol} within {timeout:g} s of "
+                           "subscribing")  # fmt: skip
 
     def __init__(self, cfg: ConnectorConfig, publisher: IQueuePublisher, **kwargs: Any) -> None:
         super().__init__(cfg, publisher, **kwargs)
@@ -65,19 +64,11 @@ class BybitConnector(ConnectorBase):
         self.category = self.spec.market or "spot"  # REST category and WebSocket path
         self.denormalizer = BybitDenormalizer()
 
-    def resync_timeout(self) -> float:
-        """Seconds to wait for a snapshot after (re)subscribing before reconnecting."""
-        return max(5.0, 2 * self.cfg.heartbeat_timeout)
-
     # ------------------------------------------------------------------ setup
 
     def _make_factory(self) -> WebAssistantFactory:
         # "Rate Limit": 600 requests per 5 s per IP for HTTP (shared with trading).
-        return WebAssistantFactory(
-            rate_limiter=venue_rest.rate_limiter(self.cfg.rest_url()),
-            rest_base_url=self.cfg.rest_url(),
-            rng=self._rng,
-        )
+        return self._rest_factory(venue_rest.rate_limiter(self.cfg.rest_url()))
 
     async def _load_symbols(self, rest: RESTAssistant) -> SymbolMap:
         """The market's instruments, shared with trading in this process."""
@@ -106,50 +97,14 @@ class BybitConnector(ConnectorBase):
 
     # ------------------------------------------------------------------ books
 
-    def _on_connected(self) -> None:
-        if not self.plan.depth:
-            return
-        for sym in self.active_symbols:
-            self.syncs[sym] = BybitBookSync(sym)
-            self.set_symbol_state(sym, S.RESYNCING, "new connection: waiting for the "
-                                  "orderbook snapshot")  # fmt: skip
-            self.spawn(self._expect_snapshot(sym, self.syncs[sym]), name=f"snapshot {sym}")
+    def _new_sync(self, symbol: str) -> BybitBookSync:
+        return BybitBookSync(symbol)
 
-    def _on_disconnected(self) -> None:
-        self.syncs.clear()
+    def _synced_message(self, sync: BybitBookSync) -> str:
+        return f"book synced at u={sync.book.update_id}"
 
-    def _on_book(self, ev: Orderbook) -> None:
-        sym = ev.symbol
-        sync = self.syncs.get(sym)
-        if sync is None:
-            return
-        before = sync.resyncs
-        out = sync.on_event(ev)
-        if out:
-            self.publish_book(out)
-            if self.symbol_states.get(sym) is not S.UP:
-                self.set_symbol_state(sym, S.UP, f"book synced at u={sync.book.update_id}")
-            return
-        if sync.resyncs != before:
-            self.gaps += 1
-            self.resyncs += 1
-            self.set_symbol_state(sym, S.GAP, f"order book gap: {sync.last_gap}")
-            self.set_symbol_state(sym, S.RESYNCING, "resubscribing for a fresh snapshot")
-            self.spawn(self._resubscribe(sym, sync), name=f"resubscribe {sym}")
-
-    async def _resubscribe(self, sym: str, sync: BybitBookSync) -> None:
-        stream = [Stream("book", sym, depth=self.plan.depth)]
+    def _resubscribe_frames(self, symbol: str) -> list[bytes]:
+        stream = [Stream("book", symbol, depth=self.plan.depth)]
         rid = next(self._req_ids)
-        await self.send_frames(
-            self.denormalizer.unsubscribe(stream, f"u{rid}")
-            + self.denormalizer.subscribe(stream, f"s{rid}")
-        )
-        await self._expect_snapshot(sym, sync)
-
-    async def _expect_snapshot(self, sym: str, sync: BybitBookSync) -> None:
-        timeout = self.resync_timeout()
-        await asyncio.sleep(timeout)
-        if self.syncs.get(sym) is sync and sync.needs_resync:
-            self.request_reconnect(
-                f"no orderbook snapshot for {sym} within {timeout:g} s of subscribing"
-            )
+        return (self.denormalizer.unsubscribe(stream, f"u{rid}")
+                + self.denormalizer.subscribe(stream, f"s{rid}"))  # fmt: skip

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ttxt_mp import argtypes as at
 from ttxt_mp.sim.blast import ID_MARK, TEMPLATE_FRAMES, TS_MARK, price_qty
@@ -383,17 +383,7 @@ class BybitVenue(VenueBase):
             on_open(conn)
         keep = asyncio.get_running_loop().create_task(self._idle_watch(conn))
         try:
-            async for msg in ws:
-                if conn.closed:
-                    break
-                if conn.stalled and not answer_stalled:
-                    continue
-                if msg.type == WSMsgType.TEXT:
-                    on_text(conn, msg.data)
-                elif msg.type == WSMsgType.PING:
-                    await ws.pong(msg.data)
-                elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                    break
+            await self.read_frames(ws, conn, on_text, answer_stalled=answer_stalled)
         finally:
             keep.cancel()
             if on_close is not None:

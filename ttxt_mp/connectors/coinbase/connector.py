@@ -56,15 +56,10 @@ class CoinbaseConnector(ConnectorBase):
         self._sent: deque[float] = deque()  # send times of the last client messages
         self._gaps_seen = 0
 
-    def resync_timeout(self) -> float:
-        """Seconds to wait for a snapshot after (re)subscribing before reconnecting."""
-        return max(5.0, 2 * self.cfg.heartbeat_timeout)
-
     # ------------------------------------------------------------------ setup
 
     def _make_factory(self) -> WebAssistantFactory:
-        return WebAssistantFactory(rate_limiter=venue_rest.rate_limiter(self.cfg.rest_url()),
-                                   rest_base_url=self.cfg.rest_url(), rng=self._rng)  # fmt: skip
+        return self._rest_factory(venue_rest.rate_limiter(self.cfg.rest_url()))
 
     async def _load_symbols(self, rest: RESTAssistant) -> SymbolMap:
         insts = await venue_rest.instruments(rest, self.cfg.rest_url())

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ttxt_mp import argtypes as at
 from ttxt_mp.sim.conn import SimConnection
@@ -213,17 +213,7 @@ class CoinbaseVenue(VenueBase):
         ws, conn = await self.open_ws(request)
         self.cstate[conn.id] = _Conn()
         try:
-            async for msg in ws:
-                if conn.closed:
-                    break
-                if conn.stalled:
-                    continue
-                if msg.type == WSMsgType.TEXT:
-                    self._request(conn, msg.data)
-                elif msg.type == WSMsgType.PING:
-                    await ws.pong(msg.data)
-                elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                    break
+            await self.read_frames(ws, conn, self._request)
         finally:
             self.forget(conn)
         return ws

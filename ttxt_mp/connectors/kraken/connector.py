@@ -28,18 +28,17 @@ precisions).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from typing import Any
 
 from ttxt_mp.config import ConnectorConfig
-from ttxt_mp.connectors.base import ConnectorBase
 from ttxt_mp.connectors.kraken import rest as venue_rest
 from ttxt_mp.connectors.kraken.checksum import BookChecksum
 from ttxt_mp.connectors.kraken.normalizer import KrakenDenormalizer, KrakenNormalizer
 from ttxt_mp.connectors.kraken.sync import KrakenBookSync
 from ttxt_mp.connectors.normalizer import Stream, SymbolMap
-from ttxt_mp.events import ConnectorState, Orderbook
+from ttxt_mp.connectors.resync import InBandResyncConnector
+from ttxt_mp.events import Orderbook
 from ttxt_mp.queues import IQueuePublisher
 from ttxt_mp.web import (
     AppHeartbeat,
@@ -51,14 +50,12 @@ from ttxt_mp.web import (
 
 __all__ = ["KrakenConnector"]
 
-S = ConnectorState
-
 PING_INTERVAL_S = 30.0
 MIN_PING_INTERVAL_S = 0.25
 REQUEST_PAUSE_S = 0.02
 
 
-class KrakenConnector(ConnectorBase):
+class KrakenConnector(InBandResyncConnector):
     """Kraken Spot v2 connector; see the module docstring."""
 
     exchange = "kraken"
@@ -71,18 +68,10 @@ class KrakenConnector(ConnectorBase):
         self._req_ids = itertools.count(1)
         self.denormalizer = KrakenDenormalizer()
 
-    def resync_timeout(self) -> float:
-        """Seconds to wait for a snapshot after (re)subscribing before reconnecting."""
-        return max(5.0, 2 * self.cfg.heartbeat_timeout)
-
     # ------------------------------------------------------------------ setup
 
     def _make_factory(self) -> WebAssistantFactory:
-        return WebAssistantFactory(
-            rate_limiter=venue_rest.rate_limiter(self.cfg.rest_url()),
-            rest_base_url=self.cfg.rest_url(),
-            rng=self._rng,
-        )
+        return self._rest_factory(venue_rest.rate_limiter(self.cfg.rest_url()))
 
     async def _load_symbols(self, rest: RESTAssistant) -> SymbolMap:
         insts = await venue_rest.instruments(rest, self.cfg.rest_url())
@@ -118,50 +107,25 @@ class KrakenConnector(ConnectorBase):
             return None
         return BookChecksum(*self.precisions[sym])
 
-    def _on_connected(self) -> None:
-        if not self.plan.depth:
-            return
-        for sym in self.active_symbols:
-            self.syncs[sym] = KrakenBookSync(sym, self.plan.depth, self._check(sym))
-            self.set_symbol_state(sym, S.RESYNCING, "new connection: waiting for the book "
-                                  "snapshot")  # fmt: skip
-            self.spawn(self._expect_snapshot(sym, self.syncs[sym]), name=f"snapshot {sym}")
+    def _new_sync(self, symbol: str) -> KrakenBookSync:
+        return KrakenBookSync(symbol, self.plan.depth, self._check(symbol))
 
-    def _on_disconnected(self) -> None:
-        self.syncs.clear()
-
-    def _on_book(self, ev: Orderbook) -> None:
-        sym = ev.symbol
-        sync = self.syncs.get(sym)
-        if sync is None:
-            return
-        before = sync.resyncs
+    def _feed_book(self, sync: KrakenBookSync, ev: Orderbook) -> list[Orderbook]:
         norm = self.normalizer
-        out = sync.on_event(ev, norm.checksums.get(sym) if norm is not None else None)  # type: ignore[attr-defined]
-        if out:
-            self.publish_book(out)
-            if self.symbol_states.get(sym) is not S.UP:
-                checked = "checksum verified" if sync.check is not None else "checksum off"
-                self.set_symbol_state(sym, S.UP, f"book synced ({checked})")
-            return
-        if sync.resyncs != before:
-            self.gaps += 1
-            self.resyncs += 1
-            self.checksum_mismatches += 1
-            self.set_symbol_state(sym, S.GAP, f"order book {sync.last_gap}")
-            self.set_symbol_state(sym, S.RESYNCING, "resubscribing for a fresh snapshot")
-            self.spawn(self._resubscribe(sym, sync), name=f"resubscribe {sym}")
+        return sync.on_event(ev, norm.checksums.get(ev.symbol) if norm is not None else None)  # type: ignore[attr-defined]
 
-    async def _resubscribe(self, sym: str, sync: KrakenBookSync) -> None:
-        stream = [Stream("book", sym, depth=self.plan.depth)]
+    def _synced_message(self, sync: KrakenBookSync) -> str:
+        checked = "checksum verified" if sync.check is not None else "checksum off"
+        return f"book synced ({checked})"
+
+    def _gap_message(self, sync: KrakenBookSync) -> str:
+        return f"order book {sync.last_gap}"
+
+    def _on_gap(self, sync: KrakenBookSync) -> None:
+        self.checksum_mismatches += 1
+
+    async def _send_resubscribe(self, symbol: str) -> None:
+        stream = [Stream("book", symbol, depth=self.plan.depth)]
         frames = self.denormalizer.unsubscribe(stream, next(self._req_ids))
         frames += self.denormalizer.subscribe(stream, next(self._req_ids))
         await self.send_frames(frames, pause=REQUEST_PAUSE_S)
-        await self._expect_snapshot(sym, sync)
-
-    async def _expect_snapshot(self, sym: str, sync: KrakenBookSync) -> None:
-        timeout = self.resync_timeout()
-        await asyncio.sleep(timeout)
-        if self.syncs.get(sym) is sync and sync.needs_resync:
-            self.request_reconnect(f"no book snapshot for {sym} within {timeout:g} s of "
-                                   "subscribing")  # fmt: skip

@@ -24,7 +24,7 @@ import zlib
 from typing import Any
 
 import msgspec
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ttxt_mp import argtypes as at
 from ttxt_mp.connectors.kraken.instruments import V2_NAMES
@@ -347,17 +347,7 @@ class KrakenVenue(VenueBase):
             "api_version": "v2", "connection_id": next(self._conn_ids), "system": "online",
             "version": "2.0.10"}]}))  # fmt: skip
         try:
-            async for msg in ws:
-                if conn.closed:
-                    break
-                if conn.stalled:
-                    continue
-                if msg.type == WSMsgType.TEXT:
-                    self._control(conn, msg.data)
-                elif msg.type == WSMsgType.PING:
-                    await ws.pong(msg.data)
-                elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                    break
+            await self.read_frames(ws, conn, self._control)
         finally:
             self.forget(conn)
         return ws

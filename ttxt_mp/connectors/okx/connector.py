@@ -42,9 +42,10 @@ from ttxt_mp.connectors.base import ConnectorBase
 from ttxt_mp.connectors.normalizer import Stream, SymbolMap
 from ttxt_mp.connectors.okx import rest as venue_rest
 from ttxt_mp.connectors.okx.limits import OpBudget, pacer
-from ttxt_mp.connectors.okx.normalizer import BUSINESS, OkxDenormalizer, OkxNormalizer
+from ttxt_mp.connectors.okx.normalizer import BUSINESS, BookText, OkxDenormalizer, OkxNormalizer
 from ttxt_mp.connectors.okx.sync import OkxBookSync
-from ttxt_mp.events import ConnectorState, Orderbook
+from ttxt_mp.connectors.resync import InBandResyncConnector
+from ttxt_mp.events import Orderbook
 from ttxt_mp.queues import IQueuePublisher
 from ttxt_mp.web import (
     FrameKind,
@@ -58,12 +59,11 @@ from ttxt_mp.web import (
 
 __all__ = ["OkxConnector"]
 
-S = ConnectorState
 PING_INTERVAL_S = 25.0  # under the 30 s after which OKX closes a silent connection
 MIN_PING_INTERVAL_S = 0.25
 
 
-class OkxConnector(ConnectorBase):
+class OkxConnector(InBandResyncConnector):
     """OKX v5 spot or linear connector; see the module docstring."""
 
     exchange = "okx"
@@ -79,15 +79,10 @@ class OkxConnector(ConnectorBase):
         self.pings_sent = 0
         self._seen_public = 0.0
 
-    def resync_timeout(self) -> float:
-        """Seconds to wait for a snapshot after (re)subscribing before reconnecting."""
-        return max(5.0, 2 * self.cfg.heartbeat_timeout)
-
     # ------------------------------------------------------------------ setup
 
     def _make_factory(self) -> WebAssistantFactory:
-        return WebAssistantFactory(rate_limiter=venue_rest.rate_limiter(self.cfg.rest_url()),
-                                   rest_base_url=self.cfg.rest_url(), rng=self._rng)  # fmt: skip
+        return self._rest_factory(venue_rest.rate_limiter(self.cfg.rest_url()))
 
     async def _load_symbols(self, rest: RESTAssistant) -> SymbolMap:
         insts = await venue_rest.instruments(rest, self.cfg.rest_url(), self.market)
@@ -198,52 +193,34 @@ class OkxConnector(ConnectorBase):
         business = self._streams(True)
         if business:
             self.spawn(self._business(business), name="business socket")
-        if not self.plan.depth:
-            return
-        for sym in self.active_symbols:
-            self.syncs[sym] = OkxBookSync(sym, verify=self.cfg.checksum)
-            self.set_symbol_state(sym, S.RESYNCING, "new connection: waiting for the book "
-                                  "snapshot")  # fmt: skip
-            self.spawn(self._expect_snapshot(sym, self.syncs[sym]), name=f"snapshot {sym}")
+        super()._on_connected()
 
-    def _on_disconnected(self) -> None:
-        self.syncs.clear()
+    def _new_sync(self, symbol: str) -> OkxBookSync:
+        return OkxBookSync(symbol, verify=self.cfg.checksum)
 
     def _on_book(self, ev: Orderbook) -> None:
-        sym = ev.symbol
-        sync = self.syncs.get(sym)
-        norm = self.normalizer
-        text = norm.texts.pop(sym, None) if isinstance(norm, OkxNormalizer) else None
-        if sync is None:
-            return
-        before, bad = sync.resyncs, sync.checksum_errors
-        out = sync.on_event(ev, text)
-        if out:
-            self.publish_book(out)
-            if self.symbol_states.get(sym) is not S.UP:
-                self.set_symbol_state(sym, S.UP, f"book synced at seqId={sync.book.update_id}")
-            return
-        if sync.resyncs != before:
-            self.gaps += 1
-            self.resyncs += 1
-            self.checksum_errors += sync.checksum_errors - bad
-            self.set_symbol_state(sym, S.GAP, f"order book gap: {sync.last_gap}")
-            self.set_symbol_state(sym, S.RESYNCING, "resubscribing for a fresh snapshot")
-            self.spawn(self._resubscribe(sym, sync), name=f"resubscribe {sym}")
+        if ev.symbol not in self.syncs:  # its checksum text must not reach a later book
+            self._book_text(ev.symbol)
+        super()._on_book(ev)
 
-    async def _resubscribe(self, sym: str, sync: OkxBookSync) -> None:
-        stream = [Stream("book", sym, depth=self.plan.depth)]
+    def _book_text(self, symbol: str) -> BookText | None:
+        norm = self.normalizer
+        return norm.texts.pop(symbol, None) if isinstance(norm, OkxNormalizer) else None
+
+    def _feed_book(self, sync: OkxBookSync, ev: Orderbook) -> list[Orderbook]:
+        bad = sync.checksum_errors
+        out = sync.on_event(ev, self._book_text(ev.symbol))
+        self.checksum_errors += sync.checksum_errors - bad  # only with a resync
+        return out
+
+    def _synced_message(self, sync: OkxBookSync) -> str:
+        return f"book synced at seqId={sync.book.update_id}"
+
+    async def _send_resubscribe(self, symbol: str) -> None:
+        stream = [Stream("book", symbol, depth=self.plan.depth)]
         rid = next(self._ids)
         await self._send_ops(self.denormalizer.unsubscribe(stream, f"u{rid}")
                              + self.denormalizer.subscribe(stream, f"s{rid}"))  # fmt: skip
-        await self._expect_snapshot(sym, sync)
-
-    async def _expect_snapshot(self, sym: str, sync: OkxBookSync) -> None:
-        timeout = self.resync_timeout()
-        await asyncio.sleep(timeout)
-        if self.syncs.get(sym) is sync and sync.needs_resync:
-            self.request_reconnect(f"no book snapshot for {sym} within {timeout:g} s of "
-                                   "subscribing")  # fmt: skip
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), "checksum_errors": self.checksum_errors}

@@ -28,7 +28,7 @@ import uuid
 import zlib
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from ttxt_mp import argtypes as at
 from ttxt_mp.connectors.okx.checksum import CHECKSUM_LEVELS, okx_checksum
@@ -397,17 +397,7 @@ class OkxVenue(VenueBase):
         conn.op_times = []  # type: ignore[attr-defined]
         watch = asyncio.get_running_loop().create_task(self._idle_watch(conn))
         try:
-            async for msg in ws:
-                if conn.closed:
-                    break
-                if conn.stalled:
-                    continue
-                if msg.type == WSMsgType.TEXT:
-                    self._op(conn, msg.data, business)
-                elif msg.type == WSMsgType.PING:
-                    await ws.pong(msg.data)
-                elif msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
-                    break
+            await self.read_frames(ws, conn, lambda c, text: self._op(c, text, business))
         finally:
             watch.cancel()
             self.forget(conn)
