@@ -23,6 +23,8 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from ttxt_mp import codec_c
+
 __all__ = [
     "Array",
     "Fixed",
@@ -281,9 +283,15 @@ class Layout:
         )
         exec(compile(src, f"<layout {self.name}>", "exec"), ns)
         self.source = src
-        self._pack_into = ns["pack_into"]
-        self.unpack_from = ns["unpack_from"]
-        self.size = ns["size"]
+        # The generated functions stay as the reference (pure_*); with the extension built
+        # the active ones are the C codec's (the same bytes), unless TTXT_MP_PURE=1.
+        self._pack_into = self.pure_pack_into = ns["pack_into"]
+        self.unpack_from = self.pure_unpack_from = ns["unpack_from"]
+        self.size = self.pure_size = ns["size"]
+        self.c = codec_c.compile_layout(self)
+        if self.c is not None and codec_c.IMPLEMENTATION == "c":
+            self._pack_into, self.unpack_from, self.size = (
+                self.c.pack_into, self.c.unpack_from, self.c.size)  # fmt: skip
 
     def pack_into(self, buf: Any, off: int, ev: Any) -> int:
         """Write ``ev`` at ``buf[off:]``; return the number of bytes written."""

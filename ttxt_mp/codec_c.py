@@ -1,0 +1,74 @@
+"""The compiled codec (``ttxt_mp._ccodec``): which implementation runs, and its descriptors.
+
+:mod:`ttxt_mp.codec` compiles every layout to pure-Python pack/unpack functions, the
+reference. When the C extension was built (``pip install`` builds it; the build is
+optional) each layout also gets a :class:`ttxt_mp._ccodec.Codec`, made here once at
+registration from what the pure codec computed (offsets, struct codes, enum tables,
+array items), so user kinds get it too. It writes and reads the same bytes; for any input
+it does not handle itself (wrong types, out-of-range values, too-long strings, short
+buffers) it calls the pure function, so errors are the pure codec's by construction.
+
+``TTXT_MP_PURE=1`` in the environment (read at import) keeps the pure functions active;
+:func:`implementation` says which one runs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ttxt_mp.codec import Layout
+
+try:
+    from ttxt_mp import _ccodec
+except ImportError:  # not built (no compiler at install time): the pure codec runs
+    _ccodec = None
+
+__all__ = ["AVAILABLE", "IMPLEMENTATION", "PURE_ENV", "compile_layout", "implementation"]
+
+PURE_ENV = "TTXT_MP_PURE"
+AVAILABLE: bool = _ccodec is not None
+"""The extension is importable (whether or not it is used)."""
+IMPLEMENTATION: str = (
+    "c" if AVAILABLE and os.environ.get(PURE_ENV, "") in ("", "0") else "pure"
+)
+"""``"c"`` or ``"pure"``: the codec every layout's pack/unpack/size use in this process."""
+
+
+def implementation() -> str:
+    """``"c"`` when layouts encode and decode with the extension, else ``"pure"``."""
+    return IMPLEMENTATION
+
+
+def compile_layout(layout: Layout) -> Any | None:
+    """The C codec of ``layout`` (whose pure functions are already compiled), or None
+    without the extension. Called whatever ``TTXT_MP_PURE`` says, so tests can compare."""
+    if _ccodec is None:
+        return None
+    from ttxt_mp import codec  # imported here: codec imports this module
+
+    def field(cls: type | None, name: str, dtype: str, pos: int, enum: Any) -> tuple:
+        code = codec._fmt(dtype)[-1]
+        table = None if enum is None else tuple(codec._enum_table(enum))
+        member = getattr(cls, name, None) if cls is not None else None
+        width = int(dtype[1:]) if code == "s" else codec.np.dtype(dtype).itemsize
+        return (name, member, code, width, pos, table, name in codec._LOW_CARDINALITY)
+
+    hdr = layout.header_dtype.fields
+    fixed, var = [], []
+    for p in layout.parts:
+        if isinstance(p, codec.Fixed):
+            fixed.append(field(layout.cls, p.name, p.dtype, hdr[p.name][1], p.enum))
+            continue
+        member, count_pos = getattr(layout.cls, p.name, None), hdr[f"n_{p.name}"][1]
+        if isinstance(p, codec.Text):
+            var.append((p.name, member, "T", count_pos))
+            continue
+        idt = layout.item_dtypes[p.name]
+        items = [field(p.item, f, dt, idt.fields[f][1], p.enums.get(f)) for f, dt in p.fields]
+        var.append((p.name, member, "A", count_pos, p.item, idt.itemsize, items))
+    return _ccodec.Codec(
+        layout.cls, layout.header_size, fixed, var,
+        layout.pure_pack_into, layout.pure_unpack_from, layout.pure_size,
+    )  # fmt: skip
