@@ -94,20 +94,11 @@ def msgpack_loop(cls: type, pool: list, n: int) -> float:
     return time.perf_counter() - t
 
 
-def use(lay: codec.Layout, impl: str) -> None:
-    """Make ``impl`` the layout's active codec (what new ring ends pick up)."""
-    if impl == "pure":
-        lay._pack_into, lay.unpack_from, lay.size = (
-            lay.pure_pack_into, lay.pure_unpack_from, lay.pure_size)  # fmt: skip
-    else:
-        lay._pack_into, lay.unpack_from, lay.size = lay.c.pack_into, lay.c.unpack_from, lay.c.size
-
-
 def ring_loop(lay: codec.Layout, impl: str, pool: list, n: int) -> float:
     """Seconds for ``n`` ShmQueue put + get_nowait in one process (rounds of 1000)."""
     from ttxt_mp.shm import ShmQueue
 
-    use(lay, impl)
+    codec_c.set_implementation(impl)
     name = f"bench-codec-{os.getpid()}-{time.monotonic_ns() % 10**9}"
     with ShmQueue.create(name, capacity=4096, slot_size=512, policy="block") as p:
         with ShmQueue.attach(name) as c:
@@ -159,8 +150,6 @@ def main() -> None:
                 dt = codec_loop(lay, impl, pool, a.n)
             times[(e, impl)].append(dt / a.n * 1e9)
     loads.append(os.getloadavg()[0])
-    for lay in map(codec.layout_for, (MarketTrades, Orderbook, Kline)):
-        use(lay, codec_c.IMPLEMENTATION)
     print(f"{a.repeat} interleaved repetitions x {a.n} events per cell; load average "
           f"{loads[0]:.2f} -> {loads[1]:.2f}; reference loop median "
           f"{statistics.median(refs) * 1e3:.1f} ms")  # fmt: skip

@@ -289,9 +289,17 @@ class Layout:
         self.unpack_from = self.pure_unpack_from = ns["unpack_from"]
         self.size = self.pure_size = ns["size"]
         self.c = codec_c.compile_layout(self)
-        if self.c is not None and codec_c.IMPLEMENTATION == "c":
+        self.activate(codec_c.IMPLEMENTATION)
+
+    def activate(self, impl: str) -> None:
+        """Make ``"c"`` (if compiled) or ``"pure"`` this layout's pack/unpack/size. Ring ends
+        look them up once, so ends made before keep theirs (see codec_c.set_implementation)."""
+        if impl == "c" and self.c is not None:
             self._pack_into, self.unpack_from, self.size = (
                 self.c.pack_into, self.c.unpack_from, self.c.size)  # fmt: skip
+        else:
+            self._pack_into, self.unpack_from, self.size = (
+                self.pure_pack_into, self.pure_unpack_from, self.pure_size)  # fmt: skip
 
     def pack_into(self, buf: Any, off: int, ev: Any) -> int:
         """Write ``ev`` at ``buf[off:]``; return the number of bytes written."""

@@ -25,7 +25,10 @@ try:
 except ImportError:  # not built (no compiler at install time): the pure codec runs
     _ccodec = None
 
-__all__ = ["AVAILABLE", "IMPLEMENTATION", "PURE_ENV", "compile_layout", "implementation"]
+__all__ = [
+    "AVAILABLE", "IMPLEMENTATION", "PURE_ENV", "compile_layout", "implementation",
+    "set_implementation",
+]  # fmt: skip
 
 PURE_ENV = "TTXT_MP_PURE"
 AVAILABLE: bool = _ccodec is not None
@@ -39,6 +42,23 @@ IMPLEMENTATION: str = (
 def implementation() -> str:
     """``"c"`` when layouts encode and decode with the extension, else ``"pure"``."""
     return IMPLEMENTATION
+
+
+def set_implementation(impl: str) -> None:
+    """Switch every layout, registered or to come, to ``"c"`` or ``"pure"`` in this process.
+
+    For tests and benchmarks that compare both in one process; ring ends created before
+    keep the functions they looked up. Production code selects with ``TTXT_MP_PURE``."""
+    global IMPLEMENTATION
+    if impl not in ("c", "pure"):
+        raise ValueError(f"implementation must be 'c' or 'pure', got {impl!r}")
+    if impl == "c" and not AVAILABLE:
+        raise RuntimeError("ttxt_mp._ccodec is not built: only the pure codec is available")
+    IMPLEMENTATION = impl
+    from ttxt_mp import codec
+
+    for lay in codec._BY_KIND.values():
+        lay.activate(impl)
 
 
 def compile_layout(layout: Layout) -> Any | None:
