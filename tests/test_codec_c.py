@@ -73,6 +73,7 @@ def test_every_kind_is_covered():
 @given(any_event, st.integers(0, 9))
 def test_same_bytes_and_same_events(event, off):
     lay = layout_for(type(event))
+    before = lay.c.fallbacks
     pure, c = encode_with(lay, "pure", event, off), encode_with(lay, "c", event, off)
     assert c == pure
     n = lay.pure_size(event)
@@ -81,6 +82,7 @@ def test_same_bytes_and_same_events(event, off):
         assert got == shape(lay.pure_unpack_from(buf, off))
         if not _rounds_floats(lay):
             assert got == shape((event, n))
+    assert lay.c.fallbacks == before  # valid events never leave the C path
 
 
 def _rounds_floats(lay: codec.Layout) -> bool:

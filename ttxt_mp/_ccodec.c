@@ -67,6 +67,7 @@ typedef struct {
     int all_slots;        /* every field read from its slot: no Python code runs in encode */
     PyObject *kwnames;    /* names of the constructor's keyword arguments, fixed then var */
     PyObject *pure_pack, *pure_unpack, *pure_size; /* the reference; also the fallback */
+    Py_ssize_t fallbacks; /* calls handed to the pure codec (tests check valid events make none) */
 } CodecObject;
 
 /* ------------------------------------------------------------------ descriptors */
@@ -194,6 +195,15 @@ static void Codec_dealloc(CodecObject *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* A new reference to the interned `name`: msgspec matches keyword names to fields by
+   identity first (field names are interned), so the constructor call stays cheap. */
+static PyObject *interned(PyObject *name)
+{
+    PyObject *s = Py_NewRef(name);
+    PyUnicode_InternInPlace(&s);
+    return s;
+}
+
 static PyObject *Codec_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"cls", "header_size", "fixed", "var", "pure_pack_into",
@@ -232,7 +242,7 @@ static PyObject *Codec_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
             PyErr_SetString(PyExc_ValueError, "field outside the header");
             goto fail;
         }
-        PyTuple_SET_ITEM(self->kwnames, i, Py_NewRef(f->name));
+        PyTuple_SET_ITEM(self->kwnames, i, interned(f->name));
     }
     for (Py_ssize_t j = 0; j < self->nvar; j++) {
         Part *p = &self->var[j];
@@ -247,7 +257,7 @@ static PyObject *Codec_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
                 PyErr_SetString(PyExc_ValueError, "item field outside the item");
                 goto fail;
             }
-        PyTuple_SET_ITEM(self->kwnames, self->nfixed + j, Py_NewRef(p->name));
+        PyTuple_SET_ITEM(self->kwnames, self->nfixed + j, interned(p->name));
     }
     self->all_slots = 1;
     for (Py_ssize_t i = 0; i < self->nfixed; i++)
@@ -491,8 +501,10 @@ done:
 static PyObject *Codec_size(CodecObject *self, PyObject *ev)
 {
     Py_ssize_t n;
-    if (encode_event(self, ev, NULL, 0, &n) < 0)
+    if (encode_event(self, ev, NULL, 0, &n) < 0) {
+        self->fallbacks++;
         return PyObject_CallOneArg(self->pure_size, ev);
+    }
     return PyLong_FromSsize_t(n);
 }
 
@@ -526,6 +538,7 @@ static PyObject *Codec_pack_into(CodecObject *self, PyObject *const *args, Py_ss
     PyBuffer_Release(&view);
     return PyLong_FromSsize_t(n);
 pure:
+    self->fallbacks++;
     return PyObject_Vectorcall(self->pure_pack, args, nargs, NULL);
 }
 
@@ -696,6 +709,7 @@ static PyObject *Codec_unpack_from(CodecObject *self, PyObject *const *args, Py_
     if (res != NULL || PyErr_Occurred()) /* an event, or the constructor's own error */
         return res;
 pure:
+    self->fallbacks++;
     return PyObject_Vectorcall(self->pure_unpack, args, nargs, NULL);
 }
 
@@ -710,6 +724,12 @@ static PyMethodDef Codec_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef Codec_members[] = {
+    {"fallbacks", T_PYSSIZET, offsetof(CodecObject, fallbacks), READONLY,
+     "How many calls went to the pure codec (inputs off the fast path, and errors)."},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyTypeObject CodecType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "ttxt_mp._ccodec.Codec",
@@ -719,6 +739,7 @@ static PyTypeObject CodecType = {
     .tp_new = Codec_new,
     .tp_dealloc = (destructor)Codec_dealloc,
     .tp_methods = Codec_methods,
+    .tp_members = Codec_members,
 };
 
 static struct PyModuleDef ccodec_module = {

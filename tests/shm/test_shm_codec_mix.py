@@ -45,6 +45,7 @@ def pure_bytes(event) -> bytes:
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(events=st.lists(any_event, min_size=1, max_size=12))
 def test_every_kind_crosses_between_implementations(names, producer, consumer, events):
+    fallbacks = sum(codec.layout_for(k).c.fallbacks for k in KINDS)
     with ShmQueue.create(names(), capacity=256, slot_size=256, policy="block",
                          kinds=KINDS) as p:  # fmt: skip
         with ShmQueue.attach(p.name, start="oldest") as c, ShmQueue.attach(p.name) as r:
@@ -57,6 +58,7 @@ def test_every_kind_crosses_between_implementations(names, producer, consumer, e
     want = [codec.layout_for(type(e)).pure_unpack_from(pure_bytes(e), 0)[0] for e in events]
     assert [shape(g) for g in got] == [shape(w) for w in want]
     assert raw == [(codec.kind_of(type(e)), pure_bytes(e)) for e in events]
+    assert sum(codec.layout_for(k).c.fallbacks for k in KINDS) == fallbacks  # on the C path
 
 
 @pytest.mark.parametrize("here", ["c", "pure"])
