@@ -10,12 +10,16 @@ side, Kline; a pool of distinct events cycled, so string caches see realistic tr
 With ``--ring`` also ShmQueue ``put`` + ``get_nowait`` in one process (1000 puts, then
 1000 gets, per round) with the layouts' active functions set to pure or C.
 
+``--callgrind`` instead counts instructions per event with valgrind (independent of the
+machine's load): each cell runs alone under callgrind for two event counts, and the
+difference divided by the extra events removes start-up.
+
 Cells run interleaved: every repetition runs every (event, codec) cell once, in a fresh
 shuffled order, so machine drift cannot land on one row; figures are medians over the
 repetitions. Machine load is reported as the load average and the time of a fixed
-reference loop (its median; a quiet run of this VM is ~20 ms).
+reference loop (its median: compare it across runs).
 
-Usage: python benchmarks/bench_codec.py [--repeat 7] [--n 20000] [--ring]
+Usage: python benchmarks/bench_codec.py [--repeat 7] [--n 20000] [--ring] [--callgrind]
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -67,6 +74,7 @@ def kline(i: int) -> Kline:
 EVENTS: dict[str, Callable[[int], object]] = {
     "MarketTrades(1)": trades, "Orderbook(10+10)": book, "Kline": kline,
 }  # fmt: skip
+IMPLS = ("pure", "c", "msgpack", "ring-pure", "ring-c")
 
 
 def codec_loop(lay: codec.Layout, impl: str, pool: list, n: int) -> float:
@@ -104,12 +112,23 @@ def ring_loop(lay: codec.Layout, impl: str, pool: list, n: int) -> float:
         with ShmQueue.attach(name) as c:
             put, get, m = p.put, c.get_nowait, len(pool)
             t = time.perf_counter()
-            for r in range(0, n, 1000):
-                for i in range(r, r + 1000):
+            k = min(n, 1000)
+            for r in range(0, n, k):
+                for i in range(r, r + k):
                     put(pool[i % m])
-                for _ in range(1000):
+                for _ in range(k):
                     get()
             return time.perf_counter() - t
+
+
+def run_cell(event: str, impl: str, pool: list, n: int) -> float:
+    """Seconds for ``n`` events of one (event, codec) cell."""
+    lay = codec.layout_for(type(pool[0]))
+    if impl == "msgpack":
+        return msgpack_loop(type(pool[0]), pool, n)
+    if impl.startswith("ring-"):
+        return ring_loop(lay, impl[5:], pool, n)
+    return codec_loop(lay, impl, pool, n)
 
 
 def reference() -> float:
@@ -121,18 +140,46 @@ def reference() -> float:
     return time.perf_counter() - t
 
 
+def instructions(event: str, impl: str, n: int) -> int:
+    """Instructions of this script running only one cell for ``n`` events, per callgrind."""
+    out = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+         __file__, "--loop", str(list(EVENTS).index(event)), impl, "--n", str(n)],
+        capture_output=True, text=True, check=True,
+    ).stderr  # fmt: skip
+    return int(re.search(r"Collected : (\d+)", out).group(1))
+
+
+def callgrind(ring: bool, n: int) -> None:
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed")
+    impls = IMPLS if ring else IMPLS[:3]
+    print(f"instructions per event (callgrind, {n} vs {3 * n} events per cell)")
+    print("| event | " + " | ".join(impls) + " |")
+    print("|---|" + "---|" * len(impls))
+    for e in EVENTS:
+        row = [(instructions(e, i, 3 * n) - instructions(e, i, n)) / (2 * n) for i in impls]
+        print(f"| {e} | " + " | ".join(f"{x / 1000:.1f}k" for x in row) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--n", type=int, default=20_000, help="events per cell and repetition")
     ap.add_argument("--ring", action="store_true", help="also ShmQueue put+get, pure vs C")
+    ap.add_argument("--callgrind", action="store_true", help="count instructions instead")
+    ap.add_argument("--loop", nargs=2, metavar=("EVENT", "IMPL"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if not codec_c.AVAILABLE:
         sys.exit("ttxt_mp._ccodec is not built: nothing to compare (pip install -e .)")
+    if a.loop:  # one cell, for --callgrind
+        event = list(EVENTS)[int(a.loop[0])]
+        run_cell(event, a.loop[1], [EVENTS[event](i) for i in range(POOL)], a.n)
+        return
+    if a.callgrind:
+        return callgrind(a.ring, min(a.n, 2000))
     pools = {name: [make(i) for i in range(POOL)] for name, make in EVENTS.items()}
-    cells = [(e, impl) for e in EVENTS for impl in ("pure", "c", "msgpack")]
-    if a.ring:
-        cells += [(e, f"ring-{impl}") for e in EVENTS for impl in ("pure", "c")]
+    cells = [(e, impl) for e in EVENTS for impl in (IMPLS if a.ring else IMPLS[:3])]
     times: dict[tuple[str, str], list[float]] = {c: [] for c in cells}
     refs, loads = [], [os.getloadavg()[0]]
     rng = random.Random(11)
@@ -140,15 +187,7 @@ def main() -> None:
         rng.shuffle(cells)
         refs.append(reference())
         for e, impl in cells:
-            pool = pools[e]
-            lay = codec.layout_for(type(pool[0]))
-            if impl == "msgpack":
-                dt = msgpack_loop(type(pool[0]), pool, a.n)
-            elif impl.startswith("ring-"):
-                dt = ring_loop(lay, impl[5:], pool, a.n)
-            else:
-                dt = codec_loop(lay, impl, pool, a.n)
-            times[(e, impl)].append(dt / a.n * 1e9)
+            times[(e, impl)].append(run_cell(e, impl, pools[e], a.n) / a.n * 1e9)
     loads.append(os.getloadavg()[0])
     print(f"{a.repeat} interleaved repetitions x {a.n} events per cell; load average "
           f"{loads[0]:.2f} -> {loads[1]:.2f}; reference loop median "
