@@ -1,13 +1,13 @@
-"""Hypothesis strategies for any event of a registered kind, derived from its layout,
-and a user kind (``CodecProbe``, kind 1917) using every dtype, enums, fixed and variable
-text and both sorts of arrays: shared by the codec's differential tests and the ring
-tests that mix the C and the pure codec."""
+"""Hypothesis strategies for any event of a registered kind, derived from its layout, and
+two user kinds: ``CodecProbe`` (1917: every dtype, enums, fixed and variable text, both
+sorts of arrays) and ``Fills`` (1918: items that are NamedTuples, not Structs). Shared by
+the codec's differential tests and the ring tests mixing the C and the pure codec."""
 
 from __future__ import annotations
 
 import enum
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from hypothesis import strategies as st
@@ -64,13 +64,32 @@ ttxt_mp.register_event(PROBE_KIND, CodecProbe, [
     Fixed("symbol", "S32"),
 ])  # fmt: skip
 
+class Fill(NamedTuple):
+    """An array item that is not a msgspec Struct: the C codec reads it with getattr."""
+
+    px: float
+    qty: float
+    tag: str
+
+
+class Fills(msgspec.Struct, frozen=True, kw_only=True):
+    fills: tuple[Fill, ...]
+    venue: str = ""
+
+
+FILLS_KIND = 1918
+ttxt_mp.register_event(FILLS_KIND, Fills, [
+    Array("fills", [("px", "f8"), ("qty", "f8"), ("tag", "S6")], item=Fill),
+    Fixed("venue", "S16"),
+])  # fmt: skip
+
 RANGES = {
     "i1": (-(2**7), 2**7 - 1), "u1": (0, 2**8 - 1), "i2": (-(2**15), 2**15 - 1),
     "u2": (0, 2**16 - 1), "i4": (-(2**31), 2**31 - 1), "u4": (0, 2**32 - 1),
     "i8": (-(2**63), 2**63 - 1), "u8": (0, 2**64 - 1),
 }  # fmt: skip
-KINDS = sorted(codec.kinds(user=False)) + [PROBE_KIND]
-"""The library's kinds and the probe."""
+KINDS = sorted(codec.kinds(user=False)) + [PROBE_KIND, FILLS_KIND]
+"""The library's kinds and the two user kinds above."""
 
 
 def fixed_text(width: int) -> st.SearchStrategy[str]:

@@ -15,6 +15,7 @@ buffers) it calls the pure function, so errors are the pure codec's by construct
 from __future__ import annotations
 
 import os
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -61,6 +62,17 @@ def set_implementation(impl: str) -> None:
         lay.activate(impl)
 
 
+def slot_of(cls: type | None, name: str) -> types.MemberDescriptorType | None:
+    """The ``__slots__`` member of attribute ``name`` of ``cls`` instances (msgspec Struct
+    fields are slots), found in the MRO's own dicts; None: C reads it with getattr."""
+    for k in getattr(cls, "__mro__", ()):
+        d = k.__dict__.get(name)
+        if d is not None:
+            ok = isinstance(d, types.MemberDescriptorType) and d.__objclass__ is k
+            return d if ok else None
+    return None
+
+
 def compile_layout(layout: Layout) -> Any | None:
     """The C codec of ``layout`` (whose pure functions are already compiled), or None
     without the extension. Called whatever ``TTXT_MP_PURE`` says, so tests can compare."""
@@ -71,7 +83,7 @@ def compile_layout(layout: Layout) -> Any | None:
     def field(cls: type | None, name: str, dtype: str, pos: int, enum: Any) -> tuple:
         code = codec._fmt(dtype)[-1]
         table = None if enum is None else tuple(codec._enum_table(enum))
-        member = getattr(cls, name, None) if cls is not None else None
+        member = slot_of(cls, name)
         width = int(dtype[1:]) if code == "s" else codec.np.dtype(dtype).itemsize
         return (name, member, code, width, pos, table, name in codec._LOW_CARDINALITY)
 
@@ -81,7 +93,7 @@ def compile_layout(layout: Layout) -> Any | None:
         if isinstance(p, codec.Fixed):
             fixed.append(field(layout.cls, p.name, p.dtype, hdr[p.name][1], p.enum))
             continue
-        member, count_pos = getattr(layout.cls, p.name, None), hdr[f"n_{p.name}"][1]
+        member, count_pos = slot_of(layout.cls, p.name), hdr[f"n_{p.name}"][1]
         if isinstance(p, codec.Text):
             var.append((p.name, member, "T", count_pos))
             continue
