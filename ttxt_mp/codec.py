@@ -8,7 +8,10 @@ building Python objects. Nothing is ever truncated: a string longer than its fix
 is refused with an error naming the field.
 
 The pack/unpack functions are generated Python source (as :mod:`dataclasses` does): one
-``struct.pack_into`` for the header, no per-field interpretation at run time.
+``struct.pack_into`` for the header, no per-field interpretation at run time. They are
+the reference (``Layout.pure_*``); when the C extension is built, each layout's active
+``pack_into``/``unpack_from``/``size`` are its compiled twin's (:mod:`ttxt_mp.codec_c`),
+which writes the same bytes and hands every input it does not handle to these.
 """
 
 from __future__ import annotations
