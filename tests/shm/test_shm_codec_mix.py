@@ -8,6 +8,8 @@ Skipped when the extension is not built."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from codec_strategies import KINDS, any_event, shape
 from hypothesis import HealthCheck, given, settings
@@ -33,6 +35,13 @@ def restore_implementation():
     codec_c.set_implementation(before)
 
 
+def active(lay: codec.Layout, impl: str) -> SimpleNamespace:
+    """The functions ``impl`` gives ``lay``."""
+    if impl == "c":
+        return SimpleNamespace(_pack_into=lay.c.pack_into, unpack_from=lay.c.unpack_from)
+    return SimpleNamespace(_pack_into=lay.pure_pack_into, unpack_from=lay.pure_unpack_from)
+
+
 def pure_bytes(event) -> bytes:
     lay = codec.layout_for(type(event))
     buf = bytearray(lay.pure_size(event))
@@ -55,6 +64,10 @@ def test_every_kind_crosses_between_implementations(names, producer, consumer, e
             codec_c.set_implementation(consumer)  # ... and the readers their decoders
             got = [c.get(timeout=5) for _ in events]
             raw = [r.get_raw(timeout=5) for _ in events]
+            for e in events:  # the ring's hot paths call the selected codec
+                lay = codec.layout_for(type(e))
+                assert p._enc[type(e)][1] == active(lay, producer)._pack_into
+                assert c._dec[lay.kind] == active(lay, consumer).unpack_from
     want = [codec.layout_for(type(e)).pure_unpack_from(pure_bytes(e), 0)[0] for e in events]
     assert [shape(g) for g in got] == [shape(w) for w in want]
     assert raw == [(codec.kind_of(type(e)), pure_bytes(e)) for e in events]
