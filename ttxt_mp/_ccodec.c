@@ -327,8 +327,12 @@ static int put_field(const Field *f, PyObject *v, char *dst)
         }
         else
             return -1;
-        /* PyFloat_Pack* is what struct uses ('f' refuses overflow, like struct) */
-        if ((f->code == 'd' ? PyFloat_Pack8(x, dst, 1) : PyFloat_Pack4(x, dst, 1)) < 0) {
+        if (f->code == 'd') { /* = PyFloat_Pack8(x, dst, 1) on an IEEE host (checked at import) */
+            memcpy(dst, &x, 8);
+            return 0;
+        }
+        /* what struct uses for 'f': it rounds, and refuses an overflow */
+        if (PyFloat_Pack4(x, dst, 1) < 0) {
             PyErr_Clear();
             return -1;
         }
@@ -566,8 +570,9 @@ static PyObject *get_field(Field *f, const char *src)
         }
         return s;
     }
-    case 'd': {
-        double d = PyFloat_Unpack8(src, 1);
+    case 'd': { /* = PyFloat_Unpack8(src, 1) on an IEEE host (checked at import) */
+        double d;
+        memcpy(&d, src, 8);
         return PyFloat_FromDouble(d);
     }
     case 'f': {
@@ -747,8 +752,25 @@ static struct PyModuleDef ccodec_module = {
     "Compiled pack/unpack of the fixed event layouts (see ttxt_mp.codec_c).", -1, NULL,
 };
 
+/* The codec copies doubles as they are in memory: that is struct's '<d' only where a C
+   double is an IEEE 754 little-endian binary64, which we check rather than assume. */
+static int ieee_doubles(void)
+{
+    double x = -1.0 / 3.0, y;
+    unsigned char packed[8], raw[8];
+    if (PyFloat_Pack8(x, (char *)packed, 1) < 0)
+        return 0;
+    memcpy(raw, &x, 8);
+    y = PyFloat_Unpack8((const char *)raw, 1);
+    return memcmp(packed, raw, 8) == 0 && y == x;
+}
+
 PyMODINIT_FUNC PyInit__ccodec(void)
 {
+    if (!ieee_doubles()) {
+        PyErr_SetString(PyExc_ImportError, "ttxt_mp._ccodec needs IEEE 754 doubles");
+        return NULL;
+    }
     if (PyType_Ready(&CodecType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&ccodec_module);
