@@ -21,6 +21,7 @@ from codec_strategies import KINDS, CodecProbe, Leg, Mood, any_event, shape
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import ttxt_mp
 from ttxt_mp import codec, codec_c
 from ttxt_mp import events as ev
 from ttxt_mp.codec import Array, Fixed, layout_for
@@ -64,9 +65,23 @@ def test_pure_env_switch(env):
     assert out == (["pure", "True"] if env == "1" else ["c", "False"])
 
 
+def test_a_layout_the_c_codec_refuses_stays_on_the_pure_codec(monkeypatch):
+    class RefusedByC(msgspec.Struct, frozen=True):
+        x: float
+
+    def refuse(*args):
+        raise ValueError("nope")
+
+    monkeypatch.setattr(codec_c._ccodec, "Codec", refuse)
+    with pytest.warns(RuntimeWarning, match="RefusedByC: the C codec refused the layout"):
+        lay = ttxt_mp.register_event(1919, RefusedByC, [Fixed("x", "f8")])
+    assert lay.c is None and lay.size == lay.pure_size
+    assert lay.decode(lay.encode(RefusedByC(1.5))) == RefusedByC(1.5)
+
+
 def test_every_kind_is_covered():
     assert set(KINDS) >= set(codec.kinds(user=False))
-    assert all(layout_for(k).c is not None for k in codec.kinds())
+    assert all(layout_for(k).c is not None for k in KINDS)
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])

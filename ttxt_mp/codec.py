@@ -288,9 +288,9 @@ class Layout:
         self.source = src
         # The generated functions stay as the reference (pure_*); with the extension built
         # the active ones are the C codec's (the same bytes), unless TTXT_MP_PURE=1.
-        self._pack_into = self.pure_pack_into = ns["pack_into"]
-        self.unpack_from = self.pure_unpack_from = ns["unpack_from"]
-        self.size = self.pure_size = ns["size"]
+        self.pure_pack_into = ns["pack_into"]
+        self.pure_unpack_from = ns["unpack_from"]
+        self.pure_size = ns["size"]
         self.c = codec_c.compile_layout(self)
         self.activate(codec_c.IMPLEMENTATION)
 

@@ -15,7 +15,9 @@ buffers) it calls the pure function, so errors are the pure codec's by construct
 from __future__ import annotations
 
 import os
+import struct
 import types
+import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -75,7 +77,8 @@ def slot_of(cls: type | None, name: str) -> types.MemberDescriptorType | None:
 
 def compile_layout(layout: Layout) -> Any | None:
     """The C codec of ``layout`` (whose pure functions are already compiled), or None
-    without the extension. Called whatever ``TTXT_MP_PURE`` says, so tests can compare."""
+    without the extension (or, with a warning, for a layout it cannot describe). Called
+    whatever ``TTXT_MP_PURE`` says, so tests can compare the two."""
     if _ccodec is None:
         return None
     from ttxt_mp import codec  # imported here: codec imports this module
@@ -84,7 +87,7 @@ def compile_layout(layout: Layout) -> Any | None:
         code = codec._fmt(dtype)[-1]
         table = None if enum is None else tuple(codec._enum_table(enum))
         member = slot_of(cls, name)
-        width = int(dtype[1:]) if code == "s" else codec.np.dtype(dtype).itemsize
+        width = int(dtype[1:]) if code == "s" else struct.calcsize("<" + code)
         return (name, member, code, width, pos, table, name in codec._LOW_CARDINALITY)
 
     hdr = layout.header_dtype.fields
@@ -100,7 +103,12 @@ def compile_layout(layout: Layout) -> Any | None:
         idt = layout.item_dtypes[p.name]
         items = [field(p.item, f, dt, idt.fields[f][1], p.enums.get(f)) for f, dt in p.fields]
         var.append((p.name, member, "A", count_pos, p.item, idt.itemsize, items))
-    return _ccodec.Codec(
-        layout.cls, layout.header_size, fixed, var,
-        layout.pure_pack_into, layout.pure_unpack_from, layout.pure_size,
-    )  # fmt: skip
+    try:
+        return _ccodec.Codec(
+            layout.cls, layout.header_size, fixed, var,
+            layout.pure_pack_into, layout.pure_unpack_from, layout.pure_size,
+        )  # fmt: skip
+    except (TypeError, ValueError) as e:  # a descriptor the C side refuses: stay correct
+        warnings.warn(f"{layout.name}: the C codec refused the layout ({e}); this kind "
+                      "uses the pure-Python codec", RuntimeWarning, stacklevel=2)  # fmt: skip
+        return None
