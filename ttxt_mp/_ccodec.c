@@ -17,11 +17,15 @@
  * (or, for an input the fast path merely does not know, returns the right answer).
  *
  * Memory ordering: this module only fills or reads bytes at an offset of a buffer; it
- * publishes nothing. The ring still stores the seqlock stamp / head in Python after
- * pack_into returns (and re-checks the stamp after unpack_from returns), exactly as with
- * the pure codec, so the ordering argument of ttxt_mp/shm (x86-64 TSO, the GIL as the
- * compiler barrier between the byte writes and the stamp store) is unchanged: a C call
- * boundary is at least as strong a compiler barrier as the Python bytecode boundary.
+ * publishes nothing. The ring still stores the seqlock stamp and the head in Python after
+ * pack_into returns, and re-checks the stamp after unpack_from returns, exactly as with
+ * the pure codec, so the argument of ttxt_mp/shm/ring.py holds unchanged: x86-64 (TSO)
+ * keeps stores in program order and loads in program order, and every access here runs
+ * inside an opaque call (a separately built module, reached through a function pointer)
+ * that the compiler cannot move across the stamp accesses made by the caller -- the same
+ * reason struct/memoryview accesses are safe. Torn reads are harmless: the decoder stays
+ * inside the buffer whatever the bytes say (counts are checked against its length), and
+ * the caller discards the result when the stamp changed.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -300,6 +304,16 @@ static const char *utf8_of(PyObject *v, Py_ssize_t *n)
     return s;
 }
 
+/* Store `x` in `width` bytes if lo <= x <= hi (else -1): its low bytes, which on this
+   little-endian host come first -- two's complement, so signed and unsigned alike. */
+static int put_int(char *dst, long long x, long long lo, long long hi, size_t width)
+{
+    if (x < lo || x > hi)
+        return -1;
+    memcpy(dst, &x, width);
+    return 0;
+}
+
 /* Write `v` as field `f` at `dst`. 0: done; -1: not a fast-path value (no error set). */
 static int put_field(const Field *f, PyObject *v, char *dst)
 {
@@ -366,13 +380,13 @@ static int put_field(const Field *f, PyObject *v, char *dst)
         return -1;
     }
     switch (f->code) {
-    case 'b': if (x < INT8_MIN || x > INT8_MAX) return -1; { int8_t y = (int8_t)x; memcpy(dst, &y, 1); } return 0;
-    case 'B': if (x < 0 || x > UINT8_MAX) return -1; { uint8_t y = (uint8_t)x; memcpy(dst, &y, 1); } return 0;
-    case 'h': if (x < INT16_MIN || x > INT16_MAX) return -1; { int16_t y = (int16_t)x; memcpy(dst, &y, 2); } return 0;
-    case 'H': if (x < 0 || x > UINT16_MAX) return -1; { uint16_t y = (uint16_t)x; memcpy(dst, &y, 2); } return 0;
-    case 'i': if (x < INT32_MIN || x > INT32_MAX) return -1; { int32_t y = (int32_t)x; memcpy(dst, &y, 4); } return 0;
-    case 'I': if (x < 0 || x > UINT32_MAX) return -1; { uint32_t y = (uint32_t)x; memcpy(dst, &y, 4); } return 0;
-    case 'q': memcpy(dst, &x, 8); return 0;
+    case 'b': return put_int(dst, x, INT8_MIN, INT8_MAX, 1);
+    case 'B': return put_int(dst, x, 0, UINT8_MAX, 1);
+    case 'h': return put_int(dst, x, INT16_MIN, INT16_MAX, 2);
+    case 'H': return put_int(dst, x, 0, UINT16_MAX, 2);
+    case 'i': return put_int(dst, x, INT32_MIN, INT32_MAX, 4);
+    case 'I': return put_int(dst, x, 0, UINT32_MAX, 4);
+    case 'q': return put_int(dst, x, LLONG_MIN, LLONG_MAX, 8);
     default: return -1;
     }
 }
