@@ -8,7 +8,10 @@ building Python objects. Nothing is ever truncated: a string longer than its fix
 is refused with an error naming the field.
 
 The pack/unpack functions are generated Python source (as :mod:`dataclasses` does): one
-``struct.pack_into`` for the header, no per-field interpretation at run time.
+``struct.pack_into`` for the header, no per-field interpretation at run time. They are
+the reference (``Layout.pure_*``); when the C extension is built, each layout's active
+``pack_into``/``unpack_from``/``size`` are its compiled twin's (:mod:`ttxt_mp.codec_c`),
+which writes the same bytes and hands every input it does not handle to these.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any
 
 import msgspec
 import numpy as np
+
+from ttxt_mp import codec_c
 
 __all__ = [
     "Array",
@@ -281,9 +286,23 @@ class Layout:
         )
         exec(compile(src, f"<layout {self.name}>", "exec"), ns)
         self.source = src
-        self._pack_into = ns["pack_into"]
-        self.unpack_from = ns["unpack_from"]
-        self.size = ns["size"]
+        # The generated functions stay as the reference (pure_*); with the extension built
+        # the active ones are the C codec's (the same bytes), unless TTXT_MP_PURE=1.
+        self.pure_pack_into = ns["pack_into"]
+        self.pure_unpack_from = ns["unpack_from"]
+        self.pure_size = ns["size"]
+        self.c = codec_c.compile_layout(self)
+        self.activate(codec_c.IMPLEMENTATION)
+
+    def activate(self, impl: str) -> None:
+        """Make ``"c"`` (if compiled) or ``"pure"`` this layout's pack/unpack/size. Ring ends
+        look them up once, so ends made before keep theirs (see codec_c.set_implementation)."""
+        if impl == "c" and self.c is not None:
+            self._pack_into, self.unpack_from, self.size = (
+                self.c.pack_into, self.c.unpack_from, self.c.size)  # fmt: skip
+        else:
+            self._pack_into, self.unpack_from, self.size = (
+                self.pure_pack_into, self.pure_unpack_from, self.pure_size)  # fmt: skip
 
     def pack_into(self, buf: Any, off: int, ev: Any) -> int:
         """Write ``ev`` at ``buf[off:]``; return the number of bytes written."""

@@ -45,9 +45,10 @@ class Procs:
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen] = []
 
-    def worker(self, *args: str, **kw) -> subprocess.Popen:
-        """Start ``_worker.py ARGS`` (a consumer/producer process), stdout piped."""
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+    def worker(self, *args: str, env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
+        """Start ``_worker.py ARGS`` (a consumer/producer process), stdout piped; ``env``:
+        variables to set in it (e.g. ``TTXT_MP_PURE``)."""
+        env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
         p = subprocess.Popen(
             [sys.executable, str(WORKER), *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kw,

@@ -1,0 +1,17 @@
+"""Build the optional compiled codec (``ttxt_mp._ccodec``); the metadata is in pyproject.
+
+``optional=True``: a machine without a C compiler or Python headers still installs the
+package, which then runs the pure-Python codec (``ttxt_mp.codec_c.IMPLEMENTATION``)."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "ttxt_mp._ccodec",
+            ["ttxt_mp/_ccodec.c"],
+            optional=True,
+            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+        )
+    ]
+)
