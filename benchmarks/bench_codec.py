@@ -108,7 +108,8 @@ def ring_loop(lay: codec.Layout, impl: str, pool: list, n: int) -> float:
 
     codec_c.set_implementation(impl)
     name = f"bench-codec-{os.getpid()}-{time.monotonic_ns() % 10**9}"
-    with ShmQueue.create(name, capacity=4096, slot_size=512, policy="block") as p:
+    p = ShmQueue.create(name, capacity=4096, slot_size=512, policy="block")
+    try:  # closing a ring does not remove it: unlink, or /dev/shm keeps one per cell
         with ShmQueue.attach(name) as c:
             put, get, m = p.put, c.get_nowait, len(pool)
             t = time.perf_counter()
@@ -119,6 +120,9 @@ def ring_loop(lay: codec.Layout, impl: str, pool: list, n: int) -> float:
                 for _ in range(k):
                     get()
             return time.perf_counter() - t
+    finally:
+        p.close()
+        p.unlink()
 
 
 def run_cell(event: str, impl: str, pool: list, n: int) -> float:
