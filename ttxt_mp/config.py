@@ -31,15 +31,6 @@ def market_spec(exchange: str, market: str = "spot") -> VenueSpec:
     return venue(exchange).for_market(market)
 
 
-def book_levels(exchange: str, market: str = "spot") -> tuple[int, ...]:
-    """Depths the venue's book stream offers (its package says; the last is the default)."""
-    return market_spec(exchange, market).book_levels
-
-
-def kline_intervals(exchange: str, market: str = "spot") -> tuple[str, ...]:
-    return market_spec(exchange, market).kline_intervals
-
-
 EXTRA_STREAMS = ("book_ticker", "agg_trades", "mark_price", "open_interest", "liquidations")
 """Optional ``streams`` keys a market offers only if its ``VenueSpec.extra_streams`` says so."""
 
