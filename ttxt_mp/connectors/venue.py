@@ -92,6 +92,9 @@ class VenueSpec(msgspec.Struct, frozen=True, kw_only=True):
     """``parse(body) -> list[Instrument]`` of its instrument-list REST response."""
     sim: str = ""
     """Its simulator wire adapter (a venue of :mod:`ttxt_mp.sim`); empty: not simulated."""
+    backtest: str = ""
+    """Its :class:`~ttxt_mp.backtest.rules.VenueRules` (amend semantics, reject codes) for
+    the backtester; empty: the generic rules."""
     market: str = ""
     """The market this view is of (set by :meth:`for_market`; "" on the registry's spec,
     which describes the first of :attr:`markets`)."""

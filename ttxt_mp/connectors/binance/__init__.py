@@ -21,6 +21,7 @@ VENUE = VenueSpec(
     trading="ttxt_mp.connectors.binance.trading:BinanceTrading",
     instruments="ttxt_mp.connectors.binance.instruments:binance_instruments",
     sim="ttxt_mp.connectors.binance.sim:BinanceVenue",
+    backtest="ttxt_mp.connectors.binance.backtest:SPOT",
     market_overrides={
         "linear": {
             "title": "Binance USDⓈ-M Futures",
@@ -40,6 +41,7 @@ VENUE = VenueSpec(
             "connector": "ttxt_mp.connectors.binance.connector:BinanceLinearConnector",
             "instruments": "ttxt_mp.connectors.binance.instruments:binance_linear_instruments",
             "sim": "ttxt_mp.connectors.binance.sim_linear:BinanceLinearVenue",
+            "backtest": "ttxt_mp.connectors.binance.backtest:LINEAR",
             "trading": "ttxt_mp.connectors.binance.futures_trading:BinanceFuturesTrading",
         },
     },

@@ -19,6 +19,7 @@ VENUE = VenueSpec(
     trading="ttxt_mp.connectors.bybit.trading:BybitTrading",
     instruments="ttxt_mp.connectors.bybit.instruments:bybit_instruments",
     sim="ttxt_mp.connectors.bybit.sim:BybitVenue",
+    backtest="ttxt_mp.connectors.bybit.backtest:SPOT",
     market_overrides={"linear": {
         # Same hosts; the connector's WebSocket path and REST category follow the market
         # (/v5/public/linear, category=linear).
@@ -27,5 +28,6 @@ VENUE = VenueSpec(
         "depth": 200,
         "extra_streams": ("book_ticker", "mark_price", "open_interest", "liquidations"),
         "sim": "ttxt_mp.connectors.bybit.sim_linear:BybitLinearVenue",
+        "backtest": "ttxt_mp.connectors.bybit.backtest:LINEAR",
     }},
 )
