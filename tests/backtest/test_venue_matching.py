@@ -58,10 +58,10 @@ def test_limit_buy_takes_within_its_limit_then_rests_with_the_lock_of_the_rest()
     ups = updates(out)
     assert [(u.last_fill_price, u.last_fill_qty) for u in ups[1:]] == [(101.0, 1.0), (102.0, 1.0)]
     assert ups[-1].status == OrderStatus.PARTIALLY_FILLED and ups[-1].avg_price == 101.5
-    # the remaining 1 rests at 102: locks 102 x 1 x (1 + max fee 0.002)
+    # the remaining 1 rests at 102: locks 102 x 1 x (1 + maker fee 0.001)
     free, locked = v.balance("USDT")
-    assert locked == pytest.approx(102 * 1.002)
-    assert free == pytest.approx(10_000 - 203 * 1.002 - 102 * 1.002)
+    assert locked == pytest.approx(102 * 1.001)
+    assert free == pytest.approx(10_000 - 203 * 1.002 - 102 * 1.001)
     assert [o.client_order_id for o in v.open_orders()] == ["l"]
     assert v.open_orders()[0].filled_qty == 2.0
 

@@ -16,8 +16,9 @@ no I/O, no randomness; the runner tells it the time of every event and command).
 - Amends follow :class:`~ttxt_mp.backtest.rules.VenueRules.price_amend`; a quantity
   decrease keeps the queue place.
 - Accounts (:mod:`ttxt_mp.backtest.accounts`): spot balances with funds locked for
-  resting orders (a buy locks ``price x qty x (1 + max fee rate)`` of the quote, a sell its
-  ``qty`` of the base; fees are charged in the quote); contracts ``BASE/QUOTE:SETTLE`` with
+  resting orders (a buy locks ``price x qty x (1 + fee)`` of the quote, with the maker fee
+  while it rests and the larger of maker and taker while it takes on arrival; a sell locks
+  its ``qty`` of the base; fees are charged in the quote; rebates are never locked); contracts ``BASE/QUOTE:SETTLE`` with
   one-way positions, leverage, margin, realized PnL, fees and funding in SETTLE. Funding is
   paid at each funding time a :class:`~ttxt_mp.events.MarkPrice` announced, with the rate
   it announced and the last mark before that time.
@@ -146,7 +147,8 @@ class BacktestVenue:
         self.sink = sink
         self.accounts = Accounts(balances, default_leverage)
         self._maker, self._taker = dec(fees.maker), dec(fees.taker)
-        self._lock_fee = max(self._maker, self._taker, ZERO)
+        self._rest_fee = max(self._maker, ZERO)  # what a resting buy locks for its fee
+        self._take_fee = max(self._maker, self._taker, ZERO)  # ... an arriving one
         self._books: dict[str, OrderBook] = {}
         self._insts: dict[str, Instrument] = {}
         self._orders: dict[str, _Order] = {}  # open orders by client order id
@@ -420,15 +422,18 @@ class BacktestVenue:
         if not o.buy:
             return o.qty
         if o.price:
-            return dec(o.price) * o.qty * (1 + self._lock_fee)
+            return dec(o.price) * o.qty * (1 + self._take_fee)
         return self._walk_cost(o)[0] * (1 + self._taker)
 
-    def _need(self, o: _Order) -> Decimal:
-        """What a resting order keeps locked for its remaining quantity."""
+    def _need(self, o: _Order, taking: bool = False) -> Decimal:
+        """What an order keeps locked for its remaining quantity: resting (maker fees) or,
+        ``taking``, while it still takes liquidity on arrival (taker fees)."""
         rem = o.remaining
         if o.inst.contract:
             return (rem * o.lock_rate).quantize(MARGIN_PLACES, ROUND_CEILING)
-        return dec(o.price) * rem * (1 + self._lock_fee) if o.buy else rem
+        if not o.buy:
+            return rem
+        return dec(o.price) * rem * (1 + (self._take_fee if taking else self._rest_fee))
 
     def _relock(self, o: _Order, need: Decimal) -> None:
         diff = need - o.lock
@@ -545,7 +550,7 @@ class BacktestVenue:
             o.lock -= notional + fee if o.buy else qty
             acc.spot_fill(inst, o.buy, qty, price, fee, ts)
             if o.buy and o.price:  # a fill below the limit frees the difference
-                self._relock(o, self._need(o))
+                self._relock(o, self._need(o, taker))
         self._trade_seq += 1
         trade_id = str(self._trade_seq)
         fee_asset = inst.settle or inst.quote
@@ -779,7 +784,7 @@ class BacktestVenue:
 
     def _mid(self, symbol: str) -> float:
         book = self._books.get(symbol)
-        mid = book.mid() if book is not None else None
+        mid = book.mid if book is not None else None
         return mid if mid is not None else self._marks.get(symbol, 0.0)
 
     def _value(self, asset: str, quote: str) -> Decimal:
