@@ -60,6 +60,10 @@ def __getattr__(name: str):
         from ttxt_mp import trading_client
 
         return getattr(trading_client, name)
+    if name in ("BacktestVenue", "FeeSchedule", "VenueRules"):
+        from ttxt_mp.backtest import venue
+
+        return getattr(venue, name)
     raise AttributeError(f"module 'ttxt_mp' has no attribute {name!r}")
 
 __all__ = [
@@ -74,4 +78,5 @@ __all__ = [
     "OrderAction", "OrderStatus", "OrderType", "OrderUpdate", "Orderbook", "PositionUpdate",
     "QueueClosed", "QueueEmpty", "QueueFull", "Side", "Text", "TimeInForce", "Trade",
     "Wallet", "register_event",
+    "BacktestVenue", "FeeSchedule", "VenueRules",
 ]  # fmt: skip

@@ -144,3 +144,16 @@ def test_mark_to_market_values_spot_balances_at_the_mid():
     assert (eq.unrealized_pnl, eq.position, eq.mid, eq.fees) == (-1.0, 1.0, 100.0,
                                                                  pytest.approx(0.101))  # fmt: skip
     assert eq.realized_pnl == 0.0 and (eq.symbol, eq.quote, eq.ts) == (SYM, "USDT", 3_000)
+
+
+def test_wallet_and_positions_queries():
+    v, rows = perp_venue(fees=FeeSchedule(0.0, 0.0))
+    assert v.positions() == []
+    v.submit(order("o", BUY, 2.0, symbol=PERP), 2_000)
+    w = v.wallet()
+    assert [(b.asset, b.free, b.locked) for b in w.balances] == [("USDT", 980.0, 20.0)]
+    (p,) = v.positions()
+    assert (p.symbol, p.size, p.entry_price, p.exch_ts) == (PERP, 2.0, 100.0, 2_000)
+    assert p.unrealized_pnl == pytest.approx(2 * (99.5 - 100))  # at the mid: no mark yet
+    v.on_market(mark(3_000, 103.0))
+    assert v.positions()[0].unrealized_pnl == pytest.approx(6.0)

@@ -178,6 +178,18 @@ class BacktestVenue:
         b = self.accounts.bal.get(asset)
         return (float(b[0]), float(b[1])) if b else (0.0, 0.0)
 
+    def wallet(self) -> Wallet:
+        """Every balance of the account now (what a wallet query answers live)."""
+        bal = self.accounts.bal
+        return Wallet(exchange=self.exchange, exch_ts=self._now, local_ts=self._now,
+                      balances=tuple(Balance(a, float(bal[a][0]), float(bal[a][1]))
+                                     for a in sorted(bal)))  # fmt: skip
+
+    def positions(self) -> list[PositionUpdate]:
+        """Every contract position the account has held (flat ones too), by symbol."""
+        symbols = sorted(p.symbol for p in self.accounts.contracts.positions.values())
+        return [self._position_update(self._inst(s), self._now) for s in symbols]
+
     def mark_to_market(self, ts: int, symbol: str, quote: str) -> EquityRow:
         """The account valued in ``quote`` at the books' mids (see :class:`EquityRow`):
         an asset with no book to ``quote`` is valued at 0; positions' unrealized PnL is
