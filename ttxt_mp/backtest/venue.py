@@ -31,7 +31,7 @@ Every change is appended to the sink as an ``OrderRow`` / ``FillRow`` / ``Balanc
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from typing import Any, Protocol
 
@@ -93,10 +93,10 @@ class _Order:
     lock: Decimal = ZERO  # funds (spot) or margin (contract) locked for it
     lock_rate: Decimal = ZERO  # contract: margin per unit of quantity
     queue: QueuePosition | None = None
+    buy: bool = field(init=False)
 
-    @property
-    def buy(self) -> bool:
-        return self.side == Side.BUY
+    def __post_init__(self) -> None:
+        self.buy = self.side == Side.BUY
 
     @property
     def remaining(self) -> Decimal:
@@ -153,6 +153,8 @@ class BacktestVenue:
         self._insts: dict[str, Instrument] = {}
         self._orders: dict[str, _Order] = {}  # open orders by client order id
         self._resting: dict[str, list[_Order]] = {}  # symbol -> resting orders, by seq
+        self._prices: dict[str, tuple[frozenset[float], frozenset[float]]] = {}  # their
+        # (bid, ask) prices: book updates elsewhere skip the queue work
         self._traded: dict[tuple[str, Side, float], float] = {}  # (symbol, book side, price)
         self._taken: dict[tuple[str, Side, float], float] = {}  # size our takers consumed
         self._marks: dict[str, float] = {}
@@ -223,19 +225,25 @@ class BacktestVenue:
     def on_market(self, ev: Any) -> list[Any]:
         """Apply one replayed market event at its time; the private events it caused."""
         ts = self._now = ev.exch_ts or ev.local_ts
+        kind = type(ev)
         if not self._started or (self._next_funding and ts >= self._next_funding):
             step = _Step()
             self._catch_up(ts, step)
+        elif kind is Orderbook:  # the hot path: a book update causes no private event
+            book = self._books.get(ev.symbol)
+            if book is not None and not self._taken and not self._resting.get(ev.symbol):
+                book.update(ev)
+            else:
+                self._on_book(ev)
+            return []
         else:
             step = None
-        kind = type(ev)
         if kind is Orderbook:
             self._on_book(ev)
         elif kind is MarketTrades:
             if self._resting.get(ev.symbol):
                 step = step or _Step()
-                with exact():
-                    self._on_trades(ev, ts, step)
+                self._on_trades(ev, ts, step)
         elif kind is MarkPrice:
             self._on_mark(ev, ts)
         if step is None:
@@ -249,7 +257,7 @@ class BacktestVenue:
             book = self._books[symbol] = OrderBook(self.exchange, symbol, rules="none")
             self._inst(symbol)
         resting = self._resting.get(symbol)
-        if not resting:
+        if not resting or not (ev.is_snapshot or self._touches(ev)):
             book.update(ev)
         else:
             before = [(o, _level(book, o)) for o in resting]
@@ -264,12 +272,26 @@ class BacktestVenue:
             if kept:
                 _forget_levels(kept, ev)
 
+    def _touches(self, ev: Orderbook) -> bool:
+        """Whether a delta changes a level where one of our orders rests."""
+        bids, asks = self._prices[ev.symbol]
+        if bids:
+            for p, _ in ev.bids:
+                if p in bids:
+                    return True
+        if asks:
+            for p, _ in ev.asks:
+                if p in asks:
+                    return True
+        return False
+
     def _on_trades(self, ev: MarketTrades, ts: int, step: _Step) -> None:
         symbol = ev.symbol
         for t in ev.trades:
             hit = Side.BUY if t.side == Side.SELL else Side.SELL  # the resting side it hit
-            key = (symbol, hit, t.price)
-            self._traded[key] = self._traded.get(key, 0.0) + t.qty
+            if t.price in self._prices[symbol][0 if hit == Side.BUY else 1]:
+                key = (symbol, hit, t.price)  # for on_level: what trades took at our level
+                self._traded[key] = self._traded.get(key, 0.0) + t.qty
             orders = self._resting.get(symbol)
             if not orders:
                 continue
@@ -290,9 +312,10 @@ class BacktestVenue:
                 if q <= 0:
                     continue
                 used += q
-                self._fill(o, dec(q), dec(o.price), False, ts, step)
-                if o.status == OrderStatus.FILLED:
-                    self._retire(o)
+                with exact():
+                    self._fill(o, dec(q), dec(o.price), False, ts, step)
+                    if o.status == OrderStatus.FILLED:
+                        self._retire(o)
 
     def _on_mark(self, ev: MarkPrice, ts: int) -> None:
         symbol = ev.symbol
@@ -498,6 +521,15 @@ class BacktestVenue:
         resting.append(o)
         if len(resting) > 1 and resting[-2].seq > o.seq:
             resting.sort(key=_by_seq)
+        self._index(o.inst.symbol)
+
+    def _index(self, symbol: str) -> None:
+        resting = self._resting[symbol]
+        bids, asks = self._prices[symbol] = (frozenset(o.price for o in resting if o.buy),
+                                             frozenset(o.price for o in resting if not o.buy))
+        for key in [k for k in self._traded if k[0] == symbol]:  # what no order waits at
+            if key[2] not in (bids if key[1] == Side.BUY else asks):
+                del self._traded[key]
 
     def _retire(self, o: _Order) -> None:
         """Take a finished order off the book and release what it still locks."""
@@ -505,6 +537,7 @@ class BacktestVenue:
         if self._orders.get(o.cid) is o:
             del self._orders[o.cid]
             self._resting[o.inst.symbol].remove(o)
+            self._index(o.inst.symbol)
 
     def _end(self, o: _Order, status: OrderStatus, ts: int, step: _Step, reason: str) -> None:
         self._retire(o)
