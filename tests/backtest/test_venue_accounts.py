@@ -157,3 +157,15 @@ def test_wallet_and_positions_queries():
     assert p.unrealized_pnl == pytest.approx(2 * (99.5 - 100))  # at the mid: no mark yet
     v.on_market(mark(3_000, 103.0))
     assert v.positions()[0].unrealized_pnl == pytest.approx(6.0)
+
+
+def test_a_resting_reduce_only_order_never_flips_the_position():
+    v, rows = perp_venue(fees=FeeSchedule(0.0, 0.0))
+    v.submit(order("o", BUY, 1.0, symbol=PERP), 2_000)  # long 1 at 100
+    v.submit(order("r", SELL, 3.0, 105.0, symbol=PERP, reduce_only=True), 3_000)
+    assert v.balance("USDT") == (990.0, 10.0)  # a reduce-only order locks no margin
+    v.on_market(trades(4_000, (106.0, 5.0, BUY), symbol=PERP))
+    assert rows.positions[-1].size == 0.0 and rows.fills[-1].qty == 1.0
+    out = v.on_market(trades(5_000, (106.0, 5.0, BUY), symbol=PERP))
+    assert updates(out)[-1].status == OrderStatus.EXPIRED and v.open_orders() == []
+    assert rows.positions[-1].size == 0.0 and v.balance("USDT") == (1_005.0, 0.0)

@@ -216,3 +216,11 @@ def test_events_are_real_private_events_stamped_with_the_venue_time():
     u = updates(out)[-1]
     assert (u.filled_qty, u.avg_price, u.fee_asset, u.trade_id) == (1.5, (101 + 51) / 1.5,
                                                                     "USDT", "2")  # fmt: skip
+
+
+def test_rejected_orders_take_no_order_id():
+    v, rows = ready(balances={"USDT": 150.0})
+    v.submit(order("x", Side.BUY, 1.0, 101.0, tif=TimeInForce.POST_ONLY), 2_000)
+    v.submit(order("y", Side.BUY, 5.0, 100.0), 2_000)
+    assert [(r.status, r.order_id) for r in rows.orders] == [("REJECTED", ""), ("REJECTED", "")]
+    assert v.submit(order("z", Side.BUY, 1.0, 100.0), 3_000)[0].order_id == "1"

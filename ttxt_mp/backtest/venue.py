@@ -311,8 +311,14 @@ class BacktestVenue:
                 q = min(float(o.remaining), left - used)
                 if q <= 0:
                     continue
-                used += q
                 with exact():
+                    if o.reduce_only:  # never beyond the position it reduces
+                        q = min(q, float(self._closable(o.inst, o.buy)))
+                        if q <= 0:
+                            self._end(o, OrderStatus.EXPIRED, ts, step,
+                                      "reduce-only order: no position left to reduce")
+                            continue
+                    used += q
                     self._fill(o, dec(q), dec(o.price), False, ts, step)
                     if o.status == OrderStatus.FILLED:
                         self._retire(o)
@@ -392,14 +398,7 @@ class BacktestVenue:
             ))  # fmt: skip
             return
         if o.tif == TimeInForce.POST_ONLY and self._crossing(o, self._books.get(cmd.symbol)):
-            if not self._rules(o.inst).post_only_cancel:
-                r = _Reject(RejectCode.WOULD_TAKE,
-                            "post-only order would immediately match and take")  # fmt: skip
-                self._ack(cmd, OrderAction.CREATE, ts, step, reject=r)
-                o.status = OrderStatus.REJECTED
-                self._order_row(o, ts, r.reason)
-                return
-            self._ack(cmd, OrderAction.CREATE, ts, step, order_id=o.oid)
+            self._ack(cmd, OrderAction.CREATE, ts, step, order_id=o.oid)  # the venue cancels it
             self._end(o, OrderStatus.CANCELED, ts, step, "post-only order would trade")
             return
         self._ack(cmd, OrderAction.CREATE, ts, step, order_id=o.oid)
@@ -431,14 +430,18 @@ class BacktestVenue:
         reduce_only = cmd.reduce_only and inst.contract
         if reduce_only and not self._closable(inst, buy):
             raise _Reject(RejectCode.REDUCE_ONLY, "reduce-only order: no opposite position")
-        self._seq += 1
-        o = _Order(cmd.client_order_id, str(self._seq), inst, cmd.side, cmd.order_type, cmd.tif,
-                   price, qty, self._seq, reduce_only=reduce_only)  # fmt: skip
+        o = _Order(cmd.client_order_id, "", inst, cmd.side, cmd.order_type, cmd.tif, price, qty,
+                   0, reduce_only=reduce_only)  # fmt: skip
+        if cmd.tif == TimeInForce.POST_ONLY and not self._rules(inst).post_only_cancel and \
+                self._crossing(o, self._books.get(inst.symbol)):  # fmt: skip
+            raise _Reject(RejectCode.WOULD_TAKE, "post-only order would immediately match and take")
         need = self._initial_need(o)
         if self.accounts.free(o.lock_asset) < need:
             raise _Reject(RejectCode.INSUFFICIENT_BALANCE,
                           f"insufficient {o.lock_asset} balance: needs {need}, free "
                           f"{self.accounts.free(o.lock_asset)}")  # fmt: skip
+        self._seq += 1
+        o.oid, o.seq = str(self._seq), self._seq
         return o
 
     def _initial_need(self, o: _Order) -> Decimal:
@@ -699,6 +702,7 @@ class BacktestVenue:
             replacement = self._admit(new)
             if o.tif == TimeInForce.POST_ONLY and \
                     self._crossing(replacement, self._books.get(o.inst.symbol)):  # fmt: skip
+                self._seq -= 1  # the replacement is not placed: its id is not used
                 raise _Reject(RejectCode.WOULD_TAKE,
                               "post-only order would trade at the new price")  # fmt: skip
         except _Reject as r:  # STOP_ON_FAILURE: the old order stays
