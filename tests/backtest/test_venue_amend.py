@@ -3,6 +3,8 @@ place elsewhere; a quantity decrease keeps the queue place; rejections."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from venue_helpers import amend, book, make, order, queue_ahead, trades, updates
 
@@ -109,6 +111,8 @@ def test_amend_without_the_funds_is_rejected_and_the_order_stays(exchange, code)
     (amend("b", qty=1.0), "INVALID_AMEND"),  # not above the filled 1
     (amend("b", qty=0.5), "INVALID_AMEND"),
     (amend("b", price=-1.0), "INVALID_AMEND"),
+    (amend("b", qty=math.nan), "INVALID_AMEND"),
+    (amend("b", price=math.inf), "INVALID_AMEND"),
     (amend("b"), "INVALID_AMEND"),  # nothing to change
     (amend("zzz", price=99.0), "-2011"),
 ])  # fmt: skip

@@ -224,3 +224,28 @@ def test_rejected_orders_take_no_order_id():
     v.submit(order("y", Side.BUY, 5.0, 100.0), 2_000)
     assert [(r.status, r.order_id) for r in rows.orders] == [("REJECTED", ""), ("REJECTED", "")]
     assert v.submit(order("z", Side.BUY, 1.0, 100.0), 3_000)[0].order_id == "1"
+
+
+def test_other_market_events_are_ignored():
+    from ttxt_mp.events import BookTicker, Kline, OpenInterest
+
+    v, rows = ready()
+    v.submit(order("b", Side.BUY, 1.0, 99.0), 2_000)
+    def state():
+        return list(rows), v.balance("USDT"), [(o.order_id, o.qty) for o in v.open_orders()]
+
+    before = state()
+    for ev in (Kline(exchange=EX, symbol=SYM, exch_ts=3_000, close=50.0),
+               BookTicker(exchange=EX, symbol=SYM, exch_ts=3_000, bid=200.0, ask=201.0),
+               OpenInterest(exchange=EX, symbol=SYM, exch_ts=3_000)):  # fmt: skip
+        assert v.on_market(ev) == []
+    assert state() == before
+    assert v.book(SYM).best_bid == (99.0, 1.0)
+
+
+def test_local_time_stands_in_when_the_venue_sent_none():
+    v, rows = make()
+    v.on_market(book(0, BIDS, ASKS).__class__(exchange=EX, symbol=SYM, exch_ts=0,
+                                              local_ts=777, is_snapshot=True, bids=BIDS,
+                                              asks=ASKS))  # fmt: skip
+    assert rows.balances[0].ts == 777

@@ -595,7 +595,7 @@ class BacktestVenue:
             acc.contract_fill(inst, qty if o.buy else -qty, price, fee, release, ts)
             step.symbols.add(inst.symbol)
         else:
-            o.lock -= notional + fee if o.buy else qty
+            o.lock -= (notional + fee) if o.buy else qty
             acc.spot_fill(inst, o.buy, qty, price, fee, ts)
             if o.buy and o.price:  # a fill below the limit frees the difference
                 self._relock(o, self._need(o, taker))
