@@ -138,6 +138,10 @@ def check_contract(v, rows, out, paid):
     assert free + locked - START["USDT"] == pytest.approx(cash + size * entry - fees + funding,
                                                           abs=1e-6)  # fmt: skip
     assert locked >= -1e-9
+    # locked = what the open orders hold + the position margin |size| x entry / leverage
+    held = sum(o.lock for o in v._orders.values())
+    margin = abs(size) * entry / 10  # the default leverage: these runs never change it
+    assert locked == pytest.approx(float(held) + margin, abs=1e-6)
     assert v.balance("BTC") == (START["BTC"], 0.0)  # a contract never touches the base
 
 
