@@ -4,7 +4,7 @@ market: arithmetic done by hand."""
 from __future__ import annotations
 
 import pytest
-from venue_helpers import PERP, SYM, acks, book, make, mark, order, trades, updates
+from backtest.venue_helpers import PERP, SYM, acks, book, make, mark, order, trades, updates
 
 from ttxt_mp.backtest.venue import FeeSchedule
 from ttxt_mp.events import OrderStatus, PositionUpdate, SetLeverage, Side, Wallet

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from venue_helpers import amend, book, make, order, queue_ahead, trades, updates
+from backtest.venue_helpers import amend, book, make, order, queue_ahead, trades, updates
 
 from ttxt_mp.backtest.rules import VenueRules
 from ttxt_mp.events import OrderAction, OrderStatus, Side, TimeInForce

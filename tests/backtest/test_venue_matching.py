@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from venue_helpers import EX, SYM, acks, book, cancel, delta, make, order, updates
+from backtest.venue_helpers import EX, SYM, acks, book, cancel, delta, make, order, updates
 
 from ttxt_mp.backtest.venue import BacktestVenue, FeeSchedule, VenueRules, default_rules
 from ttxt_mp.connectors.venue import UnknownVenue

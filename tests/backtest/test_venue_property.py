@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
+from backtest.venue_helpers import PERP, SYM, amend, book, cancel, make, mark, order, trades
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from venue_helpers import PERP, SYM, amend, book, cancel, make, mark, order, trades
 
 from ttxt_mp.backtest.venue import FeeSchedule
 from ttxt_mp.events import Side, TimeInForce, Wallet

@@ -4,9 +4,9 @@ filled when reached, trades through the price; hand-computed cases and propertie
 from __future__ import annotations
 
 import pytest
+from backtest.venue_helpers import SYM, book, delta, make, order, queue_ahead, trades, updates
 from hypothesis import given
 from hypothesis import strategies as st
-from venue_helpers import SYM, book, delta, make, order, queue_ahead, trades, updates
 
 from ttxt_mp.backtest.queue_position import QueuePosition
 from ttxt_mp.backtest.rules import VenueRules
