@@ -249,3 +249,24 @@ def test_local_time_stands_in_when_the_venue_sent_none():
                                               local_ts=777, is_snapshot=True, bids=BIDS,
                                               asks=ASKS))  # fmt: skip
     assert rows.balances[0].ts == 777
+
+
+def test_every_installed_venue_and_market_has_rules():
+    from ttxt_mp.connectors.venue import venues
+
+    for vid, spec in venues().items():
+        for market in spec.markets:
+            assert isinstance(default_rules(vid, market), VenueRules)
+
+
+def test_a_backtest_target_that_is_no_venue_rules_is_refused(monkeypatch):
+    import msgspec
+
+    from ttxt_mp.connectors import venue as registry
+
+    found = dict(registry.venues())
+    found["binance"] = msgspec.structs.replace(found["binance"],
+                                               backtest="ttxt_mp.backtest.rules:FeeSchedule")
+    monkeypatch.setattr(registry, "venues", lambda: found)
+    with pytest.raises(TypeError, match="backtest names a StructMeta, not a VenueRules"):
+        default_rules("binance")
