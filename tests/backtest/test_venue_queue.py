@@ -4,7 +4,17 @@ filled when reached, trades through the price; hand-computed cases and propertie
 from __future__ import annotations
 
 import pytest
-from backtest.venue_helpers import SYM, book, delta, make, order, queue_ahead, trades, updates
+from backtest.venue_helpers import (
+    SYM,
+    amend,
+    book,
+    delta,
+    make,
+    order,
+    queue_ahead,
+    trades,
+    updates,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -143,3 +153,12 @@ def test_queue_of_an_order_for_a_symbol_without_a_book_is_empty():
     out = v.submit(order("x", BUY, 1.0, 50.0, symbol="ETH/USDT"), 1_000)
     assert updates(out)[-1].status == OrderStatus.NEW and queue_ahead(v, "x") == 0.0
     assert v.book("ETH/USDT") is None and v.book(SYM) is None
+
+
+def test_a_price_computed_by_arithmetic_finds_its_level():
+    v, rows = make()
+    v.on_market(book(1_000, ((0.3, 7.0),), ((0.4, 1.0),)))
+    out = v.submit(order("b", BUY, 1.0, 0.1 + 0.2), 2_000)  # 0.30000000000000004
+    assert updates(out)[-1].price == 0.3 and queue_ahead(v, "b") == 7.0
+    v.submit(amend("b", price=0.25 + 0.05 + 1e-17, qty=0.5), 3_000)  # same level, qty down
+    assert queue_ahead(v, "b") == 7.0

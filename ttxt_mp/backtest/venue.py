@@ -421,7 +421,7 @@ class BacktestVenue:
             if not math.isfinite(cmd.price) or cmd.price <= 0:
                 raise _Reject(RejectCode.INVALID_PRICE,
                               f"price {cmd.price!r} is not a positive number")  # fmt: skip
-            price = cmd.price
+            price = _snap(cmd.price)
         if cmd.client_order_id in self._orders:
             raise _Reject(RejectCode.DUPLICATE_CLIENT_ID,
                           f"client order id {cmd.client_order_id!r} is in use")  # fmt: skip
@@ -640,7 +640,7 @@ class BacktestVenue:
     def _amend(self, cmd: AmendOrder, ts: int, step: _Step) -> None:
         try:
             o = self._find(cmd)
-            price = cmd.new_price or o.price
+            price = _snap(cmd.new_price) if cmd.new_price else o.price
             qty = dec(cmd.new_qty) if cmd.new_qty else o.qty
             if not math.isfinite(price) or price <= 0 or cmd.new_qty < 0 or \
                     not math.isfinite(cmd.new_qty):  # fmt: skip
@@ -847,6 +847,12 @@ class BacktestVenue:
                 if mid:
                     return dec(mid)
         return ZERO
+
+
+def _snap(price: float) -> float:
+    """A price to 12 significant digits: ``0.1 + 0.2`` is the book's ``0.3``, so an order
+    priced by arithmetic finds its level (recorded prices have fewer digits)."""
+    return float(f"{price:.12g}") if math.isfinite(price) else price
 
 
 def _by_seq(o: _Order) -> int:
