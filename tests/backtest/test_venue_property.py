@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ttxt_mp.backtest.venue import FeeSchedule
-from ttxt_mp.events import Side, TimeInForce, Wallet
+from ttxt_mp.events import OrderUpdate, Side, TimeInForce, Wallet
 
 PRICES = st.sampled_from([95.0 + 0.5 * i for i in range(21)])
 QTYS = st.sampled_from([0.5, 1.0, 1.5, 2.5, 4.0])
@@ -64,6 +64,9 @@ def run(exchange, fees, actions, symbol, check):
             out = v.on_market(book(ts, a[1], a[2], snapshot=a[3], **kw))
         elif kind == "trades":
             out = v.on_market(trades(ts, *a[1], **kw))
+            # our maker fills never exceed what the recording traded
+            filled = sum(e.last_fill_qty for e in out if isinstance(e, OrderUpdate))
+            assert filled <= sum(q for _, q, _ in a[1]) + 1e-9
         elif kind == "create":
             cid = f"c{n}"
             cids.append(cid)
