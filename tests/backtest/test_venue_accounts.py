@@ -71,8 +71,9 @@ def test_funding_at_the_recorded_time_with_the_announced_rate_and_last_mark():
     paid = -2 * 105.0 * 0.0001  # -size x mark x rate: a long pays a positive rate
     assert v.balance("USDT")[0] == pytest.approx(free + paid)
     row = [r for r in rows.balances if r.reason == "funding"][-1]
-    assert row.ts == 10_000 and row.free == pytest.approx(free + paid)
-    assert rows.positions[-1].funding == pytest.approx(paid) and rows.positions[-1].ts == 10_000
+    assert row.ts == 10_500 and row.free == pytest.approx(free + paid)  # applied at 10_500
+    assert rows.positions[-1].funding == pytest.approx(paid) and rows.positions[-1].ts == 10_500
+    assert [r.ts for r in rows] == sorted(r.ts for r in rows)
     assert any(isinstance(e, Wallet) for e in out) and any(isinstance(e, PositionUpdate) for e in out)
     eq = v.mark_to_market(11_000, PERP, "USDT")
     assert eq.funding == pytest.approx(paid)

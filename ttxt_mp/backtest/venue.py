@@ -20,8 +20,8 @@ no I/O, no randomness; the runner tells it the time of every event and command).
   while it rests and the larger of maker and taker while it takes on arrival; a sell locks
   its ``qty`` of the base; fees are charged in the quote; rebates are never locked); contracts ``BASE/QUOTE:SETTLE`` with
   one-way positions, leverage, margin, realized PnL, fees and funding in SETTLE. Funding is
-  paid at each funding time a :class:`~ttxt_mp.events.MarkPrice` announced, with the rate
-  it announced and the last mark before that time.
+  paid at each funding time a :class:`~ttxt_mp.events.MarkPrice` announced (on the first
+  event or command at or after it), with the rate it announced and the last mark before.
 
 Every change is appended to the sink as an ``OrderRow`` / ``FillRow`` / ``BalanceRow`` /
 ``PositionRow``, and returned as the private events a live connector would deliver
@@ -347,9 +347,10 @@ class BacktestVenue:
                 del self._funding[symbol]
                 inst = self._inst(symbol)
                 mark = self._marks.get(symbol, 0.0)
-                if self.accounts.fund(inst, dec(mark), dec(rate), when):
-                    self._balance_row(when, inst.settle, "funding")
-                    self._position_row(when, inst)
+                if self.accounts.fund(inst, dec(mark), dec(rate), ts):
+                    # stamped now, not at ``when``: rows stay in time order across venues
+                    self._balance_row(ts, inst.settle, "funding")
+                    self._position_row(ts, inst)
                     step.assets.add(inst.settle)
                     step.symbols.add(symbol)
         self._next_funding = min((t for t, _ in self._funding.values()), default=0)
