@@ -86,6 +86,8 @@ def run(exchange, fees, actions, symbol, check):
 
 
 def check_common(v, rows, out, paid=0.0):
+    stamps = [r.ts for r in rows]
+    assert stamps == sorted(stamps)  # rows come in simulated-time order
     for e in out:
         if isinstance(e, Wallet):  # what the events say is the account
             for b in e.balances:
