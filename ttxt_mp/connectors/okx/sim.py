@@ -315,6 +315,12 @@ class OkxVenue(VenueBase):
             f.state = (bar, self.klines.series(self.markets[sym], kind, ms), None)
         return f
 
+    def attach_trading(self, core: Any, *, listen_key_ttl: float) -> Any:
+        """Signed endpoints and ``/ws/v5/private`` (:mod:`~ttxt_mp.connectors.okx.sim_trading`)."""
+        from ttxt_mp.connectors.okx.sim_trading import OkxSimTrading
+
+        return OkxSimTrading(self, core)
+
     def _after_subscribe(self, conn: SimConnection, f: Fanout, mono: float) -> None:
         """What a new subscriber gets first (swap channels: their current value)."""
 
