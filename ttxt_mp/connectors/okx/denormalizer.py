@@ -133,11 +133,6 @@ class OkxOrderDenormalizer:
                       "up to 32 once '-', '_' and 'Z' are written as 2 characters)")  # fmt: skip
         if reason is None and action == OrderAction.CREATE and not cid:
             reason = "client_order_id is required to correlate the ack"
-        if reason is None and isinstance(cmd, CreateOrder):
-            inst = self.instruments.get(cmd.symbol)
-            if inst is not None and inst.kind == "spot" and (
-                    cmd.reduce_only or cmd.position_side != PositionSide.BOTH):
-                reason = "reduce_only and position_side apply to swaps, not to spot"
         if reason:
             return reject_ack(cmd, action, reason, local_ts=cmd.local_ts), ""
         return None, wire or ""
