@@ -191,6 +191,16 @@ def test_account_and_positions_doc_examples(book):
     assert p.size == -1.0
 
 
+def test_positions_teach_the_margin_mode_of_later_orders(book):
+    modes: dict[str, str] = {}
+    n, d = OkxPrivateNormalizer(book, modes), OkxOrderDenormalizer(book, modes)
+    push = json.loads(docs.OKX_POSITIONS_PUSH.frame)
+    push["data"][0]["instId"] = "BTC-USDT-SWAP"  # the doc's isolated position, on our swap
+    n.normalize(json.dumps(push).encode())
+    assert modes == {PERP: "isolated"}  # e.g. after a restart: orders keep the position's mode
+    assert body(d.create(create(symbol=PERP, qty=1)))["tdMode"] == "isolated"
+
+
 def test_op_replies_pong_and_errors(book):
     n = OkxPrivateNormalizer(book)
     assert n.normalize(docs.OKX_LOGIN_OK.frame) == [] and n.normalize(b"pong") == []

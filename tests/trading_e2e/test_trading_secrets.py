@@ -20,17 +20,17 @@ from ttxt_mp.shm import ShmQueue
 from ttxt_mp.storage.recorder import MarketDataRecorder
 from ttxt_mp.trading_client import TradingClient
 
-from .helpers import KEY, ROOT, SECRET, creds_env, until, wait_reconciled, write_config
+from .helpers import KEY, PASSPHRASE, ROOT, SECRET, creds_env, until, wait_reconciled, write_config
 
 SYM = "BTC/USDT"
-NEEDLES = (SECRET.encode(), KEY.encode())
+NEEDLES = (SECRET.encode(), KEY.encode(), PASSPHRASE.encode())
 
 
 def leaks(data: bytes) -> list[bytes]:
     return [n for n in NEEDLES if n in data]
 
 
-@pytest.mark.parametrize("venue", ["binance", "bybit"])
+@pytest.mark.parametrize("venue", ["binance", "bybit", "okx"])
 def test_secret_appears_nowhere(venue, simt, engine, tmp_path: Path) -> None:
     log_file = tmp_path / "client.log"
     handler = logging.FileHandler(log_file)

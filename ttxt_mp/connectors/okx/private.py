@@ -119,6 +119,7 @@ class _Position(msgspec.Struct):
     instId: str
     pos: str = ""
     posSide: str = "net"
+    mgnMode: str = ""
     avgPx: str = ""
     markPx: str = ""
     upl: str = ""
@@ -163,8 +164,12 @@ class OkxPrivateNormalizer:
 
     exchange = EXCHANGE
 
-    def __init__(self, instruments: InstrumentBook | None = None) -> None:
+    def __init__(self, instruments: InstrumentBook | None = None,
+                 margin_modes: dict[str, str] | None = None) -> None:  # fmt: skip
         self.instruments = instruments
+        # symbol -> mgnMode of its open position, learned from positions (pushes and REST),
+        # so orders after a restart keep the position's margin mode (the trading venue's)
+        self.margin_modes = margin_modes
 
     def _symbol(self, native: str) -> str:
         return self.instruments.normalized(native) if self.instruments is not None else native
@@ -231,8 +236,11 @@ class OkxPrivateNormalizer:
             size = -abs(size)
         elif p.posSide not in ("net", "long", ""):
             raise MalformedFrame(EXCHANGE, f"unknown posSide {p.posSide!r}", frame)
+        symbol = self._symbol(p.instId)
+        if self.margin_modes is not None and size and p.mgnMode in ("cross", "isolated"):
+            self.margin_modes[symbol] = p.mgnMode
         return PositionUpdate(
-            exchange=EXCHANGE, symbol=self._symbol(p.instId),
+            exchange=EXCHANGE, symbol=symbol,
             exch_ts=int(_num(p.uTime, "uTime", frame)) * MS, local_ts=recv,
             size=float(size), entry_price=float(_num(p.avgPx, "avgPx", frame)),
             mark_price=float(_num(p.markPx, "markPx", frame)),

@@ -23,8 +23,8 @@ Written from the OKX v5 documentation (www.okx.com/docs-v5/en), not from our con
   "1" when the order failed. A ``post_only`` order that would take is accepted and then
   canceled (``cancelSource`` 31), as OKX does; ``fok``/``ioc`` remainders are canceled.
 - "Get order list" (``GET /api/v5/trade/orders-pending``), "Get order details" (``GET
-  /api/v5/trade/order``), "Get balance" (``GET /api/v5/account/balance``), "Get server
-  time" (``GET /api/v5/public/time``).
+  /api/v5/trade/order``), "Get balance" (``GET /api/v5/account/balance``); the server time
+  (``GET /api/v5/public/time``) is the public venue's.
 - WebSocket "Login" (``op`` login; timestamp in seconds, within 30 s; sign of timestamp +
   ``GET`` + ``/users/self/verify``; failures ``{"event": "error", "code", "msg"}``: 60005
   "Invalid OK-ACCESS-KEY", 60024 "Wrong passphrase", 60007 "Invalid sign", 60006
@@ -136,6 +136,7 @@ class OkxSimTrading:
         self.private: dict[int, tuple[SimConnection, str]] = {}  # conn id -> (conn, api key)
         self._phantom = itertools.count(8_000_000_000)  # post-only orders canceled on arrival
         self._pending_td = "cash"
+        self.logins = {"ok": 0, "failed": 0}  # WebSocket login attempts (for tests)
         if self.swap:
             interval = 8 * 3600.0
             try:
@@ -148,7 +149,6 @@ class OkxSimTrading:
         core.listeners.append(self._on_result)
         core.forget_listeners.append(self._forget)
         r = venue.app.router
-        r.add_get("/api/v5/public/time", self.rest_time)
         r.add_post("/api/v5/trade/order", self._rest(self._place))
         r.add_post("/api/v5/trade/cancel-order", self._rest(self._cancel))
         r.add_post("/api/v5/trade/amend-order", self._rest(self._amend))
@@ -171,9 +171,6 @@ class OkxSimTrading:
     def _reply(data: list[Any], code: str = "0", msg: str = "", status: int = 200) -> web.Response:
         return web.Response(body=ENC.encode({"code": code, "msg": msg, "data": data}), status=status,
                             content_type="application/json")  # fmt: skip
-
-    async def rest_time(self, request: web.Request) -> web.Response:
-        return self._reply([{"ts": str(now_ms())}])
 
     async def _auth(self, request: web.Request, body: str) -> str:
         """The API key after the "REST Authentication" checks (HTTP 401 otherwise)."""
@@ -610,32 +607,36 @@ class OkxSimTrading:
                           "inTime": str(time.time_ns() // 1000), "outTime": str(time.time_ns() // 1000)})
 
     def _login(self, conn: SimConnection, args: Any) -> None:
-        if not isinstance(args, list) or len(args) != 1 or not isinstance(args[0], dict):
-            self._error(conn, ("60013", "Invalid args"))
+        error = self._check_login(args)
+        if error is not None:
+            self.logins["failed"] += 1
+            self._error(conn, error)
             return
+        self.logins["ok"] += 1
+        self.private[conn.id] = (conn, args[0]["apiKey"])
+        self._send(conn, {"event": "login", "code": "0", "msg": ""})
+
+    def _check_login(self, args: Any) -> tuple[str, str] | None:
+        """The error of a ``login`` op, None if it is valid."""
+        if not isinstance(args, list) or len(args) != 1 or not isinstance(args[0], dict):
+            return ("60013", "Invalid args")
         a = args[0]
         key, phrase, ts, sign = (a.get(k) for k in ("apiKey", "passphrase", "timestamp", "sign"))
         if not isinstance(key, str) or not self.core.has_key(key):
-            self._error(conn, WS_KEY)
-            return
+            return WS_KEY
         if not isinstance(phrase, str) or not self.core.passphrase(key) or not hmac.compare_digest(
                 phrase.encode(), self.core.passphrase(key).encode()):
-            self._error(conn, WS_PHRASE)
-            return
+            return WS_PHRASE
         try:
             sec = int(ts)
         except (TypeError, ValueError):
-            self._error(conn, ("60004", "Invalid timestamp"))
-            return
+            return ("60004", "Invalid timestamp")
         if abs(sec * 1000 - now_ms()) > MAX_SKEW_MS:
-            self._error(conn, WS_EXPIRED)
-            return
+            return WS_EXPIRED
         want = okx_sign(self.core.secret(key), f"{ts}GET/users/self/verify")
         if not isinstance(sign, str) or not hmac.compare_digest(want.encode(), sign.encode()):
-            self._error(conn, WS_SIGN)
-            return
-        self.private[conn.id] = (conn, key)
-        self._send(conn, {"event": "login", "code": "0", "msg": ""})
+            return WS_SIGN
+        return None
 
     def _subscribe(self, conn: SimConnection, key: str, op: str, args: list[dict[str, Any]],
                    rid: Any) -> None:  # fmt: skip

@@ -137,7 +137,7 @@ class OkxTrading(TradingVenue):
         book = InstrumentBook("okx", insts)
         self.instruments = book
         self.denormalizer = OkxOrderDenormalizer(book, self.margin_modes)
-        self.private = OkxPrivateNormalizer(book)
+        self.private = OkxPrivateNormalizer(book, self.margin_modes)
         return book
 
     async def server_time_ms(self) -> int:
