@@ -116,7 +116,7 @@ class CredentialsRef(_Strict):
     api_key_env: str | None = None
     api_secret_env: str | None = None
     passphrase_env: str | None = None
-    """The key's passphrase, for venues whose keys have one (OKX); in a file: ``passphrase``."""
+    """The key's passphrase, for venues whose keys have one; in a file: ``passphrase``."""
     file: str | None = None
 
 

@@ -8,7 +8,7 @@ revealed copy that still reaches a log record (message, arguments, traceback) by
 
 Credentials come from environment variables named in the config, or from a TOML file
 (``api_key = "..."``, ``api_secret = "..."``, and ``passphrase = "..."`` for venues whose
-keys have one, as OKX's) that only its owner can read. Errors name the variable or the
+keys have one) that only its owner can read. Errors name the variable or the
 file and its mode, never a value.
 """
 
@@ -91,7 +91,7 @@ class Secret:
 
 
 class Credentials(msgspec.Struct, frozen=True):
-    """An API key pair, plus the key's passphrase where the venue has one (OKX). Encoding
+    """An API key pair, plus the key's passphrase where the venue has one. Encoding
     it with msgspec fails (Secret is not serializable)."""
 
     api_key: Secret

@@ -42,7 +42,7 @@ MAX_MIRROR_LEVELS = 2000
 
 class AccountSpec(msgspec.Struct, frozen=True):
     """One API key: its secret, its opening balances (asset -> decimal string) and the
-    key's passphrase (venues whose keys have one, as OKX; empty: none set)."""
+    key's passphrase (venues whose keys have one; empty: none set)."""
 
     api_key: str
     secret: str
