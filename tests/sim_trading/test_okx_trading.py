@@ -282,3 +282,12 @@ async def test_swap_leverage_positions_and_reduce_only(osim: Simulator,
     assert D(pos["pos"]) == 0
     assert (await c.get("/api/v5/account/positions", {"instType": "SWAP"}))["data"] == []
     await ws.close()
+
+
+def test_account_cli_form_takes_a_passphrase() -> None:
+    from ttxt_mp.sim.trading import parse_account
+
+    spec = parse_account("k1:s1:USDT=1000:my:phrase")  # the passphrase is the rest of the line
+    assert (spec.api_key, spec.balances, spec.passphrase) == ("k1", {"USDT": "1000"}, "my:phrase")
+    assert parse_account("k1:s1:USDT=1000").passphrase == ""
+    assert "my:phrase" not in repr(spec) and "s1" not in repr(spec)
