@@ -171,6 +171,13 @@ async def test_market_fill_and_post_only_and_ws_order_op(osim: Simulator,
     await ws.send_json({"id": "43", "op": "cancel-order", "args": [{"instId": INST, "clOrdId": "w1"}]})
     reply = next(m for m in await drain(ws) if m.get("op") == "cancel-order")
     assert (reply["id"], reply["code"]) == ("43", "0")
+    # an operation whose expTime has passed is not executed
+    await ws.send_json({"id": "44", "op": "order", "expTime": str(now_ms() - 1), "args": [{
+        "instId": INST, "tdMode": "cash", "side": "buy", "ordType": "limit",
+        "px": str(bid - 50), "sz": "0.01", "clOrdId": "w2"}]})  # fmt: skip
+    reply = next(m for m in await drain(ws) if m.get("op") == "order")
+    assert (reply["id"], reply["code"], reply["data"]) == ("44", "50102", [])
+    assert not osim.trading["okx"].open_orders(KEY)
     await ws.close()
 
 

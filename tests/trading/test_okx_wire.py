@@ -5,11 +5,13 @@ each citing its page) -> OrderUpdate / Wallet / PositionUpdate / OrderAck, order
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import logging
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +29,7 @@ from ttxt_mp.connectors.okx.auth import OkxSigner, iso_ms, okx_sign
 from ttxt_mp.connectors.okx.denormalizer import OkxOrderDenormalizer, from_cl_ord_id, to_cl_ord_id
 from ttxt_mp.connectors.okx.private import OkxPrivateNormalizer
 from ttxt_mp.connectors.okx.trading import OkxTrading
+from ttxt_mp.connectors.trading import UnknownOutcome
 from ttxt_mp.connectors.trading.runner import credentials_for
 from ttxt_mp.events import (
     AmendOrder,
@@ -361,3 +364,66 @@ def test_secrets_never_logged_by_the_signer(caplog):
         assert "my-Passphrase-9" not in caplog.text and "okxKey-0001" not in caplog.text
     finally:
         uninstall_redaction()
+
+
+# ------------------------------------------------------------------ order entry over the WebSocket
+
+
+class FakeWs:
+    """The logged-in private socket: records the frames sent; ``reply`` answers each one."""
+
+    def __init__(self, v: OkxTrading, reply: Any = None) -> None:
+        self.v, self.reply, self.sent = v, reply, []
+
+    async def send(self, req: Any) -> None:
+        self.sent.append(req.payload)
+        if self.reply is not None:
+            frame = self.reply(req.payload)
+            asyncio.get_running_loop().call_soon(self.v._op_reply, json.dumps(frame).encode())
+
+
+async def test_orders_go_over_the_private_websocket_while_it_is_up(book):
+    v, rest = venue(book, [docs.OKX_PLACE_ORDER_OK.frame], market="spot")
+    req = v.denormalizer.create(create(client_order_id="oktswap6"))
+    ack = await v.send(req)  # no socket yet: REST
+    assert ack.accepted and rest.sent[0][:2] == ("POST", "/api/v5/trade/order")
+    place_ok = json.loads(docs.OKX_PLACE_ORDER_OK.frame)
+    ws = FakeWs(v, lambda f: {"id": f["id"], "op": f["op"], **place_ok})
+    v._ws = ws  # type: ignore[assignment]
+    ack = await v.send(req)
+    assert (ack.accepted, ack.order_id) == (True, "312269865356374016")
+    (frame,) = ws.sent
+    assert (frame["op"], frame["args"], len(rest.sent)) == ("order", [json.loads(req.body)], 1)
+    assert int(frame["expTime"]) > time.time_ns() // 1_000_000  # bounds when it can still run
+    failed = json.loads(docs.OKX_PLACE_ORDER_FAILED.frame)
+    ws.reply = lambda f: {"id": f["id"], "op": f["op"], **failed}
+    ack = await v.send(req)
+    assert (ack.accepted, ack.code) == (False, "51008")
+    cancel = v.denormalizer.cancel(CancelOrder(exchange="okx", symbol=SPOT, local_ts=1,
+                                               client_order_id="oktswap6"))  # fmt: skip
+    ws.reply = lambda f: {"id": f["id"], "op": f["op"], "code": "0", "msg": "", "data": [
+        {"ordId": "1", "clOrdId": "oktswap6", "sCode": "0", "sMsg": ""}]}  # fmt: skip
+    assert (await v.send(cancel)).accepted and ws.sent[-1]["op"] == "cancel-order"
+    assert v.orders_sent == {"ws": 3, "rest": 1}
+    # another client's reply, or a channel push, is not taken for ours
+    assert v._op_reply(b'{"id":"zz","op":"order","code":"0","data":[]}') is True
+    assert v._op_reply(docs.OKX_ORDER_PUSH.frame) is False
+
+
+async def test_a_lost_websocket_reply_is_an_unknown_outcome(book):
+    v, _ = venue(book, [], market="spot")
+    req = v.denormalizer.create(create())
+    v._ws = FakeWs(v)  # type: ignore[assignment]  # never answers
+    v.ws_reply_timeout_s = 0.2
+    with pytest.raises(UnknownOutcome, match="TimeoutError"):
+        await v.send(req)
+    v.ws_reply_timeout_s = 30.0
+    task = asyncio.ensure_future(v.send(req))
+    for _ in range(1000):  # until it is sent and waiting (a few loop turns)
+        if v._replies:
+            break
+        await asyncio.sleep(0)
+    v._ws_down()  # the socket closed with the operation in flight
+    with pytest.raises(UnknownOutcome, match="closed"):
+        await task
+    assert v._ws is None and not v._replies

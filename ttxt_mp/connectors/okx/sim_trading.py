@@ -13,7 +13,8 @@ Written from the OKX v5 documentation (www.okx.com/docs-v5/en), not from our con
 - "Place order" / "Cancel order" / "Amend order" (``POST /api/v5/trade/order``,
   ``cancel-order``, ``amend-order``) and the same operations over the private WebSocket
   ("WS / Place order": ``{"id", "op": "order", "args": [{...}]}`` answered by ``{"id",
-  "op", "code", "msg", "data": [{"ordId", "clOrdId", "sCode", "sMsg"}]}``). Answers carry
+  "op", "code", "msg", "data": [{"ordId", "clOrdId", "sCode", "sMsg"}]}``; an ``expTime``
+  that has passed: not executed, 50102). Answers carry
   ``sCode``/``sMsg`` per order ("Error Code", trade 51xxx): 51000 "Parameter {x} error",
   51001 "Instrument ID does not exist", 51008 "Order failed. Insufficient {ccy} balance in
   account", 51016 "Duplicated clOrdId", 51020 "Your order should meet or exceed the
@@ -602,7 +603,11 @@ class OkxSimTrading:
             self._error(conn, ("60013", "Invalid args"), rid)
             return
         fn = {"order": self.place, "cancel-order": self.cancel, "amend-order": self.amend}[op]
-        code, msg, data = self._one(fn, key, args[0])
+        exp = req.get("expTime")
+        if isinstance(exp, str) and exp.isdigit() and int(exp) < now_ms():  # not executed
+            code, msg, data = E_EXPIRED[0], E_EXPIRED[1], []
+        else:
+            code, msg, data = self._one(fn, key, args[0])
         self._send(conn, {"id": rid or "", "op": op, "code": code, "msg": msg, "data": data,
                           "inTime": str(time.time_ns() // 1000), "outTime": str(time.time_ns() // 1000)})
 

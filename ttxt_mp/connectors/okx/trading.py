@@ -6,15 +6,17 @@ From the OKX v5 documentation (www.okx.com/docs-v5/en):
   once per process, :mod:`ttxt_mp.connectors.okx.rest`); server time ``GET
   /api/v5/public/time``. Signing: :class:`~ttxt_mp.connectors.okx.auth.OkxSigner` (key,
   secret **and passphrase**).
-- Orders: ``POST /api/v5/trade/order|cancel-order|amend-order``
-  (:class:`~ttxt_mp.connectors.okx.denormalizer.OkxOrderDenormalizer`). OKX also takes the
-  same operations over the private WebSocket (``op`` ``order``/``cancel-order``/
-  ``amend-order``); both share one rate limit per instrument (60 orders / 2 s), and the
-  simulator serves both. The session uses REST: each request has exactly one answer or a
-  transport error, its ``expTime`` header bounds when it can still execute (the exactly-
-  once resolution needs that bound), and a lost private socket never takes order entry
-  with it. The WebSocket path saves a TLS request per order on a live link; it is the
-  natural next step once the session can correlate WebSocket replies (see docs/VENUES.md).
+- Orders (:class:`~ttxt_mp.connectors.okx.denormalizer.OkxOrderDenormalizer`): over the
+  logged-in private WebSocket while it is up ("WS / Place order", ``op`` ``order``/
+  ``cancel-order``/``amend-order``, replies matched by ``id``), the low-latency path OKX
+  offers: no request/TLS round trip of its own, the socket is already authenticated, and
+  both paths share one rate limit per instrument (60 orders / 2 s). Each operation
+  carries ``expTime`` (signed time + ``recv_window_ms``), so an operation whose reply is
+  lost (timeout, socket closed) is an :class:`UnknownOutcome` that the session resolves
+  by querying the order once it can no longer execute. While the private socket is down
+  (before the first login, during a reconnect) orders go over REST, ``POST
+  /api/v5/trade/order|cancel-order|amend-order``, with the same body, ``expTime`` header
+  and answer shape. ``ws_orders = False`` keeps every order on REST.
 - Private stream ``<ws>/ws/v5/private``: ``login`` (key, passphrase, timestamp in s,
   signature), then ``subscribe`` to ``orders`` (instType SPOT or SWAP), ``account`` and,
   on swaps, ``positions``; the text ``ping`` when nothing arrived for
@@ -37,17 +39,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from ttxt_mp.connectors.instruments import InstrumentBook, reject_ack
+from ttxt_mp.connectors.instruments import InstrumentBook, VenueRequest, reject_ack
 from ttxt_mp.connectors.normalizer import MalformedFrame
 from ttxt_mp.connectors.okx import rest as venue_rest
 from ttxt_mp.connectors.okx.auth import OkxSigner
-from ttxt_mp.connectors.okx.denormalizer import TD_MODES, OkxOrderDenormalizer, to_cl_ord_id
+from ttxt_mp.connectors.okx.denormalizer import (
+    AMEND_PATH,
+    CANCEL_PATH,
+    CREATE_PATH,
+    TD_MODES,
+    OkxOrderDenormalizer,
+    to_cl_ord_id,
+)
 from ttxt_mp.connectors.okx.private import OkxPrivateNormalizer
 from ttxt_mp.connectors.trading import CredentialsRejected, TradingVenue, UnknownOutcome
 from ttxt_mp.events import (
@@ -63,6 +74,7 @@ from ttxt_mp.secrets import Credentials
 from ttxt_mp.web import (
     RateLimiter,
     RESTError,
+    WebError,
     WSAssistant,
     WSJSONRequest,
     WSPlainTextRequest,
@@ -70,11 +82,14 @@ from ttxt_mp.web import (
 
 __all__ = ["CREDENTIAL_ERRORS", "OkxTrading", "PING_AFTER_S"]
 
+log = logging.getLogger(__name__)
 PING_AFTER_S = 20.0
 LOGIN_TIMEOUT_S = 10.0
 CREDENTIAL_ERRORS = {"60005": "invalid API key", "60007": "invalid signature",
                      "60009": "login failed", "60024": "wrong passphrase"}  # fmt: skip
 ORDER_NOT_FOUND = "51603"
+WS_REPLY_TIMEOUT_S = 10.0
+WS_OPS = {CREATE_PATH: "order", CANCEL_PATH: "cancel-order", AMEND_PATH: "amend-order"}
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -105,7 +120,13 @@ class _Event(msgspec.Struct):
     msg: str = ""
 
 
+class _OpReply(msgspec.Struct):
+    id: str = ""
+    op: str = ""
+
+
 _EVENT = msgspec.json.Decoder(_Event)
+_OP_REPLY = msgspec.json.Decoder(_OpReply)
 _REST = msgspec.json.Decoder(_Rest)
 _LEVERS = msgspec.json.Decoder(list[_Lever])
 
@@ -116,10 +137,66 @@ class OkxTrading(TradingVenue):
     query_sees_closed = True
     needs_passphrase = True
     ping_after_s = PING_AFTER_S
+    ws_orders = True
+    ws_reply_timeout_s = WS_REPLY_TIMEOUT_S
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.margin_modes: dict[str, str] = {}  # symbol -> tdMode of its next orders
+        self._ws: WSAssistant | None = None  # the logged-in private socket, while it is up
+        self._replies: dict[str, asyncio.Future[bytes]] = {}  # op id -> its reply
+        self._op_ids = itertools.count(1)
+        self.orders_sent = {"ws": 0, "rest": 0}
+
+    # -- order entry
+
+    async def send(self, req: VenueRequest) -> OrderAck:
+        """Over the private WebSocket while it is up, else over REST (module docstring)."""
+        ws = self._ws
+        op = WS_OPS.get(req.path)
+        if ws is None or op is None or not self.ws_orders:
+            self.orders_sent["rest"] += 1
+            return await super().send(req)
+        rid = f"o{next(self._op_ids)}"
+        frame = {"id": rid, "op": op, "expTime": str(self.signer.clock.now_ms() + self.recv_window_ms),
+                 "args": [msgspec.json.decode(req.body or b"{}")]}  # fmt: skip
+        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._replies[rid] = fut
+        self.orders_sent["ws"] += 1
+        log.debug("okx: %s %s (%s) over the private websocket", op, rid, req.client_order_id)
+        try:
+            await ws.send(WSJSONRequest(frame))
+            reply = await asyncio.wait_for(fut, self.ws_reply_timeout_s)
+        except (TimeoutError, WebError, ConnectionError) as e:
+            raise UnknownOutcome(f"websocket {op} {rid}: {type(e).__name__}: {e}") from None
+        finally:
+            self._replies.pop(rid, None)
+        try:
+            return self.denormalizer.parse_ack(req, 200, reply, time.time_ns())
+        except (ValueError, msgspec.DecodeError) as e:
+            raise UnknownOutcome(f"unreadable reply to websocket {op}: {e}") from None
+
+    def _op_reply(self, frame: bytes | str) -> bool:
+        """Whether ``frame`` is the reply to one of our order ops (then it is delivered)."""
+        raw = frame.encode() if isinstance(frame, str) else frame
+        if b'"op"' not in raw or b'"id"' not in raw:
+            return False
+        try:
+            r = _OP_REPLY.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return False
+        if r.op not in WS_OPS.values():
+            return False
+        fut = self._replies.get(r.id)
+        if fut is not None and not fut.done():
+            fut.set_result(raw)
+        return True
+
+    def _ws_down(self) -> None:
+        self._ws = None
+        for fut in self._replies.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("the private WebSocket closed"))
 
     def _make_signer(self, creds: Credentials, recv_window_ms: int) -> OkxSigner:
         return OkxSigner(creds, recv_window_ms=recv_window_ms)
@@ -248,7 +325,8 @@ class OkxTrading(TradingVenue):
 
         async def tracked(frame: bytes) -> None:
             last_rx[0] = time.monotonic()
-            await on_frame(frame)
+            if not self._op_reply(frame):
+                await on_frame(frame)
 
         try:
             await ws.connect(f"{self.cfg.ws_url().rstrip('/')}/ws/v5/private", timeout=10.0)
@@ -269,12 +347,14 @@ class OkxTrading(TradingVenue):
 
             pinger = asyncio.ensure_future(keepalive())
             try:
+                self._ws = ws  # order entry may use it from now on (replies come via pump)
                 await on_up()
                 await self.pump(ws, tracked, pinger)
             finally:
                 pinger.cancel()
                 await asyncio.gather(pinger, return_exceptions=True)
         finally:
+            self._ws_down()
             await ws.disconnect()
 
     @staticmethod
