@@ -159,6 +159,13 @@ async def test_market_fill_and_post_only_and_ws_order_op(osim: Simulator,
     assert r["data"][0]["sCode"] == "0"
     o = by_channel(await drain(ws))["orders"][0]
     assert (o["clOrdId"], o["state"], o["cancelSource"], o["ordType"]) == ("p1", "canceled", "31", "post_only")
+    # an IOC that cannot fill: canceled by the system, cancelSource 14
+    r = await c.post("/api/v5/trade/order", {"instId": INST, "tdMode": "cash", "side": "buy",
+                                             "ordType": "ioc", "px": "1000", "sz": "0.01",
+                                             "clOrdId": "i1"})  # fmt: skip
+    assert r["data"][0]["sCode"] == "0"
+    o = by_channel(await drain(ws))["orders"][-1]
+    assert (o["clOrdId"], o["state"], o["cancelSource"], o["accFillSz"]) == ("i1", "canceled", "14", "0")
     # the same operations over the private WebSocket ("WS / Place order")
     bid, _, _, _ = best(osim, "okx")
     await ws.send_json({"id": "42", "op": "order", "args": [{

@@ -489,7 +489,9 @@ class OkxSimTrading:
         avg = e.cum_quote / e.filled_qty if e.filled_qty else Decimal(0)
         market = e.order_type == OrderType.MARKET
         if e.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED) and not cancel_source:
-            cancel_source = self.cancel_source.get(e.order_id, "" if market else "2")
+            # "cancelSource": 1 by user, 13 FOK / 14 IOC (market) not fully filled, 0 by system
+            default = "13" if e.tif == TimeInForce.FOK else "14" if e.tif == TimeInForce.IOC else "0"
+            cancel_source = self.cancel_source.get(e.order_id, default)
         return {
             "instType": self.venue.inst_type, "instId": self.venue.inst[e.symbol], "tgtCcy": "" if self.swap else "base_ccy",
             "ccy": "", "ordId": str(e.order_id), "clOrdId": e.client_order_id, "tag": "",
