@@ -1,4 +1,4 @@
-"""OKX v5 trading venue: signed REST order entry, private WebSocket, reconciliation.
+"""OKX v5 trading venue: order entry (private WebSocket, REST fallback), private stream, reconciliation.
 
 From the OKX v5 documentation (www.okx.com/docs-v5/en):
 
