@@ -115,6 +115,8 @@ class CredentialsRef(_Strict):
 
     api_key_env: str | None = None
     api_secret_env: str | None = None
+    passphrase_env: str | None = None
+    """The key's passphrase, for venues whose keys have one; in a file: ``passphrase``."""
     file: str | None = None
 
 
@@ -403,9 +405,11 @@ def _validate(cfg: Config, source: str) -> None:
                      f"{' or '.join(schemes)}, got {url!r}")  # fmt: skip
         cr = c.credentials
         if cr is not None:
-            by_env = cr.api_key_env is not None or cr.api_secret_env is not None
+            by_env = (cr.api_key_env is not None or cr.api_secret_env is not None
+                      or cr.passphrase_env is not None)  # fmt: skip
             if by_env and cr.file is not None:
-                fail(f"{key}.credentials", "give either api_key_env/api_secret_env or file")
+                fail(f"{key}.credentials", "give either api_key_env/api_secret_env"
+                     "(/passphrase_env) or file")  # fmt: skip
             if by_env and (cr.api_key_env is None or cr.api_secret_env is None):
                 fail(f"{key}.credentials", "expected both api_key_env and api_secret_env")
             if not by_env and cr.file is None:

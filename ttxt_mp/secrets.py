@@ -7,8 +7,9 @@ Every secret is also registered with :class:`SecretRedactingFilter`, which repla
 revealed copy that still reaches a log record (message, arguments, traceback) by ``***``.
 
 Credentials come from environment variables named in the config, or from a TOML file
-(``api_key = "..."``, ``api_secret = "..."``) that only its owner can read. Errors name
-the variable or the file and its mode, never a value.
+(``api_key = "..."``, ``api_secret = "..."``, and ``passphrase = "..."`` for venues whose
+keys have one) that only its owner can read. Errors name the variable or the
+file and its mode, never a value.
 """
 
 from __future__ import annotations
@@ -90,26 +91,32 @@ class Secret:
 
 
 class Credentials(msgspec.Struct, frozen=True):
-    """An API key pair. Encoding it with msgspec fails (Secret is not serializable)."""
+    """An API key pair, plus the key's passphrase where the venue has one. Encoding
+    it with msgspec fails (Secret is not serializable)."""
 
     api_key: Secret
     api_secret: Secret
+    passphrase: Secret | None = None
 
     @classmethod
     def from_env(
-        cls, key_var: str, secret_var: str, environ: Mapping[str, str] | None = None
+        cls, key_var: str, secret_var: str, environ: Mapping[str, str] | None = None,
+        passphrase_var: str | None = None,
     ) -> Credentials:
         env = os.environ if environ is None else environ
-        missing = [v for v in (key_var, secret_var) if not env.get(v)]
+        names = [key_var, secret_var] + ([passphrase_var] if passphrase_var else [])
+        missing = [v for v in names if not env.get(v)]
         if missing:
             raise CredentialsError(
                 "credentials environment variable(s) not set or empty: " + ", ".join(missing)
             )
-        return cls(Secret(env[key_var]), Secret(env[secret_var]))
+        phrase = Secret(env[passphrase_var]) if passphrase_var else None
+        return cls(Secret(env[key_var]), Secret(env[secret_var]), phrase)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Credentials:
-        """Read ``api_key``/``api_secret`` from a TOML file readable only by its owner."""
+        """Read ``api_key``/``api_secret`` (and an optional ``passphrase``) from a TOML file
+        readable only by its owner."""
         p = Path(path)
         try:
             fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -145,7 +152,11 @@ class Credentials(msgspec.Struct, frozen=True):
             raise CredentialsError(
                 f"credentials file {p} lacks string key(s): {', '.join(missing)}"
             )
-        return cls(Secret(doc["api_key"]), Secret(doc["api_secret"]))
+        phrase = doc.get("passphrase")
+        if phrase is not None and (not isinstance(phrase, str) or not phrase):
+            raise CredentialsError(f"credentials file {p}: passphrase must be a non-empty string")
+        return cls(Secret(doc["api_key"]), Secret(doc["api_secret"]),
+                   Secret(phrase) if phrase else None)  # fmt: skip
 
 
 def load_credentials(
@@ -154,16 +165,17 @@ def load_credentials(
     api_secret_env: str | None = None,
     file: str | os.PathLike[str] | None = None,
     environ: Mapping[str, str] | None = None,
+    passphrase_env: str | None = None,
 ) -> Credentials | None:
     """Credentials as configured, or None when none are configured (private features off)."""
-    if file is not None and (api_key_env or api_secret_env):
+    if file is not None and (api_key_env or api_secret_env or passphrase_env):
         raise CredentialsError("configure credentials from a file or from env vars, not both")
     if file is not None:
         return Credentials.from_file(file)
-    if api_key_env or api_secret_env:
+    if api_key_env or api_secret_env or passphrase_env:
         if not (api_key_env and api_secret_env):
             raise CredentialsError("both api_key_env and api_secret_env must be named")
-        return Credentials.from_env(api_key_env, api_secret_env, environ)
+        return Credentials.from_env(api_key_env, api_secret_env, environ, passphrase_env)
     return None
 
 

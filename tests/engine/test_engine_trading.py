@@ -105,3 +105,56 @@ def test_a_trading_client_attaching_late_gets_open_orders_and_wallets(tmp_path: 
                 assert late.wait_ack(cid, timeout=20, action=ev.OrderAction.CANCEL).accepted
     finally:
         eng.stop()
+
+
+OKX_PHRASE = "EnginePhrase-do-not-leak-7"
+OKX = ("okx", "okx_linear")
+
+
+@pytest.fixture(scope="module")
+def okx_sim():
+    s = SimProcess(["BTC/USDT"], venues=OKX, seed=9,
+                   extra=["--account", f"{KEY}:{SECRET}:USDT=100000,BTC=10:{OKX_PHRASE}"])
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def test_okx_spot_and_swap_through_the_engine(tmp_path: Path, okx_sim, monkeypatch):
+    """OKX keys have a passphrase: named by its variable like the key and secret, it
+    reaches the venue's signer and nothing else."""
+    monkeypatch.setenv("TT_ENGINE_KEY", KEY)
+    monkeypatch.setenv("TT_ENGINE_SECRET", SECRET)
+    monkeypatch.setenv("TT_ENGINE_PHRASE", OKX_PHRASE)
+    name = f"to{os.getpid()}"
+    text = demo_config_text(okx_sim.host_port, name, ["BTC/USDT"], venues=OKX).replace(
+        "heartbeat_timeout = 10.0\n",
+        'heartbeat_timeout = 10.0\n'
+        'credentials = { api_key_env = "TT_ENGINE_KEY", api_secret_env = "TT_ENGINE_SECRET", '
+        'passphrase_env = "TT_ENGINE_PHRASE" }\n',
+    ).replace('log_level = "WARNING"', 'log_level = "DEBUG"')
+    eng = EngineProcess(tmp_path, name, text)
+    try:
+        eng.start()
+        with TradingClient(name, "spot") as spot, \
+                TradingClient(name, "perp", connectors={"okx": "okx_linear"}) as perp:
+            cid = spot.create_order("okx", "BTC/USDT", ev.Side.BUY, 0.01, 60000.0)
+            ack = spot.wait_ack(cid, timeout=20)
+            assert ack.accepted and ack.order_id, ack
+            spot.cancel_order("okx", "BTC/USDT", cid)
+            assert spot.wait_ack(cid, timeout=20, action=ev.OrderAction.CANCEL).accepted
+            bad = spot.create_order("okx", "BTC/USDT", ev.Side.BUY, 100.0, 60000.0)
+            rejected = spot.wait_ack(bad, timeout=20)
+            assert (rejected.accepted, rejected.code) == (False, "51008"), rejected
+            lev = perp.set_leverage("okx", "BTC/USDT:USDT", 7, ev.MarginMode.CROSS)
+            assert perp.wait_ack(lev, timeout=20).accepted
+            buy = perp.create_order("okx", "BTC/USDT:USDT", ev.Side.BUY, 0.01)
+            assert perp.wait_ack(buy, timeout=20).accepted
+            perp.wait_for(lambda: (p := perp.position("okx", "BTC/USDT:USDT")) is not None
+                          and p.size == 0.01 and p.leverage == 7, 20, "the swap position")
+    finally:
+        eng.stop()
+    out = eng.output()
+    assert "DEBUG" in out
+    assert SECRET not in out and KEY not in out and OKX_PHRASE not in out

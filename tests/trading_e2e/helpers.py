@@ -17,6 +17,7 @@ from typing import Any
 
 from connectors.helpers import SimThread as _SimThreadBase
 
+from ttxt_mp.connectors.okx.denormalizer import to_cl_ord_id
 from ttxt_mp.engine.naming import engine_objects
 from ttxt_mp.sim import Rates, VenueTimings
 from ttxt_mp.trading_client import TradingClient
@@ -24,10 +25,11 @@ from ttxt_mp.trading_client import TradingClient
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "e2eKeyAlice000000000000001"
 SECRET = "Xyzzy-RECOGNISABLE-secret-77Q"  # must never leave the credentials path
+PASSPHRASE = "Plugh-RECOGNISABLE-phrase-31"  # OKX keys have one; must never leave either
 START = {"USDT": "100000", "BTC": "2"}
 TIMINGS = VenueTimings(binance_ping_interval=5.0, binance_pong_timeout=10.0,
                        binance_max_incoming_per_sec=0, bybit_idle_timeout=30.0)
-DEPTH = {"binance": 5000, "bybit": 50}
+DEPTH = {"binance": 5000, "bybit": 50, "okx": 400}
 _engines = itertools.count(1)
 
 
@@ -41,9 +43,9 @@ class SimThread(_SimThreadBase):
     CALL_TIMEOUT = 10.0
 
     def __init__(self) -> None:
-        super().__init__(symbols={"binance": ["BTCUSDT"], "bybit": ["BTCUSDT"]}, seed=21,
-                         rates=Rates(levels=50, max_levels=200), timings=TIMINGS, paused=True,
-                         accounts={KEY: (SECRET, START)})
+        super().__init__(symbols={"binance": ["BTCUSDT"], "bybit": ["BTCUSDT"], "okx": ["BTCUSDT"]},
+                         seed=21, rates=Rates(levels=50, max_levels=200), timings=TIMINGS,
+                         paused=True, accounts={KEY: (SECRET, START, PASSPHRASE)})
 
     def urls(self, venue: str) -> Any:
         assert self.sim is not None and self.sim.urls is not None
@@ -58,16 +60,21 @@ class SimThread(_SimThreadBase):
         """How many orders the venue ever accepted under client order id ``cid``
         (including the id an order had before a cancel-replace kept it)."""
         core = self.sim.trading[venue]
+        ids = {cid, to_cl_ord_id(cid)} if venue == "okx" else {cid}  # OKX: as written on the wire
         return self.call(lambda: sum(1 for r in core.orders.values()
-                                     if r.last.client_order_id == cid))
+                                     if r.last.client_order_id in ids))
 
 
 def write_config(path: Path, engine: str, venue: str, urls: Any, *, creds: bool = True,
                  key_env: str = "TT_KEY", secret_env: str = "TT_SECRET", market: str = "spot",
-                 name: str = "", symbol: str = "BTC/USDT", depth: int = 0) -> Path:
-    """One connector's config (``market``/``name``: e.g. a perpetual's own connector)."""
+                 name: str = "", symbol: str = "BTC/USDT", depth: int = 0,
+                 passphrase_env: str = "TT_PASSPHRASE") -> Path:
+    """One connector's config (``market``/``name``: e.g. a perpetual's own connector); an
+    OKX connector also names its key's passphrase."""
     cred = (f'credentials.api_key_env = "{key_env}"\ncredentials.api_secret_env = "{secret_env}"\n'
             if creds else "")
+    if creds and venue == "okx" and passphrase_env:
+        cred += f'credentials.passphrase_env = "{passphrase_env}"\n'
     named = f'name = "{name}"\nmarket = "{market}"\n' if name else ""
     path.write_text(f"""
 [engine]
@@ -139,8 +146,8 @@ class ConnectorProc:
                         if p.suffix in (".out", ".err"))
 
 
-def creds_env(secret: str = SECRET) -> dict[str, str]:
-    return {"TT_KEY": KEY, "TT_SECRET": secret}
+def creds_env(secret: str = SECRET, passphrase: str = PASSPHRASE) -> dict[str, str]:
+    return {"TT_KEY": KEY, "TT_SECRET": secret, "TT_PASSPHRASE": passphrase}
 
 
 def cleanup_engine(engine: str) -> None:

@@ -19,6 +19,7 @@ from ttxt_mp.trading_client import TradingClient
 
 from .helpers import (
     KEY,
+    PASSPHRASE,
     SECRET,
     TIMINGS,
     SimThread,
@@ -32,14 +33,15 @@ from .helpers import (
 SYM = "BTC/USDT:USDT"
 NATIVE = "BTCUSDT"
 START = Decimal(20000)
-DEPTH = {"binance": 1000, "bybit": 50}
+DEPTH = {"binance": 1000, "bybit": 50, "okx": 400}
 
 
 class PerpSim(SimThread):
     def __init__(self) -> None:
         super(SimThread, self).__init__(
-            symbols={"binance_linear": [NATIVE], "bybit_linear": [NATIVE]}, seed=33,
-            timings=TIMINGS, paused=True, accounts={KEY: (SECRET, {"USDT": str(START)})})
+            symbols={"binance_linear": [NATIVE], "bybit_linear": [NATIVE], "okx_linear": [NATIVE]},
+            seed=33, timings=TIMINGS, paused=True,
+            accounts={KEY: (SECRET, {"USDT": str(START)}, PASSPHRASE)})
 
 
 @pytest.fixture
@@ -72,7 +74,7 @@ def replay(fills: list) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     return size, entry, realized, fees
 
 
-@pytest.mark.parametrize("venue", ["binance", "bybit"])
+@pytest.mark.parametrize("venue", ["binance", "bybit", "okx"])
 def test_perpetual_position_wallet_and_funding_add_up(venue, psim, engine) -> None:
     urls = psim.sim.urls.venues[f"{venue}_linear"]
     cfg = write_config(engine.tmp / "c.toml", engine.name, venue, urls, market="linear",

@@ -20,7 +20,7 @@ def D(x: float) -> Decimal:  # noqa: N802
     return Decimal(repr(x))
 
 
-@pytest.mark.parametrize("venue", ["binance", "bybit"])
+@pytest.mark.parametrize("venue", ["binance", "bybit", "okx"])
 def test_place_amend_cancel_fills_and_wallet_add_up(venue, simt, engine) -> None:
     cfg = write_config(engine.tmp / "c.toml", engine.name, venue, simt.urls(venue))
     conn = engine.connector(venue, cfg, creds_env()).start()

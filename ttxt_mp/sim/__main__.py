@@ -50,8 +50,9 @@ def parse_args(argv: list[str] | None = None, prog: str = "python -m ttxt_mp.sim
             if k.flag:
                 p.add_argument(f"--{vid}-{k.flag}", type=k.type, default=k.default,
                                dest=f"{vid}_{k.name}", metavar="N", help=f"{vid}: {k.help}")  # fmt: skip
-    p.add_argument("--account", action="append", default=[], metavar="KEY:SECRET:USDT=10000,BTC=1",
-                   help="an API key with its secret and opening balances (repeatable; same on each venue)")
+    p.add_argument("--account", action="append", default=[], metavar="KEY:SECRET:USDT=10000,BTC=1[:PASSPHRASE]",
+                   help="an API key with its secret, opening balances and passphrase (venues "
+                        "whose keys have one; repeatable; same on each venue)")
     p.add_argument("--blast-trades", type=at.non_negative(), default=0.0, metavar="N",
                    help="blast mode: N trade frames/s per subscribed (connection, symbol), "
                         "pre-encoded and written in bulk, replacing the market's trades on the "

@@ -77,7 +77,7 @@ class Simulator:
         port: int = 0,
         tick_ms: float = 10.0,
         paused: bool = False,
-        accounts: Mapping[str, tuple[str, Mapping[str, str]]] | Sequence[AccountSpec] | None = None,
+        accounts: Mapping[str, tuple[Any, ...]] | Sequence[AccountSpec] | None = None,
         fees: tuple[str, str] = ("0.001", "0.001"),
         listen_key_ttl: float = 3600.0,
         blast_trades: float = 0.0,
@@ -125,8 +125,8 @@ class Simulator:
                                         for a in self.trading_apis.values()) if callable(h)]
         specs_in: list[AccountSpec] = []
         if isinstance(accounts, Mapping):
-            specs_in = [AccountSpec(k, sec, {a: str(v) for a, v in bal.items()})
-                        for k, (sec, bal) in accounts.items()]
+            specs_in = [AccountSpec(k, v[0], {a: str(x) for a, x in v[1].items()}, *v[2:])
+                        for k, v in accounts.items()]
         elif accounts is not None:
             specs_in = list(accounts)
         for a in specs_in:

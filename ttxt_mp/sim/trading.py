@@ -41,21 +41,25 @@ MAX_MIRROR_LEVELS = 2000
 
 
 class AccountSpec(msgspec.Struct, frozen=True):
-    """One API key: its secret and its opening balances (asset -> decimal string)."""
+    """One API key: its secret, its opening balances (asset -> decimal string) and the
+    key's passphrase (venues whose keys have one; empty: none set)."""
 
     api_key: str
     secret: str
     balances: dict[str, str] = {}
+    passphrase: str = ""
 
     def __repr__(self) -> str:  # the secret never reaches a log or a traceback
-        return f"AccountSpec(api_key={self.api_key!r}, secret='***', balances={self.balances!r})"
+        return (f"AccountSpec(api_key={self.api_key!r}, secret='***', "
+                f"balances={self.balances!r}, passphrase='***')")  # fmt: skip
 
 
 def parse_account(text: str) -> AccountSpec:
-    """``KEY:SECRET:USDT=10000,BTC=1`` (the ``--account`` CLI form)."""
-    parts = text.split(":", 2)
+    """``KEY:SECRET:USDT=10000,BTC=1[:PASSPHRASE]`` (the ``--account`` CLI form)."""
+    parts = text.split(":", 3)
+    phrase = parts.pop() if len(parts) == 4 else ""
     if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise ValueError("account must look like KEY:SECRET[:ASSET=AMOUNT,...]")
+        raise ValueError("account must look like KEY:SECRET[:ASSET=AMOUNT,...[:PASSPHRASE]]")
     balances: dict[str, str] = {}
     if len(parts) == 3 and parts[2]:
         for item in parts[2].split(","):
@@ -69,7 +73,7 @@ def parse_account(text: str) -> AccountSpec:
             if not value.is_finite() or value < 0:
                 raise ValueError(f"balance {item!r}: amount must be a finite decimal >= 0")
             balances[asset.upper()] = amount
-    return AccountSpec(parts[0], parts[1], balances)
+    return AccountSpec(parts[0], parts[1], balances, phrase)
 
 
 class OrderRecord(msgspec.Struct):
@@ -111,6 +115,7 @@ class TradingCore:
         self.maker_fee = Decimal(maker_fee)
         self.taker_fee = Decimal(taker_fee)
         self._secrets: dict[str, str] = {}
+        self._passphrases: dict[str, str] = {}
         self.orders: dict[int, OrderRecord] = {}
         self._by_client: dict[tuple[str, str, str], int] = {}
         # Closed orders stay queryable, the oldest forgotten beyond CLOSED_ORDERS_KEPT
@@ -210,6 +215,7 @@ class TradingCore:
         if spec.api_key in self._secrets:
             raise ValueError(f"api key {spec.api_key!r} is already registered")
         self._secrets[spec.api_key] = spec.secret
+        self._passphrases[spec.api_key] = spec.passphrase
         for asset, amount in spec.balances.items():
             self.engine.deposit(spec.api_key, asset.upper(), Decimal(amount))
         self.engine.balances.setdefault(spec.api_key, {})
@@ -219,6 +225,10 @@ class TradingCore:
 
     def secret(self, api_key: str) -> str:
         return self._secrets[api_key]
+
+    def passphrase(self, api_key: str) -> str:
+        """The key's passphrase ("" when its account set none)."""
+        return self._passphrases.get(api_key, "")
 
     def deposit(self, api_key: str, asset: str, amount: Decimal | str) -> None:
         """Credit (or debit) free funds and tell the venues (Binance ``balanceUpdate``)."""

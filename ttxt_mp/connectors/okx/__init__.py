@@ -20,6 +20,7 @@ VENUE = VenueSpec(
     connector="ttxt_mp.connectors.okx.connector:OkxConnector",
     book_rule="ttxt_mp.connectors.okx.book_rule:RULE",
     instruments="ttxt_mp.connectors.okx.instruments:okx_instruments",
+    trading="ttxt_mp.connectors.okx.trading:OkxTrading",
     sim="ttxt_mp.connectors.okx.sim:OkxVenue",
     market_overrides={"linear": {
         # Same hosts and channels; instType SWAP (instId BTC-USDT-SWAP), sizes in contracts.

@@ -110,6 +110,7 @@ class OkxVenue(VenueBase):
         r.add_get("/ws/v5/business", self.ws_business)
         r.add_get("/api/v5/public/instruments", self.rest_instruments)
         r.add_get("/api/v5/market/books", self.rest_books)
+        r.add_get("/api/v5/public/time", self.rest_time)
 
     # ================================================================ publishers
 
@@ -315,6 +316,12 @@ class OkxVenue(VenueBase):
             f.state = (bar, self.klines.series(self.markets[sym], kind, ms), None)
         return f
 
+    def attach_trading(self, core: Any, *, listen_key_ttl: float) -> Any:
+        """Signed endpoints and ``/ws/v5/private`` (:mod:`~ttxt_mp.connectors.okx.sim_trading`)."""
+        from ttxt_mp.connectors.okx.sim_trading import OkxSimTrading
+
+        return OkxSimTrading(self, core)
+
     def _after_subscribe(self, conn: SimConnection, f: Fanout, mono: float) -> None:
         """What a new subscriber gets first (swap channels: their current value)."""
 
@@ -428,6 +435,10 @@ class OkxVenue(VenueBase):
         # REST responses: {"code": "0", "msg": "", "data": [...]}
         return web.Response(body=ENC.encode({"code": code, "msg": msg, "data": data}),
                             content_type="application/json")  # fmt: skip
+
+    async def rest_time(self, request: web.Request) -> web.Response:
+        # "Get system time": data[{ts}] in ms
+        return self._reply([{"ts": str(now_ms())}])
 
     async def rest_instruments(self, request: web.Request) -> web.Response:
         q = request.query

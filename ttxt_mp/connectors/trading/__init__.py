@@ -78,11 +78,17 @@ from ttxt_mp.connectors.trading.runner import (
     open_private_publisher,
 )
 from ttxt_mp.connectors.trading.session import TradingSession
-from ttxt_mp.connectors.trading.venue import TradingVenue, UnknownOutcome, venue_class
+from ttxt_mp.connectors.trading.venue import (
+    CredentialsRejected,
+    TradingVenue,
+    UnknownOutcome,
+    venue_class,
+)
 
 __all__ = [
     "CommandJournal",
     "CommandRings",
+    "CredentialsRejected",
     "DISCOVERY_INTERVAL_S",
     "PendingCommand",
     "TradingRunner",

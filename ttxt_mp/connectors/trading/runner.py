@@ -13,6 +13,7 @@ from ttxt_mp.connectors.state import StateServer, open_board
 from ttxt_mp.connectors.trading.command_rings import CommandRings
 from ttxt_mp.connectors.trading.journal import CommandJournal
 from ttxt_mp.connectors.trading.session import TradingSession
+from ttxt_mp.connectors.trading.venue import venue_class
 from ttxt_mp.events import ConnectorState, ConnectorStatus
 from ttxt_mp.queues import IQueuePublisher
 from ttxt_mp.secrets import Credentials, CredentialsError, install_redaction, load_credentials
@@ -33,11 +34,19 @@ def credentials_for(cfg: ConnectorConfig) -> tuple[Credentials | None, str]:
                       "[connectors.credentials] with api_key_env/api_secret_env or file)")  # fmt: skip
     try:
         creds = load_credentials(api_key_env=ref.api_key_env, api_secret_env=ref.api_secret_env,
-                                 file=ref.file)  # fmt: skip
+                                 passphrase_env=ref.passphrase_env, file=ref.file)  # fmt: skip
     except CredentialsError as e:
         return None, f"trading off for {cfg.id}: {e}"
     if creds is None:
         return None, f"trading off for {cfg.id}: no credentials configured"
+    try:
+        needs = venue_class(cfg.exchange, cfg.market).needs_passphrase
+    except ValueError:
+        needs = False  # no trading class: the session reports it
+    if needs and creds.passphrase is None:
+        return None, (f"trading off for {cfg.id}: {cfg.exchange} API keys have a passphrase; "
+                      "name its environment variable in [connectors.credentials] passphrase_env "
+                      "(or put passphrase in the credentials file)")  # fmt: skip
     return creds, ""
 
 

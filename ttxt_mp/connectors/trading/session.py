@@ -25,7 +25,12 @@ from ttxt_mp.connectors.trading.protocol import (
     RESOLVED_CODE,
     Command,
 )
-from ttxt_mp.connectors.trading.venue import TradingVenue, UnknownOutcome, venue_class
+from ttxt_mp.connectors.trading.venue import (
+    CredentialsRejected,
+    TradingVenue,
+    UnknownOutcome,
+    venue_class,
+)
 from ttxt_mp.events import (
     AmendOrder,
     CancelOrder,
@@ -509,6 +514,12 @@ class TradingSession:
                 reason = "private stream ended"
             except asyncio.CancelledError:
                 raise
+            except CredentialsRejected as e:
+                self.counters["errors"] += 1
+                self._status(S.ERROR, f"trading: {self.cfg.exchange} refused the credentials "
+                             f"({e}); private stream not retried: fix the credentials and "
+                             "restart the connector")  # fmt: skip
+                return
             except (WebError, MalformedFrame, _StreamEnded) as e:
                 reason = f"{type(e).__name__}: {e}"
             except Exception as e:

@@ -37,7 +37,13 @@ from ttxt_mp.web import (
     WebAssistantFactory,
 )
 
-__all__ = ["TradingVenue", "UnknownOutcome", "venue_class"]
+__all__ = ["CredentialsRejected", "TradingVenue", "UnknownOutcome", "venue_class"]
+
+
+class CredentialsRejected(Exception):
+    """The venue refused the credentials (wrong key, signature or passphrase): retrying
+    with the same ones cannot succeed, so the private stream is not reconnected. The
+    message names the venue's code and text, never a credential."""
 
 
 class UnknownOutcome(Exception):
@@ -55,6 +61,8 @@ class TradingVenue(ABC):
     clock_error_codes: ClassVar[frozenset[str]] = frozenset()
     query_sees_closed: ClassVar[bool] = True
     """Whether :meth:`query_order` also finds filled/canceled orders (else: open only)."""
+    needs_passphrase: ClassVar[bool] = False
+    """Whether the venue's API keys come with a passphrase (``Credentials.passphrase``)."""
 
     def __init__(
         self,
