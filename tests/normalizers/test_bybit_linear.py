@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from fixtures import exchange_docs as docs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures import exchange_docs as docs
 from ttxt_mp.connectors.bybit.instruments import bybit_instruments
 from ttxt_mp.connectors.bybit.normalizer import BybitDenormalizer, BybitNormalizer
 from ttxt_mp.connectors.normalizer import Instrument, MalformedFrame, Stream, SymbolMap

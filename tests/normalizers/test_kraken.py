@@ -8,10 +8,10 @@ import zlib
 
 import msgspec
 import pytest
+from fixtures import kraken_docs as docs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures import kraken_docs as docs
 from ttxt_mp.connectors.instruments import InstrumentsError
 from ttxt_mp.connectors.kraken.checksum import BookChecksum, checksum, level_text
 from ttxt_mp.connectors.kraken.instruments import kraken_instruments

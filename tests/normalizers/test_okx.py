@@ -9,10 +9,10 @@ import zlib
 
 import msgspec
 import pytest
+from fixtures import okx_docs as docs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures import okx_docs as docs
 from ttxt_mp.connectors.instruments import InstrumentsError
 from ttxt_mp.connectors.normalizer import Instrument, MalformedFrame, Stream, SymbolMap
 from ttxt_mp.connectors.okx.checksum import okx_checksum, signed32
