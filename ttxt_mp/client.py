@@ -282,7 +282,19 @@ def attach(
     book, the last klines and statuses), so a client attaching to a running engine has
     its books at once; with ``"oldest"`` it reads the ring's history as it is. Either
     way, a lap (``GapNotice``) is followed by a fresh state.
+
+    ``engine`` may also be a ``redis://[:password@]host:6379/0/ENGINE`` (or ``rediss://``)
+    URL: the engine's rings as its bridge publishes them to Redis Streams, with the same
+    filters, state on join and gaps; ``start`` may then also be a stream id to resume
+    after (:mod:`ttxt_mp.bus.remote`).
     """
+    from ttxt_mp.bus.url import is_bus_url
+
+    if is_bus_url(engine):
+        from ttxt_mp.bus.remote import attach_remote
+
+        return attach_remote(engine, exchanges=exchanges, symbols=symbols, kinds=kinds,
+                             streams=streams, start=start, wait=wait)  # fmt: skip
     from ttxt_mp.engine.naming import check_engine_name, discover, read_engine
     from ttxt_mp.join import JoinedRing
     from ttxt_mp.shm import RingPermissionError, ShmQueue
