@@ -327,3 +327,64 @@ def test_exchange_filter_selects_rings(redis_server):
         assert [r.name for r in feed.sources[0].rings] == ["venue1-market"]
     a.close()
     b.close()
+
+
+def test_consumer_process_killed_and_restarted_resumes_from_its_last_id(writer, redis_server,
+                                                                       tmp_path):  # fmt: skip
+    """A real consumer process is SIGKILLed mid-stream and restarted at its last id: every
+    trade arrives (repeats only from the entry in flight), its books equal the truth."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(__file__), "remote_consumer.py")
+    out = tmp_path / "out.txt"
+    publish_books(writer, 5)
+    writer.write_state()
+
+    def spawn(start: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, script, url(redis_server), start, str(out)])
+
+    def lines(tag: str) -> list[str]:
+        text = out.read_text() if out.exists() else ""
+        return [ln[2:] for ln in text.splitlines() if ln.startswith(tag + " ")]
+
+    def wait_for(cond, what: str, limit: float = 30.0) -> None:
+        end = time.monotonic() + limit
+        while not cond():
+            assert time.monotonic() < end, f"timed out waiting for {what}"
+            time.sleep(0.02)
+
+    before = set(writer.trades)
+    proc = spawn("latest")
+    try:
+        for i in range(40):
+            publish_more = [writer.delta(SYMS[i % 2], i), writer.trade(SYMS[i % 2])]
+            writer.publish(publish_more)
+        wait_for(lambda: len(lines("T")) >= 20, "the first trades")
+        proc.kill()
+        proc.wait(10)
+        for i in range(40, 80):  # published while no consumer runs
+            writer.publish([writer.delta(SYMS[i % 2], i), writer.trade(SYMS[i % 2])])
+        writer.write_state()
+        resume = lines("I")[-1]
+        proc = spawn(resume)
+        writer.publish([writer.trade(SYMS[0])])
+        end = MarketTrades(exchange=EXCHANGE, symbol=SYMS[0],
+                           trades=(ttxt_mp.Trade("END", 1.0, 1.0, ttxt_mp.Side.BUY, 0),))  # fmt: skip
+        writer.publish([end])
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    seen = lines("T")
+    expected = [t for t in writer.trades if t not in before]
+    assert sorted(set(seen), key=seen.index) == expected  # nothing lost, in order
+    assert len(seen) - len(set(seen)) <= 1  # at most the entry in flight again
+    books = json.loads(lines("B")[0])
+    for s in SYMS:
+        bids, asks = writer.truth(s)
+        assert [tuple(x) for x in books[f"{EXCHANGE}|{s}"][0]] == bids
+        assert [tuple(x) for x in books[f"{EXCHANGE}|{s}"][1]] == asks
