@@ -63,7 +63,7 @@ def _tail(args: argparse.Namespace) -> int:
     import_event_modules(args.events or [])  # custom kinds are known from here on
     kinds = [_event_kind(k) for k in args.kind] if args.kind else None
     return tail(args.engine, symbols=args.symbol, kinds=kinds, count=args.count,
-                timeout=args.timeout)  # fmt: skip
+                timeout=args.timeout, start=args.start)  # fmt: skip
 
 
 class ControlError(ConnectionError):
@@ -145,7 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_status)
 
     s = sub.add_parser("tail", help="print an engine's events as they arrive")
-    s.add_argument("engine", nargs="?", default="demo")
+    s.add_argument("engine", nargs="?", default="demo",
+                   help="engine name, or redis://[:PASSWORD@]HOST:PORT/DB/ENGINE for an engine "
+                        "published by a bridge (password also from $TTXT_MP_REDIS_PASSWORD)")  # fmt: skip
+    s.add_argument("--start", default="latest",
+                   help="latest (default: the current state, then new events), oldest, or "
+                        "for a redis:// feed a stream id to resume after")  # fmt: skip
     s.add_argument("--symbol", action="append", help="only this symbol (repeatable)")
     s.add_argument("--kind", action="append",
                    help="only this event kind, e.g. Orderbook")  # fmt: skip

@@ -402,10 +402,11 @@ class BaseClient(IEventHandler):
 
 
 def tail(engine: str, *, symbols: list[str] | None = None, kinds: list[str] | None = None,
-         count: int | None = None, timeout: float | None = None) -> int:  # fmt: skip
-    """``ttxt-mp tail``: print events as they arrive."""
+         count: int | None = None, timeout: float | None = None,
+         start: str = "latest") -> int:  # fmt: skip
+    """``ttxt-mp tail``: print events as they arrive (``engine``: a name or a redis:// URL)."""
     n = 0
-    with attach(engine, symbols=symbols, kinds=kinds, wait=2.0) as feed:
+    with attach(engine, symbols=symbols, kinds=kinds, wait=2.0, start=start) as feed:
         while count is None or n < count:
             try:
                 e = feed.get(timeout=timeout)
