@@ -288,7 +288,7 @@ def attach(
     filters, state on join and gaps; ``start`` may then also be a stream id to resume
     after (:mod:`ttxt_mp.bus.remote`).
     """
-    from ttxt_mp.bus.url import is_bus_url
+    from ttxt_mp.bus.remote_url import is_bus_url
 
     if is_bus_url(engine):
         from ttxt_mp.bus.remote import attach_remote

@@ -160,11 +160,16 @@ def test_resume_after_connection_loss_loses_nothing(writer, redis_server):
             writer.publish([writer.trade(SYMS[i % 2])])
             done.wait(0.002)
 
+    spared = {writer.r.client_id()}
+
     def kill() -> None:
         killer = redis.Redis.from_url(redis_server.url)
-        for _ in range(15):  # mostly while the reader waits in XREAD BLOCK
+        spared.add(killer.client_id())
+        for _ in range(15):  # the reader's connection, mostly while it waits in XREAD BLOCK
             done.wait(0.1)
-            killer.client_kill_filter(_type="normal", skip_me=True)
+            for c in killer.client_list():
+                if int(c["id"]) not in spared:
+                    killer.client_kill_filter(_id=c["id"])
         killer.close()
 
     feed = ttxt_mp.attach(url(redis_server))

@@ -39,7 +39,7 @@ from typing import Any
 
 from ttxt_mp import codec
 from ttxt_mp.bus import format as fmt
-from ttxt_mp.bus.url import PASSWORD_ENV, BusUrl, parse_bus_url
+from ttxt_mp.bus.remote_url import PASSWORD_ENV, BusUrl, parse_bus_url
 from ttxt_mp.events import GapNotice
 from ttxt_mp.join import STATE_TIMEOUT, STATEFUL
 from ttxt_mp.queues import IQueueConsumer, QueueEmpty

@@ -1,97 +1,90 @@
-"""Redis URLs of the bus: parsed once, and only ever shown with the password masked.
+"""Redis URLs: validated, password redacted for every message, password from the environment.
 
-``redis://[[user]:password@]host[:port][/db[/ENGINE]]`` (``rediss://`` for TLS). The
-password comes from the URL or, when the URL has none, from an environment variable
-(named by the caller; :data:`PASSWORD_ENV` by default): either way it is registered with
-:mod:`ttxt_mp.secrets`, so a log line that would carry it shows ``***``, and every message
-we build names the URL through :func:`redact_url`.
+A bridge's config names the URL (``redis://host:port/db`` or ``rediss://`` for TLS) and
+the *environment variable* holding the password (``password_env``), like exchange keys:
+the config (passed to every child, shown by tools) never holds a secret. A URL given to the
+API directly may carry ``redis://:pw@host``; every message shows it as :func:`redact_url`.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
-from ttxt_mp.secrets import MASK, register_secret
+from ttxt_mp.secrets import MASK, Secret
 
-__all__ = ["PASSWORD_ENV", "BusUrl", "is_bus_url", "parse_bus_url", "redact_url"]
+__all__ = ["SCHEMES", "BusUrlError", "check_url", "password_from_env", "redact_url", "split_url"]
 
-PASSWORD_ENV = "TTXT_MP_REDIS_PASSWORD"
 SCHEMES = ("redis", "rediss")
-_USERINFO = re.compile(r"^(rediss?://)([^@/]*)@", re.IGNORECASE)
 
 
-def is_bus_url(text: object) -> bool:
-    return isinstance(text, str) and text.lower().startswith(("redis://", "rediss://"))
+class BusUrlError(ValueError):
+    """A Redis URL or password reference that cannot work; the message names no secret."""
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (the user name is kept)."""
-    m = _USERINFO.match(url)
-    if not m:
-        return url
-    user, sep, _pw = m.group(2).partition(":")
-    return f"{m.group(1)}{user}{':' + MASK if sep else ''}@{url[m.end():]}"
-
-
-@dataclass(frozen=True)
-class BusUrl:
-    scheme: str
-    host: str
-    port: int
-    db: int
-    engine: str
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-    @property
-    def redacted(self) -> str:
-        """What every message shows: no password, ever."""
-        auth = ""
-        if self.username or self.password:
-            auth = f"{self.username or ''}{':' + MASK if self.password else ''}@"
-        tail = f"/{self.engine}" if self.engine else ""
-        return f"{self.scheme}://{auth}{self.host}:{self.port}/{self.db}{tail}"
-
-    def __str__(self) -> str:
-        return self.redacted
-
-
-def parse_bus_url(url: str, *, need_engine: bool = True,
-                  password_env: str | None = PASSWORD_ENV) -> BusUrl:  # fmt: skip
-    """A :class:`BusUrl`; ValueError naming the (redacted) URL when it is not one."""
-    shown = redact_url(url) if isinstance(url, str) else repr(url)
-    if not is_bus_url(url):
-        raise ValueError(f"not a Redis URL: {shown} (expected redis://host:6379/0/ENGINE)")
+    """``url`` with any password replaced by ``***`` (user name kept)."""
     try:
         parts = urlsplit(url)
-        port = parts.port or 6379
-    except ValueError as e:
-        raise ValueError(f"bad Redis URL {shown}: {e}") from None
-    if parts.query or parts.fragment:
-        raise ValueError(f"bad Redis URL {shown}: no query or fragment expected")
-    segs = [s for s in parts.path.split("/") if s]
-    db, engine = 0, ""
-    if segs and segs[0].isdigit():
-        db = int(segs.pop(0))
-    if segs:
-        engine = segs.pop(0)
-    if segs:
-        raise ValueError(f"bad Redis URL {shown}: expected /DB/ENGINE after the host")
-    if need_engine and not engine:
-        raise ValueError(f"Redis URL {shown} names no engine: expected "
-                         "redis://host:6379/0/ENGINE")  # fmt: skip
-    if engine:
-        from ttxt_mp.engine.naming import check_engine_name
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{user}:{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
-        check_engine_name(engine)
-    password = unquote(parts.password) if parts.password else None
-    if password is None and password_env:
-        password = os.environ.get(password_env) or None
-    if password:
-        register_secret(password)
-    user = unquote(parts.username) if parts.username else None
-    return BusUrl(parts.scheme.lower(), parts.hostname or "127.0.0.1", port, db, engine,
-                  user, password)  # fmt: skip
+
+def split_url(url: str) -> tuple[str, str | None]:
+    """``(url without password, password or None)``; the password is registered for log
+    redaction at once."""
+    parts = urlsplit(url)
+    pw = parts.password
+    if pw is None:
+        return url, None
+    Secret(pw)  # registers it: masked in every log record from now on
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = (f"{user}@" if user else "") + host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), pw
+
+
+def check_url(url: str, *, allow_password: bool = True) -> str:
+    """Why ``url`` is not a usable Redis URL ("" if it is)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        return f"not a valid URL ({e})"
+    if parts.scheme not in SCHEMES:
+        return f"expected a URL starting with redis:// or rediss:// (TLS), got {redact_url(url)!r}"
+    if not parts.hostname:
+        return f"expected a host in {redact_url(url)!r}"
+    if port == 0:
+        return f"expected a port 1-65535 in {redact_url(url)!r}"
+    path = parts.path.strip("/")
+    if path and not path.isdigit():
+        return f"expected a database number as the path (like /0), got {redact_url(url)!r}"
+    if parts.password is not None and not allow_password:
+        return (f"{redact_url(url)!r} carries a password: name the environment variable that "
+                "holds it with password_env instead (the config must hold no secret)")
+    return ""
+
+
+def password_from_env(name: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+    """The password in environment variable ``name`` (None: no password), registered for
+    log redaction; a missing or empty variable is a :class:`BusUrlError`."""
+    if name is None:
+        return None
+    env = os.environ if environ is None else environ
+    value = env.get(name, "")
+    if not value:
+        raise BusUrlError(f"environment variable {name} (password_env) is not set or empty")
+    Secret(value)
+    return value

@@ -632,7 +632,7 @@ def _attach(name: str) -> Any:
 
 
 def _is_url(source: str) -> bool:
-    from ttxt_mp.bus.url import is_bus_url
+    from ttxt_mp.bus.remote_url import is_bus_url
 
     return is_bus_url(source)
 
@@ -642,7 +642,7 @@ def _remote_sources(url: str, start: str) -> dict[str, Any]:
     a recorder on another host writes the same files as one beside the engine."""
     from ttxt_mp.argtypes import NothingFound
     from ttxt_mp.bus.remote import RemoteRings, connect, list_rings
-    from ttxt_mp.bus.url import parse_bus_url
+    from ttxt_mp.bus.remote_url import parse_bus_url
 
     bus = parse_bus_url(url)
     client = connect(bus)
