@@ -77,6 +77,24 @@ return {n, last, 0, 0}
 """
 
 
+# Per stream {entries-added, length} (0s for a stream not created yet): the trim check, in
+# the same MULTI as the XREAD. A script, so the entries XINFO also returns stay in Redis.
+_COUNTS = """
+local out = {}
+for i, k in ipairs(KEYS) do
+  out[i] = {0, 0}
+  if redis.call('EXISTS', k) == 1 then
+    local info = redis.call('XINFO', 'STREAM', k)
+    for j = 1, #info, 2 do
+      if info[j] == 'entries-added' then out[i][1] = info[j + 1] end
+      if info[j] == 'length' then out[i][2] = info[j + 1] end
+    end
+  end
+end
+return out
+"""
+
+
 class BusConnectionError(ConnectionError):
     """Redis is unreachable or refused us (the message names the URL, password masked)."""
 
@@ -164,8 +182,8 @@ class _Ring:
     paused_for: tuple[int, int] | None = None  # waiting for a state with _after >= this
     paused_until: float = 0.0
     drop_until: tuple[int, int] | None = None  # stateful events up to here are in a state
-    held: list[tuple[tuple[int, int], list[tuple[int, Any]]]] = field(default_factory=list)
-    handed: tuple[int, int] = (0, 0)  # every event up to this entry was handed out
+    held: list[tuple[bytes, list[tuple[int, Any]]]] = field(default_factory=list)
+    handed: bytes = b"0-0"  # every event up to this entry id was handed out
     joins: int = 0
     gaps: int = 0
 
@@ -183,6 +201,7 @@ class RemoteRings(IQueueConsumer):
             parse_id(start)
         self.start = start
         self.count = count
+        self._tag = fmt.layout_tag()
         self._client = client or connect(self.url)
         self._count_after = self._client.register_script(_COUNT_AFTER)
         self._lock = threading.Lock()
@@ -208,14 +227,14 @@ class RemoteRings(IQueueConsumer):
     def last_ids(self) -> dict[str, str]:
         """Per ring, the id of the last entry whose events were all handed out (or are in
         the state handed out): ``start=`` for a consumer that resumes."""
-        return {r.name: _id_bytes(r.handed).decode() for r in self.rings}
+        return {r.name: r.handed.decode() for r in self.rings}
 
     @property
     def last_id(self) -> str:
         """The id to resume the single ring of this reader from."""
         if len(self.rings) != 1:
             raise ValueError(f"{self.name} reads {len(self.rings)} rings: use last_ids")
-        return _id_bytes(self.rings[0].handed).decode()
+        return self.rings[0].handed.decode()
 
     # ------------------------------------------------------------------ joining
     def _join(self, ring: _Ring) -> None:
@@ -228,20 +247,21 @@ class RemoteRings(IQueueConsumer):
             state, info = pipe.execute(raise_on_error=False)
             if isinstance(state, dict) and state:
                 self._take_state(ring, state)
-                self._ready.append((-1, (ring, ring.cursor)))
+                self._ready.append((-1, (ring, _id_bytes(ring.cursor))))
                 self._count_from(ring)
                 return
             log.debug("%s: no state hash %s; reading from the newest entry", self.name,
                       ring.state_key.decode())  # fmt: skip
             added, _, last = _stream_info(info)
             ring.cursor, ring.entries_read = last, added
-            ring.handed = last
+            ring.handed = _id_bytes(last)
         elif self.start == "oldest":
             added, length, _ = _stream_info(c.execute_command("XINFO", "STREAM", ring.key)
                                             if c.exists(ring.key) else None)  # fmt: skip
             ring.cursor, ring.entries_read = (0, 0), added - length
         else:  # a consumer resuming: books from a state at least as new, then the stream
-            ring.cursor = ring.handed = parse_id(self.start)
+            ring.cursor = parse_id(self.start)
+            ring.handed = _id_bytes(ring.cursor)
             self._count_from(ring)
             if c.exists(ring.state_key):
                 self._pause(ring, ring.cursor)
@@ -293,8 +313,9 @@ class RemoteRings(IQueueConsumer):
                 time.sleep(min(block_ms, 20) / 1000)  # a state is due within a second
             return
         pipe = self._client.pipeline(transaction=True)
-        for r in active:
-            pipe.execute_command("XINFO", "STREAM", r.key)
+        # EVAL, not EVALSHA: a Redis restarted without its script cache needs no reload
+        # round trip (redis-py's pipelined scripts check SCRIPT EXISTS on every execute)
+        pipe.execute_command("EVAL", _COUNTS, len(active), *[r.key for r in active])
         pipe.execute_command("XREAD", "COUNT", self.count, "STREAMS", *[r.key for r in active],
                              *[_id_bytes(r.cursor) for r in active])  # fmt: skip
         res = pipe.execute(raise_on_error=False)
@@ -302,8 +323,10 @@ class RemoteRings(IQueueConsumer):
         if isinstance(reply, Exception):
             raise reply
         firsts = {key: parse_id(entries[0][0]) for key, entries in reply or [] if entries}
-        for r, info in zip(active, res, strict=False):
-            added, length, last = _stream_info(info)
+        counts = res[0]
+        if isinstance(counts, Exception):
+            raise counts
+        for r, (added, length) in zip(active, counts, strict=True):
             trimmed = added - length
             if added < r.entries_read:  # the stream was recreated (Redis lost its data)
                 log.warning("%s: stream %s restarted (Redis lost its data?); reading on",
@@ -316,7 +339,7 @@ class RemoteRings(IQueueConsumer):
                 self._gap(r, lost)
                 r.entries_read = trimmed
                 # books recover from a state that includes the first entry still there
-                self._pause(r, firsts.get(r.key, last))
+                self._pause(r, firsts.get(r.key, r.cursor))
         if not reply and block_ms and not self._ready:
             reply = self._client.execute_command(
                 "XREAD", "COUNT", self.count, "BLOCK", block_ms, "STREAMS",
@@ -324,34 +347,45 @@ class RemoteRings(IQueueConsumer):
         self._absorb(reply or [])
 
     def _absorb(self, reply: list) -> None:
+        """Queue the events of an XREAD reply (the hot path: one tag compare and one framing
+        walk per entry; ids are parsed only where a state or a gap needs them)."""
         by_key = {r.key: r for r in self.rings}
+        ready, tag = self._ready, self._tag
         for key, entries in reply:
             ring = by_key[key]
+            ring.entries_read += len(entries)
+            ring.cursor = parse_id(entries[-1][0])
             for eid, fields in entries:
-                pair = parse_id(eid)
-                ring.cursor = pair
-                ring.entries_read += 1
-                recs = fmt.decode_entry(fields, f"{ring.key.decode()} entry {eid.decode()}")
+                if fields.get(b"v") != tag or b"n" not in fields:  # refused, one line
+                    fmt.decode_entry(fields, f"{ring.key.decode()} entry {eid.decode()}")
+                recs = list(fmt.iter_packed(fields[b"e"]))
+                if int(fields[b"n"]) != len(recs):
+                    fmt.decode_entry(fields, f"{ring.key.decode()} entry {eid.decode()}")
                 if ring.paused_for is not None:
-                    ring.held.append((pair, recs))
-                    continue
-                self._emit(ring, pair, recs)
+                    ring.held.append((eid, recs))
+                elif ring.drop_until is not None or any(k == GAP_KIND for k, _ in recs):
+                    self._emit(ring, eid, recs)
+                else:
+                    ready.extend(recs)
+                    ready.append((-1, (ring, eid)))  # the entry is handed out after this
 
-    def _emit(self, ring: _Ring, pair: tuple[int, int], recs: list[tuple[int, Any]]) -> None:
-        drop = ring.drop_until is not None and pair <= ring.drop_until
+    def _emit(self, ring: _Ring, eid: bytes, recs: list[tuple[int, Any]]) -> None:
+        """One entry's events, dropping what a state already holds; a GapNotice pauses
+        the ring until a state that includes this entry."""
+        drop = ring.drop_until is not None and parse_id(eid) <= ring.drop_until
         if ring.drop_until is not None and not drop:
             ring.drop_until = None
         for i, (kind, payload) in enumerate(recs):
             if kind == GAP_KIND:  # the bridge lost events: what follows waits for a state
                 self._ready.append((kind, payload))
                 ring.gaps += 1
-                self._pause(ring, pair)
-                ring.held.append((pair, recs[i + 1:]))  # the rest, and its end mark
+                self._pause(ring, parse_id(eid))
+                ring.held.append((eid, recs[i + 1:]))  # the rest, and its end mark
                 return
             if drop and kind in STATEFUL_KINDS:
                 continue
             self._ready.append((kind, payload))
-        self._ready.append((-1, (ring, pair)))  # the entry is handed out after this
+        self._ready.append((-1, (ring, eid)))  # the entry is handed out after this
 
     def _pause(self, ring: _Ring, after: tuple[int, int]) -> None:
         ring.paused_for = after
@@ -376,8 +410,8 @@ class RemoteRings(IQueueConsumer):
                          self.name, ring.name, REJOIN_TIMEOUT)  # fmt: skip
             ring.paused_for = None
             held, ring.held = ring.held, []
-            for pair, recs in held:
-                self._emit(ring, pair, recs)
+            for eid, recs in held:
+                self._emit(ring, eid, recs)
 
     def _read(self, deadline: float | None) -> None:
         """Fill ``_ready`` (or return at ``deadline``), reconnecting while Redis is away."""
@@ -418,8 +452,8 @@ class RemoteRings(IQueueConsumer):
             kind, payload = ready.popleft()
             if kind >= 0:
                 return kind, payload
-            ring, pair = payload
-            ring.handed = pair
+            ring, eid = payload
+            ring.handed = eid
         return None
 
     def get_raw(self, timeout: float | None = None) -> tuple[int, Any]:
