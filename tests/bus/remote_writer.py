@@ -24,8 +24,12 @@ class BusWriter:
     """One engine ring's stream (``<connector>-market``) written like the bridge does."""
 
     def __init__(self, url: str, engine: str, ring: str = "venue1-market",
-                 maxlen: int | None = None) -> None:  # fmt: skip
+                 maxlen: int | None = None, numbered: bool = True) -> None:  # fmt: skip
+        """``numbered``: entries carry the bridge's optional ``s``/``x`` (ring event number
+        of the first event / after the last; a GapNotice's ``lost`` advances it)."""
         self.r = redis.Redis.from_url(url)
+        self.numbered = numbered
+        self.evno = 0
         self.engine, self.ring, self.maxlen = engine, ring, maxlen
         self.key = fmt.ring_stream_key(engine, ring)
         self.skey = fmt.state_key(engine, ring)
@@ -80,6 +84,11 @@ class BusWriter:
     def publish(self, events: list[Any], *, tag: bytes | None = None) -> bytes:
         """One entry of ``events`` (XADD, exact MAXLEN trimming when set)."""
         fields = fmt.encode_entry(codec.encode(e) for e in events)
+        if self.numbered:
+            self.evno += sum(e.lost for e in events if type(e) is GapNotice)
+            fields[b"s"] = str(self.evno).encode()
+            self.evno += sum(1 for e in events if type(e) is not GapNotice)
+            fields[b"x"] = str(self.evno).encode()
         if tag is not None:
             fields[b"v"] = tag
         self.last_id = self.r.xadd(self.key, fields, maxlen=self.maxlen, approximate=False)

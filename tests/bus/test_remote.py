@@ -189,8 +189,10 @@ def test_resume_after_connection_loss_loses_nothing(writer, redis_server):
     assert len(writer.trades) == before + 300
 
 
-def test_trimmed_entries_give_an_exact_gap_then_books_recover(redis_server):
-    w = BusWriter(redis_server.url, ENGINE, maxlen=50)
+@pytest.mark.parametrize("numbered", [True, False])
+def test_trimmed_entries_give_an_exact_gap_then_books_recover(redis_server, numbered):
+    """Entries numbered by the bridge (``s``/``x``): the gap counts events; without: entries."""
+    w = BusWriter(redis_server.url, ENGINE, maxlen=50, numbered=numbered)
     w.meta()
     w.publish([w.snapshot(s) for s in SYMS])
     w.write_state()
@@ -198,12 +200,12 @@ def test_trimmed_entries_give_an_exact_gap_then_books_recover(redis_server):
         client = BaseClient()
         for e in drain(feed):
             client.dispatch(e)
-        for i in range(200):  # 150 entries trimmed before the reader looks again
-            w.publish([w.delta(SYMS[i % 2], i)])
+        for i in range(200):  # 150 entries (300 events) trimmed before the reader looks again
+            w.publish([w.delta(SYMS[i % 2], i), w.delta(SYMS[i % 2], i + 1)])
         w.write_state()  # the bridge refreshes its state at least every second
         events = drain(feed)
     gaps = [e for e in events if type(e) is GapNotice]
-    assert [g.lost for g in gaps] == [150]
+    assert [g.lost for g in gaps] == [300 if numbered else 150]
     assert type(events[0]) is GapNotice
     for e in events:
         client.dispatch(e)

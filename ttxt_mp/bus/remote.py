@@ -186,6 +186,8 @@ class _Ring:
     handed: bytes = b"0-0"  # every event up to this entry id was handed out
     joins: int = 0
     gaps: int = 0
+    x_end: int | None = None  # the bridge's ``x`` (ring event number after) of the last entry
+    trimmed: int = 0  # entries Redis trimmed before we read them: a gap to say
 
 
 class RemoteRings(IQueueConsumer):
@@ -255,6 +257,7 @@ class RemoteRings(IQueueConsumer):
             added, _, last = _stream_info(info)
             ring.cursor, ring.entries_read = last, added
             ring.handed = _id_bytes(last)
+            self._x_at(ring)
         elif self.start == "oldest":
             added, length, _ = _stream_info(c.execute_command("XINFO", "STREAM", ring.key)
                                             if c.exists(ring.key) else None)  # fmt: skip
@@ -275,6 +278,7 @@ class RemoteRings(IQueueConsumer):
             log.warning("%s: Redis trimmed %s past %s; events after it are lost (count "
                         "unknown)", self.name, ring.name, _id_bytes(ring.cursor).decode())  # fmt: skip
             self._gap(ring, 0)
+        self._x_at(ring)
         n, last = 0, _id_bytes(ring.cursor)
         while True:
             got, last, done, added = self._count_after(keys=[ring.key], args=[last, 100_000])
@@ -282,6 +286,14 @@ class RemoteRings(IQueueConsumer):
             if int(done):
                 ring.entries_read = max(0, int(added) - n)
                 return
+
+    def _x_at(self, ring: _Ring) -> None:
+        """The bridge's ``x`` of the entry at the cursor (counts a later trim in events)."""
+        if ring.cursor != (0, 0):
+            eid = _id_bytes(ring.cursor)
+            got = self._client.xrange(ring.key, min=eid, max=eid)
+            x = got[0][1].get(b"x") if got else None
+            ring.x_end = int(x) if x is not None else None
 
     def _take_state(self, ring: _Ring, state: dict[bytes, bytes]) -> None:
         """Queue a state hash's events; reading goes on after its ``_after`` id."""
@@ -333,13 +345,12 @@ class RemoteRings(IQueueConsumer):
                             self.name, r.name)  # fmt: skip
                 r.entries_read = trimmed
             elif trimmed > r.entries_read:
-                lost = trimmed - r.entries_read
-                log.warning("%s: %d entries of %s were trimmed by Redis before this reader "
-                            "got them", self.name, lost, r.name)  # fmt: skip
-                self._gap(r, lost)
+                r.trimmed = trimmed - r.entries_read
                 r.entries_read = trimmed
                 # books recover from a state that includes the first entry still there
                 self._pause(r, firsts.get(r.key, r.cursor))
+                if r.key not in firsts:  # nothing left to count events from
+                    self._trim_gap(r, None)
         if not reply and block_ms and not self._ready:
             reply = self._client.execute_command(
                 "XREAD", "COUNT", self.count, "BLOCK", block_ms, "STREAMS",
@@ -361,6 +372,10 @@ class RemoteRings(IQueueConsumer):
                 recs = list(fmt.iter_packed(fields[b"e"]))
                 if int(fields[b"n"]) != len(recs):
                     fmt.decode_entry(fields, f"{ring.key.decode()} entry {eid.decode()}")
+                if ring.trimmed:
+                    self._trim_gap(ring, fields, recs)
+                x = fields.get(b"x")
+                ring.x_end = int(x) if x is not None else None
                 if ring.paused_for is not None:
                     ring.held.append((eid, recs))
                 elif ring.drop_until is not None or any(k == GAP_KIND for k, _ in recs):
@@ -368,6 +383,24 @@ class RemoteRings(IQueueConsumer):
                 else:
                     ready.extend(recs)
                     ready.append((-1, (ring, eid)))  # the entry is handed out after this
+
+    def _trim_gap(self, ring: _Ring, fields: dict | None, recs: list | None = None) -> None:
+        """Say the entries Redis trimmed unread: in events when the bridge numbers its
+        entries (``s`` of the first entry left minus ``x`` of the last one read, less a
+        GapNotice of the bridge's own at its start), else in entries."""
+        lost, unit = ring.trimmed, "entries"
+        s = None if fields is None else fields.get(b"s")
+        if s is not None and ring.x_end is not None:
+            own = 0
+            if recs and recs[0][0] == GAP_KIND:
+                own = codec.decode(*recs[0]).lost
+            events = int(s) - ring.x_end - own
+            if events >= lost:  # each entry held at least one event
+                lost, unit = events, "events"
+        log.warning("%s: Redis trimmed %d %s of %s before this reader got them", self.name,
+                    lost, unit, ring.name)  # fmt: skip
+        ring.trimmed = 0
+        self._gap(ring, lost)
 
     def _emit(self, ring: _Ring, eid: bytes, recs: list[tuple[int, Any]]) -> None:
         """One entry's events, dropping what a state already holds; a GapNotice pauses
