@@ -222,6 +222,15 @@ class Feed(IQueueConsumer):
             await self._aq.put(e)
         await self._aq.put(_SourceEnded())
 
+    @property
+    def last_ids(self) -> dict[str, str]:
+        """A ``redis://`` feed's resume points, ring -> stream id of the last entry handed
+        out: ``attach(url, start=feed.last_ids)`` goes on from there ({} for local rings)."""
+        out: dict[str, str] = {}
+        for src in self.sources:
+            out.update(getattr(src, "last_ids", {}))
+        return out
+
     def get_batch(self, max_n: int) -> np.ndarray:
         """Raw records (numpy) from the first source that has any; no filtering."""
         for src in self.sources:

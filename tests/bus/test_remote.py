@@ -247,9 +247,10 @@ def test_start_at_an_id_resumes_after_it(writer, redis_server):
     feed = ttxt_mp.attach(url(redis_server), start="oldest")
     first = [feed.get(timeout=5) for _ in range(9)]
     resume = feed.sources[0].last_id
+    assert feed.last_ids == {"venue1-market": resume}
     feed.close()
     writer.write_state()
-    with ttxt_mp.attach(url(redis_server), start=resume) as feed2:
+    with ttxt_mp.attach(url(redis_server), start={"venue1-market": resume}) as feed2:
         rest = drain(feed2)
     handed = trade_ids(first)
     assert handed + [t for t in trade_ids(rest) if t not in handed] == writer.trades

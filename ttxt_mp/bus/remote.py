@@ -33,7 +33,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,13 @@ def parse_id(raw: bytes | str) -> tuple[int, int]:
         raise ValueError(f"invalid stream id {raw!r}: expected MS-SEQ like 1712345678901-0, "
                          "'latest' or 'oldest'")  # fmt: skip
     return int(m.group(1)), int(m.group(2) or 0)
+
+
+def check_start(start: str | Mapping[str, str]) -> None:
+    """``latest``, ``oldest``, a stream id, or ``{ring: one of those}`` (``last_ids``)."""
+    for v in [start] if isinstance(start, str) else start.values():
+        if v not in ("latest", "oldest"):
+            parse_id(v)
 
 
 def _id_bytes(pair: tuple[int, int]) -> bytes:
@@ -196,11 +203,11 @@ class RemoteRings(IQueueConsumer):
     ``get_raw`` the ``(kind, payload)`` records (the recorder stores them as they are)."""
 
     def __init__(self, url: str | BusUrl, rings: Iterable[str] | None = None, *,
-                 start: str = "latest", password_env: str | None = PASSWORD_ENV,
+                 start: str | Mapping[str, str] = "latest",
+                 password_env: str | None = PASSWORD_ENV,
                  count: int = READ_COUNT, client: Any = None) -> None:  # fmt: skip
         self.url = url if isinstance(url, BusUrl) else parse_bus_url(url, password_env=password_env)
-        if start not in ("latest", "oldest"):
-            parse_id(start)
+        check_start(start)
         self.start = start
         self.count = count
         self._tag = fmt.layout_tag()
@@ -242,7 +249,8 @@ class RemoteRings(IQueueConsumer):
     def _join(self, ring: _Ring) -> None:
         """Set the ring's cursor (and entries read) for ``start``; queue the state."""
         c = self._client
-        if self.start == "latest":
+        start = self.start if isinstance(self.start, str) else self.start.get(ring.name, "latest")
+        if start == "latest":
             pipe = c.pipeline(transaction=True)
             pipe.hgetall(ring.state_key)
             pipe.execute_command("XINFO", "STREAM", ring.key)
@@ -258,12 +266,12 @@ class RemoteRings(IQueueConsumer):
             ring.cursor, ring.entries_read = last, added
             ring.handed = _id_bytes(last)
             self._x_at(ring)
-        elif self.start == "oldest":
+        elif start == "oldest":
             added, length, _ = _stream_info(c.execute_command("XINFO", "STREAM", ring.key)
                                             if c.exists(ring.key) else None)  # fmt: skip
             ring.cursor, ring.entries_read = (0, 0), added - length
         else:  # a consumer resuming: books from a state at least as new, then the stream
-            ring.cursor = parse_id(self.start)
+            ring.cursor = parse_id(start)
             ring.handed = _id_bytes(ring.cursor)
             self._count_from(ring)
             if c.exists(ring.state_key):
@@ -564,14 +572,14 @@ def _first_id(client: Any, key: bytes) -> tuple[int, int] | None:
 def attach_remote(url: str, *, exchanges: Iterable[str] | None = None,
                   symbols: Iterable[str] | None = None,
                   kinds: Iterable[str | type] | None = None,
-                  streams: tuple[str, ...] = ("market", "private"), start: str = "latest",
+                  streams: tuple[str, ...] = ("market", "private"),
+                  start: str | Mapping[str, str] = "latest",
                   wait: float = 0.0, password_env: str | None = PASSWORD_ENV) -> Any:  # fmt: skip
     """``ttxt_mp.attach`` for a ``redis://`` / ``rediss://`` URL (see the module doc)."""
     from ttxt_mp.client import EventFilter, Feed, FeedNotFound
 
     bus = parse_bus_url(url, password_env=password_env)
-    if start not in ("latest", "oldest"):
-        parse_id(start)
+    check_start(start)
     client = connect(bus)
     try:
         deadline = time.monotonic() + wait
