@@ -257,7 +257,7 @@ class RemoteRings(IQueueConsumer):
             state, info = pipe.execute(raise_on_error=False)
             if isinstance(state, dict) and state:
                 self._take_state(ring, state)
-                self._ready.append((-1, (ring, _id_bytes(ring.cursor))))
+                ring.handed = _id_bytes(ring.cursor)  # resuming there gets this state again
                 self._count_from(ring)
                 return
             log.debug("%s: no state hash %s; reading from the newest entry", self.name,
