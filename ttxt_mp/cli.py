@@ -35,9 +35,19 @@ def _status(args: argparse.Namespace) -> int:
     import msgspec
     from rich.console import Console
 
+    from ttxt_mp.bus.remote_url import is_bus_url
     from ttxt_mp.engine import control
     from ttxt_mp.engine.status import render_status
 
+    if is_bus_url(args.engine):  # an engine seen through its bus, from any host
+        from ttxt_mp.bus.remote_status import remote_status, render_remote_status
+
+        st = remote_status(args.engine)
+        if args.json:
+            print(msgspec.json.encode(st).decode())
+        else:
+            Console(width=None if sys.stdout.isatty() else 200).print(render_remote_status(st))
+        return 0
     try:
         st = control.request(args.engine, "status")
     except msgspec.DecodeError:
@@ -140,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_demo)
 
     s = sub.add_parser("status", help="state of a running engine")
-    s.add_argument("engine", nargs="?", default="demo")
+    s.add_argument("engine", nargs="?", default="demo",
+                   help="engine name, or redis://HOST:PORT/DB/ENGINE: its bridge and ring "
+                        "streams as seen in Redis (from any host)")  # fmt: skip
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_status)
 

@@ -62,7 +62,7 @@ def test_tail_prints_the_remote_state_and_events_without_the_password(redis_serv
 
 
 @pytest.mark.parametrize("case", ["wrong-password", "no-password", "unreachable", "layout",
-                                  "no-engine", "bad-id"])  # fmt: skip
+                                  "no-engine", "bad-id", "bad-port", "status-wrong-password"])  # fmt: skip
 def test_tail_errors_are_one_line_naming_the_url(redis_server_auth, case):
     pw = redis_server_auth.password
     port = redis_server_auth.port
@@ -88,6 +88,12 @@ def test_tail_errors_are_one_line_naming_the_url(redis_server_auth, case):
     elif case == "bad-id":
         argv += ["--start", "yesterday"]
         pattern = r"invalid stream id 'yesterday'"
+    elif case == "bad-port":
+        argv = ["tail", f"redis://:{pw}@127.0.0.1:port/0/{ENGINE}"]
+        pattern = r"bad Redis URL redis://:\*\*\*@127\.0\.0\.1:port/0/remote_cli"
+    elif case == "status-wrong-password":
+        argv = ["status", f"redis://:nope-{pw}@127.0.0.1:{port}/0/{ENGINE}"]
+        pattern = r"redis://:\*\*\*@.*Redis refused the credentials"
     out = cli(*argv)
     assert out.returncode == code, out.stderr
     err = out.stderr.strip()
@@ -150,4 +156,27 @@ def test_record_from_a_remote_feed_writes_the_normal_recording(redis_server, tmp
     for s in SYMS:
         assert sorted(books[s].items(), reverse=True) == w.truth(s)[0]
     assert all(f.name.startswith(EXCHANGE.upper()) for f in rec.glob("*.bin"))
+    w.close()
+
+
+def test_status_of_a_remote_engine_shows_its_bridge_and_streams(redis_server_auth):
+    import json
+
+    pw = redis_server_auth.password
+    w = BusWriter(redis_server_auth.url, ENGINE)
+    fill(w)
+    w.r.hset(f"ttxt:{ENGINE}:meta", "bridge", json.dumps({
+        "state": "UP", "published": 1234, "dropped": 7, "lag_entries": 3, "lag_ms": 12.5,
+        "last_error": "", "updated_ns": time.time_ns()}))  # fmt: skip
+    env = _env(TTXT_MP_REDIS_PASSWORD=pw)
+    out = cli("status", bare_url(redis_server_auth), "--json", env=env)
+    assert out.returncode == 0, out.stderr
+    st = json.loads(out.stdout)
+    assert st["bridge"]["published"] == 1234 and st["bridge"]["dropped"] == 7
+    assert [(r["ring"], r["entries"]) for r in st["rings"]] == [("venue1-market", 6)]
+    assert st["rings"][0]["state_after"] == st["rings"][0]["last_id"]
+    out = cli("status", f"redis://:{pw}@127.0.0.1:{redis_server_auth.port}/0/{ENGINE}")
+    assert out.returncode == 0, out.stderr
+    assert "venue1-market" in out.stdout and "1,234" in out.stdout
+    assert pw not in out.stdout + out.stderr and "redis://:***@" in out.stdout
     w.close()

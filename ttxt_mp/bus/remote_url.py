@@ -10,6 +10,7 @@ we build names the URL through :func:`redact_url`.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
@@ -23,6 +24,14 @@ PASSWORD_ENV = "TTXT_MP_REDIS_PASSWORD"
 
 def is_bus_url(text: object) -> bool:
     return isinstance(text, str) and text.lower().startswith(("redis://", "rediss://"))
+
+
+def _shown(url: str) -> str:
+    """The URL for a message, password masked even when the URL does not parse."""
+    try:
+        return redact_url(url)
+    except ValueError:  # e.g. a port that is not a number
+        return re.sub(r"^(\w+://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ class BusUrl:
 def parse_bus_url(url: str, *, need_engine: bool = True,
                   password_env: str | None = PASSWORD_ENV) -> BusUrl:  # fmt: skip
     """A :class:`BusUrl`; ValueError naming the (redacted) URL when it is not one."""
-    shown = redact_url(url) if isinstance(url, str) else repr(url)
+    shown = _shown(url) if isinstance(url, str) else repr(url)
     if not is_bus_url(url):
         raise ValueError(f"not a Redis URL: {shown} (expected redis://host:6379/0/ENGINE)")
     try:
