@@ -189,6 +189,28 @@ def test_resume_after_connection_loss_loses_nothing(writer, redis_server):
     assert len(writer.trades) == before + 300
 
 
+def test_paused_redis_then_resumed_loses_nothing(writer, redis_server):
+    """Redis SIGSTOPped for 4 s (past the reader's socket timeout) while the reader waits:
+    it reconnects once Redis answers and reads on from its last id."""
+    publish_books(writer, 2)
+    writer.write_state()
+    with ttxt_mp.attach(url(redis_server)) as feed:
+        got = drain(feed)
+        redis_server.pause()
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(QueueEmpty):
+                feed.get(timeout=4.0)
+            assert time.monotonic() - t0 < 4.0 + 3.0 + 2.0  # overrun: one socket timeout
+        finally:
+            redis_server.resume()
+        for i in range(20):
+            writer.publish([writer.trade(SYMS[i % 2])])
+        got += drain(feed, quiet=2.0)
+    assert feed.sources[0].reconnects >= 1
+    assert trade_ids(got) == writer.trades[-20:]
+
+
 @pytest.mark.parametrize("numbered", [True, False])
 def test_trimmed_entries_give_an_exact_gap_then_books_recover(redis_server, numbered):
     """Entries numbered by the bridge (``s``/``x``): the gap counts events; without: entries."""

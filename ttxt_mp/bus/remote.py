@@ -16,7 +16,9 @@
   at least as new, hands out that state, and drops the stateful events it supersedes, as a
   lapped local consumer does (:class:`ttxt_mp.join.JoinedRing`).
 - Reconnects: a lost connection is retried (backoff up to 1 s) and reading resumes at the
-  last id, so nothing retained is lost. ``get(timeout)`` keeps its timeout meanwhile.
+  last id, so nothing retained is lost. ``get(timeout)`` keeps its timeout while Redis
+  refuses connections; a server that stops answering (paused, a dead link) is noticed
+  after :data:`SOCKET_TIMEOUT`, which a ``get`` may then overrun once.
 - Another layout version (entry tag, state ``_layout``, meta ``layout``) raises
   :class:`~ttxt_mp.bus.format.BusLayoutError`: never decoded as garbage.
 
@@ -52,7 +54,7 @@ GAP_KIND = codec.kind_of(GapNotice)
 STATEFUL_KINDS = frozenset(codec.kind_of(c) for c in STATEFUL)
 READ_COUNT = 512  # entries per ring per read
 BLOCK_MAX_MS = 500  # longest XREAD BLOCK: close() and reconnects stay prompt
-SOCKET_TIMEOUT = 5.0  # beyond the longest block: a paused/unreachable server is noticed
+SOCKET_TIMEOUT = 3.0  # beyond the longest block: a paused/unreachable server is noticed
 REJOIN_TIMEOUT = STATE_TIMEOUT + 1.0  # the bridge refreshes its state at least every second
 _ID = re.compile(rb"^(\d+)(?:-(\d+))?$")
 
@@ -466,8 +468,10 @@ class RemoteRings(IQueueConsumer):
                 self._round(block)  # block 0: one look without waiting
             except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
                 self._lost_connection(e)
-                if left is not None and left <= 0:
-                    return
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and (left <= 0 or (isinstance(e, redis.TimeoutError)
+                                                       and left < SOCKET_TIMEOUT)):  # fmt: skip
+                    return  # a server that does not answer: the next get tries again
                 time.sleep(backoff if left is None else min(backoff, left))
                 backoff = min(backoff * 2, 1.0)
                 continue
