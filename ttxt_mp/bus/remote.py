@@ -495,10 +495,13 @@ class RemoteRings(IQueueConsumer):
         ready = self._ready
         while ready:
             kind, payload = ready.popleft()
-            if kind >= 0:
-                return kind, payload
-            ring, eid = payload
-            ring.handed = eid
+            if kind < 0:
+                payload[0].handed = payload[1]
+                continue
+            while ready and ready[0][0] < 0:  # the entry's last event: it is handed out
+                ring, eid = ready.popleft()[1]
+                ring.handed = eid
+            return kind, payload
         return None
 
     def get_raw(self, timeout: float | None = None) -> tuple[int, Any]:
