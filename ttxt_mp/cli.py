@@ -41,7 +41,9 @@ def _status(args: argparse.Namespace) -> int:
 
     if is_bus_url(args.engine):  # an engine seen through its bus, from any host
         from ttxt_mp.bus.remote_status import remote_status, render_remote_status
+        from ttxt_mp.bus.remote_url import refuse_password_in_argv
 
+        refuse_password_in_argv(args.engine)
         st = remote_status(args.engine)
         if args.json:
             print(msgspec.json.encode(st).decode())
@@ -67,9 +69,11 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _tail(args: argparse.Namespace) -> int:
+    from ttxt_mp.bus.remote_url import refuse_password_in_argv
     from ttxt_mp.client import tail
     from ttxt_mp.config import import_event_modules
 
+    refuse_password_in_argv(args.engine)
     import_event_modules(args.events or [])  # custom kinds are known from here on
     kinds = [_event_kind(k) for k in args.kind] if args.kind else None
     return tail(args.engine, symbols=args.symbol, kinds=kinds, count=args.count,

@@ -53,8 +53,8 @@ def test_tail_prints_the_remote_state_and_events_without_the_password(redis_serv
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 2 and all("book snap" in ln for ln in lines)
-    out = cli("tail", f"redis://:{pw}@127.0.0.1:{redis_server_auth.port}/0/{ENGINE}",
-              "--start", "oldest", "--kind", "MarketTrades", "--timeout", "0.5")  # fmt: skip
+    out = cli("tail", bare_url(redis_server_auth), "--start", "oldest", "--kind",
+              "MarketTrades", "--timeout", "0.5", env=_env(TTXT_MP_REDIS_PASSWORD=pw))  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.count(" trades ") == 5
     assert pw not in out.stdout + out.stderr
@@ -62,18 +62,19 @@ def test_tail_prints_the_remote_state_and_events_without_the_password(redis_serv
 
 
 @pytest.mark.parametrize("case", ["wrong-password", "no-password", "unreachable", "layout",
-                                  "no-engine", "bad-id", "bad-port", "status-wrong-password"])  # fmt: skip
-def test_tail_errors_are_one_line_naming_the_url(redis_server_auth, case):
+                                  "no-engine", "bad-id", "bad-port", "status-wrong-password",
+                                  "password-in-argv", "record-password-in-argv"])  # fmt: skip
+def test_tail_errors_are_one_line_naming_the_url(redis_server_auth, case, tmp_path):
     pw = redis_server_auth.password
     port = redis_server_auth.port
-    good = f"redis://:{pw}@127.0.0.1:{port}/0/{ENGINE}"
-    argv = ["tail", good]
+    argv = ["tail", bare_url(redis_server_auth)]
+    env = _env(TTXT_MP_REDIS_PASSWORD=pw)
     code, pattern = 2, ""
     if case == "wrong-password":
-        argv = ["tail", f"redis://:nope-{pw}@127.0.0.1:{port}/0/{ENGINE}"]
+        env = _env(TTXT_MP_REDIS_PASSWORD=f"nope-{pw}")
         pattern = rf"redis://:\*\*\*@127\.0\.0\.1:{port}/0/{ENGINE}: Redis refused the credentials"
     elif case == "no-password":
-        argv = ["tail", bare_url(redis_server_auth)]
+        env = _env()
         pattern = rf"127\.0\.0\.1:{port}/0/{ENGINE}: Redis requires a password"
     elif case == "unreachable":
         redis_server_auth.stop()
@@ -89,12 +90,18 @@ def test_tail_errors_are_one_line_naming_the_url(redis_server_auth, case):
         argv += ["--start", "yesterday"]
         pattern = r"invalid stream id 'yesterday'"
     elif case == "bad-port":
-        argv = ["tail", f"redis://:{pw}@127.0.0.1:port/0/{ENGINE}"]
-        pattern = r"bad Redis URL redis://:\*\*\*@127\.0\.0\.1:port/0/remote_cli"
+        argv = ["tail", f"redis://127.0.0.1:port/0/{ENGINE}"]
+        pattern = r"bad Redis URL redis://127\.0\.0\.1:port/0/remote_cli"
     elif case == "status-wrong-password":
-        argv = ["status", f"redis://:nope-{pw}@127.0.0.1:{port}/0/{ENGINE}"]
+        argv = ["status", bare_url(redis_server_auth)]
+        env = _env(TTXT_MP_REDIS_PASSWORD=f"nope-{pw}")
         pattern = r"redis://:\*\*\*@.*Redis refused the credentials"
-    out = cli(*argv)
+    elif case in ("password-in-argv", "record-password-in-argv"):
+        url = f"redis://:{pw}@127.0.0.1:{port}/0/{ENGINE}"
+        argv = ["tail", url] if case == "password-in-argv" else \
+            ["record", url, "--dir", str(tmp_path / "rec")]
+        pattern = r"redis://:\*\*\*@.*a password on the command line .* \$TTXT_MP_REDIS_PASSWORD"
+    out = cli(*argv, env=env)
     assert out.returncode == code, out.stderr
     err = out.stderr.strip()
     assert "\n" not in err and "Traceback" not in err, err
@@ -175,7 +182,7 @@ def test_status_of_a_remote_engine_shows_its_bridge_and_streams(redis_server_aut
     assert st["bridge"]["published"] == 1234 and st["bridge"]["dropped"] == 7
     assert [(r["ring"], r["entries"]) for r in st["rings"]] == [("venue1-market", 6)]
     assert st["rings"][0]["state_after"] == st["rings"][0]["last_id"]
-    out = cli("status", f"redis://:{pw}@127.0.0.1:{redis_server_auth.port}/0/{ENGINE}")
+    out = cli("status", bare_url(redis_server_auth), env=env)
     assert out.returncode == 0, out.stderr
     assert "venue1-market" in out.stdout and "1,234" in out.stdout
     assert pw not in out.stdout + out.stderr and "redis://:***@" in out.stdout

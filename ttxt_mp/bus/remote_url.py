@@ -17,13 +17,25 @@ from urllib.parse import unquote, urlsplit
 from ttxt_mp.bus.url import redact_url
 from ttxt_mp.secrets import MASK, register_secret
 
-__all__ = ["PASSWORD_ENV", "BusUrl", "is_bus_url", "parse_bus_url"]
+__all__ = ["PASSWORD_ENV", "BusUrl", "is_bus_url", "parse_bus_url", "refuse_password_in_argv"]
 
 PASSWORD_ENV = "TTXT_MP_REDIS_PASSWORD"
 
 
 def is_bus_url(text: object) -> bool:
     return isinstance(text, str) and text.lower().startswith(("redis://", "rediss://"))
+
+
+def refuse_password_in_argv(url: str) -> str:
+    """``url`` for a command line: one carrying a password is refused (every user of the
+    host reads command lines in ``ps``); the password belongs in :data:`PASSWORD_ENV`."""
+    if is_bus_url(url) and _USERINFO_PW.match(url):
+        raise ValueError(f"{_shown(url)}: a password on the command line is visible to every "
+                         f"user of this host (ps): put it in ${PASSWORD_ENV} instead")  # fmt: skip
+    return url
+
+
+_USERINFO_PW = re.compile(r"^\w+://[^/@]*:[^/@]*@")
 
 
 def _shown(url: str) -> str:

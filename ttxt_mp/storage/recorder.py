@@ -642,9 +642,9 @@ def _remote_sources(url: str, start: str) -> dict[str, Any]:
     a recorder on another host writes the same files as one beside the engine."""
     from ttxt_mp.argtypes import NothingFound
     from ttxt_mp.bus.remote import RemoteRings, connect, list_rings
-    from ttxt_mp.bus.remote_url import parse_bus_url
+    from ttxt_mp.bus.remote_url import parse_bus_url, refuse_password_in_argv
 
-    bus = parse_bus_url(url)
+    bus = parse_bus_url(refuse_password_in_argv(url))
     client = connect(bus)
     try:
         rings = [r for r in list_rings(client, bus) if r.endswith("-market")]
