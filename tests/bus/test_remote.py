@@ -211,6 +211,34 @@ def test_paused_redis_then_resumed_loses_nothing(writer, redis_server):
     assert trade_ids(got) == writer.trades[-20:]
 
 
+def test_redis_restarted_without_its_data_counts_what_went_unread(writer, redis_server):
+    """redis-server SIGKILLed with entries the reader had not read, restarted empty; the
+    publisher goes on (numbering its entries like the bridge): the reader says exactly how
+    many events Redis lost before it read them, then books recover from the new state."""
+    publish_books(writer, 2)
+    writer.write_state()
+    with ttxt_mp.attach(url(redis_server)) as feed:
+        client = BaseClient()
+        for e in drain(feed):
+            client.dispatch(e)
+        for i in range(7):  # published, never read: lost with the server
+            writer.publish([writer.delta(SYMS[0], 50 + i)])
+        redis_server.kill()
+        redis_server.start()
+        writer.meta()
+        for i in range(3):
+            writer.publish([writer.delta(SYMS[1], 60 + i), writer.trade(SYMS[1])])
+        writer.write_state()
+        events = drain(feed, quiet=2.0)
+    gaps = [e.lost for e in events if type(e) is GapNotice]
+    assert gaps == [7]
+    assert trade_ids(events) == writer.trades[-3:]
+    for e in events:
+        client.dispatch(e)
+    for s in SYMS:
+        assert book_levels(client, s) == writer.truth(s)
+
+
 @pytest.mark.parametrize("numbered", [True, False])
 def test_trimmed_entries_give_an_exact_gap_then_books_recover(redis_server, numbered):
     """Entries numbered by the bridge (``s``/``x``): the gap counts events; without: entries."""

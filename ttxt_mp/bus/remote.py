@@ -52,6 +52,7 @@ log = logging.getLogger("ttxt_mp.bus.remote")
 
 GAP_KIND = codec.kind_of(GapNotice)
 STATEFUL_KINDS = frozenset(codec.kind_of(c) for c in STATEFUL)
+RECREATED = -1  # _Ring.trimmed: the stream was recreated, the count comes from s/x
 READ_COUNT = 512  # entries per ring per read
 BLOCK_MAX_MS = 500  # longest XREAD BLOCK: close() and reconnects stay prompt
 SOCKET_TIMEOUT = 3.0  # beyond the longest block: a paused/unreachable server is noticed
@@ -351,9 +352,10 @@ class RemoteRings(IQueueConsumer):
         for r, (added, length) in zip(active, counts, strict=True):
             trimmed = added - length
             if added < r.entries_read:  # the stream was recreated (Redis lost its data)
-                log.warning("%s: stream %s restarted (Redis lost its data?); reading on",
-                            self.name, r.name)  # fmt: skip
+                log.warning("%s: stream %s was recreated (Redis restarted without its "
+                            "data?); reading on", self.name, r.name)  # fmt: skip
                 r.entries_read = trimmed
+                r.trimmed = RECREATED  # what went unread is counted from the bridge's s/x
             elif trimmed > r.entries_read:
                 r.trimmed = trimmed - r.entries_read
                 r.entries_read = trimmed
@@ -407,6 +409,14 @@ class RemoteRings(IQueueConsumer):
             events = int(s) - ring.x_end - own
             if events >= lost:  # each entry held at least one event
                 lost, unit = events, "events"
+        if lost == RECREATED or lost == 0:  # nothing was lost, or no way to tell
+            if lost == RECREATED:
+                log.warning("%s: entries of %s Redis lost unread cannot be counted (the "
+                            "publisher does not number its entries)", self.name, ring.name)  # fmt: skip
+            ring.trimmed = 0
+            return
+        if ring.paused_for is None and fields is not None:  # books wait for a newer state
+            self._pause(ring, ring.cursor)
         log.warning("%s: Redis trimmed %d %s of %s before this reader got them", self.name,
                     lost, unit, ring.name)  # fmt: skip
         ring.trimmed = 0
