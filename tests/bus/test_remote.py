@@ -446,3 +446,23 @@ def test_consumer_process_killed_and_restarted_resumes_from_its_last_id(writer, 
         bids, asks = writer.truth(s)
         assert [tuple(x) for x in books[f"{EXCHANGE}|{s}"][0]] == bids
         assert [tuple(x) for x in books[f"{EXCHANGE}|{s}"][1]] == asks
+
+
+def test_resume_at_an_id_redis_trimmed_says_so_then_books_come_from_the_state(redis_server):
+    w = BusWriter(redis_server.url, ENGINE, maxlen=20)
+    w.meta()
+    old = w.publish([w.snapshot(s) for s in SYMS])
+    for i in range(60):
+        w.publish([w.delta(SYMS[i % 2], i), w.trade(SYMS[i % 2])])
+    w.write_state()
+    with ttxt_mp.attach(url(redis_server), start=old.decode()) as feed:
+        events = drain(feed)
+    assert type(events[0]) is GapNotice and events[0].lost == 0  # count unknown
+    assert trade_ids(events) == w.trades[-20:]  # what Redis retains; their deltas are
+    assert all(e.is_snapshot for e in events if type(e) is Orderbook)  # in the state
+    client = BaseClient()
+    for e in events:
+        client.dispatch(e)
+    for s in SYMS:
+        assert book_levels(client, s) == w.truth(s)
+    w.close()

@@ -289,6 +289,8 @@ class RemoteRings(IQueueConsumer):
             log.warning("%s: Redis trimmed %s past %s; events after it are lost (count "
                         "unknown)", self.name, ring.name, _id_bytes(ring.cursor).decode())  # fmt: skip
             self._gap(ring, 0)
+            if self._client.exists(ring.state_key):  # books from a state past the hole
+                self._pause(ring, first)
         self._x_at(ring)
         n, last = 0, _id_bytes(ring.cursor)
         while True:
@@ -441,7 +443,8 @@ class RemoteRings(IQueueConsumer):
         self._ready.append((-1, (ring, eid)))  # the entry is handed out after this
 
     def _pause(self, ring: _Ring, after: tuple[int, int]) -> None:
-        ring.paused_for = after
+        """Hold the ring until a state that includes entry ``after`` (or a timeout)."""
+        ring.paused_for = after if ring.paused_for is None else max(after, ring.paused_for)
         ring.paused_until = time.monotonic() + REJOIN_TIMEOUT
 
     def _poll_paused(self) -> None:
@@ -450,7 +453,10 @@ class RemoteRings(IQueueConsumer):
         for ring in self.rings:
             if ring.paused_for is None:
                 continue
-            state = self._client.hgetall(ring.state_key)
+            # the (small) _after first: a state of many deep books is fetched once, when due
+            mark = self._client.hget(ring.state_key, "_after")
+            state = {} if mark is None or parse_id(mark) < ring.paused_for else \
+                self._client.hgetall(ring.state_key)
             after = parse_id(state[b"_after"]) if b"_after" in state else None
             if after is not None and after >= ring.paused_for:
                 cursor = ring.cursor
