@@ -162,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("tail", help="print an engine's events as they arrive")
     s.add_argument("engine", nargs="?", default="demo",
-                   help="engine name, or redis://[:PASSWORD@]HOST:PORT/DB/ENGINE for an engine "
-                        "published by a bridge (password also from $TTXT_MP_REDIS_PASSWORD)")  # fmt: skip
+                   help="engine name, or redis://HOST:PORT/DB/ENGINE for an engine published by "
+                        "a bridge (the Redis password from $TTXT_MP_REDIS_PASSWORD)")  # fmt: skip
     s.add_argument("--start", default="latest",
                    help="latest (default: the current state, then new events), oldest, or "
                         "for a redis:// feed a stream id to resume after")  # fmt: skip

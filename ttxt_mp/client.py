@@ -14,7 +14,7 @@ import logging
 import queue as thread_queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -274,7 +274,7 @@ def attach(
     symbols: Iterable[str] | None = None,
     kinds: Iterable[str | type] | None = None,
     streams: tuple[str, ...] = ("market", "private"),
-    start: str = "latest",
+    start: str | Mapping[str, str] = "latest",
     wait: float = 0.0,
 ) -> Feed:
     """Attach to every ring of a running engine (or replay) named ``engine``.

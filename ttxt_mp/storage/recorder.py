@@ -684,8 +684,8 @@ def market_rings(source: str) -> list[str]:
 def add_record_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Arguments of ``ttxt-mp record ENGINE_OR_RING --dir DIR``."""
     parser.add_argument("source", help="engine name (records its market rings), a ring name, "
-                        "or redis://[:PASSWORD@]HOST:PORT/DB/ENGINE: the market rings a bridge "
-                        "publishes (password also from $TTXT_MP_REDIS_PASSWORD)")  # fmt: skip
+                        "or redis://HOST:PORT/DB/ENGINE: the market rings a bridge publishes "
+                        "(the Redis password from $TTXT_MP_REDIS_PASSWORD)")  # fmt: skip
     parser.add_argument("--dir", required=True, help="directory of the recording files")
     from ttxt_mp.argtypes import non_negative, positive
 
