@@ -53,6 +53,7 @@ def test_tail_prints_the_remote_state_and_events_without_the_password(redis_serv
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert len(lines) == 2 and all("book snap" in ln for ln in lines)
+    assert pw not in out.stdout + out.stderr  # not in DEBUG logs either
     out = cli("tail", bare_url(redis_server_auth), "--start", "oldest", "--kind",
               "MarketTrades", "--timeout", "0.5", env=_env(TTXT_MP_REDIS_PASSWORD=pw))  # fmt: skip
     assert out.returncode == 0, out.stderr
