@@ -35,9 +35,21 @@ def _status(args: argparse.Namespace) -> int:
     import msgspec
     from rich.console import Console
 
+    from ttxt_mp.bus.remote_url import is_bus_url
     from ttxt_mp.engine import control
     from ttxt_mp.engine.status import render_status
 
+    if is_bus_url(args.engine):  # an engine seen through its bus, from any host
+        from ttxt_mp.bus.remote_status import remote_status, render_remote_status
+        from ttxt_mp.bus.remote_url import refuse_password_in_argv
+
+        refuse_password_in_argv(args.engine)
+        st = remote_status(args.engine)
+        if args.json:
+            print(msgspec.json.encode(st).decode())
+        else:
+            Console(width=None if sys.stdout.isatty() else 200).print(render_remote_status(st))
+        return 0
     try:
         st = control.request(args.engine, "status")
     except msgspec.DecodeError:
@@ -57,13 +69,15 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _tail(args: argparse.Namespace) -> int:
+    from ttxt_mp.bus.remote_url import refuse_password_in_argv
     from ttxt_mp.client import tail
     from ttxt_mp.config import import_event_modules
 
+    refuse_password_in_argv(args.engine)
     import_event_modules(args.events or [])  # custom kinds are known from here on
     kinds = [_event_kind(k) for k in args.kind] if args.kind else None
     return tail(args.engine, symbols=args.symbol, kinds=kinds, count=args.count,
-                timeout=args.timeout)  # fmt: skip
+                timeout=args.timeout, start=args.start)  # fmt: skip
 
 
 class ControlError(ConnectionError):
@@ -140,12 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_demo)
 
     s = sub.add_parser("status", help="state of a running engine")
-    s.add_argument("engine", nargs="?", default="demo")
+    s.add_argument("engine", nargs="?", default="demo",
+                   help="engine name, or redis://HOST:PORT/DB/ENGINE: its bridge and ring "
+                        "streams as seen in Redis (from any host)")  # fmt: skip
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_status)
 
     s = sub.add_parser("tail", help="print an engine's events as they arrive")
-    s.add_argument("engine", nargs="?", default="demo")
+    s.add_argument("engine", nargs="?", default="demo",
+                   help="engine name, or redis://HOST:PORT/DB/ENGINE for an engine published by "
+                        "a bridge (the Redis password from $TTXT_MP_REDIS_PASSWORD)")  # fmt: skip
+    s.add_argument("--start", default="latest",
+                   help="latest (default: the current state, then new events), oldest, or "
+                        "for a redis:// feed a stream id to resume after")  # fmt: skip
     s.add_argument("--symbol", action="append", help="only this symbol (repeatable)")
     s.add_argument("--kind", action="append",
                    help="only this event kind, e.g. Orderbook")  # fmt: skip

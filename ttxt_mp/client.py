@@ -14,7 +14,7 @@ import logging
 import queue as thread_queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -222,6 +222,15 @@ class Feed(IQueueConsumer):
             await self._aq.put(e)
         await self._aq.put(_SourceEnded())
 
+    @property
+    def last_ids(self) -> dict[str, str]:
+        """A ``redis://`` feed's resume points, ring -> stream id of the last entry handed
+        out: ``attach(url, start=feed.last_ids)`` goes on from there ({} for local rings)."""
+        out: dict[str, str] = {}
+        for src in self.sources:
+            out.update(getattr(src, "last_ids", {}))
+        return out
+
     def get_batch(self, max_n: int) -> np.ndarray:
         """Raw records (numpy) from the first source that has any; no filtering."""
         for src in self.sources:
@@ -265,7 +274,7 @@ def attach(
     symbols: Iterable[str] | None = None,
     kinds: Iterable[str | type] | None = None,
     streams: tuple[str, ...] = ("market", "private"),
-    start: str = "latest",
+    start: str | Mapping[str, str] = "latest",
     wait: float = 0.0,
 ) -> Feed:
     """Attach to every ring of a running engine (or replay) named ``engine``.
@@ -282,7 +291,19 @@ def attach(
     book, the last klines and statuses), so a client attaching to a running engine has
     its books at once; with ``"oldest"`` it reads the ring's history as it is. Either
     way, a lap (``GapNotice``) is followed by a fresh state.
+
+    ``engine`` may also be a ``redis://[:password@]host:6379/0/ENGINE`` (or ``rediss://``)
+    URL: the engine's rings as its bridge publishes them to Redis Streams, with the same
+    filters, state on join and gaps; ``start`` may then also be a stream id to resume
+    after (:mod:`ttxt_mp.bus.remote`).
     """
+    from ttxt_mp.bus.remote_url import is_bus_url
+
+    if is_bus_url(engine):
+        from ttxt_mp.bus.remote import attach_remote
+
+        return attach_remote(engine, exchanges=exchanges, symbols=symbols, kinds=kinds,
+                             streams=streams, start=start, wait=wait)  # fmt: skip
     from ttxt_mp.engine.naming import check_engine_name, discover, read_engine
     from ttxt_mp.join import JoinedRing
     from ttxt_mp.shm import RingPermissionError, ShmQueue
@@ -390,10 +411,11 @@ class BaseClient(IEventHandler):
 
 
 def tail(engine: str, *, symbols: list[str] | None = None, kinds: list[str] | None = None,
-         count: int | None = None, timeout: float | None = None) -> int:  # fmt: skip
-    """``ttxt-mp tail``: print events as they arrive."""
+         count: int | None = None, timeout: float | None = None,
+         start: str = "latest") -> int:  # fmt: skip
+    """``ttxt-mp tail``: print events as they arrive (``engine``: a name or a redis:// URL)."""
     n = 0
-    with attach(engine, symbols=symbols, kinds=kinds, wait=2.0) as feed:
+    with attach(engine, symbols=symbols, kinds=kinds, wait=2.0, start=start) as feed:
         while count is None or n < count:
             try:
                 e = feed.get(timeout=timeout)

@@ -631,6 +631,39 @@ def _attach(name: str) -> Any:
     return ShmQueue.attach(name, start="oldest")
 
 
+def _is_url(source: str) -> bool:
+    from ttxt_mp.bus.remote_url import is_bus_url
+
+    return is_bus_url(source)
+
+
+def _remote_sources(url: str, start: str) -> dict[str, Any]:
+    """One remote reader per market ring a bridge publishes (``ttxt-mp record redis://...``):
+    a recorder on another host writes the same files as one beside the engine."""
+    from ttxt_mp.argtypes import NothingFound
+    from ttxt_mp.bus.remote import RemoteRings, connect, list_rings
+    from ttxt_mp.bus.remote_url import parse_bus_url, refuse_password_in_argv
+
+    bus = parse_bus_url(refuse_password_in_argv(url))
+    client = connect(bus)
+    try:
+        rings = [r for r in list_rings(client, bus) if r.endswith("-market")]
+    finally:
+        client.close()
+    if not rings:
+        raise NothingFound(f"no market rings of engine {bus.engine!r} on {bus.redacted} (is a "
+                           "[[bridges]] entry publishing them?)")  # fmt: skip
+    out: dict[str, Any] = {}
+    try:
+        for r in rings:
+            out[r] = RemoteRings(bus, [r], start=start)
+    except BaseException:
+        for q in out.values():
+            q.close()
+        raise
+    return out
+
+
 def market_rings(source: str) -> list[str]:
     """Ring names to record for ``source``: the ring itself if one has that name, else the
     engine's market rings (``<engine>-<exchange>-market``)."""
@@ -650,7 +683,9 @@ def market_rings(source: str) -> list[str]:
 
 def add_record_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Arguments of ``ttxt-mp record ENGINE_OR_RING --dir DIR``."""
-    parser.add_argument("source", help="engine name (records its market rings) or a ring name")
+    parser.add_argument("source", help="engine name (records its market rings), a ring name, "
+                        "or redis://HOST:PORT/DB/ENGINE: the market rings a bridge publishes "
+                        "(the Redis password from $TTXT_MP_REDIS_PASSWORD)")  # fmt: skip
     parser.add_argument("--dir", required=True, help="directory of the recording files")
     from ttxt_mp.argtypes import non_negative, positive
 
@@ -666,6 +701,9 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         default=DEFAULT_SNAPSHOT_INTERVAL,
                         help="seconds between book snapshots in the recording, besides its "
                              "start, laps and rotations; 0 = only those (default 600)")  # fmt: skip
+    parser.add_argument("--start", default="latest",
+                        help="redis:// sources: latest (default: the bridge's state, then new "
+                             "events), oldest, or a stream id to resume after")  # fmt: skip
     return parser
 
 
@@ -674,8 +712,9 @@ def record_main(args: argparse.Namespace) -> int:
     options = dict(chunk_events=args.chunk_events, max_chunk_age=args.max_chunk_age,
                    fsync_interval=args.fsync_interval, rotate_daily=args.rotate_daily,
                    snapshot_interval=args.snapshot_interval)  # fmt: skip
-    recorders = [MarketDataRecorder(_attach(r), args.dir, source=r, **options)
-                 for r in market_rings(args.source)]  # fmt: skip
+    queues = _remote_sources(args.source, args.start) if _is_url(args.source) else \
+        {r: _attach(r) for r in market_rings(args.source)}
+    recorders = [MarketDataRecorder(q, args.dir, source=r, **options) for r, q in queues.items()]
     done = threading.Event()
 
     def stop(*_: object) -> None:
@@ -693,7 +732,12 @@ def record_main(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
         for rec in recorders:
             rec.stop()
-    for rec in recorders:
+        for q in queues.values():
+            q.close()
+    for ring, rec in zip(queues, recorders, strict=True):
+        last = getattr(queues[ring], "last_id", None)
+        if last is not None:  # a remote ring: where a next recording resumes (--start)
+            print(f"{ring}: recorded up to stream id {last}", file=sys.stderr)
         print(msgspec.json.encode(rec.stats).decode())
     return 0 if all(r.stats.pending_chunks == 0 for r in recorders) else 1
 
