@@ -72,6 +72,9 @@ _DISPATCH = {
 }  # fmt: skip
 
 
+_PRIVATE = frozenset({ev.OrderAck, ev.OrderUpdate, ev.Wallet, ev.PositionUpdate})
+
+
 def _kind_class(k: str | type | int) -> type:
     """An event class from a kind's name, class or id (custom kinds once registered)."""
     if isinstance(k, type):
@@ -422,6 +425,8 @@ class BaseClient(IEventHandler):
     def dispatch(self, e: Any) -> None:
         self.events += 1
         t = type(e)
+        if t in _PRIVATE and self.__dict__.get("_private_via_trading"):
+            return  # its trading client reads them itself (and tracks them): not twice
         if t is ev.Orderbook and self.keep_books:
             self._apply_book(e)
         name = _DISPATCH.get(t)

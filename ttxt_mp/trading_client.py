@@ -618,8 +618,9 @@ class TradingMixin:
             return self.trading
         self.trading = TradingClient(engine, name, handler=self, **kwargs)
         add_poller = getattr(self, "add_poller", None)
-        if add_poller is not None:
-            add_poller(self.trading.poll)
+        if add_poller is not None:  # a BaseClient: its run loop polls the private rings,
+            add_poller(self.trading.poll)  # and private events from its feed are skipped
+            self._private_via_trading = True  # (they would reach on_* twice)
         return self.trading
 
     def create_order(self, exchange: str, symbol: str, side: Side, qty: float,

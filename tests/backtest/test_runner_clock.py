@@ -151,3 +151,36 @@ def test_wall_clock_skips_missed_ticks() -> None:
     w.t = 1_000_000_000  # a handler blocked the loop for a second
     assert w.run_due() == 1 and n == [1]  # one call, not a thousand
     assert t.due == w.t + 1_000_000
+
+
+def test_live_trading_client_polls_and_is_not_fed_twice() -> None:
+    """enable_trading (live) registers the trading client's poll as a poller, and private
+    events coming through the client's feed too (``attach`` reads the private rings) are
+    skipped: the trading client delivers them, once, with its bookkeeping."""
+    from ttxt_mp.trading_client import TradingClient, TradingMixin
+
+    class T(TradingMixin, BaseClient):
+        def __init__(self) -> None:
+            super().__init__()
+            self.updates: list[ev.OrderUpdate] = []
+            self.books_seen = 0
+
+        def on_order_update(self, e: ev.OrderUpdate) -> None:
+            self.updates.append(e)
+
+        def on_orderbook(self, e: ev.Orderbook) -> None:
+            self.books_seen += 1
+
+    c = T()
+    tc = c.enable_trading("bt15noengine", "t", link_now=False)
+    try:
+        assert isinstance(tc, TradingClient) and c._pollers == [tc.poll]
+        u = ev.OrderUpdate(exchange="x", symbol="A/B", client_order_id="t-1", side=ev.Side.BUY,
+                           status=ev.OrderStatus.NEW)  # fmt: skip
+        c.keep_books = False
+        c.dispatch(u)
+        c.dispatch(ev.Orderbook(exchange="x", symbol="A/B"))
+        assert c.updates == [] and c.books_seen == 1
+        assert tc.handle(u) and c.updates == [u] and tc.open_orders["t-1"] == u
+    finally:
+        tc.close()
