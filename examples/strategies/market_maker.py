@@ -50,6 +50,7 @@ class MarketMaker(TradingMixin, BaseClient):
         self.sent_at: dict[tuple[str, OrderAction], int] = {}
         self.rtt_ns: list[int] = []  # command -> ack, as this strategy saw it
         self.data_lag_ns: list[int] = []  # exchange time -> this strategy, per book event
+        self.first_order_ns = 0  # when it started quoting (its clock)
 
     # ------------------------------------------------------------------ events
 
@@ -122,6 +123,7 @@ class MarketMaker(TradingMixin, BaseClient):
                 continue
             cid = self.trading.create_order(self.exchange, self.symbol, side, self.qty,
                                             price=price, tif=TimeInForce.POST_ONLY)  # fmt: skip
+            self.first_order_ns = self.first_order_ns or self.now
             self.quotes[side] = cid
             self.last_quote[side] = self.now
             self._sent(cid, OrderAction.CREATE)

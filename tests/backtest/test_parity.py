@@ -1,0 +1,138 @@
+"""Live/backtest parity: the market maker runs live against the simulator (real
+processes: simulator, engine with a trading connector and the recorder) while the
+market is recorded; then the same class is backtested on that recording with the
+latencies it measured live. Their fills must agree.
+
+Tolerance (also in README "Backtesting"): the simulator fills a resting order when its
+synthetic book crosses it and prints that trade, which is in the recording; the backtest
+sees the same book and trades, but its quotes are placed with the measured latencies, not
+the live run's exact ones. So we ask that
+
+- the fill counts differ by at most ``max(2, 30 %)`` of the live count, and
+- at least 70 % of the live fills have a backtest fill of the same side within
+  ``MATCH_WINDOW_S`` of simulated time whose price is within ``PRICE_TOL`` (2 bps).
+
+The run needs ``ttxt_mp.backtest.venue`` and ``ttxt_mp.backtest.results`` (built on
+other branches); without them it is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_process import EngineProcess
+
+pytest.importorskip("ttxt_mp.backtest.venue", reason="needs the simulated venue "
+                    "(ttxt_mp.backtest.venue, branch btvenue15)")  # fmt: skip
+pytest.importorskip("ttxt_mp.backtest.results", reason="needs the results tables "
+                    "(ttxt_mp.backtest.results, branch btres15)")  # fmt: skip
+
+from ttxt_mp.backtest.venue import FeeSchedule  # noqa: E402
+
+import ttxt_mp  # noqa: E402
+from examples.strategies.market_maker import MarketMaker  # noqa: E402
+from ttxt_mp.backtest.runner import Backtest, Latency  # noqa: E402
+from ttxt_mp.engine.demo import SimProcess  # noqa: E402
+
+LIVE_S = 40.0
+MATCH_WINDOW_S = 1.0
+PRICE_TOL = 0.0002
+KEY, SECRET = "parityKey0001", "parity-secret-not-real"
+START = {"USDT": 100_000.0, "BTC": 2.0}
+FEE = 0.001  # the simulator's default maker and taker fee
+
+
+def config(engine: str, port: int, rec: Path) -> str:
+    return f"""
+[engine]
+name = "{engine}"
+log_level = "WARNING"
+
+[[connectors]]
+exchange = "binance"
+symbols = ["BTC/USDT"]
+streams = {{ depth = {{ levels = 1000 }}, trades = true }}
+endpoints = {{ ws = "ws://127.0.0.1:{port}/binance", rest = "http://127.0.0.1:{port}/binance" }}
+credentials = {{ api_key_env = "PARITY_KEY", api_secret_env = "PARITY_SECRET" }}
+heartbeat_timeout = 10.0
+
+[recorder]
+enabled = true
+dir = "{rec}"
+chunk_events = 50
+
+[rings.private]
+capacity = 4096
+policy = "block"
+"""
+
+
+def live_run(tmp: Path) -> tuple[MarketMaker, Path]:
+    """The market maker live for LIVE_S seconds; returns it and the recording."""
+    rec = tmp / "rec"
+    name = f"btpar{os.getpid() % 100000}"
+    balances = ",".join(f"{a}={v:g}" for a, v in START.items())
+    sim = SimProcess(["BTC/USDT"], venues=("binance",), seed=11,
+                     extra=["--account", f"{KEY}:{SECRET}:{balances}",
+                            "--updates-per-sec", "100", "--trades-per-sec", "0"])  # fmt: skip
+    try:
+        eng = EngineProcess(tmp, name, config(name, sim.info["port"], rec),
+                            env={**os.environ, "PARITY_KEY": KEY, "PARITY_SECRET": SECRET})
+        try:
+            eng.start(wait_rings=1)
+            mm = MarketMaker(engine=name, name="mm")
+            try:
+                with ttxt_mp.attach(name, exchanges=["binance"], symbols=["BTC/USDT"],
+                                    wait=10) as feed:  # fmt: skip
+                    mm.run(feed, duration=LIVE_S)
+            finally:
+                mm.trading.close()
+        finally:
+            eng.stop()  # the recorder flushes and closes its files
+    finally:
+        sim.stop()
+    return mm, rec
+
+
+def matched(live: list[tuple[int, str, float, float]],
+            bt: list[tuple[int, str, float, float]]) -> int:  # fmt: skip
+    """Live fills with a backtest fill of the same side, close in time and price (each
+    backtest fill used once)."""
+    used: set[int] = set()
+    n = 0
+    for t, side, price, _ in live:
+        for i, (t2, side2, price2, _) in enumerate(bt):
+            if i in used or side2 != side or abs(t2 - t) > MATCH_WINDOW_S * 1e9:
+                continue
+            if abs(price2 - price) <= PRICE_TOL * price:
+                used.add(i)
+                n += 1
+                break
+    return n
+
+
+def test_market_maker_fills_match_live(tmp_path: Path) -> None:
+    mm, rec = live_run(tmp_path)
+    assert len(mm.fills) >= 3, f"the live run produced too few fills to compare: {mm.fills}"
+    assert mm.rtt_ns and mm.data_lag_ns
+    rtt_ms = statistics.median(mm.rtt_ns) / 1e6
+    lag_ms = max(0.0, statistics.median(mm.data_lag_ns) / 1e6)
+    latency = Latency(entry_ms=rtt_ms / 2, data_ms=lag_ms, ack_ms=rtt_ms / 2)
+    # the recording began when the engine did; the strategy started quoting later
+    start = mm.first_order_ns - int(lag_ms * 1e6) - 1_000_000
+    bt = Backtest(rec, MarketMaker, symbols=["BTC/USDT"], latency=latency, start=start,
+                  fees={"binance": FeeSchedule(maker=FEE, taker=FEE)},
+                  balances={"binance": dict(START)}, on_gap="continue")  # fmt: skip
+    res = bt.run()
+    assert res.error is None, res.error
+    back: Any = bt.client
+    live_fills = [f for f in mm.fills if res.sim_start_ns <= f[0] <= res.sim_end_ns]
+    n_live, n_bt = len(live_fills), len(back.fills)
+    assert len(res.fills) == n_bt  # the results table has every fill the strategy saw
+    why = f"live {n_live} fills {live_fills}\nbacktest {n_bt} fills {back.fills}\n{latency}"
+    assert abs(n_bt - n_live) <= max(2, 0.3 * n_live), why
+    assert matched(live_fills, back.fills) >= 0.7 * n_live, why
