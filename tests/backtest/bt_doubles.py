@@ -215,14 +215,25 @@ def market(seconds: int, *, symbol: str = "BTC/USDT", exchange: str = "binance",
     """A snapshot, then a book update every ``step_ms`` and a trade every second."""
     out: list[Any] = [book(start, 100.0, 101.0, symbol=symbol, exchange=exchange, snapshot=True)]
     n = seconds * 1000 // step_ms
+    prev = (100.0, 101.0)
     for i in range(1, n + 1):
         ts = start + i * step_ms * MS
         mid = 100.5 + (i % 20 - 10) * 0.1
-        out.append(book(ts, round(mid - 0.5, 2), round(mid + 0.5, 2), symbol=symbol,
-                        exchange=exchange, n=i))  # fmt: skip
+        now = (round(mid - 0.5, 2), round(mid + 0.5, 2))
+        out.append(move(ts, prev, now, symbol=symbol, exchange=exchange, n=i))
+        prev = now
         if i % (1000 // step_ms) == 0:
-            out.append(trade(ts, round(mid - 0.5, 2), symbol=symbol, exchange=exchange))
+            out.append(trade(ts, now[0], symbol=symbol, exchange=exchange))
     return out
+
+
+def move(ts: int, prev: tuple[float, float], now: tuple[float, float], *, n: int,
+         symbol: str = "BTC/USDT", exchange: str = "binance") -> ev.Orderbook:  # fmt: skip
+    """A delta moving the one-level book from ``prev`` (bid, ask) to ``now``."""
+    bids = ((prev[0], 0.0), (now[0], 1.0)) if prev[0] != now[0] else ((now[0], 1.0),)
+    asks = ((prev[1], 0.0), (now[1], 1.0)) if prev[1] != now[1] else ((now[1], 1.0),)
+    return ev.Orderbook(exchange=exchange, symbol=symbol, exch_ts=ts, local_ts=ts + MS,
+                        bids=bids, asks=asks, first_update_id=n, last_update_id=n)  # fmt: skip
 
 
 def write_recording(events: Iterable[Any], directory: Path) -> Path:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bt_doubles import MS, T0, S, book, market, trade, write_recording
+from bt_doubles import MS, T0, S, market, move, trade, write_recording
 
 pytest.importorskip("ttxt_mp.backtest.venue", reason="needs the simulated venue "
                     "(ttxt_mp.backtest.venue, branch btvenue15)")  # fmt: skip
@@ -22,6 +22,7 @@ from ttxt_mp.backtest.venue import FeeSchedule  # noqa: E402
 from examples.strategies.market_maker import MarketMaker  # noqa: E402
 from examples.strategies.momentum import Momentum  # noqa: E402
 from ttxt_mp.backtest.runner import Backtest, Latency  # noqa: E402
+from ttxt_mp.events import Orderbook  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BAL = {"binance": {"USDT": 100_000.0, "BTC": 2.0}}
@@ -34,10 +35,14 @@ def rec(tmp_path_factory: pytest.TempPathFactory) -> Path:
     trades through the quotes (for the market maker)."""
     evs = market(30)
     t = T0 + 30 * S
+    prev = (evs[-2].bids[-1][0], evs[-2].asks[-1][0]) if type(evs[-2]) is Orderbook else None
+    assert prev is not None
     for i in range(1, 301):
         ts = t + i * 100 * MS
         mid = 100.5 + (i if i <= 150 else 300 - i) * 0.02
-        evs.append(book(ts, round(mid - 0.5, 2), round(mid + 0.5, 2), n=1000 + i))
+        now = (round(mid - 0.5, 2), round(mid + 0.5, 2))
+        evs.append(move(ts, prev, now, n=1000 + i))
+        prev = now
         if i % 5 == 0:
             evs.append(trade(ts, round(mid - 0.5, 2) if i % 10 else round(mid + 0.5, 2),
                              side=trade_side(i)))  # fmt: skip
