@@ -138,18 +138,18 @@ def backtest_main(args: argparse.Namespace) -> int:
     out = Console(width=None if sys.stdout.isatty() else 120)
     _print_summary(res, out, args.sharpe_interval)
     for g in res.gaps[:20]:
-        console.print(f"[yellow]gap[/] {g}", highlight=False)
+        console.print(f"[yellow]gap[/] {g}", highlight=False, soft_wrap=True)
     if len(res.gaps) > 20:
         console.print(f"[yellow]... {len(res.gaps) - 20} more gaps[/]")
     if "stopped" in res.meta:
-        console.print(f"[yellow]{res.meta['stopped']}[/]", highlight=False)
+        console.print(f"[yellow]{res.meta['stopped']}[/]", highlight=False, soft_wrap=True)
     if args.out:
         for path in res.write(args.out):
-            console.print(f"wrote {path}", highlight=False)
+            console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     if args.plot:
-        console.print(f"wrote {res.plot(args.plot)}", highlight=False)
+        console.print(f"wrote {res.plot(args.plot)}", highlight=False, soft_wrap=True)
     if res.error:
-        console.print(f"[red]{res.error}[/]", highlight=False)
+        print(f"ttxt-mp: {res.error}", file=sys.stderr)  # one line, like every CLI error
         return 1
     return 0
 
