@@ -355,3 +355,13 @@ def test_quote_of() -> None:
     assert quote_of("BTC/USDT") == "USDT"
     assert quote_of("BTC/USDT:USDT") == "USDT"
     assert quote_of("BTC/USD:BTC-250627") == "BTC"
+
+
+def test_a_venue_failure_is_not_blamed_on_the_strategy(rec: Path, doubles,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self, e):  # noqa: ANN001, ANN202
+        raise RuntimeError("venue bug")
+
+    monkeypatch.setattr(doubles, "on_market", broken)
+    with pytest.raises(RuntimeError, match="venue bug"):
+        Backtest(rec, Recorder, balances=BAL).run()

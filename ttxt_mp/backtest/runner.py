@@ -212,6 +212,8 @@ class _Run:
         self.venues: dict[str, Any] = {}
         self.main: dict[str, str] = {}  # exchange -> the instrument its equity rows follow
         self.client: BaseClient | None = None
+        self.dispatch: Callable[[Any], None] = lambda e: None  # the client's, once built
+        self.in_strategy: Any = None  # the event or timer the strategy is handling
         self.trading: Any = None
         self.sampled_at = -1
 
@@ -318,6 +320,7 @@ class _Run:
             self.client = self.bt.client = self._guard(lambda: self._make_client(start_ns),
                                                        "the strategy's construction")  # fmt: skip
             if self.client is not None:
+                self.dispatch = self.client.dispatch
                 self._initial_wallets()
                 self.push(start_ns + self.bt.equity_interval_ns, _EQUITY, None)
                 self._loop(market, nxt, report)
@@ -338,6 +341,17 @@ class _Run:
 
     def _loop(self, market: Iterator[tuple[int, Any]], nxt: tuple[int, Any] | None,
               report: Callable[[int, int], None] | None) -> None:  # fmt: skip
+        try:
+            self._run_loop(market, nxt, report)
+        except Exception as e:
+            if self.in_strategy is None:
+                raise  # the runner's or the venue's own failure: a bug, not the strategy's
+            self._strategy_failed(e, self.in_strategy)
+        if report is not None:
+            report(self.events, self.now)
+
+    def _run_loop(self, market: Iterator[tuple[int, Any]], nxt: tuple[int, Any] | None,
+                  report: Callable[[int, int], None] | None) -> None:  # fmt: skip
         heap = self.heap
         client = self.client
         assert client is not None
@@ -363,11 +377,9 @@ class _Run:
                 return
             if self.problems:
                 self._on_problems()
-            if self.error is not None or self.stop_reason or client._stop:
+            if self.stop_reason or client._stop:
                 if client._stop and not self.stop_reason:
                     self.stop_reason = f"the strategy stopped at {iso_ns(self.now)}"
-                if report is not None:
-                    report(self.events, self.now)
                 return
 
     def _on_market(self, t: int, e: Any) -> None:
@@ -396,22 +408,27 @@ class _Run:
         elif action == _PRIVATE:
             trading = self.trading
             if trading is not None:
-                self._guard(lambda: trading.handle(item, item.exchange), item)
+                self.in_strategy = item
+                trading.handle(item, item.exchange)
+                self.in_strategy = None
         elif action == _COMMAND:
             exchange, cmd = item
             out = self.venues[exchange].submit(cmd, self.now)
             if out:
                 self._deliver_private(self.now, out, exchange)
         elif action == _TIMER:
-            self._guard(lambda: _fire(item, self), item)
+            self.in_strategy = item
+            if Clock.fire(item):
+                self.push(item.due, _TIMER, item)
+            self.in_strategy = None
         elif action == _EQUITY:
             self._sample_equity(self.now, self.exchanges)
             self.push(self.now + self.bt.equity_interval_ns, _EQUITY, None)
 
     def _to_strategy(self, e: Any) -> None:
-        client = self.client
-        assert client is not None
-        self._guard(lambda: client.dispatch(e), e)
+        self.in_strategy = e  # what the error names if the strategy raises (see _loop)
+        self.dispatch(e)
+        self.in_strategy = None
 
     def _deliver_private(self, t: int, out: list[Any], exchange: str) -> None:
         filled = False
@@ -422,15 +439,19 @@ class _Run:
             self._sample_equity(t, [exchange])
 
     def _guard(self, fn: Callable[[], Any], item: Any) -> Any:
-        """Run strategy code; if it raises, end the run with the error kept."""
+        """Run strategy code once (its construction); if it raises, keep the error."""
         try:
             return fn()
         except Exception as e:
-            where = item if isinstance(item, str) else describe(item)
-            self.error = (f"strategy raised {type(e).__name__}: {e} at {iso_ns(self.now)} "
-                          f"on {where}")  # fmt: skip
-            self.bt.traceback = traceback.format_exc()
+            self._strategy_failed(e, item)
             return None
+
+    def _strategy_failed(self, e: Exception, item: Any) -> None:
+        """End the run with the strategy's error kept (the results so far stay)."""
+        where = item if isinstance(item, str) else describe(item)
+        self.error = (f"strategy raised {type(e).__name__}: {e} at {iso_ns(self.now)} "
+                      f"on {where}")  # fmt: skip
+        self.bt.traceback = traceback.format_exc()
 
     # ------------------------------------------------------------------ accounts
 
@@ -509,11 +530,6 @@ class _Run:
         if self.withheld:
             meta["withheld_after_gaps"] = str(self.withheld)
         return meta
-
-
-def _fire(timer: Timer, run: _Run) -> None:
-    if Clock.fire(timer):
-        run.push(timer.due, _TIMER, timer)
 
 
 def _gap_text(e: Any) -> str:
