@@ -41,6 +41,7 @@ class Momentum(TradingMixin, BaseClient):
         self.fills: list[tuple[int, str, float, float]] = []
         self.signals: list[tuple[int, str, float]] = []
         self.enable_trading(engine, name)
+        self.started_ns = self.now  # its samples fall at this time + k * sample_s
         self.every(float(sample_s), self.sample)
 
     def mid(self) -> float | None:

@@ -261,8 +261,12 @@ class _Run:
     # ------------------------------------------------------------------ set-up
 
     def _market(self) -> Iterator[tuple[int, Any]]:
+        start = self.bt.start
         for batch in self.replayer.batches():
-            yield from zip(batch.key.tolist(), batch.events(), strict=True)
+            keys = batch.key.tolist()
+            if start is not None and keys[0] < start:  # a seek's book records before start:
+                keys = [max(k, start) for k in keys]  # they build the books at the start
+            yield from zip(keys, batch.events(), strict=True)
 
     def _make_venues(self) -> None:
         from ttxt_mp.backtest.venue import BacktestVenue, FeeSchedule, default_rules
