@@ -1,7 +1,7 @@
-"""Live/backtest parity: the market maker runs live against the simulator (real
-processes: simulator, engine with a trading connector and the recorder) while the
-market is recorded; then the same class is backtested on that recording with the
-latencies it measured live. Their fills must agree.
+"""Live/backtest parity: the market maker (BTC/USDT) and the momentum taker (ETH/USDT)
+run live against the simulator (real processes: simulator, engine with a trading
+connector and the recorder) while the market is recorded; then each class is backtested
+on that recording with the latencies measured live. Their fills must agree.
 
 Tolerance (also in README "Backtesting"): the simulator fills a resting order when its
 synthetic book crosses it and prints that trade, which is in the recording; the backtest
@@ -66,7 +66,7 @@ log_level = "WARNING"
 
 [[connectors]]
 exchange = "binance"
-symbols = ["BTC/USDT"]
+symbols = ["BTC/USDT", "ETH/USDT"]
 streams = {{ depth = {{ levels = 1000 }}, trades = true }}
 endpoints = {{ ws = "ws://127.0.0.1:{port}/binance", rest = "http://127.0.0.1:{port}/binance" }}
 credentials = {{ api_key_env = "PARITY_KEY", api_secret_env = "PARITY_SECRET" }}
@@ -83,6 +83,18 @@ policy = "block"
 """
 
 
+class EthMomentum(Momentum):
+    """The momentum taker on its own instrument: on the market maker's, its market orders
+    would trade with the maker's resting quotes (the simulator allows self-trades), which
+    no recording shows."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(symbol="ETH/USDT", qty=0.01, max_position=0.03, **kw)
+
+
+SYMBOL = {MarketMaker: "BTC/USDT", EthMomentum: "ETH/USDT"}
+
+
 class Live(msgspec.Struct):
     """What the live run left: both strategies and the recording."""
 
@@ -97,7 +109,7 @@ def live_run(tmp: Path) -> Live:
     rec = tmp / "rec"
     name = f"btpar{os.getpid() % 100000}"
     balances = ",".join(f"{a}={v:g}" for a, v in START.items())
-    sim = SimProcess(["BTC/USDT"], venues=("binance",), seed=11,
+    sim = SimProcess(["BTC/USDT", "ETH/USDT"], venues=("binance",), seed=11,
                      extra=["--account", f"{KEY}:{SECRET}:{balances}",
                             "--updates-per-sec", "100", "--trades-per-sec", "0"])  # fmt: skip
     try:
@@ -106,7 +118,7 @@ def live_run(tmp: Path) -> Live:
         try:
             eng.start(wait_rings=1)
             warm_up(name)
-            mm, mom = MarketMaker(engine=name, name="mm"), Momentum(engine=name, name="mom")
+            mm, mom = MarketMaker(engine=name, name="mm"), EthMomentum(engine=name, name="mom")
             errors: list[BaseException] = []
             taker = threading.Thread(target=_run, args=(mom, name, errors), daemon=True)
             taker.start()
@@ -127,7 +139,7 @@ def live_run(tmp: Path) -> Live:
 
 def _run(client: Any, engine: str, errors: list[BaseException]) -> None:
     try:
-        with ttxt_mp.attach(engine, exchanges=["binance"], symbols=["BTC/USDT"],
+        with ttxt_mp.attach(engine, exchanges=["binance"], symbols=[client.symbol],
                             wait=10) as feed:  # fmt: skip
             client.run(feed, duration=LIVE_S)
     except BaseException as e:  # surfaced by the test, not lost in a thread
@@ -149,7 +161,8 @@ def measured(client: Any) -> Latency:
 
 
 def backtest(live: Live, strategy: type, start: int, latency: Latency) -> tuple[Any, Any]:
-    bt = Backtest(live.rec, strategy, symbols=["BTC/USDT"], latency=latency, start=start,
+    bt = Backtest(live.rec, strategy, symbols=[SYMBOL[strategy]],
+                  latency=latency, start=start,
                   fees={"binance": FeeSchedule(maker=FEE, taker=FEE)},
                   balances={"binance": dict(START)}, on_gap="continue")  # fmt: skip
     res = bt.run()
@@ -227,7 +240,7 @@ def test_momentum_taker_fills_match_live(live: Live) -> None:
     assert len(live.mom.fills) >= 2, f"the live momentum taker barely traded: {live.mom.fills}"
     latency = measured(live.mm)  # the same connector and rings: its round trips, more of them
     start = live.mom.started_ns - int(latency.data_ms * 1e6)
-    back, res = backtest(live, Momentum, start, latency)
+    back, res = backtest(live, EthMomentum, start, latency)
     assert all(f.liquidity == "taker" for f in res.fills)
     compare(live.mom.fills, back.fills, latency)
 
