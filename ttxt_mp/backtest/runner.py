@@ -545,14 +545,15 @@ def _gap_text(e: Any) -> str:
 @contextlib.contextmanager
 def _progress_bar(span: tuple[int, int]) -> Iterator[Callable[[int, int], None]]:
     """A rich bar over simulated time, with events, simulated time and events/s."""
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     lo, hi = span
     t0 = time.perf_counter()
-    bar = Progress(TextColumn("[bold]backtest[/]"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"),
-                   TextColumn("{task.fields[events]:>12,} events"),
-                   TextColumn("{task.fields[sim]}"), TextColumn("{task.fields[rate]:>10,.0f} ev/s"),
-                   TimeElapsedColumn(), transient=False)  # fmt: skip
+    bar = Progress(TextColumn("[bold]backtest[/]"), BarColumn(bar_width=16),
+                   TextColumn("{task.fields[events]:>11,} events"),
+                   TextColumn("{task.fields[sim]}"), TextColumn("{task.fields[rate]:>9,.0f} ev/s"),
+                   TimeElapsedColumn(), console=Console(stderr=True), transient=False)  # fmt: skip
     task = bar.add_task("backtest", total=max(1, hi - lo), events=0, sim="", rate=0.0)
 
     def report(events: int, sim_ns: int) -> None:
