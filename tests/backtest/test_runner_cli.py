@@ -41,6 +41,9 @@ GOOD = "ttxt_mp.client:BaseClient"
     (["--strategy", GOOD, "--balance", "binance:USDT=-5"], "amount must be a number >= 0"),
     (["--strategy", GOOD, "--on-gap", "skip"], "argument --on-gap: invalid choice: 'skip'"),
     (["--strategy", GOOD, "--equity-interval", "0"], "expected a number > 0"),
+    (["--strategy", GOOD, "--sharpe-interval", "1y"], "argument --sharpe-interval: expected a "
+                                                      "positive whole number and a unit"),
+    (["--strategy", GOOD, "--sharpe-interval", "0h"], "expected a positive whole number"),
 ])
 def test_bad_options(rec: Path, capsys: pytest.CaptureFixture[str], argv: list[str],
                      message: str) -> None:  # fmt: skip

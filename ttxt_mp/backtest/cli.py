@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from typing import Any
 
@@ -93,7 +94,8 @@ def add_backtest_arguments(p: argparse.ArgumentParser) -> None:
                    help="at a gap in the recording: stop, or continue from the next snapshot")
     p.add_argument("--equity-interval", type=argtypes.positive(), default=60.0,
                    help="seconds of simulated time between equity samples")  # fmt: skip
-    p.add_argument("--sharpe-interval", default="1h", help="return interval of the Sharpe ratio")
+    p.add_argument("--sharpe-interval", type=ck(_interval, "interval"), default="1h",
+                   help="return interval of the Sharpe ratio (30s, 15m, 1h, 1d, 1w)")  # fmt: skip
     p.add_argument("--out", default=None, help="write every table to this directory")
     p.add_argument("--plot", default=None, help="draw equity, position and mid to this file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -154,11 +156,25 @@ def backtest_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interval(text: str) -> str:
+    """``30s``, ``15m``, ``1h``, ``1d``, ``1w``: checked before the run, not after it."""
+    m = re.fullmatch(r"(\d+)([smhdw])", text.strip())
+    if m is None or int(m.group(1)) == 0:
+        raise ValueError(f"expected a positive whole number and a unit s, m, h, d or w "
+                         f"(e.g. 1h, 15m, 1d), got {text!r}")  # fmt: skip
+    return text.strip()
+
+
 def _print_summary(res: Any, console: Any, interval: str) -> None:
     """The results' summary table (its Sharpe on ``interval``)."""
     if interval == "1h":
         res.print_summary(console)
         return
+    try:
+        res.print_summary(console, interval=interval)
+        return
+    except TypeError:  # a print_summary without the interval: the summary's fields
+        pass
     import msgspec
     from rich.table import Table
 
