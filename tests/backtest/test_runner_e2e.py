@@ -85,12 +85,13 @@ def test_cli_end_to_end(rec: Path, tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "ttxt_mp.cli", "backtest", str(rec), "--strategy",
             "examples.strategies.market_maker:MarketMaker", "--balance", "binance:USDT=100000",
             "binance:BTC=2", "--fees", "binance=0.0002,0.0005", "--latency-ms", "1",
-            "--out", str(out), "--no-progress"]  # fmt: skip
+            "--out", str(out), "--no-progress", "--sharpe-interval", "1m"]  # fmt: skip
     if _has("matplotlib"):
         argv += ["--plot", str(plot)]
     p = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert any(out.iterdir()) and "Traceback" not in p.stderr
+    assert "1m" in p.stdout  # the summary's Sharpe on the interval asked for
     if _has("matplotlib"):
         assert plot.stat().st_size > 0
 
