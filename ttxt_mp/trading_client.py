@@ -35,6 +35,10 @@ Contract markets: ``set_leverage(exchange, symbol, leverage, margin_mode)`` send
 ``reduce_only`` and ``position_side``; ``position(exchange, symbol)`` is the last
 ``PositionUpdate`` (from the stream, a reconciliation, or the state on join).
 
+The bookkeeping (client order ids, commands, acks, own orders, fills, wallets, positions,
+reconciliation) is :class:`TradingState`, shared with the backtest's trading object
+(:mod:`ttxt_mp.backtest.trading`), which carries the commands to a simulated venue instead.
+
 :class:`TradingMixin` adds ``create_order``/``cancel_order``/``amend_order``/``wait_ack``
 (and ``set_leverage``) to a ``BaseClient`` subclass (call ``enable_trading(engine, name)`` first). Everything
 works from any process: only shared-memory rings connect it to the connectors.
