@@ -1,7 +1,7 @@
 """``ttxt-mp backtest RECORDING --strategy module:Class``: a strategy on recorded data.
 
     ttxt-mp backtest rec/ --strategy examples.strategies.market_maker:MarketMaker \\
-        --balance binance:USDT=100000 binance:BTC=2 --fees binance=0.001,0.001 \\
+        --balance VENUE:USDT=100000 VENUE:BTC=2 --fees VENUE=0.001,0.001 \\
         --latency-ms 5 --out results/ --plot equity.png
 
 Shows a progress bar (events, simulated time, events/s), then the summary table; writes
@@ -36,7 +36,7 @@ def _fee(text: str) -> tuple[str, float, float]:
     venue, sep, rates = text.partition("=")
     parts = rates.split(",")
     if not sep or not venue or len(parts) != 2:
-        raise ValueError(f"expected venue=maker,taker (e.g. binance=0.0002,0.0005), got {text!r}")
+        raise ValueError(f"expected venue=maker,taker (e.g. VENUE=0.0002,0.0005), got {text!r}")
     try:
         maker, taker = (float(p) for p in parts)
     except ValueError:
@@ -51,7 +51,7 @@ def _balance(text: str) -> tuple[str, str, float]:
     venue, sep, rest = text.partition(":")
     asset, sep2, amount = rest.partition("=")
     if not (sep and sep2 and venue and asset.isalnum()):
-        raise ValueError(f"expected venue:ASSET=amount (e.g. binance:USDT=100000), got {text!r}")
+        raise ValueError(f"expected venue:ASSET=amount (e.g. VENUE:USDT=100000), got {text!r}")
     try:
         value = float(amount)
     except ValueError:
