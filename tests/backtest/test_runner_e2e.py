@@ -22,7 +22,9 @@ from ttxt_mp.backtest.venue import FeeSchedule  # noqa: E402
 from examples.strategies.market_maker import MarketMaker  # noqa: E402
 from examples.strategies.momentum import Momentum  # noqa: E402
 from ttxt_mp.backtest.runner import Backtest, Latency  # noqa: E402
-from ttxt_mp.events import Orderbook  # noqa: E402
+from ttxt_mp.client import BaseClient  # noqa: E402
+from ttxt_mp.events import MarkPrice, Orderbook, OrderStatus, PositionUpdate, Side  # noqa: E402
+from ttxt_mp.trading_client import TradingMixin  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 BAL = {"binance": {"USDT": 100_000.0, "BTC": 2.0}}
@@ -117,3 +119,73 @@ def _has(module: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+class _Amender(TradingMixin, BaseClient):
+    """Rests a buy far below the market, amends its price, then cancels it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enable_trading("x", "am")
+        self.step = 0
+        self.acks: list[tuple[str, bool]] = []
+
+    def on_orderbook(self, e) -> None:  # noqa: ANN001
+        self.step += 1
+        if self.step == 1:
+            self.cid = self.create_order("binance", "BTC/USDT", Side.BUY, 0.01, price=50.0)
+        elif self.step == 5:
+            self.amend_order("binance", "BTC/USDT", self.cid, new_price=51.0)
+        elif self.step == 10:
+            self.cancel_order("binance", "BTC/USDT", self.cid)
+
+    def on_order_ack(self, e) -> None:  # noqa: ANN001
+        self.acks.append((e.action.name, e.accepted))
+
+
+def test_amend_and_cancel_through_the_venue(rec: Path) -> None:
+    bt = Backtest(rec, _Amender, balances=BAL, latency=Latency(entry_ms=1, ack_ms=1))
+    res = bt.run()
+    assert res.error is None
+    c = bt.client
+    assert c.acks == [("CREATE", True), ("AMEND", True), ("CANCEL", True)]
+    assert [o.status for o in res.orders if o.client_order_id == c.cid][-1] == "CANCELED"
+    assert c.trading.orders[c.cid].status == OrderStatus.CANCELED and not c.trading.open_orders
+    usdt = c.trading.balance("binance", "USDT")
+    assert usdt.locked == 0 and usdt.free == pytest.approx(100_000.0)
+
+
+class _PerpLong(TradingMixin, BaseClient):
+    def __init__(self) -> None:
+        super().__init__()
+        self.enable_trading("x", "perp")
+        self.positions: list[PositionUpdate] = []
+
+    def on_orderbook(self, e) -> None:  # noqa: ANN001
+        if not self.trading.orders:
+            self.create_order("binance", PERP, Side.BUY, 0.5)  # at market
+
+    def on_position(self, e: PositionUpdate) -> None:
+        self.positions.append(e)
+
+
+PERP = "BTC/USDT:USDT"
+
+
+def test_perpetual_position_and_funding(tmp_path: Path) -> None:
+    evs = market(20, symbol=PERP)
+    funding_at = T0 + 10 * S
+    evs += [MarkPrice(exchange="binance", symbol=PERP, exch_ts=T0 + k * S, local_ts=T0 + k * S,
+                      mark_price=100.5, funding_rate=0.001, next_funding_ts=funding_at)
+            for k in range(1, 10)]  # fmt: skip
+    evs.sort(key=lambda e: e.exch_ts)
+    rec = write_recording(evs, tmp_path / "perp")
+    bt = Backtest(rec, _PerpLong, balances={"binance": {"USDT": 10_000.0}})
+    res = bt.run()
+    assert res.error is None, res.error
+    c = bt.client
+    pos = c.trading.position("binance", PERP)
+    assert pos is not None and pos.size == pytest.approx(0.5) and c.positions
+    assert res.positions and res.positions[-1].size == pytest.approx(0.5)
+    # one funding payment of -position * mark * rate, paid in USDT
+    assert res.positions[-1].funding == pytest.approx(-0.5 * 100.5 * 0.001)
