@@ -236,12 +236,12 @@ def move(ts: int, prev: tuple[float, float], now: tuple[float, float], *, n: int
                         bids=bids, asks=asks, first_update_id=n, last_update_id=n)  # fmt: skip
 
 
-def write_recording(events: Iterable[Any], directory: Path) -> Path:
+def write_recording(events: Iterable[Any], directory: Path, **options: Any) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     q = AsyncioQueue()
     for e in events:
         q.put(e)
     q.close()
     MarketDataRecorder(q, directory, max_chunk_age=3600.0, fsync_interval=None,
-                       snapshot_interval=0).run()  # fmt: skip
+                       snapshot_interval=0, **options).run()  # fmt: skip
     return directory

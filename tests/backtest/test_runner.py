@@ -367,3 +367,41 @@ def test_a_venue_failure_is_not_blamed_on_the_strategy(rec: Path, doubles,
     monkeypatch.setattr(doubles, "on_market", broken)
     with pytest.raises(RuntimeError, match="venue bug"):
         Backtest(rec, Recorder, balances=BAL).run()
+
+
+def test_damaged_chunk_is_a_gap_at_its_time(tmp_path: Path, doubles) -> None:
+    """A chunk the replayer skips (CRC mismatch) is a gap, reported at the chunk's first
+    time though the replayer finds it when it reads ahead."""
+    from ttxt_mp.storage import RecordingFile
+
+    rec = write_recording(market(5), tmp_path / "dmg", chunk_events=10)
+    path = rec / "BINANCE_BTC_USDT.bin"
+    f = RecordingFile(path)
+    c = len(f.index) // 2
+    first_t, pos, end = int(f.key_lo[c]), int(f.index.pos[c]), int(f.index.end_pos[c])
+    f.close()
+    data = bytearray(path.read_bytes())
+    data[end - 1] ^= 0xFF  # the last byte of the chunk's body
+    path.write_bytes(bytes(data))
+
+    bt = Backtest(rec, Rester, balances=BAL)
+    res = bt.run()
+    assert res.gaps == [f"{iso_ns(first_t)} binance BTC/USDT: damaged data skipped "
+                        f"(BINANCE_BTC_USDT.bin at byte {pos})"]
+    assert res.sim_end_ns == first_t and "stopped at the gap" in res.meta["stopped"]
+    assert all(ts < first_t for what, ts, _ in doubles.instances[0].log if what == "market")
+
+    res = Backtest(rec, Rester, balances=BAL, on_gap="continue").run()
+    assert len(res.gaps) == 1 and res.sim_end_ns > first_t  # to the end, books withheld
+    assert int(res.meta["withheld_after_gaps"]) > 0  # no snapshot after the hole: all of it
+
+
+def test_connector_gap_status_is_a_gap(tmp_path: Path, doubles) -> None:
+    evs = market(2)
+    evs.append(ev.ConnectorStatus(exchange="binance", symbol="BTC/USDT", exch_ts=T0 + S + 5,
+                                  local_ts=T0 + S + 5, state=ev.ConnectorState.GAP,
+                                  message="order book gap: 7 -> 9"))  # fmt: skip
+    evs.sort(key=lambda e: e.exch_ts)
+    res = Backtest(write_recording(evs, tmp_path / "st"), Rester, balances=BAL).run()
+    assert res.gaps == [f"{iso_ns(T0 + S + 5)} binance BTC/USDT: connector status GAP: "
+                        "order book gap: 7 -> 9"]

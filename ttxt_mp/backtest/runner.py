@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import numpy as np
 
 from ttxt_mp import events as ev
 from ttxt_mp.client import _CLOCK, BaseClient
@@ -58,7 +59,7 @@ _VENUE_KINDS = (ev.Orderbook, ev.MarketTrades, ev.MarkPrice)
 """What the simulated venue trades on; other kinds only reach the strategy."""
 
 # heap actions
-_TO_STRATEGY, _COMMAND, _PRIVATE, _TIMER, _EQUITY = range(5)
+_TO_STRATEGY, _COMMAND, _PRIVATE, _TIMER, _EQUITY, _GAP = range(6)
 
 
 class Latency(msgspec.Struct, frozen=True):
@@ -428,6 +429,8 @@ class _Run:
         elif action == _EQUITY:
             self._sample_equity(self.now, self.exchanges)
             self.push(self.now + self.bt.equity_interval_ns, _EQUITY, None)
+        elif action == _GAP:
+            self._gap(self.now, *item)
 
     def _to_strategy(self, e: Any) -> None:
         self.in_strategy = e  # what the error names if the strategy raises (see _loop)
@@ -504,11 +507,20 @@ class _Run:
         return True
 
     def _on_problems(self) -> None:
+        """Damaged chunks the replayer skipped (found when it reads a block, ahead of
+        the events being played): each becomes a gap at its chunk's first time."""
         problems, self.problems = self.problems, []
+        files = {f.path: f for f in self.replayer.files}
         for p in problems:
             exchange, symbol = self.by_path.get(p.path, ("", ""))
-            self._gap(self.now, exchange, symbol,
-                      f"damaged data skipped ({os.path.basename(p.path)} at byte {p.offset})")
+            t = self.now
+            f = files.get(p.path)
+            if f is not None and len(f.index):
+                i = int(np.searchsorted(f.index.pos, p.offset))
+                if i < len(f.index) and int(f.index.pos[i]) == p.offset:
+                    t = max(t, int(f.key_lo[i]))
+            what = f"damaged data skipped ({os.path.basename(p.path)} at byte {p.offset})"
+            self.push(t, _GAP, (exchange, symbol, what))
 
     def _meta(self) -> dict[str, str]:
         bt = self.bt
