@@ -56,7 +56,7 @@ def __getattr__(name: str):
         from ttxt_mp import shm
 
         return shm.ShmQueue
-    if name in ("TradingClient", "TradingMixin"):
+    if name in ("TradingClient", "TradingMixin", "TradingState"):
         from ttxt_mp import trading_client
 
         return getattr(trading_client, name)
@@ -64,6 +64,10 @@ def __getattr__(name: str):
         from ttxt_mp.backtest import venue
 
         return getattr(venue, name)
+    if name in ("Backtest", "Latency"):
+        from ttxt_mp.backtest import runner
+
+        return getattr(runner, name)
     raise AttributeError(f"module 'ttxt_mp' has no attribute {name!r}")
 
 __all__ = [
@@ -71,6 +75,7 @@ __all__ = [
     "CancelOrder",
     "Config", "ConfigError", "Connection", "ConnectorState", "EventFilter", "Feed", "FeedNotFound",
     "IEventHandler", "OrderBook", "ShmQueue", "TradingClient", "TradingMixin", "UpdateResult",
+    "Backtest", "Latency", "TradingState",
     "attach", "load_config",
     "ConnectorStatus", "CreateOrder", "Event", "Fixed", "GapNotice", "IQueue", "IQueueActor",
     "IQueueConsumer", "IQueuePublisher", "Kline", "LayoutError", "Liquidation", "MarketTrades",

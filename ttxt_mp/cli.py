@@ -1,4 +1,4 @@
-"""``ttxt-mp``: launch, demo, status, tail, record, replay, inspect, sim.
+"""``ttxt-mp``: launch, demo, status, tail, record, replay, inspect, backtest, sim.
 
 Each subcommand imports its machinery lazily so ``ttxt-mp status`` starts fast.
 User mistakes end with a one-line message on stderr and exit code 2, never a traceback.
@@ -183,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("record", "ttxt_mp.storage.recorder", "record an engine's market data to files"),
         ("replay", "ttxt_mp.storage.replay_cli", "replay recorded files as an attachable feed"),
         ("inspect", "ttxt_mp.storage.inspect", "summarize recorded files"),
+        ("backtest", "ttxt_mp.backtest.cli", "run a strategy on recorded data"),
     ):
         s = sub.add_parser(name, help=helptext)
         mod = __import__(module, fromlist=["x"])

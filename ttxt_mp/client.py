@@ -10,19 +10,27 @@ client runs unchanged on a live engine, a replay, or an in-process ``AsyncioQueu
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import queue as thread_queue
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from ttxt_mp import events as ev
+from ttxt_mp.clock import Clock, Timer, WallClock
 from ttxt_mp.queues import IQueueConsumer, QueueClosed, QueueEmpty
 
 log = logging.getLogger("ttxt_mp.client")
+POLL_INTERVAL = 0.002
+"""Longest a run loop with pollers (a trading client) blocks on its feed, in seconds."""
+_CLOCK: contextvars.ContextVar[Clock | None] = contextvars.ContextVar("ttxt_clock", default=None)
+"""The clock clients built in this context get (a backtest sets it while it builds and
+runs its strategy); None: a new WallClock."""
 
 KINDS: dict[str, type] = {
     cls.__name__: cls
@@ -62,6 +70,9 @@ _DISPATCH = {
     ev.OrderAck: "on_order_ack", ev.OrderUpdate: "on_order_update", ev.Wallet: "on_wallet",
     ev.PositionUpdate: "on_position",
 }  # fmt: skip
+
+
+_PRIVATE = frozenset({ev.OrderAck, ev.OrderUpdate, ev.Wallet, ev.PositionUpdate})
 
 
 def _kind_class(k: str | type | int) -> type:
@@ -352,7 +363,13 @@ def attach(
 
 class BaseClient(IEventHandler):
     """Subclass, override the ``on_*`` methods you need, then ``run(queue)`` or
-    ``await arun(queue)``. ``self.books`` holds a live book per (exchange, symbol)."""
+    ``await arun(queue)``. ``self.books`` holds a live book per (exchange, symbol).
+
+    Time: ``self.now`` (ns since the epoch), ``call_later(delay_s, fn)`` and
+    ``every(interval_s, fn)`` follow the client's clock: wall time when it runs live
+    (``run``/``arun`` fire due timers between events), the replayed exchange time in a
+    backtest (:class:`ttxt_mp.backtest.Backtest` installs its clock), so the same code
+    runs in both."""
 
     keep_books = True
 
@@ -361,13 +378,76 @@ class BaseClient(IEventHandler):
         self.books: dict[tuple[str, str], Any] = {}
         self.events = 0
         self._stop = False
+        self._clock: Clock = _CLOCK.get() or WallClock()
+        self._pollers: list[Callable[[], Any]] = []
 
     def stop(self) -> None:
         self._stop = True
 
+    # ------------------------------------------------------------------ clock and timers
+
+    @property
+    def clock(self) -> Clock:
+        c = self.__dict__.get("_clock")
+        if c is None:  # a subclass that did not call BaseClient.__init__
+            c = self._clock = _CLOCK.get() or WallClock()
+        return c
+
+    @property
+    def now(self) -> int:
+        """The current time in ns: wall time live, exchange time in a backtest."""
+        return self.clock.now()
+
+    def call_later(self, delay_s: float, fn: Callable[[], Any]) -> Timer:
+        """Call ``fn()`` once, ``delay_s`` seconds from now; ``.cancel()`` the result to
+        call it off."""
+        return self.clock.call_later(delay_s, fn)
+
+    def every(self, interval_s: float, fn: Callable[[], Any]) -> Timer:
+        """Call ``fn()`` every ``interval_s`` seconds, the first time one interval from
+        now, until the returned timer is cancelled."""
+        return self.clock.every(interval_s, fn)
+
+    def install_clock(self, clock: Clock) -> None:
+        """Move to ``clock`` (a backtest's), carrying the pending timers over: each keeps
+        its remaining delay, counted from the new clock's now."""
+        old = self.clock
+        if old is clock:
+            return
+        was, now = old.now(), clock.now()
+        for t in old.pending():
+            t.cancel()
+            moved = Timer(now + max(0, t.due - was), t.fn, t.interval)
+            clock.schedule(moved)
+        self._clock = clock
+
+    def add_poller(self, fn: Callable[[], Any]) -> None:
+        """Call ``fn()`` after every event and while idle (at least every few ms) in
+        ``run``/``arun``: how a :class:`~ttxt_mp.trading_client.TradingMixin` client reads
+        its private events without asking for them."""
+        if "_pollers" not in self.__dict__:
+            self._pollers = []
+        self._pollers.append(fn)
+
+    def _service(self) -> float | None:
+        """Run pollers and due timers; seconds the loop may block waiting for an event
+        (None: no limit)."""
+        for fn in self.__dict__.get("_pollers", ()):
+            fn()
+        clock = self.clock
+        if not isinstance(clock, WallClock):
+            return None
+        clock.run_due()
+        wait = clock.seconds_to_next()
+        if self.__dict__.get("_pollers"):
+            wait = POLL_INTERVAL if wait is None else min(wait, POLL_INTERVAL)
+        return wait
+
     def dispatch(self, e: Any) -> None:
         self.events += 1
         t = type(e)
+        if t in _PRIVATE and self.__dict__.get("_private_via_trading"):
+            return  # its trading client reads them itself (and tracks them): not twice
         if t is ev.Orderbook and self.keep_books:
             self._apply_book(e)
         name = _DISPATCH.get(t)
@@ -387,13 +467,15 @@ class BaseClient(IEventHandler):
         """Consume ``source`` in this thread until it closes, ``stop()``, a count or a time."""
         deadline = None if duration is None else time.monotonic() + duration
         while not self._stop:
-            if max_events is not None and self.events >= max_events:
+            wait = self._service()
+            if self._stop or max_events is not None and self.events >= max_events:
                 return
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return
+            timeout = min(x for x in (left, wait, 0.5) if x is not None)
             try:
-                e = source.get(timeout=min(left, 0.5) if left is not None else 0.5)
+                e = source.get(timeout=timeout) if timeout > 0 else source.get_nowait()
             except QueueEmpty:
                 continue
             except QueueClosed:
@@ -401,6 +483,15 @@ class BaseClient(IEventHandler):
             self.dispatch(e)
 
     async def arun(self, source: IQueueConsumer) -> None:
+        """Consume ``source`` on the running event loop; timers and pollers run on a task
+        of their own between events (the loop is single-threaded: never during one)."""
+        wake = asyncio.Event()
+        clock = self.clock
+        if isinstance(clock, WallClock):
+            clock.on_schedule = wake.set
+        main = asyncio.current_task()
+        stopped: list[bool] = []
+        ticker = asyncio.create_task(self._atick(wake, main, stopped))
         try:
             async for e in source:
                 self.dispatch(e)
@@ -408,6 +499,34 @@ class BaseClient(IEventHandler):
                     return
         except QueueClosed:
             return
+        except asyncio.CancelledError:
+            if not stopped or main is None:
+                raise
+            main.uncancel()  # a timer or poller called stop() while we waited for an event
+        finally:
+            ticker.cancel()
+            if isinstance(clock, WallClock):
+                clock.on_schedule = None
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    async def _atick(self, wake: asyncio.Event, main: asyncio.Task | None,
+                     stopped: list[bool]) -> None:  # fmt: skip
+        while True:
+            wake.clear()
+            wait = self._service()
+            if self._stop:
+                stopped.append(True)
+                if main is not None:
+                    main.cancel()
+                return
+            if wait is None:
+                await wake.wait()
+            elif wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), wait)
+            else:
+                await asyncio.sleep(0)
 
 
 def tail(engine: str, *, symbols: list[str] | None = None, kinds: list[str] | None = None,

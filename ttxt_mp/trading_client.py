@@ -35,6 +35,10 @@ Contract markets: ``set_leverage(exchange, symbol, leverage, margin_mode)`` send
 ``reduce_only`` and ``position_side``; ``position(exchange, symbol)`` is the last
 ``PositionUpdate`` (from the stream, a reconciliation, or the state on join).
 
+The bookkeeping (client order ids, commands, acks, own orders, fills, wallets, positions,
+reconciliation) is :class:`TradingState`, shared with the backtest's trading object
+(:mod:`ttxt_mp.backtest.trading`), which carries the commands to a simulated venue instead.
+
 :class:`TradingMixin` adds ``create_order``/``cancel_order``/``amend_order``/``wait_ack``
 (and ``set_leverage``) to a ``BaseClient`` subclass (call ``enable_trading(engine, name)`` first). Everything
 works from any process: only shared-memory rings connect it to the connectors.
@@ -44,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import logging
 import os
@@ -51,6 +56,7 @@ import re
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -77,7 +83,7 @@ from ttxt_mp.events import (
 )
 from ttxt_mp.queues import QueueClosed, QueueEmpty
 
-__all__ = ["TradingClient", "TradingError", "TradingMixin"]
+__all__ = ["TradingClient", "TradingError", "TradingMixin", "TradingState"]
 
 log = logging.getLogger("ttxt_mp.trading_client")
 CLIENT_NAME = re.compile(r"^[A-Za-z0-9_]{1,16}$")
@@ -193,52 +199,26 @@ class _Link:
             self.commands.unlink()
 
 
-class TradingClient:
-    """Order entry and private-state tracking for one client (see the module docstring).
+class TradingState:
+    """What every trading front end shares, whatever carries its commands: client order
+    ids, the commands built from a call, and the bookkeeping of the answers (acks, own
+    orders, fills, wallets, positions, reconciliation statuses) handed to ``handler``.
 
-    ``connectors`` maps an exchange to the connector id serving it (default: the exchange
-    name, i.e. unnamed connectors). ``handler`` receives every event kept. With
-    ``link_now`` (default) it links to every trading connector of the running engine at
-    once, so :meth:`poll` brings its open orders and wallets (the connectors' state on
-    join) before it sends anything; otherwise a connector is linked by its first command.
-    """
+    :class:`TradingClient` sends the commands through the engine's rings; the
+    backtest's :class:`ttxt_mp.backtest.trading.BacktestTrading` to the simulated venue.
+    Subclasses define :meth:`_send` (and :meth:`_time_ns`, the clock commands are
+    stamped with)."""
 
-    def __init__(
-        self,
-        engine: str,
-        name: str,
-        *,
-        connectors: dict[str, str] | None = None,
-        handler: Any = None,
-        capacity: int = 1024,
-        slot_size: int = 256,
-        put_timeout: float = 2.0,
-        group: int | str | None = None,
-        link_now: bool = True,
-    ) -> None:
+    def __init__(self, name: str, *, handler: Any = None, session: str | None = None) -> None:
         if not CLIENT_NAME.match(name):
             raise ValueError(f"client name must be 1-16 letters, digits or '_', got {name!r}")
-        self.engine = engine
         self.name = name
-        self.connectors = dict(connectors or {})
         self.handler = handler
-        self.capacity = capacity
-        self.slot_size = slot_size
-        self.put_timeout = put_timeout
-        self.group: int | None = None
-        """gid the command rings are shared with (the engine's ``trading_group``)."""
-        if group is not None:
-            from ttxt_mp.config import resolve_group
-
-            try:
-                self.group = resolve_group(group)
-            except KeyError as e:
-                raise ValueError(f"TradingClient group: {e.args[0]}") from None
         self.prefix = f"{name}-"
-        self._session = _base36(time.time_ns() // 1_000_000 % 36**8)
+        self._session = session if session is not None else \
+            _base36(time.time_ns() // 1_000_000 % 36**8)
         self._ids = itertools.count(1)
         self._last_ts = 0
-        self._links: dict[str, _Link] = {}
         self._outstanding: dict[tuple[str, OrderAction], int] = {}
         self._acks: dict[str, deque[OrderAck]] = {}
         self.open_orders: dict[str, OrderUpdate] = {}
@@ -254,47 +234,17 @@ class TradingClient:
         self.statuses: list[ConnectorStatus] = []
         self.duplicate_acks = 0
         self._reconciling: dict[str, set[str]] = {}
-        self.routes: dict[tuple[str, str], str] = {}
-        """(exchange, symbol) -> the engine's connector trading it (a venue's spot and
-        perpetual connectors are two), from the engine's status; see :meth:`connector_for`."""
-        if link_now:
-            self.routes = engine_routes(engine)
-            from ttxt_mp.engine.naming import discover
 
-            for r in discover(engine, ("private",)):
-                self._link(r.connector)
+    def _send(self, exchange: str, cmd: Any, action: OrderAction) -> str:
+        raise NotImplementedError
 
-    # ------------------------------------------------------------------ rings
+    def _time_ns(self) -> int:
+        return time.time_ns()
 
-    def connector_for(self, exchange: str, symbol: str = "") -> str:
-        """The connector for ``exchange`` (and ``symbol``): the ``connectors`` mapping
-        given, else the engine connector listing that symbol, else the one named like the
-        exchange (an unnamed connector)."""
-        if exchange in self.connectors:
-            return self.connectors[exchange]
-        return self.routes.get((exchange, symbol), exchange)
-
-    def link(self, exchange: str, symbol: str = "") -> _Link:
-        return self._link(self.connector_for(exchange, symbol))
-
-    def _link(self, conn: str) -> _Link:
-        link = self._links.get(conn)
-        if link is None:
-            link = self._links[conn] = _Link(self.engine, conn, self.name, self.capacity,
-                                             self.slot_size, self.group)  # fmt: skip
-            link.attach_private()
-        return link
-
-    def close(self) -> None:
-        for link in self._links.values():
-            link.close()
-        self._links.clear()
-
-    def __enter__(self) -> TradingClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _count_sent(self, cmd: Any, action: OrderAction) -> str:
+        key = (cmd.client_order_id, action)
+        self._outstanding[key] = self._outstanding.get(key, 0) + 1
+        return cmd.client_order_id
 
     # ------------------------------------------------------------------ commands
 
@@ -303,28 +253,9 @@ class TradingClient:
         return f"{self.prefix}{self._session}{_base36(next(self._ids))}"
 
     def _stamp(self) -> int:
-        ts = max(time.time_ns(), self._last_ts + 1)
+        ts = max(self._time_ns(), self._last_ts + 1)
         self._last_ts = ts
         return ts
-
-    def _send(self, exchange: str, cmd: Any, action: OrderAction) -> str:
-        link = self.link(exchange, cmd.symbol)
-        waiting = sum(self._outstanding.values())
-        if waiting >= self.capacity // 2:
-            raise TradingError(
-                f"{waiting} commands are waiting for their ack (limit {self.capacity // 2}, "
-                f"half the command ring): is the {link.connector} connector running?"
-            )
-        link.attach_private()
-        from ttxt_mp.queues import QueueFull
-
-        try:
-            link.commands.put(cmd, timeout=self.put_timeout)
-        except QueueFull as e:
-            raise TradingError(f"connector {link.connector} does not read commands: {e}") from None
-        key = (cmd.client_order_id, action)
-        self._outstanding[key] = self._outstanding.get(key, 0) + 1
-        return cmd.client_order_id
 
     def create_order(
         self,
@@ -462,6 +393,139 @@ class TradingClient:
             if fn is not None:
                 fn(e)
 
+    def take_ack(self, client_order_id: str, action: OrderAction | None = None) -> OrderAck | None:
+        q = self._acks.get(client_order_id)
+        if not q:
+            return None
+        for i, a in enumerate(q):
+            if action is None or a.action == action:
+                del q[i]
+                if not q:
+                    del self._acks[client_order_id]
+                return a
+        return None
+
+    def balance(self, connector: str, asset: str) -> ev.Balance | None:
+        """``asset``'s balance on ``connector`` (its name; the exchange if unnamed)."""
+        return self.wallets.get(connector, {}).get(asset)
+
+    def position(self, exchange: str, symbol: str) -> PositionUpdate | None:
+        """The last ``PositionUpdate`` of ``symbol`` (from the stream or the state on join)."""
+        return self.positions.get((exchange, symbol))
+
+    def snapshot(self) -> dict[str, Any]:
+        """Open orders, wallets and positions as plain data (for logs and tests)."""
+        return {
+            "open_orders": {k: msgspec.to_builtins(v) for k, v in self.open_orders.items()},
+            "positions": {f"{x} {s}": [p.size, p.entry_price] for (x, s), p in self.positions.items()},
+            "wallets": {x: {a: [b.free, b.locked] for a, b in w.items()}
+                        for x, w in self.wallets.items()},  # fmt: skip
+            "outstanding": self.outstanding,
+        }
+
+
+
+
+class TradingClient(TradingState):
+    """Order entry and private-state tracking for one client (see the module docstring).
+
+    ``connectors`` maps an exchange to the connector id serving it (default: the exchange
+    name, i.e. unnamed connectors). ``handler`` receives every event kept. With
+    ``link_now`` (default) it links to every trading connector of the running engine at
+    once, so :meth:`poll` brings its open orders and wallets (the connectors' state on
+    join) before it sends anything; otherwise a connector is linked by its first command.
+    """
+
+    def __init__(
+        self,
+        engine: str,
+        name: str,
+        *,
+        connectors: dict[str, str] | None = None,
+        handler: Any = None,
+        capacity: int = 1024,
+        slot_size: int = 256,
+        put_timeout: float = 2.0,
+        group: int | str | None = None,
+        link_now: bool = True,
+    ) -> None:
+        super().__init__(name, handler=handler)
+        self.engine = engine
+        self.connectors = dict(connectors or {})
+        self.capacity = capacity
+        self.slot_size = slot_size
+        self.put_timeout = put_timeout
+        self.group: int | None = None
+        """gid the command rings are shared with (the engine's ``trading_group``)."""
+        if group is not None:
+            from ttxt_mp.config import resolve_group
+
+            try:
+                self.group = resolve_group(group)
+            except KeyError as e:
+                raise ValueError(f"TradingClient group: {e.args[0]}") from None
+        self._links: dict[str, _Link] = {}
+        self.routes: dict[tuple[str, str], str] = {}
+        """(exchange, symbol) -> the engine's connector trading it (a venue's spot and
+        perpetual connectors are two), from the engine's status; see :meth:`connector_for`."""
+        if link_now:
+            self.routes = engine_routes(engine)
+            from ttxt_mp.engine.naming import discover
+
+            for r in discover(engine, ("private",)):
+                self._link(r.connector)
+
+    # ------------------------------------------------------------------ rings
+
+    def connector_for(self, exchange: str, symbol: str = "") -> str:
+        """The connector for ``exchange`` (and ``symbol``): the ``connectors`` mapping
+        given, else the engine connector listing that symbol, else the one named like the
+        exchange (an unnamed connector)."""
+        if exchange in self.connectors:
+            return self.connectors[exchange]
+        return self.routes.get((exchange, symbol), exchange)
+
+    def link(self, exchange: str, symbol: str = "") -> _Link:
+        return self._link(self.connector_for(exchange, symbol))
+
+    def _link(self, conn: str) -> _Link:
+        link = self._links.get(conn)
+        if link is None:
+            link = self._links[conn] = _Link(self.engine, conn, self.name, self.capacity,
+                                             self.slot_size, self.group)  # fmt: skip
+            link.attach_private()
+        return link
+
+    def close(self) -> None:
+        for link in self._links.values():
+            link.close()
+        self._links.clear()
+
+    def __enter__(self) -> TradingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ commands
+
+    def _send(self, exchange: str, cmd: Any, action: OrderAction) -> str:
+        link = self.link(exchange, cmd.symbol)
+        waiting = sum(self._outstanding.values())
+        if waiting >= self.capacity // 2:
+            raise TradingError(
+                f"{waiting} commands are waiting for their ack (limit {self.capacity // 2}, "
+                f"half the command ring): is the {link.connector} connector running?"
+            )
+        link.attach_private()
+        from ttxt_mp.queues import QueueFull
+
+        try:
+            link.commands.put(cmd, timeout=self.put_timeout)
+        except QueueFull as e:
+            raise TradingError(f"connector {link.connector} does not read commands: {e}") from None
+        return self._count_sent(cmd, action)
+
     def _read(self, link: _Link, timeout: float | None) -> Any:
         ring = link.attach_private()
         if ring is None:
@@ -511,18 +575,6 @@ class TradingClient:
                 raise TimeoutError(f"no ack for {client_order_id} within {timeout:g} s")
             self.poll(left)
 
-    def take_ack(self, client_order_id: str, action: OrderAction | None = None) -> OrderAck | None:
-        q = self._acks.get(client_order_id)
-        if not q:
-            return None
-        for i, a in enumerate(q):
-            if action is None or a.action == action:
-                del q[i]
-                if not q:
-                    del self._acks[client_order_id]
-                return a
-        return None
-
     def wait_for(self, predicate: Any, timeout: float = 5.0, what: str = "condition") -> None:
         """Poll until ``predicate()`` is true."""
         deadline = time.monotonic() + timeout
@@ -545,33 +597,34 @@ class TradingClient:
             if not self.poll(0.0):
                 await asyncio.sleep(0.0002)
 
-    def balance(self, connector: str, asset: str) -> ev.Balance | None:
-        """``asset``'s balance on ``connector`` (its name; the exchange if unnamed)."""
-        return self.wallets.get(connector, {}).get(asset)
 
-    def position(self, exchange: str, symbol: str) -> PositionUpdate | None:
-        """The last ``PositionUpdate`` of ``symbol`` (from the stream or the state on join)."""
-        return self.positions.get((exchange, symbol))
-
-    def snapshot(self) -> dict[str, Any]:
-        """Open orders, wallets and positions as plain data (for logs and tests)."""
-        return {
-            "open_orders": {k: msgspec.to_builtins(v) for k, v in self.open_orders.items()},
-            "positions": {f"{x} {s}": [p.size, p.entry_price] for (x, s), p in self.positions.items()},
-            "wallets": {x: {a: [b.free, b.locked] for a, b in w.items()}
-                        for x, w in self.wallets.items()},  # fmt: skip
-            "outstanding": self.outstanding,
-        }
+TradingFactory = Callable[[Any, str], TradingState]
+BACKTEST_TRADING: contextvars.ContextVar[TradingFactory | None] = contextvars.ContextVar(
+    "ttxt_backtest_trading", default=None)  # fmt: skip
+"""Set by a backtest while it builds and runs its strategy: ``enable_trading`` then gets
+the backtest's trading object (same methods and state) instead of engine rings."""
 
 
 class TradingMixin:
     """Adds order entry to a :class:`ttxt_mp.client.BaseClient` subclass: its ``on_*``
-    methods receive the private events; ``self.trading`` is the :class:`TradingClient`."""
+    methods receive the private events; ``self.trading`` is the :class:`TradingClient`
+    (in a backtest, :class:`ttxt_mp.backtest.trading.BacktestTrading`: same methods).
 
-    trading: TradingClient
+    Call ``enable_trading(engine, name)`` (e.g. in ``__init__``); a client run by
+    ``run``/``arun`` then reads its private events by itself, between market events."""
 
-    def enable_trading(self, engine: str, name: str, **kwargs: Any) -> TradingClient:
+    trading: TradingState
+
+    def enable_trading(self, engine: str, name: str, **kwargs: Any) -> TradingState:
+        factory = BACKTEST_TRADING.get()
+        if factory is not None:
+            self.trading = factory(self, name)
+            return self.trading
         self.trading = TradingClient(engine, name, handler=self, **kwargs)
+        add_poller = getattr(self, "add_poller", None)
+        if add_poller is not None:  # a BaseClient: its run loop polls the private rings,
+            add_poller(self.trading.poll)  # and private events from its feed are skipped
+            self._private_via_trading = True  # (they would reach on_* twice)
         return self.trading
 
     def create_order(self, exchange: str, symbol: str, side: Side, qty: float,
