@@ -51,7 +51,7 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """Shared-memory and trading names load on first use (the rings refuse non-x86-64)."""
+    """Shared-memory, trading and backtest-results names load on first use (the rings refuse non-x86-64)."""
     if name == "ShmQueue":
         from ttxt_mp import shm
 
@@ -60,6 +60,10 @@ def __getattr__(name: str):
         from ttxt_mp import trading_client
 
         return getattr(trading_client, name)
+    if name in ("Results", "ResultsBuilder", "Summary"):
+        from ttxt_mp.backtest import results
+
+        return getattr(results, name)
     raise AttributeError(f"module 'ttxt_mp' has no attribute {name!r}")
 
 __all__ = [
@@ -72,6 +76,6 @@ __all__ = [
     "IQueueConsumer", "IQueuePublisher", "Kline", "LayoutError", "Liquidation", "MarketTrades",
     "MarginMode", "MarkPrice", "OpenInterest", "OrderAck", "PositionSide", "SetLeverage",
     "OrderAction", "OrderStatus", "OrderType", "OrderUpdate", "Orderbook", "PositionUpdate",
-    "QueueClosed", "QueueEmpty", "QueueFull", "Side", "Text", "TimeInForce", "Trade",
+    "QueueClosed", "QueueEmpty", "QueueFull", "Results", "ResultsBuilder", "Side", "Summary", "Text", "TimeInForce", "Trade",
     "Wallet", "register_event",
 ]  # fmt: skip
