@@ -51,7 +51,7 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """Shared-memory, trading and backtest-results names load on first use (the rings refuse non-x86-64)."""
+    """Shared-memory and trading names load on first use (the rings refuse non-x86-64)."""
     if name == "ShmQueue":
         from ttxt_mp import shm
 
@@ -76,6 +76,7 @@ __all__ = [
     "IQueueConsumer", "IQueuePublisher", "Kline", "LayoutError", "Liquidation", "MarketTrades",
     "MarginMode", "MarkPrice", "OpenInterest", "OrderAck", "PositionSide", "SetLeverage",
     "OrderAction", "OrderStatus", "OrderType", "OrderUpdate", "Orderbook", "PositionUpdate",
-    "QueueClosed", "QueueEmpty", "QueueFull", "Results", "ResultsBuilder", "Side", "Summary", "Text", "TimeInForce", "Trade",
+    "QueueClosed", "QueueEmpty", "QueueFull", "Side", "Text", "TimeInForce", "Trade",
     "Wallet", "register_event",
+    "Results", "ResultsBuilder", "Summary",
 ]  # fmt: skip
