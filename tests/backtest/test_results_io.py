@@ -266,3 +266,22 @@ def test_print_summary_is_a_rich_table():
     assert "fill ratio" in text and "33.3 %" in text  # c1 filled, of c1, c2, ünï,cödé
     assert "stopped by an error" in text and "ZeroDivisionError" in text
     assert "12,345" in text and "USDT" in text
+
+
+def test_undefined_figures_print_as_na_and_encode_as_null():
+    from rich.console import Console
+
+    console = Console(record=True, width=120)
+    res = build([])
+    res.print_summary(console)
+    text = console.export_text()
+    assert "fill ratio" in text and "n/a" in text and "nan" not in text.lower().replace("n/a", "")
+    doc = msgspec.json.decode(msgspec.json.encode(res.summary()))
+    assert doc["fill_ratio"] is None and doc["sharpe"] is None
+
+
+def test_public_names_load_lazily_from_the_package():
+    import ttxt_mp
+
+    assert ttxt_mp.Results is Results and ttxt_mp.ResultsBuilder is ResultsBuilder
+    assert ttxt_mp.Summary.__name__ == "Summary"
