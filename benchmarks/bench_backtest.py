@@ -28,7 +28,7 @@ cache) and peak anonymous RSS (sampled every 20 ms) of each run, on the full rec
 on a shorter one (``--memory-events``, default half). The replayer reads each file in
 blocks of up to 1 Mi records (30 bytes of numpy per record), so anonymous memory grows
 with the recording up to 1 Mi events per file and is flat beyond (the full run: 10 M vs
-5 M events on 4 files).
+5 M events on 4 files; a shorter check: ``--instruments 1 --events 2400000``).
 """
 
 from __future__ import annotations
@@ -167,14 +167,15 @@ class Ladder:
                 yield self.trades(ts)
 
 
-def write_recording(directory: str, total: int, seed: int = 1) -> list[str]:
-    """``total`` events over :data:`INSTRUMENTS`, one file each, written in chunks of
-    :data:`CHUNK` records through the storage writer."""
+def write_recording(directory: str, total: int, seed: int = 1,
+                    instruments: int = len(INSTRUMENTS)) -> list[str]:  # fmt: skip
+    """``total`` events over the first ``instruments`` of :data:`INSTRUMENTS`, one file
+    each, written in chunks of :data:`CHUNK` records through the storage writer."""
     os.makedirs(directory, exist_ok=True)
     paths = []
     encode = codec.encode
-    for i, (exchange, symbol, mid, size, trade) in enumerate(INSTRUMENTS):
-        n = total // len(INSTRUMENTS) + (1 if i < total % len(INSTRUMENTS) else 0)
+    for i, (exchange, symbol, mid, size, trade) in enumerate(INSTRUMENTS[:instruments]):
+        n = total // instruments + (1 if i < total % instruments else 0)
         ladder = Ladder(exchange, symbol, mid, size, trade, random.Random(seed * 100 + i))
         path = os.path.join(directory, file_name(exchange, symbol))
         out = ChunkFile(path, exchange, symbol)
@@ -519,6 +520,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="events given to NautilusTrader (it holds its data in memory)")  # fmt: skip
     ap.add_argument("--memory-events", type=int, default=None,
                     help="events in the second, shorter recording (default: half)")  # fmt: skip
+    ap.add_argument("--instruments", type=int, default=len(INSTRUMENTS),
+                    choices=range(1, len(INSTRUMENTS) + 1),
+                    help="instruments (files) in the recordings (memory: per-file length matters)")  # fmt: skip
     ap.add_argument("--only", nargs="+", choices=sorted(WORKERS), default=sorted(WORKERS))
     ap.add_argument("--dir", default=None, help="work directory (default: a temp dir, removed)")
     ap.add_argument("--seed", type=int, default=1)
@@ -537,12 +541,12 @@ def main(argv: list[str] | None = None) -> int:
     n_small = args.memory_events or args.events // 2
     try:
         t = time.perf_counter()
-        paths = write_recording(full, args.events, args.seed)
+        paths = write_recording(full, args.events, args.seed, args.instruments)
         meta = {"events": args.events, "generate_s": time.perf_counter() - t,
                 "mb": sum(map(os.path.getsize, paths)) / 1e6, "instruments": len(paths),
                 "small_events": n_small, "repeats": args.repeats,
                 "cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}  # fmt: skip
-        write_recording(small, n_small, args.seed)
+        write_recording(small, n_small, args.seed, args.instruments)
         limits = {"replayer": args.events, "backtest": args.events,
                   "nautilus": min(args.nautilus_events, args.events),
                   "nautilus_bare": min(args.nautilus_events, args.events)}  # fmt: skip
