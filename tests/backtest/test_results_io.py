@@ -14,7 +14,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 import pytest
-from results_helpers import T0, build, equity, fill, order, sample_results
+from backtest.results_helpers import T0, build, equity, fill, order, sample_results
 
 from ttxt_mp.backtest.records import BalanceRow, EquityRow, FillRow, OrderRow, PositionRow
 from ttxt_mp.backtest.results import Results, ResultsBuilder, ResultsError
@@ -101,6 +101,7 @@ def test_csv_is_plain_text_with_exact_floats(tmp_path):
     lines = (tmp_path / "equity.csv").read_text().splitlines()
     assert lines[0] == ",".join(EquityRow.__struct_fields__)
     assert lines[1].startswith(f"{T0},0.30000000000000004,")
+    assert lines[1].endswith(',"BTC/USDT","USDT"')  # texts quoted
     back = Results.read(tmp_path).equity
     assert [r.equity for r in back] == [0.1 + 0.2, 1e-300, -0.0]
     assert str(back[2].equity) == "-0.0"
@@ -285,3 +286,20 @@ def test_public_names_load_lazily_from_the_package():
 
     assert ttxt_mp.Results is Results and ttxt_mp.ResultsBuilder is ResultsBuilder
     assert ttxt_mp.Summary.__name__ == "Summary"
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_texts_with_line_breaks_and_quotes_read_back(tmp_path, fmt):
+    odd = ['a\rb', "c\nd", 'e"f', "g,h", "\r", " ", ""]
+    res = build([order(cid, "NEW", reason=cid) for cid in odd])
+    res.write(tmp_path, format=fmt)
+    assert [o.reason for o in Results.read(tmp_path).orders] == odd
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_text_that_is_not_unicode_is_one_line(tmp_path, fmt):
+    res = build([order("c1", "NEW", reason="bad \ud800 text")])
+    with pytest.raises(ResultsError) as e:
+        res.write(tmp_path / "out", format=fmt)
+    assert one_line(e) == (f"cannot write results to {tmp_path / 'out'}: a text field is not "
+                           "valid Unicode ('\\ud800')")

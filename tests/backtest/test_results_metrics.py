@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from results_helpers import EX, T0, H, build, equity, fill, order
+from backtest.results_helpers import EX, T0, H, build, equity, fill, order
 
 from ttxt_mp.backtest.metrics import asof_resample, interval_ns, max_drawdown, sharpe
 from ttxt_mp.backtest.records import PositionRow

@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from backtest.results_helpers import T0, H, build, equity_curves, fill_rows, finite, ids, order_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from results_helpers import T0, H, build, equity_curves, fill_rows, finite, ids, order_rows
 
 from ttxt_mp.backtest.metrics import asof_resample
 from ttxt_mp.backtest.records import OrderRow

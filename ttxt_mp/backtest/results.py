@@ -134,6 +134,9 @@ class Results(msgspec.Struct, kw_only=True):
             write_bytes(run, _run_json(self, fmt, summary))
         except OSError as e:
             raise ResultsError(f"cannot write results to {out}: {e.strerror or e}") from None
+        except UnicodeEncodeError as e:  # a lone surrogate in a text: no file format takes it
+            raise ResultsError(f"cannot write results to {out}: a text field is not valid "
+                               f"Unicode ({e.object[e.start:e.end]!r})") from None  # fmt: skip
         return [*paths, run]
 
     @classmethod

@@ -7,7 +7,8 @@ numpy array. (numpy drops trailing NUL characters of fixed-width strings; no exc
 symbol or id has one.)
 
 Files: one per table, ``<name>.parquet`` (pyarrow) or ``<name>.csv`` (the standard
-library; floats written with ``repr`` so they read back bit for bit). Both are
+library; floats written as their shortest round-trip text so they read back bit for bit,
+texts quoted). Both are
 byte-deterministic: the same rows give the same bytes, and nothing in them depends on the
 wall clock or the machine. Each file is written to a temporary name and renamed, so a
 reader never sees half a table.
@@ -124,16 +125,11 @@ def _parquet_bytes(cls: type[msgspec.Struct], arr: np.ndarray) -> bytes:
 
 
 def _csv_bytes(cls: type[msgspec.Struct], arr: np.ndarray) -> bytes:
-    cols = _columns(cls)
+    """Numbers bare (a float as its shortest round-trip text), every text quoted: the
+    reader splits lines at a bare ``\r`` too, which minimal quoting would leave bare."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([n for n, _ in cols])
-    floats = [i for i, (_, k) in enumerate(cols) if k == "<f8"]
-    for rec in arr.tolist():
-        row = list(rec)
-        for i in floats:
-            row[i] = repr(row[i])  # shortest text that reads back to the same double
-        w.writerow(row)
+    csv.writer(buf, lineterminator="\n").writerow([n for n, _ in _columns(cls)])
+    csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC).writerows(arr.tolist())
     return buf.getvalue().encode()
 
 
