@@ -239,6 +239,15 @@ def test_bad_format_and_bad_reads_are_one_line(tmp_path):
     with pytest.raises(ResultsError) as e:
         Results.read(tmp_path / "r")
     assert "fills.csv line 2:" in one_line(e)
+    sample_results().write(tmp_path / "r", format="csv")
+    (tmp_path / "r" / "run.json").write_text('{"events": "many"}')
+    with pytest.raises(ResultsError) as e:
+        Results.read(tmp_path / "r")
+    assert one_line(e) == f"{tmp_path / 'r' / 'run.json'}: Expected `int`, got `str` - at `$.events`"
+    (tmp_path / "r" / "run.json").write_text("{not json")
+    with pytest.raises(ResultsError) as e:
+        Results.read(tmp_path / "r")
+    assert one_line(e).startswith(f"{tmp_path / 'r' / 'run.json'}: JSON is malformed")
     (tmp_path / "r" / "fills.csv").unlink()
     with pytest.raises(ResultsError) as e:
         Results.read(tmp_path / "r")

@@ -153,7 +153,10 @@ class Results(msgspec.Struct, kw_only=True):
             except msgspec.DecodeError as e:
                 raise ResultsError(f"{out / RUN_FILE}: {e}") from None
         keep = ("events", "sim_start_ns", "sim_end_ns", "error", "gaps", "meta")
-        return msgspec.convert({**rows, **{k: run[k] for k in keep if k in run}}, cls)
+        try:
+            return msgspec.convert({**rows, **{k: run[k] for k in keep if k in run}}, cls)
+        except msgspec.ValidationError as e:
+            raise ResultsError(f"{out / RUN_FILE}: {e}") from None
 
     def summary(self, interval: str = "1h") -> Summary:
         """The run's figures (see :class:`Summary`), Sharpe on ``interval`` (``"1h"``,
