@@ -140,3 +140,12 @@ def test_an_interval_far_too_short_for_the_run_is_refused():
     rows = [equity(T0, 1.0), equity(T0 + 400 * 86_400 * 10**9, 2.0)]  # 400 days on 1s
     with pytest.raises(ResultsError, match=r"interval of 1 s is too short for a run of 400.0 days \(more than 10,000,000 points\); choose a longer one"):
         build(rows).summary("1s")
+
+
+def test_plot_envelope_by_hand():
+    from ttxt_mp.backtest.report import envelope
+
+    y = np.array([5.0, 1, 9, 3, 4, 7, 2, 8, 0, 6, 5])  # 11 points, 2 buckets of 5 (+ tail)
+    # bucket 0..4: min at 1, max at 2; bucket 5..9: min at 8, max at 7; the last (10)
+    assert envelope(y, 2).tolist() == [1, 2, 7, 8, 10]
+    assert envelope(y, 6).tolist() == list(range(11))  # few points: all

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from backtest.results_helpers import T0, H, build, equity_curves, fill_rows, finite, ids, order_rows
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ttxt_mp.backtest.metrics import asof_resample
@@ -75,3 +75,18 @@ def test_any_rows_survive_the_files(fills, orders, curve, reason, price):
             back = Results.read(Path(d))
             assert back.orders == res.orders and back.fills == res.fills
             assert back.equity == res.equity and back.fills == fills
+
+
+@settings(max_examples=200, deadline=None)
+@given(y=st.lists(finite, min_size=1, max_size=300), n=st.integers(1, 40))
+@example(y=[1.0] * 12 + [0.0, 1.0], n=3)  # the minimum in the leftover tail
+def test_the_plot_envelope_keeps_extremes_and_the_last_point(y, n):
+    from ttxt_mp.backtest.report import envelope
+
+    arr = np.array(y)
+    idx = envelope(arr, n)
+    assert idx.tolist() == sorted(set(idx.tolist()))  # increasing, no duplicates
+    assert idx[-1] == len(y) - 1 and len(idx) <= max(len(y), 2 * n + 3)
+    assert arr[idx].min() == arr.min() and arr[idx].max() == arr.max()
+    if len(y) <= 2 * n:
+        assert idx.tolist() == list(range(len(y)))

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ttxt_mp.backtest.tables import ResultsError
 
 if TYPE_CHECKING:
@@ -72,17 +74,35 @@ def print_summary(s: Summary, console: Console | None = None) -> None:
     (console or Console()).print(table)
 
 
+MAX_POINTS = 4000  # per drawn series: a million-row run draws in seconds and looks the same
+MAX_MARKERS = 5000  # fill markers per side
+
+
+def envelope(y: np.ndarray, n: int = MAX_POINTS // 2) -> np.ndarray:
+    """Indices of the points to draw: all of them when few, else each of ``n`` buckets'
+    (and the leftover tail's) lowest and highest point and the last, so peaks and troughs
+    survive."""
+    if len(y) <= 2 * n:
+        return np.arange(len(y))
+    k = len(y) // n
+    b = y[: n * k].reshape(n, k)
+    base = np.arange(n) * k
+    tail = y[n * k :]  # fewer than k points left over: their extremes, and the last
+    extra = [n * k + int(tail.argmin()), n * k + int(tail.argmax())] if len(tail) else []
+    idx = np.concatenate((base + b.argmin(axis=1), base + b.argmax(axis=1), extra, [len(y) - 1]))
+    return np.unique(idx.astype(np.int64))
+
+
 def plot(res: Results, path: Path) -> Path:
     """Equity (with drawdown shaded), position and mid price of the main instrument with
-    its fills marked, against simulated UTC time; the format follows ``path``'s suffix
-    (``.png`` when it has none)."""
+    its fills marked, against simulated UTC time; long series are drawn through their
+    min/max envelope (:func:`envelope`), at most :data:`MAX_MARKERS` fill markers a side.
+    The format follows ``path``'s suffix (``.png`` when it has none)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise ResultsError(PLOT_HINT) from None
-    import numpy as np
-
     eq = res.tables()["equity"]
     when = eq["ts"].astype("datetime64[ns]")
     fig = Figure(figsize=(11, 8))
@@ -90,21 +110,25 @@ def plot(res: Results, path: Path) -> Path:
     ax_eq, ax_pos, ax_mid = fig.subplots(3, 1, sharex=True)
     symbol = str(eq["symbol"][-1]) if len(eq) else ""
     quote = str(eq["quote"][-1]) if len(eq) else ""
-    ax_eq.plot(when, eq["equity"], linewidth=0.9, color="tab:blue")
+    e = envelope(eq["equity"])
+    ax_eq.plot(when[e], eq["equity"][e], linewidth=0.9, color="tab:blue")
     if len(eq):
         peak = np.maximum.accumulate(eq["equity"])
-        ax_eq.fill_between(when, eq["equity"], peak, color="tab:red", alpha=0.2,
+        ax_eq.fill_between(when[e], eq["equity"][e], peak[e], color="tab:red", alpha=0.2,
                            label="drawdown")  # fmt: skip
         ax_eq.legend(loc="best", fontsize="small")
     else:
         ax_eq.text(0.5, 0.5, "no equity rows", transform=ax_eq.transAxes, ha="center")
     ax_eq.set_ylabel(f"equity {quote}".strip())
-    ax_pos.step(when, eq["position"], where="post", linewidth=0.9, color="tab:green")
+    p = envelope(eq["position"])
+    ax_pos.step(when[p], eq["position"][p], where="post", linewidth=0.9, color="tab:green")
     ax_pos.set_ylabel(f"position {symbol}".strip())
-    ax_mid.plot(when, eq["mid"], linewidth=0.8, color="tab:gray")
+    m = envelope(eq["mid"])
+    ax_mid.plot(when[m], eq["mid"][m], linewidth=0.8, color="tab:gray")
     fills = [f for f in res.fills if f.symbol == symbol]
     for side, marker, color in (("BUY", "^", "tab:green"), ("SELL", "v", "tab:red")):
         pts = [(f.ts, f.price) for f in fills if f.side == side]
+        pts = pts[:: max(1, math.ceil(len(pts) / MAX_MARKERS))]  # evenly thinned beyond the cap
         if pts:
             t, p = zip(*pts, strict=True)
             ax_mid.scatter(np.array(t, dtype="datetime64[ns]"), p, marker=marker, s=18,

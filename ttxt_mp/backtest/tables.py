@@ -20,6 +20,7 @@ import csv
 import io
 import os
 from collections.abc import Sequence
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -71,17 +72,11 @@ def _dtype(cls: type[msgspec.Struct], widths: dict[str, int]) -> np.dtype:
 
 def to_array(cls: type[msgspec.Struct], rows: Sequence[msgspec.Struct]) -> np.ndarray:
     """Rows of one type -> a structured array (an empty one keeps the columns)."""
-    cols = _columns(cls)
     if not rows:
         return np.empty(0, dtype=_dtype(cls, {}))
-    astuple = msgspec.structs.astuple
-    values = list(zip(*map(astuple, rows), strict=True))
-    widths = {n: max(1, max(map(len, v))) for (n, k), v in zip(cols, values, strict=True)
-              if k == "str"}  # fmt: skip
-    arr = np.empty(len(rows), dtype=_dtype(cls, widths))
-    for (name, _), v in zip(cols, values, strict=True):
-        arr[name] = v
-    return arr
+    widths = {n: max(1, max(map(len, map(attrgetter(n), rows))))
+              for n, k in _columns(cls) if k == "str"}  # fmt: skip
+    return np.array(list(map(msgspec.structs.astuple, rows)), dtype=_dtype(cls, widths))
 
 
 def from_array(cls: type[msgspec.Struct], arr: np.ndarray) -> list[Any]:
@@ -117,8 +112,8 @@ def _parquet_bytes(cls: type[msgspec.Struct], arr: np.ndarray) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    types = {"<i8": pa.int64(), "<f8": pa.float64(), "str": pa.string()}
-    table = pa.table({n: pa.array(arr[n].tolist(), type=types[k]) for n, k in _columns(cls)})
+    table = pa.table({n: pa.array(arr[n].tolist(), type=pa.string()) if k == "str"
+                      else pa.array(arr[n]) for n, k in _columns(cls)})  # fmt: skip
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     return buf.getvalue()
