@@ -275,7 +275,17 @@ def test_print_summary_is_a_rich_table():
     assert "Backtest summary" in text and "Sharpe (30m / annualized)" in text
     assert "fill ratio" in text and "33.3 %" in text  # c1 filled, of c1, c2, ünï,cödé
     assert "stopped by an error" in text and "ZeroDivisionError" in text
-    assert "12,345" in text and "USDT" in text
+    assert "12,345" in text and "USDT" in text and "(2.00 h)" in text
+    assert "max drawdown" in text and "(0.225 %)" in text  # 1001.5 -> 999.25
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0.5, "0.5 s"), (119.9, "119.9 s"),
+                                               (120, "2.0 min"), (7199, "120.0 min"),
+                                               (7200, "2.00 h"), (172_800, "2.0 days")])  # fmt: skip
+def test_simulated_span_reads_in_a_fitting_unit(seconds, text):
+    from ttxt_mp.backtest.report import _span
+
+    assert _span(seconds) == text
 
 
 def test_undefined_figures_print_as_na_and_encode_as_null():

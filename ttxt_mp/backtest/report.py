@@ -35,6 +35,14 @@ def _when(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S") if ns else "-"
 
 
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:,.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:,.1f} min"
+    return f"{seconds / 3600:,.2f} h" if seconds < 172_800 else f"{seconds / 86_400:,.1f} days"
+
+
 def summary_rows(s: Summary) -> list[tuple[str, str]]:
     """(label, value) pairs, in the order printed."""
     q = s.quote
@@ -45,7 +53,7 @@ def summary_rows(s: Summary) -> list[tuple[str, str]]:
         ("  fees paid", _num(s.fees, q, 4) + (f" (+ {other_fees})" if other_fees else "")),
         ("  funding received", _num(s.funding, q, 4)),
         ("equity start -> end", f"{_num(s.start_equity, q)} -> {_num(s.end_equity, q)}"),
-        ("max drawdown", f"{_num(s.max_drawdown, q)} ({_num(100 * s.max_drawdown_frac)} %)"),
+        ("max drawdown", f"{_num(s.max_drawdown, q)} ({100 * s.max_drawdown_frac:.3g} %)"),
         (f"Sharpe ({s.interval} / annualized)",
          f"{_num(s.sharpe, digits=3)} / {_num(s.sharpe_annualized)}"),
         ("turnover", _num(s.turnover)),
@@ -54,7 +62,7 @@ def summary_rows(s: Summary) -> list[tuple[str, str]]:
         ("fill ratio", _num(100 * s.fill_ratio, "%", 1)),
         ("fills (maker / taker)", f"{s.fills:,} ({s.maker_fills:,} / {s.taker_fills:,})"),
         ("simulated", f"{_when(s.sim_start_ns)} -> {_when(s.sim_end_ns)} UTC "
-                      f"({_num(s.sim_span_s / 3600)} h)"),
+                      f"({_span(s.sim_span_s)})"),
         ("events", f"{s.events:,} in {s.wall_s:,.2f} s ({_num(s.events_per_s, 'events/s', 0)})"),
         ("gaps in the recording", f"{s.gaps:,}"),
     ]  # fmt: skip
@@ -135,6 +143,8 @@ def plot(res: Results, path: Path) -> Path:
                            color=color, label=f"{side.lower()} fills", zorder=3)  # fmt: skip
     if fills:
         ax_mid.legend(loc="best", fontsize="small")
+    for ax in (ax_eq, ax_mid):  # whole prices, not "+6e4" offsets
+        ax.ticklabel_format(axis="y", useOffset=False, style="plain")
     ax_mid.set_ylabel("mid price")
     ax_mid.set_xlabel("simulated exchange time (UTC)")
     title = f"Backtest: {symbol}" if symbol else "Backtest"
