@@ -68,6 +68,10 @@ def __getattr__(name: str):
         from ttxt_mp.backtest import runner
 
         return getattr(runner, name)
+    if name in ("Results", "ResultsBuilder", "Summary"):
+        from ttxt_mp.backtest import results
+
+        return getattr(results, name)
     raise AttributeError(f"module 'ttxt_mp' has no attribute {name!r}")
 
 __all__ = [
@@ -84,4 +88,5 @@ __all__ = [
     "QueueClosed", "QueueEmpty", "QueueFull", "Side", "Text", "TimeInForce", "Trade",
     "Wallet", "register_event",
     "BacktestVenue", "FeeSchedule", "VenueRules",
+    "Results", "ResultsBuilder", "Summary",
 ]  # fmt: skip
