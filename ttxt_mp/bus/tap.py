@@ -1,0 +1,267 @@
+"""The bridge's reading side: engine rings into a bounded buffer of stream entries.
+
+Why a separate side: the bridge must never slow a connector. One thread reads every ring
+as an ordinary consumer (``get_batch``, a copy of many slots per call) and hands packed
+entries to a :class:`Buffer` bounded in bytes; it never waits for Redis. When the buffer
+is full (Redis slow or down) an entry is dropped and its ring events counted; a lap on
+the ring (the bridge itself too slow) is counted the same way. The next entry accepted
+starts with ``GapNotice(lost=<exact count>)`` and the ring's state is asked again, so a
+remote book recovers right after the gap.
+
+State for late joiners: the tap asks the ring's producer for its state
+(:class:`ttxt_mp.join.StateRequest`, as the recorder does) at start, after a gap, after
+Redis came back and every ``state_interval`` while events flow. While it is pending the
+ring is not read further, so the served *watermark* (the producer's next event number)
+is never behind the tap; entries are cut exactly at the watermark and a :class:`StateMark`
+is queued between them: the writer records, as the state's ``_after``, the id of the
+last entry before the mark.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from ttxt_mp import codec
+from ttxt_mp.bus import format as bf
+from ttxt_mp.events import GapNotice
+from ttxt_mp.join import StateRequest
+
+__all__ = ["Batch", "Buffer", "RingTap", "StateMark"]
+
+
+class Batch:
+    """One stream entry to write: ``n`` records packed, the first ``gap`` of them a
+    leading ``GapNotice`` (0 or 1), the ring events numbered ``first`` .. ``end - 1``."""
+
+    __slots__ = ("attempted", "eid", "end", "first", "gap", "n", "packed", "read_ns", "ring")
+
+    def __init__(self, ring: str, packed: bytes, n: int, first: int, end: int,
+                 gap: int) -> None:  # fmt: skip
+        self.ring, self.packed, self.n, self.first, self.end, self.gap = ring, packed, n, first, end, gap
+        self.read_ns = time.monotonic_ns()
+        self.eid: bytes | None = None  # assigned at the first attempt, kept for retries
+        self.attempted = False
+
+    @property
+    def size(self) -> int:
+        return len(self.packed) + 64
+
+    @property
+    def events(self) -> int:
+        """Ring events in the entry (the leading notice is not one)."""
+        return self.end - self.first
+
+    def fields(self) -> dict[bytes, bytes]:
+        return {b"v": bf.layout_tag(), b"n": str(self.n).encode(), b"e": self.packed,
+                b"s": str(self.first).encode()}  # fmt: skip
+
+
+class StateMark:
+    """A ring's state, valid after every event numbered below ``watermark``."""
+
+    __slots__ = ("fields", "read_ns", "ring", "size", "watermark")
+
+    def __init__(self, ring: str, records: list[tuple[int, bytes]], watermark: int) -> None:
+        self.ring, self.watermark = ring, watermark
+        self.fields: dict[str, bytes] = {}
+        for kind, payload in records:
+            self.fields[bf.state_field(codec.decode(kind, payload))] = bf.pack_raw([(kind, payload)])
+        self.size = sum(len(v) + 64 for v in self.fields.values()) + 64
+        self.read_ns = time.monotonic_ns()
+
+
+class Buffer:
+    """What the tap read and the writer has not written yet, bounded in bytes. The writer
+    removes items only once Redis acknowledged them (a failed write is retried)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: deque[Batch | StateMark] = deque()
+        self._lock = threading.Lock()
+        self.bytes = 0
+        self.events = 0
+        self.on_ready: Any = None
+        """Called (from the tap's thread) when an item arrives in an empty buffer."""
+
+    def offer(self, item: Batch | StateMark) -> bool:
+        with self._lock:
+            if self.bytes + item.size > self.max_bytes:
+                return False
+            was_empty = not self._items
+            self._items.append(item)
+            self.bytes += item.size
+            if isinstance(item, Batch):
+                self.events += item.events
+        if was_empty and self.on_ready is not None:
+            self.on_ready()
+        return True
+
+    def front(self, max_items: int) -> list[Batch | StateMark]:
+        with self._lock:
+            return [self._items[i] for i in range(min(max_items, len(self._items)))]
+
+    def done(self, count: int) -> None:
+        """The first ``count`` items are written (or given up)."""
+        with self._lock:
+            for _ in range(count):
+                item = self._items.popleft()
+                self.bytes -= item.size
+                if isinstance(item, Batch):
+                    self.events -= item.events
+
+    def oldest_ns(self) -> int | None:
+        with self._lock:
+            return self._items[0].read_ns if self._items else None
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class RingTap:
+    """Reads one ring (an attached ``ShmConsumer``) into ``buffer`` as entries."""
+
+    def __init__(self, ring: str, consumer: Any, buffer: Buffer, *, batch_events: int = 512,
+                 state_interval: float = 1.0, request: StateRequest | None = None,
+                 max_read: int = 4096) -> None:  # fmt: skip
+        self.ring = ring
+        self.consumer = consumer
+        self.buffer = buffer
+        self.batch_events = batch_events
+        self.state_interval = state_interval
+        self.max_read = max_read
+        self.request = request
+        self.next = int(getattr(consumer, "_evno", 0))
+        """The ring event number read next (every one before it was buffered or lost)."""
+        self.gap = 0  # events lost, not yet announced in an entry
+        self.lost = 0  # every event lost (laps + drops)
+        self.dropped = 0  # of which dropped because the buffer was full
+        self.read = 0
+        self.states = 0
+        self._mark: int | None = None  # watermark of a served state not yet queued
+        self._records: list[tuple[int, bytes]] = []
+        self._due = 0.0
+        self._flowed = True
+        self._refresh = threading.Event()
+        self.ask_state()
+
+    # ------------------------------------------------------------------ state
+    def ask_state(self) -> None:
+        """Refresh the state hash at the producer's next event (from any thread)."""
+        self._refresh.set()
+
+    def _state_step(self) -> bool:
+        """Handle the state request; True while the ring must not be read (pending)."""
+        req = self.request
+        if req is None:
+            return False
+        now = time.monotonic()
+        if self._refresh.is_set() or (self._flowed and now >= self._due):
+            if not req.pending:
+                self._refresh.clear()
+                self._flowed = False
+                self._due = now + self.state_interval
+                req.ask()
+        if not req.pending:
+            return False
+        st = req.poll()
+        if st is None:
+            return req.pending
+        if st.watermark < self.next:  # cannot happen while paused; stay exact: ask again
+            self._refresh.set()
+            return False
+        self._mark, self._records = st.watermark, st.records
+        if self._mark == self.next:
+            self._queue_state()
+        return False
+
+    def _queue_state(self) -> None:
+        mark = StateMark(self.ring, self._records, self._mark or 0)
+        self._mark, self._records = None, []
+        if self.buffer.offer(mark):
+            self.states += 1
+        else:  # no room: the state will be asked again once entries are accepted
+            self._refresh.set()
+
+    # ------------------------------------------------------------------ reading
+    def poll(self) -> int:
+        """Read what the ring holds (one ``get_batch``); returns the events read."""
+        if self._state_step():
+            return 0
+        recs = self.consumer.get_batch(self.max_read, timeout=0)
+        if not len(recs):
+            return 0
+        self._flowed = True
+        evnos = recs["evno"].tolist()
+        if evnos[0] != self.next:  # lapped: the ring overwrote what we had not read
+            lost = evnos[0] - self.next
+            self.gap += lost
+            self.lost += lost
+        kinds, plens, fcnts = recs["kind"].tolist(), recs["plen"].tolist(), recs["fcnt"].tolist()
+        ss = recs.dtype.itemsize
+        po = recs.dtype.fields["payload"][1]
+        mv = memoryview(recs.view(np.uint8))
+        items: list[tuple[int, Any]] = []
+        first = evnos[0]
+        n = len(evnos)
+        i = 0
+        while i < n:
+            ev = evnos[i]
+            if self._mark is not None and ev >= self._mark:
+                self._emit(items, first, ev)
+                items, first = [], ev
+                self._queue_state()
+            fc = fcnts[i]
+            base = i * ss + po
+            if fc == 1:
+                payload: Any = mv[base : base + plens[i]]
+            else:
+                payload = b"".join(mv[(i + k) * ss + po : (i + k) * ss + po + plens[i + k]]
+                                   for k in range(fc))  # fmt: skip
+            items.append((kinds[i], payload))
+            if len(items) >= self.batch_events:
+                self._emit(items, first, ev + 1)
+                items, first = [], ev + 1
+            i += fc
+        end = evnos[n - 1] + 1
+        self._emit(items, first, end)
+        self.next = end
+        self.read += end - evnos[0]
+        if self._mark is not None and self._mark == end:
+            self._queue_state()
+        return end - evnos[0]
+
+    def _emit(self, items: list[tuple[int, Any]], first: int, end: int) -> None:
+        if not items:
+            return
+        gap = self.gap
+        if gap:
+            notice = codec.encode(GapNotice(exchange="", lost=gap, local_ts=time.time_ns()))
+            items = [notice, *items]
+        batch = Batch(self.ring, bf.pack_raw(items), len(items), first, end, 1 if gap else 0)
+        if self.buffer.offer(batch):
+            if gap:
+                self.gap = 0
+                self.ask_state()  # remote books recover right after the gap
+        else:
+            lost = end - first
+            self.gap += lost
+            self.lost += lost
+            self.dropped += lost
+
+    @property
+    def lag(self) -> int:
+        """Ring slots published and not read yet."""
+        return 0 if self.closed else int(getattr(self.consumer, "lag", 0))
+
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        if self.request is not None:
+            self.request.close()
+        self.consumer.close()

@@ -1,0 +1,254 @@
+"""The bridge's writing side: the buffer's entries into Redis, pipelined, exactly once.
+
+Each entry gets an explicit stream id (``<ms>-<seq>``, increasing per stream) the first
+time it is sent and keeps it: when a pipeline fails half-way (connection reset, a server
+paused past the socket timeout) the entries are sent again with the same ids, and Redis
+answers "equal or smaller than the top item" for the ones it already has. So an entry is
+never written twice, and one Redis did not take stays in the buffer until it does: the
+only losses are the tap's drops (buffer full), each announced by a ``GapNotice``.
+
+A :class:`~ttxt_mp.bus.tap.StateMark` becomes the state hash of its ring, written in one
+``MULTI`` (``DEL`` + ``HSET``) with ``_after`` = the id of the ring's last entry before the
+mark. The meta hash (``layout``, ``format``, ``rings``, ``bridge`` status) is written at
+every (re)connection and then every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import redis
+import redis.asyncio as aioredis
+
+from ttxt_mp.bus import format as bf
+from ttxt_mp.bus.redis_queue import explain, is_auth_error, redis_kwargs
+from ttxt_mp.bus.tap import Batch, Buffer, StateMark
+
+__all__ = ["BridgeStatus", "PermanentBusError", "StreamWriter"]
+
+log = logging.getLogger("ttxt_mp.bus.writer")
+PIPELINE_ITEMS = 64
+BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
+DUPLICATE = "equal or smaller than the target stream top item"
+
+
+class PermanentBusError(RuntimeError):
+    """Retrying cannot help (wrong password): the bridge stops and says why."""
+
+
+class BridgeStatus(msgspec.Struct):
+    """What the bridge says about itself, in the meta hash and ``ttxt-mp status``."""
+
+    state: str = "STARTING"
+    published: int = 0
+    dropped: int = 0
+    lag_entries: int = 0
+    lag_ms: float = 0.0
+    last_error: str = ""
+    updated_ns: int = 0
+    url: str = ""
+    states: int = 0
+    gaps: int = 0
+
+
+class StreamWriter:
+    """Writes ``buffer`` to the Redis at ``url`` for engine ``engine``."""
+
+    def __init__(self, url: str, password: str | None, engine: str, buffer: Buffer,
+                 rings: Callable[[], list[str]], *, maxlen: int = 100_000,
+                 connect_timeout: float = 5.0, socket_timeout: float = 5.0,
+                 on_connect: Callable[[], None] | None = None) -> None:  # fmt: skip
+        self.url = url  # without password (see bus.url.split_url)
+        self.engine = engine
+        self.buffer = buffer
+        self.rings = rings
+        self.maxlen = maxlen
+        self.on_connect = on_connect
+        self._kw = redis_kwargs(password, connect_timeout, socket_timeout)
+        self.client: aioredis.Redis | None = None
+        self.status = BridgeStatus(url=url)
+        self.last_ids: dict[str, tuple[int, int]] = {}
+        self._stream_last: dict[str, bytes] = {}
+        self.wake = asyncio.Event()
+        self._backoff = BACKOFF_MIN
+
+    # ------------------------------------------------------------------ ids
+    def _next_id(self, ring: str) -> bytes:
+        ms = time.time_ns() // 1_000_000
+        last_ms, last_seq = self.last_ids.get(ring, (0, -1))
+        if ms <= last_ms:
+            ms, seq = last_ms, last_seq + 1
+        else:
+            seq = 0
+        self.last_ids[ring] = (ms, seq)
+        return f"{ms}-{seq}".encode()
+
+    def _seen(self, ring: str, eid: bytes) -> None:
+        ms, _, seq = eid.decode().partition("-")
+        cur = self.last_ids.get(ring, (0, -1))
+        self.last_ids[ring] = max(cur, (int(ms), int(seq or 0)))
+        self._stream_last[ring] = eid
+
+    # ------------------------------------------------------------------ connection
+    async def connect(self) -> None:
+        client = aioredis.Redis.from_url(self.url, **self._kw)
+        try:
+            await client.ping()
+            for ring in self.rings():
+                got = await client.xrevrange(bf.ring_stream_key(self.engine, ring), count=1)
+                if got:
+                    self._seen(ring, got[0][0])
+            self.client = client
+            await self.write_meta(full=True)
+        except BaseException:
+            await client.aclose()
+            self.client = None
+            raise
+        self.status.state = "UP"
+        self.status.last_error = ""
+        self._backoff = BACKOFF_MIN
+        log.info("bridge connected to %s", self.url)
+        if self.on_connect is not None:
+            self.on_connect()
+
+    async def disconnect(self) -> None:
+        if self.client is not None:
+            client, self.client = self.client, None
+            try:
+                await client.aclose()
+            except Exception:  # a dead connection: nothing to close cleanly
+                pass
+
+    async def _down(self, e: BaseException) -> None:
+        why = explain(self.url, e)
+        if self.status.state != "DOWN" or self.status.last_error != why:
+            log.warning("bridge: %s; retrying (backoff up to %.0fs), buffering up to %.0f MB",
+                        why, BACKOFF_MAX, self.buffer.max_bytes / 1e6)  # fmt: skip
+        self.status.state, self.status.last_error = "DOWN", why
+        await self.disconnect()
+
+    async def write_meta(self, full: bool = False) -> None:
+        assert self.client is not None
+        self.status.updated_ns = time.time_ns()
+        mapping: dict[str, Any] = {"bridge": msgspec.json.encode(self.status)}
+        if full:
+            mapping.update(layout=bf.layout_tag(), format=str(bf.FORMAT_VERSION),
+                           rings=json.dumps(sorted(self.rings())))  # fmt: skip
+        await self.client.hset(bf.meta_key(self.engine), mapping=mapping)
+
+    # ------------------------------------------------------------------ writing
+    async def step(self) -> int:
+        """Connect if needed and write what the buffer holds (up to one pipeline and the
+        state marks after it); returns the items written. Connection trouble marks the
+        writer DOWN and waits out the backoff; a wrong password raises PermanentBusError."""
+        if self.client is None:
+            try:
+                await self.connect()
+            except (redis.RedisError, OSError) as e:
+                if is_auth_error(e):
+                    raise PermanentBusError(explain(self.url, e)) from None
+                await self._down(e)
+                await asyncio.sleep(self._backoff)
+                self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+                return 0
+        items = self.buffer.front(PIPELINE_ITEMS)
+        if not items:
+            return 0
+        try:
+            done = await self._write(items)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+            await self._down(e)
+            return 0
+        except redis.RedisError as e:
+            if is_auth_error(e):
+                raise PermanentBusError(explain(self.url, e)) from None
+            raise
+        self.buffer.done(done)
+        return done
+
+    async def _write(self, items: list[Batch | StateMark]) -> int:
+        """Write ``items`` in order: consecutive entries in one pipeline, then a state
+        mark in its own MULTI; returns how many items are done."""
+        assert self.client is not None
+        batches: list[Batch] = []
+        for item in items:
+            if isinstance(item, StateMark):
+                break
+            batches.append(item)
+        if batches:
+            return await self._xadd(batches)
+        await self._state(items[0])  # a state mark first in line
+        return 1
+
+    async def _xadd(self, batches: list[Batch]) -> int:
+        """Returns how many of ``batches`` Redis holds now (all, unless another writer
+        moved a stream past our ids: those get new ids and go in the next pipeline)."""
+        assert self.client is not None
+        pipe = self.client.pipeline(transaction=False)
+        for b in batches:
+            if b.eid is None:
+                b.eid = self._next_id(b.ring)
+            pipe.xadd(bf.ring_stream_key(self.engine, b.ring), b.fields(), id=b.eid,
+                      maxlen=self.maxlen, approximate=True)  # fmt: skip
+            b.attempted = True
+        results = await pipe.execute(raise_on_error=False)
+        for i, (b, r) in enumerate(zip(batches, results, strict=True)):
+            if isinstance(r, Exception):
+                if isinstance(r, redis.ConnectionError | redis.TimeoutError):
+                    raise r
+                if DUPLICATE not in str(r):
+                    raise r
+                # Redis has it already (an earlier attempt that looked failed), or another
+                # writer moved the stream past our ids: see which one below.
+                got = await self.client.xrange(bf.ring_stream_key(self.engine, b.ring), b.eid, b.eid)
+                if not got:  # not ours: take new ids after the stream's top and retry
+                    top = await self.client.xrevrange(bf.ring_stream_key(self.engine, b.ring), count=1)
+                    if top:
+                        self._seen(b.ring, top[0][0])
+                    for later in batches[i:]:
+                        if later.ring == b.ring:
+                            later.eid = None
+                    return i
+            self._seen(b.ring, b.eid)
+            self.status.published += b.events
+        return len(batches)
+
+    async def _state(self, mark: StateMark) -> None:
+        assert self.client is not None
+        key = bf.state_key(self.engine, mark.ring)
+        after = self._stream_last.get(mark.ring, b"0-0")
+        fields: dict[str | bytes, bytes] = {"_after": after, "_layout": bf.layout_tag()}
+        fields.update(mark.fields)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(key)
+        pipe.hset(key, mapping=fields)
+        await pipe.execute()
+        self.status.states += 1
+
+    async def run(self, stop: asyncio.Event, report: Callable[[], None]) -> None:
+        """Write until ``stop``, then what remains within a short grace."""
+        next_meta = 0.0
+        while not stop.is_set():
+            n = await self.step()
+            now = time.monotonic()
+            if now >= next_meta:
+                next_meta = now + 1.0
+                report()
+                if self.client is not None:
+                    try:
+                        await self.write_meta()
+                    except (redis.RedisError, OSError) as e:
+                        await self._down(e)
+            if n == 0 and self.client is not None:
+                self.wake.clear()
+                if not len(self.buffer):
+                    try:
+                        await asyncio.wait_for(self.wake.wait(), 0.05)
+                    except TimeoutError:
+                        pass
