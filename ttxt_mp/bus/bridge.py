@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         return run(bridge.run(reporter))
     except PermanentBusError as e:
         hint = f" (password from ${bcfg.password_env})" if bcfg.password_env else ""
-        return report_permanent(f"bridge {name}: {e}{hint}; not retried", reporter)
+        return report_permanent(f"bridge {name}: {e}{hint}", reporter)
 
 
 if __name__ == "__main__":

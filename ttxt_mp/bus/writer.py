@@ -77,6 +77,7 @@ class StreamWriter:
         self._stream_last: dict[str, bytes] = {}
         self.wake = asyncio.Event()
         self._backoff = BACKOFF_MIN
+        self._meta_rings = 0
 
     # ------------------------------------------------------------------ ids
     def _next_id(self, ring: str) -> bytes:
@@ -105,7 +106,7 @@ class StreamWriter:
                 if got:
                     self._seen(ring, got[0][0])
             self.client = client
-            await self.write_meta(full=True)
+            await self.write_meta()
         except BaseException:
             await client.aclose()
             self.client = None
@@ -133,13 +134,14 @@ class StreamWriter:
         self.status.state, self.status.last_error = "DOWN", why
         await self.disconnect()
 
-    async def write_meta(self, full: bool = False) -> None:
+    async def write_meta(self) -> None:
+        """Status, layout and the rings published (rings tapped later appear here
+        within a second)."""
         assert self.client is not None
         self.status.updated_ns = time.time_ns()
-        mapping: dict[str, Any] = {"bridge": msgspec.json.encode(self.status)}
-        if full:
-            mapping.update(layout=bf.layout_tag(), format=str(bf.FORMAT_VERSION),
-                           rings=json.dumps(sorted(self.rings())))  # fmt: skip
+        mapping: dict[str, Any] = {"bridge": msgspec.json.encode(self.status),
+                                   "layout": bf.layout_tag(), "format": str(bf.FORMAT_VERSION),
+                                   "rings": json.dumps(sorted(self.rings()))}  # fmt: skip
         await self.client.hset(bf.meta_key(self.engine), mapping=mapping)
 
     # ------------------------------------------------------------------ writing
@@ -237,6 +239,9 @@ class StreamWriter:
         while not stop.is_set():
             n = await self.step()
             now = time.monotonic()
+            if len(self.rings()) != self._meta_rings:  # a ring tapped: say so at once
+                self._meta_rings = len(self.rings())
+                next_meta = now
             if now >= next_meta:
                 next_meta = now + 1.0
                 report()
