@@ -33,7 +33,7 @@ from ttxt_mp.bus.tap import Batch, Buffer, StateMark
 __all__ = ["BridgeStatus", "PermanentBusError", "StreamWriter"]
 
 log = logging.getLogger("ttxt_mp.bus.writer")
-PIPELINE_ITEMS = 64
+PIPELINE_ITEMS = 256
 BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
 DUPLICATE = "equal or smaller than the target stream top item"
 
