@@ -60,6 +60,14 @@ def __getattr__(name: str):
         from ttxt_mp import trading_client
 
         return getattr(trading_client, name)
+    if name in ("RedisStreamQueue", "BusConnectionError"):
+        from ttxt_mp.bus import redis_queue
+
+        return getattr(redis_queue, name)
+    if name == "BusLayoutError":
+        from ttxt_mp.bus.format import BusLayoutError
+
+        return BusLayoutError
     raise AttributeError(f"module 'ttxt_mp' has no attribute {name!r}")
 
 __all__ = [
@@ -74,4 +82,5 @@ __all__ = [
     "OrderAction", "OrderStatus", "OrderType", "OrderUpdate", "Orderbook", "PositionUpdate",
     "QueueClosed", "QueueEmpty", "QueueFull", "Side", "Text", "TimeInForce", "Trade",
     "Wallet", "register_event",
+    "RedisStreamQueue", "BusConnectionError", "BusLayoutError",
 ]  # fmt: skip
