@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 import redis
@@ -143,3 +144,42 @@ def test_good_bridge_config():
             'rings = ["market", "private"]\npassword_env = "REDIS_PW"\n')
     cfg = parse_config(text)
     assert cfg.bridges[0].rings == ["market", "private"] and cfg.bridges[0].id(0) == "redis0"
+
+
+def test_bridge_killed_and_restarted_announces_the_exact_gap(redis_server, tmp_path, engine):
+    """The ring outlives the bridge: a new bridge finds where the stream ends (entry field
+    ``x``, same ring instance per the meta hash) and announces exactly what went by."""
+    r = _client(redis_server)
+    key = bf.ring_stream_key(engine, "binance-market")
+    cfg = bridge_config(tmp_path, engine, redis_server.url)
+    with producing(engine) as prod:
+        old = BridgeProcess(engine, cfg)
+        new = None
+        try:
+            old.wait(lambda x: x.get("detail", {}).get("rings") and x["state"] == "UP", 20, "up")
+            prod.start(rate=10_000)
+            old.wait(lambda x: x["events"] > 20_000, 30, "events published")
+            old.proc.kill()
+            old.stop()
+            mark = prod.count
+            deadline = time.monotonic() + 30
+            while prod.count < mark + 2_000:  # events nobody publishes
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            new = BridgeProcess(engine, cfg)
+            new.wait(lambda x: x["events"] > 2_000 and x["lost"] > 0, 30, "publishing again")
+            prod.stop()
+            end = prod.count
+            deadline = time.monotonic() + 30
+            while not ((entries := read_entries(r, key)) and entries[-1].s
+                       + len(entries[-1].ring_events) == end):  # fmt: skip
+                assert time.monotonic() < deadline, "the new bridge did not catch up"
+                time.sleep(0.05)
+            first, last, lost = accounted(entries)
+            assert last == end and lost >= 2_000
+            assert sum(1 for e in entries if e.gap) == 1
+            assert new.last()["lost"] == lost
+        finally:
+            old.stop()
+            if new is not None:
+                new.stop()

@@ -54,7 +54,8 @@ class Bridge:
         self.stop_event = threading.Event()
         self._refused: dict[str, str] = {}
         self.writer = StreamWriter(
-            cfg.url, password, engine, self.buffer, lambda: list(self.taps),
+            cfg.url, password, engine, self.buffer,
+            lambda: {k: t.created_ns for k, t in list(self.taps.items())},
             maxlen=cfg.maxlen, connect_timeout=cfg.connect_timeout,
             socket_timeout=cfg.socket_timeout, on_connect=self._reconnected,
         )  # fmt: skip
@@ -68,6 +69,7 @@ class Bridge:
         from ttxt_mp.engine.naming import discover, read_engine
         from ttxt_mp.join import StateRequest
         from ttxt_mp.shm import ShmQueue
+        from ttxt_mp.storage.engine_recorder import ring_created_ns
         from ttxt_mp.trust import UntrustedObject
 
         found = [r for r in discover(self.engine, tuple(self.cfg.rings))
@@ -90,8 +92,14 @@ class Bridge:
             except Exception as e:  # being created: next scan
                 log.debug("cannot tap ring %s yet: %s", r.name, e)
                 continue
+            try:
+                created = ring_created_ns(r.name)
+            except OSError as e:
+                consumer.close()
+                log.debug("cannot tap ring %s yet: %s", r.name, e)
+                continue
             request = StateRequest(r.name, instance_id=instance)
-            self.taps[key] = RingTap(key, consumer, self.buffer, request=request,
+            self.taps[key] = RingTap(key, consumer, self.buffer, request=request, created_ns=created,
                                      batch_events=self.cfg.batch_events,
                                      state_interval=self.cfg.state_interval)  # fmt: skip
             log.info("bridge %s: publishing ring %s", self.name, r.name)
@@ -131,8 +139,8 @@ class Bridge:
     def report(self) -> ChildReport:
         st = self.writer.status
         taps = list(self.taps.values())
-        st.dropped = sum(t.lost for t in taps)
-        st.gaps = sum(1 for t in taps if t.lost)
+        st.dropped = sum(t.lost for t in taps) + self.writer.restart_lost
+        st.gaps = sum(1 for t in taps if t.lost) + (1 if self.writer.restart_lost else 0)
         st.lag_entries = self.buffer.events + sum(t.lag for t in taps)
         oldest = self.buffer.oldest_ns()
         st.lag_ms = 0.0 if oldest is None else (time.monotonic_ns() - oldest) / 1e6

@@ -57,8 +57,23 @@ class Batch:
         return self.end - self.first
 
     def fields(self) -> dict[bytes, bytes]:
+        """``s``/``x``: ring event numbers of the first ring event and after the last."""
         return {b"v": bf.layout_tag(), b"n": str(self.n).encode(), b"e": self.packed,
-                b"s": str(self.first).encode()}  # fmt: skip
+                b"s": str(self.first).encode(), b"x": str(self.end).encode()}  # fmt: skip
+
+    def add_gap(self, lost: int) -> None:
+        """Announce ``lost`` more events before this entry (in its leading GapNotice)."""
+        if self.gap:
+            (kind, payload), *_ = bf.iter_packed(self.packed)
+            lost += codec.decode(kind, payload).lost
+            rest = self.packed[6 + len(payload):]
+            self.n -= 1
+        else:
+            rest = self.packed
+        notice = bf.pack_raw([codec.encode(GapNotice(exchange="", lost=lost, local_ts=time.time_ns()))])
+        self.packed = notice + rest
+        self.n += 1
+        self.gap = 1
 
 
 class StateMark:
@@ -127,8 +142,10 @@ class RingTap:
 
     def __init__(self, ring: str, consumer: Any, buffer: Buffer, *, batch_events: int = 512,
                  state_interval: float = 1.0, request: StateRequest | None = None,
-                 max_read: int = 4096) -> None:  # fmt: skip
+                 max_read: int = 4096, created_ns: int = 0) -> None:  # fmt: skip
         self.ring = ring
+        self.created_ns = created_ns
+        """The ring instance's creation time (a restarted engine's ring has another)."""
         self.consumer = consumer
         self.buffer = buffer
         self.batch_events = batch_events

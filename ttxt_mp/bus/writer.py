@@ -36,6 +36,9 @@ log = logging.getLogger("ttxt_mp.bus.writer")
 PIPELINE_ITEMS = 256
 BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
 DUPLICATE = "equal or smaller than the target stream top item"
+CREATED = "created:"
+"""Meta hash field prefix: the creation time of the ring instance a stream's entries
+came from (tells a bridge restart, where event numbers continue, from a new engine)."""
 
 
 class PermanentBusError(RuntimeError):
@@ -61,13 +64,14 @@ class StreamWriter:
     """Writes ``buffer`` to the Redis at ``url`` for engine ``engine``."""
 
     def __init__(self, url: str, password: str | None, engine: str, buffer: Buffer,
-                 rings: Callable[[], list[str]], *, maxlen: int = 100_000,
+                 rings: Callable[[], dict[str, int]], *, maxlen: int = 100_000,
                  connect_timeout: float = 5.0, socket_timeout: float = 5.0,
                  on_connect: Callable[[], None] | None = None) -> None:  # fmt: skip
         self.url = url  # without password (see bus.url.split_url)
         self.engine = engine
         self.buffer = buffer
         self.rings = rings
+        """Ring name -> the ring instance's creation time (ns), of the rings tapped."""
         self.maxlen = maxlen
         self.on_connect = on_connect
         self._kw = redis_kwargs(password, connect_timeout, socket_timeout)
@@ -78,6 +82,8 @@ class StreamWriter:
         self.wake = asyncio.Event()
         self._backoff = BACKOFF_MIN
         self._meta_rings = 0
+        self._checked: dict[str, int] = {}  # rings whose continuity with the stream is known
+        self.restart_lost = 0
 
     # ------------------------------------------------------------------ ids
     def _next_id(self, ring: str) -> bytes:
@@ -142,6 +148,7 @@ class StreamWriter:
         mapping: dict[str, Any] = {"bridge": msgspec.json.encode(self.status),
                                    "layout": bf.layout_tag(), "format": str(bf.FORMAT_VERSION),
                                    "rings": json.dumps(sorted(self.rings()))}  # fmt: skip
+        mapping.update({f"{CREATED}{r}": str(c) for r, c in self._checked.items()})
         await self.client.hset(bf.meta_key(self.engine), mapping=mapping)
 
     # ------------------------------------------------------------------ writing
@@ -192,6 +199,9 @@ class StreamWriter:
         """Returns how many of ``batches`` Redis holds now (all, unless another writer
         moved a stream past our ids: those get new ids and go in the next pipeline)."""
         assert self.client is not None
+        for b in batches:
+            if b.ring not in self._checked:
+                await self._continue(b)
         pipe = self.client.pipeline(transaction=False)
         for b in batches:
             if b.eid is None:
@@ -220,6 +230,25 @@ class StreamWriter:
             self._seen(b.ring, b.eid)
             self.status.published += b.events
         return len(batches)
+
+    async def _continue(self, b: Batch) -> None:
+        """Before this process's first entry of a ring: if the stream's last entry is of
+        the same ring instance (``created:<ring>`` in the meta hash) and ends before ``b``,
+        the events in between went by while no bridge ran (a restart): ``b`` starts with
+        a GapNotice of exactly that count."""
+        assert self.client is not None
+        created = self.rings().get(b.ring, 0)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xrevrange(bf.ring_stream_key(self.engine, b.ring), count=1)
+        pipe.hget(bf.meta_key(self.engine), f"{CREATED}{b.ring}")
+        last, was = await pipe.execute()
+        end = int(last[0][1].get(b"x", -1)) if last else -1
+        if last and was is not None and int(was) == created and 0 <= end < b.first and not b.attempted:
+            b.add_gap(b.first - end)
+            self.restart_lost += b.first - end
+            log.warning("ring %s: %d events went by while no bridge published it (restart); "
+                        "announced by a GapNotice", b.ring, b.first - end)  # fmt: skip
+        self._checked[b.ring] = created
 
     async def _state(self, mark: StateMark) -> None:
         assert self.client is not None
