@@ -107,6 +107,11 @@ class StreamWriter:
         client = aioredis.Redis.from_url(self.url, **self._kw)
         try:
             await client.ping()
+            old = await client.hget(bf.meta_key(self.engine), "layout")
+            if old is not None and old != bf.layout_tag():
+                log.warning("engine %r's streams at %s hold entries of another layout (%r, "
+                            "this bridge writes %r): readers refuse those older entries",
+                            self.engine, self.url, old, bf.layout_tag())  # fmt: skip
             for ring in self.rings():
                 got = await client.xrevrange(bf.ring_stream_key(self.engine, ring), count=1)
                 if got:
