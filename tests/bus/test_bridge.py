@@ -183,3 +183,25 @@ def test_bridge_killed_and_restarted_announces_the_exact_gap(redis_server, tmp_p
             old.stop()
             if new is not None:
                 new.stop()
+
+
+@pytest.mark.parametrize("env, why", [
+    ({}, "environment variable TTXT_NO_SUCH_PW (password_env) is not set or empty"),
+    ({"TTXT_NO_SUCH_PW": "wrong-one-5521"}, "authentication failed"),
+])
+def test_bridge_password_problems_are_permanent(redis_server_auth, tmp_path, engine, env, why):
+    url = f"redis://127.0.0.1:{redis_server_auth.port}/0"
+    cfg = bridge_config(tmp_path, engine, url, 'password_env = "TTXT_NO_SUCH_PW"')
+    os.environ.pop("TTXT_NO_SUCH_PW", None)
+    with producing(engine):
+        br = BridgeProcess(engine, cfg, env)
+        try:
+            assert br.proc.wait(30) == 78  # EXIT_PERMANENT: the supervisor will not restart it
+            br.stop()
+            final = br.last()
+            assert final["state"] == "FAILED" and why in final["message"]
+            err = "".join(br.err.lines)
+            assert why in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+            assert "wrong-one-5521" not in err + json.dumps(br.reports())
+        finally:
+            br.stop()

@@ -114,3 +114,23 @@ def test_redis_paused_memory_bounded_drops_exact(redis_server, tmp_path, engine)
             r.close()
         finally:
             br.stop()
+
+
+def test_bridge_stops_promptly_while_redis_is_paused(redis_server, tmp_path, engine):
+    """SIGTERM with writes stuck on a paused server: out within the supervisor's 3 s grace."""
+    with producing(engine) as prod:
+        br = BridgeProcess(engine, bridge_config(tmp_path, engine, redis_server.url))
+        try:
+            br.wait(lambda x: x["state"] == "UP" and x.get("detail", {}).get("rings"), 20, "up")
+            prod.start(rate=5_000)
+            br.wait(lambda x: x["events"] > 1_000, 30, "publishing")
+            redis_server.pause()
+            br.wait(lambda x: x["detail"]["lag_ms"] > 300, 30, "writes stuck")
+            t0 = time.monotonic()
+            br.proc.terminate()
+            br.proc.wait(10)
+            assert time.monotonic() - t0 < 3.0
+            assert br.proc.returncode == 0, br.err.lines[-5:]
+        finally:
+            redis_server.resume()
+            br.stop()

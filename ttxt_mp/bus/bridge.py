@@ -178,12 +178,25 @@ class Bridge:
             stop.set()
 
         watcher = asyncio.create_task(watch())
+        writing = asyncio.create_task(self.writer.run(stop, report))
         try:
-            await self.writer.run(stop, report)
-            await self._drain()
+            await asyncio.wait({writing, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if not writing.done():  # stopping: a write stuck on a paused Redis is abandoned
+                try:
+                    await asyncio.wait_for(asyncio.shield(writing), DRAIN_S)
+                except TimeoutError:
+                    writing.cancel()
+                    await asyncio.gather(writing, return_exceptions=True)
+                    await self.writer.disconnect()
+            if writing.done() and not writing.cancelled():
+                writing.result()  # a PermanentBusError or a reader failure
+            await asyncio.wait_for(self._drain(), DRAIN_S + 0.5)
+        except TimeoutError:
+            pass
         finally:
             self.stop_event.set()
             watcher.cancel()
+            writing.cancel()
             self.reader.join(5)
             await self.writer.disconnect()
             for tap in self.taps.values():

@@ -80,6 +80,7 @@ class StreamWriter:
         self.last_ids: dict[str, tuple[int, int]] = {}
         self._stream_last: dict[str, bytes] = {}
         self.wake = asyncio.Event()
+        self._stop = asyncio.Event()
         self._backoff = BACKOFF_MIN
         self._meta_rings = 0
         self._checked: dict[str, int] = {}  # rings whose continuity with the stream is known
@@ -168,7 +169,11 @@ class StreamWriter:
                 if is_auth_error(e):
                     raise PermanentBusError(explain(self.url, e)) from None
                 await self._down(e)
-                await asyncio.sleep(self._backoff)
+                self.wake.clear()
+                try:  # the backoff, cut short when the bridge stops
+                    await asyncio.wait_for(self._stop.wait(), self._backoff)
+                except TimeoutError:
+                    pass
                 self._backoff = min(self._backoff * 2, BACKOFF_MAX)
                 return 0
         items = self.buffer.front(PIPELINE_ITEMS)
@@ -270,6 +275,7 @@ class StreamWriter:
     async def run(self, stop: asyncio.Event, report: Callable[[], None]) -> None:
         """Write until ``stop``, then what remains within a short grace."""
         next_meta = 0.0
+        self._stop = stop
         while not stop.is_set():
             n = await self.step()
             now = time.monotonic()
