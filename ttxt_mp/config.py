@@ -221,6 +221,9 @@ class BridgeConfig(_Strict):
     """Seconds between two refreshes of the state hash (books for late joiners)."""
     connect_timeout: PosFloat = 5.0
     socket_timeout: PosFloat = 5.0
+    tls_ca_file: str | None = None
+    """With ``rediss://``: the CA certificate (PEM) the server's certificate must chain to
+    (default: the system's CAs); the server certificate is always verified."""
 
     def id(self, index: int) -> str:
         return self.name or f"redis{index}"
@@ -468,6 +471,8 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _validate_bridges(cfg: Config, fail) -> None:
+    import os
+
     from ttxt_mp.bus.url import check_url
 
     seen: set[str] = set()
@@ -483,6 +488,13 @@ def _validate_bridges(cfg: Config, fail) -> None:
                 fail(f"{key}.rings[{j}]", f"expected 'market' or 'private', got {r!r}")
         if len(set(b.rings)) != len(b.rings):
             fail(f"{key}.rings", "a ring is listed twice")
+        if b.tls_ca_file is not None:
+            if not os.path.isabs(b.tls_ca_file) and Path(cfg.source).is_file():
+                b.tls_ca_file = str(Path(cfg.source).resolve().parent / b.tls_ca_file)
+            if not b.url.startswith("rediss://"):
+                fail(f"{key}.tls_ca_file", "only with a rediss:// (TLS) url")
+            if not os.access(b.tls_ca_file, os.R_OK):
+                fail(f"{key}.tls_ca_file", f"cannot read {b.tls_ca_file!r}")
         if b.password_env is not None and not ENV_NAME.match(b.password_env):
             fail(f"{key}.password_env", "expected the NAME of an environment variable "
                  "(letters, digits, '_'), not a password")  # fmt: skip

@@ -130,6 +130,8 @@ def test_state_follows_the_stream(redis_server, tmp_path, engine):
     ('kind = "redis"\nurl = "redis://127.0.0.1:6379/0"\nrings = []', "at least one"),
     ('kind = "redis"\nurl = "redis://127.0.0.1:6379/0"\npassword_env = "hunter 2"', "NAME of an environment"),
     ('kind = "redis"\nurl = "rediss://127.0.0.1:6379/x"', "database number"),
+    ('kind = "redis"\nurl = "redis://127.0.0.1:6379/0"\ntls_ca_file = "/etc/hostname"', "only with a rediss://"),
+    ('kind = "redis"\nurl = "rediss://127.0.0.1:6379/0"\ntls_ca_file = "/nonexistent/ca.pem"', "cannot read"),
 ])
 def test_bad_bridge_config_one_line(toml, why):
     text = f'[engine]\nname = "e"\n[[connectors]]\nexchange = "binance"\nsymbols = ["BTC/USDT"]\n[[bridges]]\n{toml}\n'

@@ -57,7 +57,8 @@ class Bridge:
             cfg.url, password, engine, self.buffer,
             lambda: {k: t.created_ns for k, t in list(self.taps.items())},
             maxlen=cfg.maxlen, connect_timeout=cfg.connect_timeout,
-            socket_timeout=cfg.socket_timeout, on_connect=self._reconnected,
+            socket_timeout=cfg.socket_timeout, tls_ca_file=cfg.tls_ca_file,
+            on_connect=self._reconnected,
         )  # fmt: skip
         self.reader: threading.Thread | None = None
         self.reader_error: BaseException | None = None

@@ -47,9 +47,15 @@ class BusConnectionError(ConnectionError):
     its password redacted."""
 
 
-def redis_kwargs(password: str | None, connect_timeout: float, socket_timeout: float) -> dict:
-    return {"password": password, "socket_connect_timeout": connect_timeout,
-            "socket_timeout": socket_timeout, "health_check_interval": 0}  # fmt: skip
+def redis_kwargs(password: str | None, connect_timeout: float, socket_timeout: float,
+                 tls_ca_file: str | None = None) -> dict:  # fmt: skip
+    """Client options; ``tls_ca_file``: the CA that signed a ``rediss://`` server's cert
+    (default: the system's CAs). The server certificate is always verified."""
+    kw = {"password": password, "socket_connect_timeout": connect_timeout,
+          "socket_timeout": socket_timeout, "health_check_interval": 0}  # fmt: skip
+    if tls_ca_file:
+        kw["ssl_ca_certs"] = tls_ca_file
+    return kw
 
 
 def explain(url: str, e: BaseException) -> str:
@@ -77,7 +83,7 @@ class RedisStreamQueue(IQueue):
     def __init__(self, url: str, key: str, *, start: str = "latest",
                  maxlen: int = DEFAULT_MAXLEN, pipeline: int = 1, batch_events: int = 256,
                  password: str | None = None, connect_timeout: float = 5.0,
-                 socket_timeout: float = 5.0) -> None:  # fmt: skip
+                 socket_timeout: float = 5.0, tls_ca_file: str | None = None) -> None:  # fmt: skip
         why = check_url(url)
         if why:
             raise ValueError(why)
@@ -92,7 +98,7 @@ class RedisStreamQueue(IQueue):
         reader resumes, exclusive)."""
         self._read_id: bytes | None = None  # the XREAD cursor (entries fetched ahead)
         self._kw = redis_kwargs(password or url_pw, connect_timeout,
-                                max(socket_timeout, MAX_BLOCK_MS / 1000 + 1))  # fmt: skip
+                                max(socket_timeout, MAX_BLOCK_MS / 1000 + 1), tls_ca_file)  # fmt: skip
         self._client: redis.Redis | None = None
         self._aclient: aioredis.Redis | None = None
         self._pending: list[dict[bytes, bytes]] = []

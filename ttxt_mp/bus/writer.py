@@ -66,7 +66,7 @@ class StreamWriter:
     def __init__(self, url: str, password: str | None, engine: str, buffer: Buffer,
                  rings: Callable[[], dict[str, int]], *, maxlen: int = 100_000,
                  connect_timeout: float = 5.0, socket_timeout: float = 5.0,
-                 on_connect: Callable[[], None] | None = None) -> None:  # fmt: skip
+                 tls_ca_file: str | None = None, on_connect: Callable[[], None] | None = None) -> None:  # fmt: skip
         self.url = url  # without password (see bus.url.split_url)
         self.engine = engine
         self.buffer = buffer
@@ -74,7 +74,7 @@ class StreamWriter:
         """Ring name -> the ring instance's creation time (ns), of the rings tapped."""
         self.maxlen = maxlen
         self.on_connect = on_connect
-        self._kw = redis_kwargs(password, connect_timeout, socket_timeout)
+        self._kw = redis_kwargs(password, connect_timeout, socket_timeout, tls_ca_file)
         self.client: aioredis.Redis | None = None
         self.status = BridgeStatus(url=url)
         self.last_ids: dict[str, tuple[int, int]] = {}
