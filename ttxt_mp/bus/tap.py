@@ -201,8 +201,9 @@ class RingTap:
         self._mark, self._records = None, []
         if self.buffer.offer(mark):
             self.states += 1
-        else:  # no room: the state will be asked again once entries are accepted
-            self._refresh.set()
+        # else no room: not asked again now (that would make the producer serve states in a
+        # loop while Redis is away); the next entry accepted after drops carries a gap,
+        # which asks again, and the next interval does anyway
 
     # ------------------------------------------------------------------ reading
     def poll(self) -> int:

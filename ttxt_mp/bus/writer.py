@@ -263,6 +263,10 @@ class StreamWriter:
     async def _state(self, mark: StateMark) -> None:
         assert self.client is not None
         key = bf.state_key(self.engine, mark.ring)
+        if mark.ring not in self._stream_last:  # tapped after we connected: ask the stream
+            got = await self.client.xrevrange(bf.ring_stream_key(self.engine, mark.ring), count=1)
+            if got:
+                self._seen(mark.ring, got[0][0])
         after = self._stream_last.get(mark.ring, b"0-0")
         fields: dict[str | bytes, bytes] = {"_after": after, "_layout": bf.layout_tag()}
         fields.update(mark.fields)
