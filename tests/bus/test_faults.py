@@ -139,3 +139,32 @@ def test_bridge_stops_promptly_while_redis_is_paused(redis_server, tmp_path, eng
         finally:
             redis_server.resume()
             br.stop()
+
+
+def test_redis_out_of_memory_is_down_not_a_crash(redis_server, tmp_path, engine):
+    """Redis refusing writes (maxmemory reached, noeviction): the bridge reports DOWN with
+    Redis's reason, keeps its process, drops what its buffer cannot hold, and once Redis
+    takes writes again every event is in the stream or in an exact GapNotice."""
+    key = bf.ring_stream_key(engine, "binance-market")
+    r = redis.Redis.from_url(redis_server.url)
+    with producing(engine) as prod:
+        br = BridgeProcess(engine, bridge_config(tmp_path, engine, redis_server.url,
+                                                 "max_buffer_mb = 0.5"))
+        try:
+            br.wait(lambda x: x["state"] == "UP" and x.get("detail", {}).get("rings"), 20, "up")
+            pid = br.proc.pid
+            prod.start(rate=10_000)
+            br.wait(lambda x: x["events"] > 5_000, 30, "publishing")
+            r.config_set("maxmemory-policy", "noeviction")
+            r.config_set("maxmemory", "1")  # anything: already above it
+            down = br.wait(lambda x: x["state"] == "DOWN" and x["lost"] > 0, 30, "DOWN, dropping")
+            assert "maxmemory" in down["message"], down
+            r.config_set("maxmemory", "0")
+            br.wait(lambda x: x["state"] == "UP", 30, "UP again")
+            entries, end = _finish(prod, br, r, key)
+            first, last, lost = accounted(entries)
+            assert last == end and lost > 0 and br.proc.pid == pid and br.proc.poll() is None
+            br.wait(lambda x: x["lost"] == lost, 10, f"the bridge's count {lost} of lost events")
+        finally:
+            br.stop()
+            r.close()

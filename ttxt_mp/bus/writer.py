@@ -16,6 +16,7 @@ every (re)connection and then every second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -118,14 +119,13 @@ class StreamWriter:
                 if got:
                     self._seen(ring, got[0][0])
             self.client = client
+            self.status.state, self.status.last_error = "UP", ""
             await self.write_meta()
         except BaseException:
-            await client.aclose()
             self.client = None
+            with contextlib.suppress(Exception):
+                await client.aclose()
             raise
-        self.status.state = "UP"
-        self.status.last_error = ""
-        self._backoff = BACKOFF_MIN
         log.info("bridge connected to %s", self.url)
         if self.on_connect is not None:
             self.on_connect()
@@ -133,10 +133,8 @@ class StreamWriter:
     async def disconnect(self) -> None:
         if self.client is not None:
             client, self.client = self.client, None
-            try:
+            with contextlib.suppress(Exception):  # a dead connection: nothing to close cleanly
                 await client.aclose()
-            except Exception:  # a dead connection: nothing to close cleanly
-                pass
 
     async def _down(self, e: BaseException) -> None:
         why = explain(self.url, e)
@@ -160,36 +158,33 @@ class StreamWriter:
     # ------------------------------------------------------------------ writing
     async def step(self) -> int:
         """Connect if needed and write what the buffer holds (up to one pipeline and the
-        state marks after it); returns the items written. Connection trouble marks the
-        writer DOWN and waits out the backoff; a wrong password raises PermanentBusError."""
-        if self.client is None:
-            try:
-                await self.connect()
-            except (redis.RedisError, OSError) as e:
-                if is_auth_error(e):
-                    raise PermanentBusError(explain(self.url, e)) from None
-                await self._down(e)
-                self.wake.clear()
-                try:  # the backoff, cut short when the bridge stops
-                    await asyncio.wait_for(self._stop.wait(), self._backoff)
-                except TimeoutError:
-                    pass
-                self._backoff = min(self._backoff * 2, BACKOFF_MAX)
-                return 0
-        items = self.buffer.front(PIPELINE_ITEMS)
-        if not items:
-            return 0
+        state marks after it); returns the items written. Any trouble (unreachable, a
+        timeout, Redis refusing writes: out of memory, a key of another type) marks the
+        writer DOWN and waits out the backoff, the items staying in the buffer; a wrong
+        password raises PermanentBusError."""
         try:
+            if self.client is None:
+                await self.connect()
+            items = self.buffer.front(PIPELINE_ITEMS)
+            if not items:
+                return 0
             done = await self._write(items)
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
-            await self._down(e)
-            return 0
-        except redis.RedisError as e:
+        except (redis.RedisError, OSError) as e:
             if is_auth_error(e):
                 raise PermanentBusError(explain(self.url, e)) from None
-            raise
+            await self._down(e)
+            await self._pause()
+            return 0
         self.buffer.done(done)
+        self._backoff = BACKOFF_MIN
         return done
+
+    async def _pause(self) -> None:
+        """The backoff (doubling up to BACKOFF_MAX), cut short when the bridge stops."""
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), self._backoff)
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
 
     async def _write(self, items: list[Batch | StateMark]) -> int:
         """Write ``items`` in order: consecutive entries in one pipeline, then a state
