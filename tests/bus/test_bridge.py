@@ -207,3 +207,29 @@ def test_bridge_password_problems_are_permanent(redis_server_auth, tmp_path, eng
             assert "wrong-one-5521" not in err + json.dumps(br.reports())
         finally:
             br.stop()
+
+
+def test_producer_serving_no_state_never_stalls_the_bridge(redis_server, tmp_path, engine):
+    """A producer that does not answer state requests (a connector restarting, busy): the
+    bridge holds what it reads meanwhile (bounded), gives up after the request's timeout
+    and publishes everything; the ring is read all along (a 4,096-slot ring at 10,000
+    events/s would be lapped within 0.4 s of a stall: no GapNotice means no stall)."""
+    r = _client(redis_server)
+    key = bf.ring_stream_key(engine, "binance-market")
+    with producing(engine, capacity=4096) as prod:
+        prod._serve = lambda: None  # never serves
+        br = BridgeProcess(engine, bridge_config(tmp_path, engine, redis_server.url))
+        try:
+            br.wait(lambda x: x.get("detail", {}).get("rings") and x["state"] == "UP", 20, "up")
+            prod.start(rate=10_000, limit=50_000)
+            deadline = time.monotonic() + 60
+            while not ((entries := read_entries(r, key)) and entries[-1].s
+                       + len(entries[-1].ring_events) == 50_000):  # fmt: skip
+                assert time.monotonic() < deadline, "not all published"
+                time.sleep(0.05)
+            first, end, lost = accounted(entries)
+            assert end == 50_000 and lost == 0
+            assert not r.exists(bf.state_key(engine, "binance-market"))
+        finally:
+            br.stop()
+            prod.stop()

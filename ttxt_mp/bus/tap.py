@@ -142,7 +142,8 @@ class RingTap:
 
     def __init__(self, ring: str, consumer: Any, buffer: Buffer, *, batch_events: int = 512,
                  state_interval: float = 1.0, request: StateRequest | None = None,
-                 max_read: int = 4096, created_ns: int = 0) -> None:  # fmt: skip
+                 max_read: int = 4096, created_ns: int = 0,
+                 max_held_bytes: int = 16 << 20) -> None:  # fmt: skip
         self.ring = ring
         self.created_ns = created_ns
         """The ring instance's creation time (a restarted engine's ring has another)."""
@@ -151,16 +152,23 @@ class RingTap:
         self.batch_events = batch_events
         self.state_interval = state_interval
         self.max_read = max_read
+        self.max_held_bytes = max_held_bytes
         self.request = request
         self.next = int(getattr(consumer, "_evno", 0))
-        """The ring event number read next (every one before it was buffered or lost)."""
+        """The ring event number read next (every one before it was read or lost)."""
+        self.emitted = self.next
+        """Every ring event before it is in the buffer, dropped, or lost on the ring."""
         self.gap = 0  # events lost, not yet announced in an entry
         self.lost = 0  # every event lost (laps + drops)
         self.dropped = 0  # of which dropped because the buffer was full
         self.read = 0
         self.states = 0
+        self.given_up = 0  # state requests the producer did not serve in time
         self._mark: int | None = None  # watermark of a served state not yet queued
         self._records: list[tuple[int, bytes]] = []
+        self._held: list[tuple[int, int, Any]] = []  # read while a state is awaited
+        self._held_bytes = 0
+        self._holding = False
         self._due = 0.0
         self._flowed = True
         self._refresh = threading.Event()
@@ -171,30 +179,43 @@ class RingTap:
         """Refresh the state hash at the producer's next event (from any thread)."""
         self._refresh.set()
 
-    def _state_step(self) -> bool:
-        """Handle the state request; True while the ring must not be read (pending)."""
+    def _state_step(self) -> None:
+        """Ask for a state when due; take one when served (the events read meanwhile are
+        held, then cut at its watermark); give up, and ask less often, when the producer
+        does not serve (a connector restarting, a ring without a state board)."""
         req = self.request
         if req is None:
-            return False
+            return
         now = time.monotonic()
+        if req.pending:
+            st = req.poll()
+            if st is not None:
+                self._take(st.watermark, st.records)
+            elif not req.pending:  # given up: what was held goes on without a state
+                self.given_up += 1
+                self._due = now + max(10 * self.state_interval, 10.0)
+                self._release()
+            return
         if self._refresh.is_set() or (self._flowed and now >= self._due):
-            if not req.pending:
-                self._refresh.clear()
-                self._flowed = False
-                self._due = now + self.state_interval
-                req.ask()
-        if not req.pending:
-            return False
-        st = req.poll()
-        if st is None:
-            return req.pending
-        if st.watermark < self.next:  # cannot happen while paused; stay exact: ask again
-            self._refresh.set()
-            return False
-        self._mark, self._records = st.watermark, st.records
-        if self._mark == self.next:
+            self._refresh.clear()
+            self._flowed = False
+            self._due = now + self.state_interval
+            req.ask()
+            self._holding = req.pending
+
+    def _take(self, watermark: int, records: list[tuple[int, bytes]]) -> None:
+        if watermark < self.emitted:  # served after we stopped holding: too late for it
+            self._release()
+            return
+        self._mark, self._records = watermark, records
+        self._release()
+        if self._mark is not None and self._mark == self.emitted:
             self._queue_state()
-        return False
+
+    def _release(self) -> None:
+        self._holding = False
+        held, self._held, self._held_bytes = self._held, [], 0
+        self._consume(held)
 
     def _queue_state(self) -> None:
         mark = StateMark(self.ring, self._records, self._mark or 0)
@@ -207,32 +228,37 @@ class RingTap:
 
     # ------------------------------------------------------------------ reading
     def poll(self) -> int:
-        """Read what the ring holds (one ``get_batch``); returns the events read."""
-        if self._state_step():
-            return 0
+        """Read what the ring holds (one ``get_batch``); returns the events read. It never
+        waits for the producer's state: events read while one is awaited are held (up to
+        ``max_held_bytes``, then the state is given up) and cut at its watermark."""
+        self._state_step()
         recs = self.consumer.get_batch(self.max_read, timeout=0)
         if not len(recs):
             return 0
         self._flowed = True
+        items = self._parse(recs)
+        if self._holding:
+            self._held.extend(items)
+            self._held_bytes += len(recs) * recs.dtype.itemsize
+            if self._held_bytes > self.max_held_bytes:
+                self._release()
+        else:
+            self._consume(items)
+        return len(items)
+
+    def _parse(self, recs: Any) -> list[tuple[int, int, Any]]:
+        """``(evno, kind, payload)`` per event; a lap is ``(evno, -1, lost)`` before it."""
         evnos = recs["evno"].tolist()
+        out: list[tuple[int, int, Any]] = []
         if evnos[0] != self.next:  # lapped: the ring overwrote what we had not read
-            lost = evnos[0] - self.next
-            self.gap += lost
-            self.lost += lost
+            out.append((evnos[0], -1, evnos[0] - self.next))
         kinds, plens, fcnts = recs["kind"].tolist(), recs["plen"].tolist(), recs["fcnt"].tolist()
         ss = recs.dtype.itemsize
         po = recs.dtype.fields["payload"][1]
         mv = memoryview(recs.view(np.uint8))
-        items: list[tuple[int, Any]] = []
-        first = evnos[0]
         n = len(evnos)
         i = 0
         while i < n:
-            ev = evnos[i]
-            if self._mark is not None and ev >= self._mark:
-                self._emit(items, first, ev)
-                items, first = [], ev
-                self._queue_state()
             fc = fcnts[i]
             base = i * ss + po
             if fc == 1:
@@ -240,22 +266,42 @@ class RingTap:
             else:
                 payload = b"".join(mv[(i + k) * ss + po : (i + k) * ss + po + plens[i + k]]
                                    for k in range(fc))  # fmt: skip
-            items.append((kinds[i], payload))
+            out.append((evnos[i], kinds[i], payload))
+            i += fc
+        self.next = evnos[n - 1] + 1
+        self.read += len(out)
+        return out
+
+    def _consume(self, events: list[tuple[int, int, Any]]) -> None:
+        """Events into entries of up to ``batch_events``, cut at a lap (its GapNotice leads
+        the next entry) and at a state's watermark (the state mark goes between)."""
+        items: list[tuple[int, Any]] = []
+        first = self.emitted
+        for ev, kind, payload in events:
+            if self._mark is not None and ev >= self._mark:
+                self._emit(items, first, ev)
+                items, first = [], ev
+                self._queue_state()
+            if kind < 0:  # a lap of ``payload`` events before ``ev``
+                self._emit(items, first, ev - payload)
+                items, first = [], ev
+                self.gap += payload
+                self.lost += payload
+                continue
+            items.append((kind, payload))
             if len(items) >= self.batch_events:
                 self._emit(items, first, ev + 1)
                 items, first = [], ev + 1
-            i += fc
-        end = evnos[n - 1] + 1
-        self._emit(items, first, end)
-        self.next = end
-        self.read += end - evnos[0]
-        if self._mark is not None and self._mark == end:
+        if events:
+            self._emit(items, first, events[-1][0] + 1)
+        if self._mark is not None and self._mark == self.emitted:
             self._queue_state()
-        return end - evnos[0]
 
     def _emit(self, items: list[tuple[int, Any]], first: int, end: int) -> None:
         if not items:
+            self.emitted = max(self.emitted, end)
             return
+        self.emitted = end
         gap = self.gap
         if gap:
             notice = codec.encode(GapNotice(exchange="", lost=gap, local_ts=time.time_ns()))
