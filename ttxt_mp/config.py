@@ -476,8 +476,14 @@ def _validate_bridges(cfg: Config, fail) -> None:
     from ttxt_mp.bus.url import check_url
 
     seen: set[str] = set()
+    urls: dict[str, int] = {}
     for i, b in enumerate(cfg.bridges):
         key = f"bridges[{i}]"
+        target = b.url.rstrip("/").removesuffix("/0")
+        if target in urls:  # both would write the same meta hash and state hashes
+            fail(f"{key}.url", f"bridges[{urls[target]}] already publishes to {b.url!r}: "
+                 "list every ring in one bridge per Redis")  # fmt: skip
+        urls[target] = i
         why = check_url(b.url, allow_password=False)
         if why:
             fail(f"{key}.url", why)

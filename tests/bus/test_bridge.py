@@ -140,6 +140,14 @@ def test_bad_bridge_config_one_line(toml, why):
     assert "\n" not in str(ei.value) and "pw@" not in str(ei.value)
 
 
+def test_two_bridges_to_one_redis_refused():
+    text = ('[engine]\nname = "e"\n[[connectors]]\nexchange = "binance"\nsymbols = ["BTC/USDT"]\n'
+            '[[bridges]]\nkind = "redis"\nurl = "redis://h:6379/0"\n'
+            '[[bridges]]\nkind = "redis"\nurl = "redis://h:6379"\nrings = ["private"]\nname = "b"\n')
+    with pytest.raises(ConfigError, match="bridges\\[0\\] already publishes"):
+        parse_config(text)
+
+
 def test_good_bridge_config():
     text = ('[engine]\nname = "e"\n[[connectors]]\nexchange = "binance"\nsymbols = ["BTC/USDT"]\n'
             '[[bridges]]\nkind = "redis"\nurl = "rediss://redis.example:6380/2"\n'
