@@ -11,10 +11,12 @@ remote book recovers right after the gap.
 State for late joiners: the tap asks the ring's producer for its state
 (:class:`ttxt_mp.join.StateRequest`, as the recorder does) at start, after a gap, after
 Redis came back and every ``state_interval`` while events flow. While it is pending the
-ring is not read further, so the served *watermark* (the producer's next event number)
-is never behind the tap; entries are cut exactly at the watermark and a :class:`StateMark`
-is queued between them: the writer records, as the state's ``_after``, the id of the
-last entry before the mark.
+ring is still read, but what is read is held (bounded) instead of buffered, so the served
+*watermark* (the producer's next event number) is never behind what was buffered; the
+held events are then cut exactly at the watermark and a :class:`StateMark` is queued
+between them: the writer records, as the state's ``_after``, the id of the last entry
+before the mark. Reading never pauses: on a ``block`` ring (private) a pause would make
+the connector wait.
 """
 
 from __future__ import annotations
