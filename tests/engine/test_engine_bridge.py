@@ -168,3 +168,36 @@ def test_unreachable_redis_bridge_down_retrying(make_engine):
         assert first.gap == 0 and up["lost"] == 0
         assert all(e.s == a.s + len(a.events) for a, e in zip(entries, entries[1:], strict=False))
         r.close()
+
+
+def test_redis_killed_under_a_running_engine(make_engine):
+    """Redis dies under a running engine: the bridge goes DOWN and buffers, the connectors
+    keep publishing, ``status`` answers at once; Redis back on the same port: the bridge
+    reconnects by itself and the new stream holds every event it buffered, in order."""
+    port = free_port()
+    with RedisServer(port=port) as srv:
+        eng = make_engine()
+        _with_bridge(eng, f"redis://127.0.0.1:{port}/0", "connect_timeout = 1.0\nsocket_timeout = 1.0")
+        eng.start()
+        eng.wait_child("bridge:redis0", lambda c: c["state"] == "UP" and c["events"] > 100, 30)
+        srv.kill()
+        down = eng.wait_child("bridge:redis0", lambda c: c["state"] == "DOWN", 30)
+        before = {x: eng.child(f"connector:{x}")["events"] for x in ("binance", "bybit")}
+        for x in ("binance", "bybit"):  # connectors unaffected while the bridge is down
+            eng.wait_child(f"connector:{x}", lambda c, x=x: c["state"] == "UP"
+                           and c["events"] > before[x] + 50, 30)  # fmt: skip
+        t0 = time.monotonic()
+        eng.status()
+        assert time.monotonic() - t0 < 2.0  # the engine never blocks on Redis
+        srv.start()
+        up = eng.wait_child("bridge:redis0", lambda c: c["state"] == "UP", 30)
+        assert up["pid"] == down["pid"] and up["restarts"] == 0 and up["lost"] == 0
+        r = redis.Redis.from_url(srv.url)
+        key = bf.ring_stream_key(eng.name, "binance-market")
+        deadline = time.monotonic() + 20
+        while r.xlen(key) < 2:
+            assert time.monotonic() < deadline, "nothing re-sent after the restart"
+            time.sleep(0.1)
+        entries = read_entries(r, key)
+        assert all(e.s == a.s + len(a.events) for a, e in zip(entries, entries[1:], strict=False))
+        r.close()
