@@ -72,6 +72,14 @@ def __getattr__(name: str):
         from ttxt_mp.backtest import results
 
         return getattr(results, name)
+    if name in ("RedisStreamQueue", "BusConnectionError"):
+        from ttxt_mp.bus import redis_queue
+
+        return getattr(redis_queue, name)
+    if name == "BusLayoutError":
+        from ttxt_mp.bus.format import BusLayoutError
+
+        return BusLayoutError
     raise AttributeError(f"module 'ttxt_mp' has no attribute {name!r}")
 
 __all__ = [
@@ -89,4 +97,5 @@ __all__ = [
     "Wallet", "register_event",
     "BacktestVenue", "FeeSchedule", "VenueRules",
     "Results", "ResultsBuilder", "Summary",
+    "RedisStreamQueue", "BusConnectionError", "BusLayoutError",
 ]  # fmt: skip

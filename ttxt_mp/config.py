@@ -200,6 +200,37 @@ class RecorderConfig(_Strict):
         return parse_mode(self.file_mode)
 
 
+class BridgeConfig(_Strict):
+    """``[[bridges]]``: publish the engine's rings to an external bus (docs/BUS.md)."""
+
+    kind: Literal["redis"]
+    url: str
+    """``redis://host:port/db``, or ``rediss://`` for TLS; no password in it."""
+    rings: list[str] = msgspec.field(default_factory=lambda: ["market"])
+    """Which rings of every connector: ``market``, and ``private`` on request."""
+    name: str = ""
+    password_env: str | None = None
+    """The environment variable holding the Redis password (never the password itself)."""
+    maxlen: PosInt = 100_000
+    """Entries each stream keeps (approximate trimming; an entry holds up to
+    ``batch_events`` events)."""
+    batch_events: PosInt = 512
+    """Events per stream entry at most."""
+    max_buffer_mb: PosFloat = 64.0
+    """Events held while Redis is slow or down; beyond it they are dropped, counted, and
+    announced by a GapNotice in the stream once Redis is back."""
+    state_interval: PosFloat = 1.0
+    """Seconds between two refreshes of the state hash (books for late joiners)."""
+    connect_timeout: PosFloat = 5.0
+    socket_timeout: PosFloat = 5.0
+    tls_ca_file: str | None = None
+    """With ``rediss://``: the CA certificate (PEM) the server's certificate must chain to
+    (default: the system's CAs); the server certificate is always verified."""
+
+    def id(self, index: int) -> str:
+        return self.name or f"redis{index}"
+
+
 class ClientConfig(_Strict):
     target: str
     name: str = ""
@@ -254,6 +285,7 @@ class Config(_Strict):
     rings: Rings = msgspec.field(default_factory=Rings)
     recorder: RecorderConfig = msgspec.field(default_factory=RecorderConfig)
     clients: list[ClientConfig] = []
+    bridges: list[BridgeConfig] = []
     events: EventsSection = msgspec.field(default_factory=EventsSection)
     source: str = ""
 
@@ -433,6 +465,51 @@ def _validate(cfg: Config, source: str) -> None:
         cfg.recorder.mode()
     except ValueError as e:
         fail("recorder.file_mode", str(e))
+    _validate_bridges(cfg, fail)
     for i, cl in enumerate(cfg.clients):
         if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", cl.target):
             fail(f"clients[{i}].target", f"expected 'package.module:ClassName', got {cl.target!r}")
+
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _validate_bridges(cfg: Config, fail) -> None:
+    import os
+
+    from ttxt_mp.bus.url import check_url
+
+    seen: set[str] = set()
+    urls: dict[str, int] = {}
+    for i, b in enumerate(cfg.bridges):
+        key = f"bridges[{i}]"
+        target = b.url.rstrip("/").removesuffix("/0")
+        if target in urls:  # both would write the same meta hash and state hashes
+            fail(f"{key}.url", f"bridges[{urls[target]}] already publishes to {b.url!r}: "
+                 "list every ring in one bridge per Redis")  # fmt: skip
+        urls[target] = i
+        why = check_url(b.url, allow_password=False)
+        if why:
+            fail(f"{key}.url", why)
+        if not b.rings:
+            fail(f"{key}.rings", "expected at least one of 'market', 'private'")
+        for j, r in enumerate(b.rings):
+            if r not in ("market", "private"):
+                fail(f"{key}.rings[{j}]", f"expected 'market' or 'private', got {r!r}")
+        if len(set(b.rings)) != len(b.rings):
+            fail(f"{key}.rings", "a ring is listed twice")
+        if b.tls_ca_file is not None:
+            if not os.path.isabs(b.tls_ca_file) and Path(cfg.source).is_file():
+                b.tls_ca_file = str(Path(cfg.source).resolve().parent / b.tls_ca_file)
+            if not b.url.startswith("rediss://"):
+                fail(f"{key}.tls_ca_file", "only with a rediss:// (TLS) url")
+            if not os.access(b.tls_ca_file, os.R_OK):
+                fail(f"{key}.tls_ca_file", f"cannot read {b.tls_ca_file!r}")
+        if b.password_env is not None and not ENV_NAME.match(b.password_env):
+            fail(f"{key}.password_env", "expected the NAME of an environment variable "
+                 "(letters, digits, '_'), not a password")  # fmt: skip
+        if not ENGINE_NAME.match(b.id(i)):
+            fail(f"{key}.name", f"expected 1-24 letters, digits or '_', got {b.id(i)!r}")
+        if b.id(i) in seen:
+            fail(f"{key}.name", f"bridge name {b.id(i)!r} is used twice; set distinct names")
+        seen.add(b.id(i))

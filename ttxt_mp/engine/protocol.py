@@ -20,7 +20,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import msgspec
 
@@ -45,6 +45,8 @@ class ChildReport(msgspec.Struct, kw_only=True):
     gaps: int = 0
     lost: int = 0
     message: str = ""
+    detail: dict[str, Any] = {}
+    """Role-specific figures shown by ``status`` (a bridge's lag, drops, URL redacted)."""
 
 
 class Reporter:

@@ -57,6 +57,10 @@ def render_status(st: dict[str, Any]) -> Group:
             f"{c['events']:,}", str(c["reconnects"]), str(c["gaps"]), str(c["restarts"]),
             note(c),
         )  # fmt: skip
+    parts = [head]
+    bridges = [c for c in st["children"] if c.get("role") == "bridge"]
+    if bridges:
+        parts.append(render_bridges(bridges))
     rings = Table(title="rings", title_justify="left")
     for col in ("ring", "policy", "capacity", "published", "fill", "consumers (pid: lag)"):
         rings.add_column(col)
@@ -64,4 +68,25 @@ def render_status(st: dict[str, Any]) -> Group:
         cons = ", ".join(_consumer(c) for c in r["consumers"]) or "-"
         rings.add_row(r["name"], r["policy"], f"{r['capacity']:,}", f"{r['published']:,}",
                       f"{r['fill']:.0%}", cons)  # fmt: skip
-    return Group(head, rings)
+    parts.append(rings)
+    return Group(*parts)
+
+
+def render_bridges(bridges: list[dict[str, Any]]) -> Table:
+    """A bridge's lag (events not yet in Redis, and the age of the oldest) and drops."""
+    t = Table(title="bridges", title_justify="left")
+    for col in ("bridge", "url", "state", "rings", "published", "lag (events)", "lag (ms)",
+                "dropped", "error"):  # fmt: skip
+        t.add_column(col, justify="right" if col in ("published", "dropped") or
+                     col.startswith("lag") else "left")  # fmt: skip
+    for c in bridges:
+        d = c.get("detail") or {}
+        state = c["state"]
+        err = str(d.get("last_error", "")) or (c.get("message", "") if state == "FAILED" else "")
+        t.add_row(c["name"].removeprefix("bridge:"), str(d.get("url", "-")),
+                  f"[{STYLES[state]}]{state}[/]" if state in STYLES else state,
+                  ", ".join(d.get("rings", [])) or "-", f"{int(d.get('published', 0)):,}",
+                  f"{int(d.get('lag_entries', 0)):,}", f"{float(d.get('lag_ms', 0)):,.0f}",
+                  f"{int(d.get('dropped', 0)):,}",
+                  err[:NOTE_WIDTH])  # fmt: skip
+    return t

@@ -86,7 +86,7 @@ class Child:
     """
 
     name: str
-    role: str  # connector | recorder | client
+    role: str  # connector | recorder | client | bridge
     argv: list[str]
     connector: str = ""
     venue: dict[str, Any] = field(default_factory=dict)
@@ -135,6 +135,7 @@ class Child:
             "events": self.counter("events"), "events_per_s": self.rate,
             "reconnects": self.counter("reconnects"), "gaps": self.counter("gaps"),
             "lost": self.counter("lost"), "message": message, **self.venue,
+            **({"detail": dict(self.report.get("detail") or {})} if self.role == "bridge" else {}),
         }  # fmt: skip
 
 
@@ -301,6 +302,9 @@ class Supervisor:
         ]  # fmt: skip
         if self.cfg.recorder.enabled:
             kids.append(Child("recorder", "recorder", py + ["ttxt_mp.storage.recorder", *common]))
+        for i, b in enumerate(self.cfg.bridges):
+            kids.append(Child(f"bridge:{b.id(i)}", "bridge",
+                              py + ["ttxt_mp.bus.bridge", *common, "--bridge", str(i)]))  # fmt: skip
         for i, cl in enumerate(self.cfg.clients):
             name = cl.name or f"client{i}"
             # Its own module, not ``-m ttxt_mp.client`` (whose __main__ copy of BaseClient
