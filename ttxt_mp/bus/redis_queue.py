@@ -28,7 +28,7 @@ import redis.asyncio as aioredis
 
 from ttxt_mp import codec
 from ttxt_mp.bus import format as bf
-from ttxt_mp.bus.url import check_url, redact_url, split_url
+from ttxt_mp.bus.url import BusConnectionError, check_url, redact_url, split_url
 from ttxt_mp.queues import IQueue, QueueEmpty
 
 __all__ = ["DEFAULT_MAXLEN", "RedisStreamQueue", "BusConnectionError"]
@@ -40,11 +40,6 @@ READ_COUNT = 256
 MAX_BLOCK_MS = 1000
 """A blocking read waits at most this long per XREAD (then reads again): the socket
 timeout stays short and a dead server is noticed."""
-
-
-class BusConnectionError(ConnectionError):
-    """Redis unreachable, refusing the password, or timing out; the URL in the message has
-    its password redacted."""
 
 
 def redis_kwargs(password: str | None, connect_timeout: float, socket_timeout: float,

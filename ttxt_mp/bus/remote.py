@@ -42,6 +42,7 @@ from typing import Any
 from ttxt_mp import codec
 from ttxt_mp.bus import format as fmt
 from ttxt_mp.bus.remote_url import PASSWORD_ENV, BusUrl, parse_bus_url
+from ttxt_mp.bus.url import BusConnectionError
 from ttxt_mp.events import GapNotice
 from ttxt_mp.join import STATE_TIMEOUT, STATEFUL
 from ttxt_mp.queues import IQueueConsumer, QueueEmpty
@@ -96,10 +97,6 @@ for i, k in ipairs(KEYS) do
 end
 return out
 """
-
-
-class BusConnectionError(ConnectionError):
-    """Redis is unreachable or refused us (the message names the URL, password masked)."""
 
 
 def parse_id(raw: bytes | str) -> tuple[int, int]:

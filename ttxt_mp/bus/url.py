@@ -10,17 +10,30 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from ttxt_mp.secrets import MASK, Secret
 
-__all__ = ["SCHEMES", "BusUrlError", "check_url", "password_from_env", "redact_url", "split_url"]
+__all__ = ["SCHEMES", "BusConnectionError", "BusUrlError", "check_url", "password_from_env", "redact_url", "split_url"]
 
 SCHEMES = ("redis", "rediss")
 
 
+class BusConnectionError(ConnectionError):
+    """Redis unreachable, refusing the password, or timing out; the URL in the message has
+    its password redacted (one class for the bridge, the queue and the remote reader)."""
+
+
 class BusUrlError(ValueError):
     """A Redis URL or password reference that cannot work; the message names no secret."""
+
+
+def _port_suffix(parts: SplitResult) -> str:
+    """``":<port>"`` as written (a bad port stays visible, for the error naming it)."""
+    hostport = parts.netloc.rpartition("@")[2]
+    if hostport.endswith("]") or ":" not in hostport:
+        return ""
+    return ":" + hostport.rpartition(":")[2]
 
 
 def redact_url(url: str) -> str:
@@ -35,7 +48,7 @@ def redact_url(url: str) -> str:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = f"{user}:{MASK}@{host}" + (f":{parts.port}" if parts.port else "")
+    netloc = f"{user}:{MASK}@{host}" + _port_suffix(parts)
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
@@ -51,7 +64,7 @@ def split_url(url: str) -> tuple[str, str | None]:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    netloc = (f"{user}@" if user else "") + host + (f":{parts.port}" if parts.port else "")
+    netloc = (f"{user}@" if user else "") + host + _port_suffix(parts)
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), pw
 
 
