@@ -133,8 +133,10 @@ def test_shipped_example_configs_are_valid():
     from ttxt_mp.engine.demo import demo_config_text
 
     root = Path(__file__).parent.parent / "examples"
-    for name in ("demo.toml", "binance.toml", "bybit.toml", "testnets.toml", "perpetuals.toml"):
-        cfg = load_config(root / name)
-        assert cfg.connectors, name
+    shipped = sorted(root.rglob("*.toml"))
+    assert len(shipped) >= 7, shipped  # demo, venues, testnets, perpetuals, bus, strategies
+    for path in shipped:
+        cfg = load_config(path)
+        assert cfg.connectors, path
     # examples/demo.toml is the packaged demo config pointed at `ttxt-mp sim --port 8765`
     assert (root / "demo.toml").read_text() == demo_config_text("127.0.0.1:8765")
