@@ -24,6 +24,7 @@ import posix_ipc
 from ttxt_mp import codec, trust
 from ttxt_mp.events import GapNotice
 from ttxt_mp.queues import QueueClosed, QueueEmpty
+from ttxt_mp.shm import cring
 from ttxt_mp.shm import layout as L
 from ttxt_mp.shm.errors import (
     ProducerDied,
@@ -97,6 +98,8 @@ class RingReader(_Mapped):
             self._geometry()
             self._init_consumer(spin_us, busy, wake_timeout)
             self._register(start)
+            if cring.active():  # the compiled hot path (cring.py); this class stays the reference
+                cring.compile_reader(self)
         except BaseException:
             self._unmap_quiet()
             raise

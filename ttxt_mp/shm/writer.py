@@ -24,8 +24,8 @@ import posix_ipc
 
 from ttxt_mp import codec, trust
 from ttxt_mp.queues import QueueClosed, QueueFull
+from ttxt_mp.shm import cring, limits
 from ttxt_mp.shm import layout as L
-from ttxt_mp.shm import limits
 from ttxt_mp.shm.errors import (
     EventTooLarge,
     RingExists,
@@ -269,6 +269,8 @@ class RingWriter(_Mapped):
         self._w24 = self._view(np.ndarray, (self._cap,), "<u8", data + 24, (ss,))
         self._payload_views: dict[int, np.ndarray] = {}  # record size -> V<size> slot view
         self._arange = np.arange(min(self._cap, 1 << 16), dtype=np.uint64)
+        if cring.active():  # the compiled hot path (cring.py); this class stays the reference
+            cring.compile_writer(self)
 
     # ------------------------------------------------------------------ encoding
     def _encoder(self, cls: type) -> tuple[int, Any, Any]:

@@ -1,0 +1,608 @@
+/*
+ * ttxt_mp._ccodec.WriterCore / ReaderCore: the ring's hot path in one C call per event
+ * (issue 11, second step). ttxt_mp/shm/cring.py attaches one core to a RingWriter or
+ * RingReader when the compiled codec is active; the Python ring stays the reference.
+ *
+ * A core does only the common case, byte for byte what writer.py / reader.py do:
+ *   put      reserve the slot (seq < limit), stamp (seq+1)|WRITING, encode the Struct
+ *            straight into the slot with the layout's Codec, fill the slot header, stamp
+ *            seq+1, publish head, wake check, heartbeat every 1024 puts;
+ *   put_raw  the same with already-encoded bytes;
+ *   poll     check the stamp, decode into the Struct, re-check the stamp, advance the
+ *            cursor (get = poll, then the Python get when nothing is ready);
+ *   fetch_raw  poll copying the payload instead of decoding it.
+ * Anything else -- a full block ring, a fragment, a lap, a gap, an encoder that is not
+ * a Codec (the pure codec selected), an input the codec hands to its pure twin, a closed
+ * ring -- calls the Python method the core replaces, with the same arguments, so every
+ * slow path and every error is the reference implementation's by construction.
+ *
+ * State: the hot counters (seq, evno, limit, beat, w0 of the writer; seq, evno of the
+ * reader) live here; the Python end reads and writes them through properties
+ * (cring.py), so its slow paths see and update the same values.
+ *
+ * Memory ordering: that of ttxt_mp/shm/ring.py (x86-64 TSO: stores leave in program
+ * order, loads are not reordered with loads). What the GIL and opaque calls gave the
+ * Python ring, compiler barriers give here: BARRIER() after the WRITING stamp (the
+ * payload stores stay after it), before the valid stamp and before head (they stay
+ * after the payload), and around the reader's copy/decode (its loads stay between the
+ * two stamp loads). Stamps, head and cursor are 8-byte aligned single stores/loads.
+ *
+ * Lifetime: a core holds a buffer export of the ring's mmap; cring.py calls detach()
+ * before unmapping, after which every call takes the Python path (QueueClosed).
+ */
+#include "_ccodec.h"
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define BARRIER() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+#define WRITING ((uint64_t)1 << 63)
+#define SLOT_HDR 32
+#define OFF_HEAD 128
+#define OFF_BEAT 136
+#define OFF_FLAGS 192
+#define BEAT_EVERY 1024
+
+static inline uint64_t ld64(const char *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED); }
+static inline void st64(char *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELAXED); }
+
+/* The geometry and mapping both ends share. */
+typedef struct {
+    Py_buffer view;
+    char *base;          /* NULL: detached (closed), every call takes the Python path */
+    Py_ssize_t len, data, ss, pcap;
+    uint64_t mask;
+} Map;
+
+static int map_init(Map *m, PyObject *mm, Py_ssize_t data, Py_ssize_t ss, Py_ssize_t cap)
+{
+    if (cap <= 0 || (cap & (cap - 1)) || ss <= SLOT_HDR || ss % 8 || data % 8) {
+        PyErr_SetString(PyExc_ValueError, "bad ring geometry");
+        return -1;
+    }
+    if (PyObject_GetBuffer(mm, &m->view, PyBUF_WRITABLE) < 0)
+        return -1;
+    if (data + cap * ss > m->view.len) {
+        PyBuffer_Release(&m->view);
+        PyErr_SetString(PyExc_ValueError, "ring geometry outside the mapping");
+        return -1;
+    }
+    m->base = m->view.buf;
+    m->len = m->view.len;
+    m->data = data;
+    m->ss = ss;
+    m->pcap = ss - SLOT_HDR;
+    m->mask = (uint64_t)cap - 1;
+    return 0;
+}
+
+static void map_release(Map *m)
+{
+    if (m->base != NULL) {
+        m->base = NULL;
+        PyBuffer_Release(&m->view);
+    }
+}
+
+/* The Codec behind a layout function `f` (a bound Codec method), or NULL: f is the pure
+   codec's (a Python function) and the caller takes the Python path. */
+static CodecObject *codec_of(PyObject *f)
+{
+    if (f == NULL || !PyCFunction_Check(f))
+        return NULL;
+    PyObject *self = PyCFunction_GET_SELF(f);
+    return self != NULL && Py_IS_TYPE(self, &ttxt_CodecType) ? (CodecObject *)self : NULL;
+}
+
+static PyObject *call_back(PyObject *f, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    return PyObject_Vectorcall(f, args, nargsf, kwnames);
+}
+
+/* ================================================================== writer */
+
+typedef struct {
+    PyObject_HEAD
+    Map m;
+    long long seq, evno, limit, beat;
+    unsigned long long w0;
+    int nwords;
+    PyObject *enc;       /* the writer's dict: type -> (kind, pack_into, size) */
+    PyObject *raw_kinds; /* the writer's set of kinds checked for put_raw */
+    PyObject *put_py, *put_raw_py, *put_many_py, *wake; /* the Python methods */
+} WriterCore;
+
+static int Writer_traverse(WriterCore *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->enc);
+    Py_VISIT(self->raw_kinds);
+    Py_VISIT(self->put_py);
+    Py_VISIT(self->put_raw_py);
+    Py_VISIT(self->put_many_py);
+    Py_VISIT(self->wake);
+    return 0;
+}
+
+static int Writer_clear(WriterCore *self)
+{
+    map_release(&self->m);
+    Py_CLEAR(self->enc);
+    Py_CLEAR(self->raw_kinds);
+    Py_CLEAR(self->put_py);
+    Py_CLEAR(self->put_raw_py);
+    Py_CLEAR(self->put_many_py);
+    Py_CLEAR(self->wake);
+    return 0;
+}
+
+static void Writer_dealloc(WriterCore *self)
+{
+    PyObject_GC_UnTrack(self);
+    Writer_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Writer_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"mm", "data", "slot_size", "capacity", "nwords", "enc",
+                             "raw_kinds", "put", "put_raw", "put_many", "wake", NULL};
+    PyObject *mm, *enc, *raw, *put, *put_raw, *put_many, *wake;
+    Py_ssize_t data, ss, cap;
+    int nwords;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OnnniO!O!OOOO", kwlist, &mm, &data, &ss,
+                                     &cap, &nwords, &PyDict_Type, &enc, &PySet_Type, &raw,
+                                     &put, &put_raw, &put_many, &wake))
+        return NULL;
+    WriterCore *self = (WriterCore *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    if (map_init(&self->m, mm, data, ss, cap) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->nwords = nwords;
+    self->beat = BEAT_EVERY;
+    self->enc = Py_NewRef(enc);
+    self->raw_kinds = Py_NewRef(raw);
+    self->put_py = Py_NewRef(put);
+    self->put_raw_py = Py_NewRef(put_raw);
+    self->put_many_py = Py_NewRef(put_many);
+    self->wake = Py_NewRef(wake);
+    return (PyObject *)self;
+}
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* what time.monotonic_ns() reads on Linux */
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The slot header of a single-slot event, stamp excluded (stored by the caller):
+   exactly SLOT_HEADER.pack_into's bytes 8..31 ("<QQHHH2xI4x", padding zero). */
+static inline void fill_header(char *slot, uint64_t evno, unsigned kind, uint32_t plen)
+{
+    uint16_t k16 = (uint16_t)kind, f0 = 0, f1 = 1;
+    memcpy(slot + 8, &evno, 8);
+    memcpy(slot + 16, &k16, 2);
+    memcpy(slot + 18, &f0, 2);
+    memcpy(slot + 20, &f1, 2);
+    memset(slot + 22, 0, 2);
+    memcpy(slot + 24, &plen, 4);
+    memset(slot + 28, 0, 4);
+}
+
+/* After the slot at `slot` holds sequence `seq` completely: stamp, head, wake check,
+   heartbeat. -1: waking raised. */
+static int commit(WriterCore *self, char *slot, uint64_t seq)
+{
+    char *base = self->m.base;
+    BARRIER();
+    st64(slot, seq + 1);
+    self->seq = (long long)seq + 1;
+    self->evno++;
+    BARRIER();
+    st64(base + OFF_HEAD, seq + 1);
+    BARRIER();
+    if (ld64(base + OFF_FLAGS) != self->w0 || self->nwords > 1) {
+        PyObject *r = PyObject_CallNoArgs(self->wake);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    if (--self->beat <= 0 && self->m.base != NULL) {
+        self->beat = BEAT_EVERY;
+        st64(self->m.base + OFF_BEAT, monotonic_ns());
+    }
+    return 0;
+}
+
+/* One event on the fast path: 1 done, 0 take the Python path, -1 error. */
+static int put_fast(WriterCore *self, PyObject *ev)
+{
+    char *base = self->m.base;
+    if (base == NULL || self->seq >= self->limit)
+        return 0;
+    PyObject *t = PyDict_GetItemWithError(self->enc, (PyObject *)Py_TYPE(ev));
+    if (t == NULL || !PyTuple_Check(t) || PyTuple_GET_SIZE(t) < 2) {
+        PyErr_Clear();
+        return 0;
+    }
+    CodecObject *c = codec_of(PyTuple_GET_ITEM(t, 1));
+    long kind = PyLong_AsLong(PyTuple_GET_ITEM(t, 0));
+    if (c == NULL || kind < 0 || kind > 0xFFFF) {
+        PyErr_Clear();
+        return 0;
+    }
+    uint64_t seq = (uint64_t)self->seq;
+    char *slot = base + self->m.data + (Py_ssize_t)(seq & self->m.mask) * self->m.ss;
+    st64(slot, (seq + 1) | WRITING);
+    BARRIER();
+    Py_ssize_t n;
+    /* Not encodable here (too large: fragments; an input for the pure codec): the
+       Python put writes this slot again, from its WRITING stamp on, as it always did. */
+    if (ttxt_encode_event(c, ev, slot + SLOT_HDR, self->m.pcap, &n) < 0)
+        return 0;
+    fill_header(slot, (uint64_t)self->evno, (unsigned)kind, (uint32_t)n);
+    return commit(self, slot, seq) < 0 ? -1 : 1;
+}
+
+static PyObject *Writer_put(WriterCore *self, PyObject *const *args, size_t nargsf,
+                            PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs >= 1 && kwnames == NULL) {
+        int r = put_fast(self, args[0]);
+        if (r > 0)
+            Py_RETURN_NONE;
+        if (r < 0)
+            return NULL;
+    }
+    return call_back(self->put_py, args, nargsf, kwnames);
+}
+
+static PyObject *Writer_put_many(WriterCore *self, PyObject *const *args, size_t nargsf,
+                                 PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 1 || kwnames != NULL || !(PyList_CheckExact(args[0]) || PyTuple_CheckExact(args[0])))
+        return call_back(self->put_many_py, args, nargsf, kwnames);
+    PyObject *seq = PySequence_Fast(args[0], "put_many");
+    if (seq == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *ev = PySequence_Fast_GET_ITEM(seq, i);
+        int r = put_fast(self, ev);
+        if (r < 0)
+            goto fail;
+        if (r == 0) {
+            PyObject *res = PyObject_CallOneArg(self->put_py, ev);
+            if (res == NULL)
+                goto fail;
+            Py_DECREF(res);
+        }
+    }
+    Py_DECREF(seq);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(seq);
+    return NULL;
+}
+
+static PyObject *Writer_put_raw(WriterCore *self, PyObject *const *args, size_t nargsf,
+                                PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    char *base = self->m.base;
+    if (nargs != 2 || kwnames != NULL || base == NULL || !PyLong_CheckExact(args[0])
+        || !PyBytes_CheckExact(args[1]) || self->seq >= self->limit)
+        goto py;
+    int has = PySet_Contains(self->raw_kinds, args[0]);
+    long kind = PyLong_AsLong(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[1]);
+    if (has != 1 || kind < 0 || kind > 0xFFFF || n > self->m.pcap) {
+        PyErr_Clear();
+        goto py;
+    }
+    uint64_t seq = (uint64_t)self->seq;
+    char *slot = base + self->m.data + (Py_ssize_t)(seq & self->m.mask) * self->m.ss;
+    st64(slot, (seq + 1) | WRITING);
+    BARRIER();
+    fill_header(slot, (uint64_t)self->evno, (unsigned)kind, (uint32_t)n);
+    memcpy(slot + SLOT_HDR, PyBytes_AS_STRING(args[1]), (size_t)n);
+    if (commit(self, slot, seq) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+py:
+    return call_back(self->put_raw_py, args, nargsf, kwnames);
+}
+
+static PyObject *Writer_detach(WriterCore *self, PyObject *Py_UNUSED(ignored))
+{
+    map_release(&self->m);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Writer_methods[] = {
+    {"put", (PyCFunction)(void (*)(void))Writer_put, METH_FASTCALL | METH_KEYWORDS,
+     "put(event, timeout=None): RingWriter.put in one call (its Python twin otherwise)."},
+    {"put_many", (PyCFunction)(void (*)(void))Writer_put_many, METH_FASTCALL | METH_KEYWORDS,
+     "put_many(list_or_tuple): put each event; anything else goes to RingWriter.put_many."},
+    {"put_raw", (PyCFunction)(void (*)(void))Writer_put_raw, METH_FASTCALL | METH_KEYWORDS,
+     "put_raw(kind, payload): one-slot bytes of a checked kind; else RingWriter.put_raw."},
+    {"detach", (PyCFunction)Writer_detach, METH_NOARGS,
+     "Release the mapping (before it is unmapped): every call takes the Python path."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef Writer_members[] = {
+    {"seq", T_LONGLONG, offsetof(WriterCore, seq), 0, "next sequence to write"},
+    {"evno", T_LONGLONG, offsetof(WriterCore, evno), 0, "next event number"},
+    {"limit", T_LONGLONG, offsetof(WriterCore, limit), 0, "first sequence not writable"},
+    {"beat", T_LONGLONG, offsetof(WriterCore, beat), 0, "puts until the next heartbeat"},
+    {"w0", T_ULONGLONG, offsetof(WriterCore, w0), 0, "sleep-flag word 0 at the last wake"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject WriterCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ttxt_mp._ccodec.WriterCore",
+    .tp_basicsize = sizeof(WriterCore),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The compiled hot path of one RingWriter (made by ttxt_mp.shm.cring).",
+    .tp_new = Writer_new,
+    .tp_dealloc = (destructor)Writer_dealloc,
+    .tp_traverse = (traverseproc)Writer_traverse,
+    .tp_clear = (inquiry)Writer_clear,
+    .tp_methods = Writer_methods,
+    .tp_members = Writer_members,
+};
+
+/* ================================================================== reader */
+
+typedef struct {
+    PyObject_HEAD
+    Map m;
+    long long seq, evno;
+    Py_ssize_t cursor;   /* byte offset of this consumer's cursor word */
+    PyObject *dec;       /* the reader's _Decoders: kind -> unpack_from */
+    PyObject *poll_py, *get_py, *raw_py; /* the Python methods */
+} ReaderCore;
+
+static int Reader_traverse(ReaderCore *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->dec);
+    Py_VISIT(self->poll_py);
+    Py_VISIT(self->get_py);
+    Py_VISIT(self->raw_py);
+    return 0;
+}
+
+static int Reader_clear(ReaderCore *self)
+{
+    map_release(&self->m);
+    Py_CLEAR(self->dec);
+    Py_CLEAR(self->poll_py);
+    Py_CLEAR(self->get_py);
+    Py_CLEAR(self->raw_py);
+    return 0;
+}
+
+static void Reader_dealloc(ReaderCore *self)
+{
+    PyObject_GC_UnTrack(self);
+    Reader_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *Reader_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"mm", "data", "slot_size", "capacity", "cursor", "dec",
+                             "poll", "get", "fetch_raw", NULL};
+    PyObject *mm, *dec, *poll, *get, *raw;
+    Py_ssize_t data, ss, cap, cursor;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OnnnnO!OOO", kwlist, &mm, &data, &ss, &cap,
+                                     &cursor, &PyDict_Type, &dec, &poll, &get, &raw))
+        return NULL;
+    ReaderCore *self = (ReaderCore *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    if (map_init(&self->m, mm, data, ss, cap) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    if (cursor < 0 || cursor % 8 || cursor + 8 > self->m.len) {
+        Py_DECREF(self);
+        PyErr_SetString(PyExc_ValueError, "cursor outside the mapping");
+        return NULL;
+    }
+    self->cursor = cursor;
+    self->dec = Py_NewRef(dec);
+    self->poll_py = Py_NewRef(poll);
+    self->get_py = Py_NewRef(get);
+    self->raw_py = Py_NewRef(raw);
+    return (PyObject *)self;
+}
+
+/* The slot of the next sequence when it holds a complete one-slot event with the
+   expected event number (its kind and plen in *kind, *plen); NULL otherwise, and *ready
+   = 0 when the slot is simply not written yet (nothing to read, no lap). */
+static inline char *next_slot(ReaderCore *self, unsigned *kind, uint32_t *plen, int *ready)
+{
+    char *base = self->m.base;
+    *ready = 1;
+    if (base == NULL)
+        return NULL;
+    uint64_t seq = (uint64_t)self->seq;
+    char *slot = base + self->m.data + (Py_ssize_t)(seq & self->m.mask) * self->m.ss;
+    uint64_t st = ld64(slot);
+    BARRIER();
+    if (st != seq + 1) {
+        long long written = (long long)(st & ~WRITING) - 1;
+        *ready = written > (long long)seq; /* a lap: the Python path relocates */
+        return NULL;
+    }
+    uint64_t evno;
+    uint16_t k16, fcnt;
+    memcpy(&evno, slot + 8, 8);
+    memcpy(&k16, slot + 16, 2);
+    memcpy(&fcnt, slot + 20, 2);
+    memcpy(plen, slot + 24, 4);
+    if (fcnt != 1 || evno != (uint64_t)self->evno)
+        return NULL;
+    *kind = k16;
+    return slot;
+}
+
+/* The slot still holds sequence seq: advance the cursor past it (1), or 0 (torn). */
+static inline int finish(ReaderCore *self, char *slot)
+{
+    uint64_t seq = (uint64_t)self->seq;
+    BARRIER();
+    if (ld64(slot) != seq + 1)
+        return 0;
+    self->seq++;
+    self->evno++;
+    BARRIER();
+    st64(self->m.base + self->cursor, seq + 1);
+    return 1;
+}
+
+/* The next event, decoded; or NULL: *py = 1 take the Python path, 0 nothing ready. */
+static PyObject *poll_fast(ReaderCore *self, int *py)
+{
+    unsigned kind;
+    uint32_t plen;
+    int ready;
+    char *slot = next_slot(self, &kind, &plen, &ready);
+    *py = 1;
+    if (slot == NULL) {
+        *py = ready;
+        return NULL;
+    }
+    PyObject *k = PyLong_FromUnsignedLong(kind);
+    if (k == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *f = PyDict_GetItemWithError(self->dec, k); /* no __missing__: Python fills it */
+    Py_DECREF(k);
+    CodecObject *c = codec_of(f);
+    if (c == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_ssize_t off = slot + SLOT_HDR - self->m.base, n;
+    /* the whole mapping past the slot header, as the Python reader passes it */
+    PyObject *ev = ttxt_decode_struct(c, slot + SLOT_HDR, self->m.len - off, &n);
+    if (ev == NULL) { /* the pure codec's case, or a constructor error: Python redoes it */
+        PyErr_Clear();
+        return NULL;
+    }
+    if (!finish(self, slot)) {
+        Py_DECREF(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+static PyObject *Reader_poll(ReaderCore *self, PyObject *Py_UNUSED(ignored))
+{
+    int py;
+    PyObject *ev = poll_fast(self, &py);
+    if (ev != NULL)
+        return ev;
+    if (!py)
+        Py_RETURN_NONE;
+    return PyObject_CallNoArgs(self->poll_py);
+}
+
+static PyObject *Reader_get(ReaderCore *self, PyObject *const *args, size_t nargsf,
+                            PyObject *kwnames)
+{
+    int py;
+    PyObject *ev = poll_fast(self, &py);
+    if (ev != NULL)
+        return ev;
+    return call_back(self->get_py, args, nargsf, kwnames);
+}
+
+static PyObject *Reader_fetch_raw(ReaderCore *self, PyObject *Py_UNUSED(ignored))
+{
+    unsigned kind;
+    uint32_t plen;
+    int ready;
+    char *slot = next_slot(self, &kind, &plen, &ready);
+    if (slot == NULL) {
+        if (!ready)
+            Py_RETURN_NONE;
+        return PyObject_CallNoArgs(self->raw_py);
+    }
+    if (plen > self->m.pcap)
+        return PyObject_CallNoArgs(self->raw_py);
+    PyObject *b = PyBytes_FromStringAndSize(slot + SLOT_HDR, plen);
+    if (b == NULL)
+        return NULL;
+    if (!finish(self, slot)) {
+        Py_DECREF(b);
+        return PyObject_CallNoArgs(self->raw_py);
+    }
+    PyObject *k = PyLong_FromUnsignedLong(kind);
+    if (k == NULL) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    PyObject *res = PyTuple_Pack(2, k, b);
+    Py_DECREF(k);
+    Py_DECREF(b);
+    return res;
+}
+
+static PyObject *Reader_detach(ReaderCore *self, PyObject *Py_UNUSED(ignored))
+{
+    map_release(&self->m);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Reader_methods[] = {
+    {"poll", (PyCFunction)Reader_poll, METH_NOARGS,
+     "RingReader._poll in one call: the next event or None (its Python twin otherwise)."},
+    {"get", (PyCFunction)(void (*)(void))Reader_get, METH_FASTCALL | METH_KEYWORDS,
+     "get(timeout=None): the next ready event, else RingReader.get (waits)."},
+    {"fetch_raw", (PyCFunction)Reader_fetch_raw, METH_NOARGS,
+     "RingReader._fetch_raw in one call: (kind, payload bytes) or None."},
+    {"detach", (PyCFunction)Reader_detach, METH_NOARGS,
+     "Release the mapping (before it is unmapped): every call takes the Python path."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef Reader_members[] = {
+    {"seq", T_LONGLONG, offsetof(ReaderCore, seq), 0, "next sequence to read"},
+    {"evno", T_LONGLONG, offsetof(ReaderCore, evno), 0, "event number expected next"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject ReaderCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ttxt_mp._ccodec.ReaderCore",
+    .tp_basicsize = sizeof(ReaderCore),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The compiled hot path of one RingReader (made by ttxt_mp.shm.cring).",
+    .tp_new = Reader_new,
+    .tp_dealloc = (destructor)Reader_dealloc,
+    .tp_traverse = (traverseproc)Reader_traverse,
+    .tp_clear = (inquiry)Reader_clear,
+    .tp_methods = Reader_methods,
+    .tp_members = Reader_members,
+};
+
+int ttxt_ring_add_types(PyObject *m)
+{
+    if (PyType_Ready(&WriterCoreType) < 0 || PyType_Ready(&ReaderCoreType) < 0)
+        return -1;
+    if (PyModule_AddObjectRef(m, "WriterCore", (PyObject *)&WriterCoreType) < 0
+        || PyModule_AddObjectRef(m, "ReaderCore", (PyObject *)&ReaderCoreType) < 0)
+        return -1;
+    return 0;
+}
