@@ -107,6 +107,7 @@ typedef struct {
     Map m;
     long long seq, evno, limit, beat;
     unsigned long long w0;
+    Py_ssize_t slow;     /* events handed to the Python path (tests: valid ones make none) */
     int nwords;
     PyObject *enc;       /* the writer's dict: type -> (kind, pack_into, size) */
     PyObject *raw_kinds; /* the writer's set of kinds checked for put_raw */
@@ -259,6 +260,7 @@ static PyObject *Writer_put(WriterCore *self, PyObject *const *args, size_t narg
         if (r < 0)
             return NULL;
     }
+    self->slow++;
     return call_back(self->put_py, args, nargsf, kwnames);
 }
 
@@ -277,6 +279,7 @@ static PyObject *Writer_put_many(WriterCore *self, PyObject *const *args, size_t
         if (r < 0)
             goto fail;
         if (r == 0) {
+            self->slow++;
             PyObject *res = PyObject_CallOneArg(self->put_py, ev);
             if (res == NULL)
                 goto fail;
@@ -315,6 +318,7 @@ static PyObject *Writer_put_raw(WriterCore *self, PyObject *const *args, size_t 
         return NULL;
     Py_RETURN_NONE;
 py:
+    self->slow++;
     return call_back(self->put_raw_py, args, nargsf, kwnames);
 }
 
@@ -342,6 +346,7 @@ static PyMemberDef Writer_members[] = {
     {"limit", T_LONGLONG, offsetof(WriterCore, limit), 0, "first sequence not writable"},
     {"beat", T_LONGLONG, offsetof(WriterCore, beat), 0, "puts until the next heartbeat"},
     {"w0", T_ULONGLONG, offsetof(WriterCore, w0), 0, "sleep-flag word 0 at the last wake"},
+    {"slow", T_PYSSIZET, offsetof(WriterCore, slow), READONLY, "calls that took the Python path"},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -365,6 +370,7 @@ typedef struct {
     PyObject_HEAD
     Map m;
     long long seq, evno;
+    Py_ssize_t slow;     /* calls handed to the Python path with an event waiting */
     Py_ssize_t cursor;   /* byte offset of this consumer's cursor word */
     PyObject *dec;       /* the reader's _Decoders: kind -> unpack_from */
     PyObject *poll_py, *get_py, *raw_py; /* the Python methods */
@@ -515,6 +521,7 @@ static PyObject *Reader_poll(ReaderCore *self, PyObject *Py_UNUSED(ignored))
         return ev;
     if (!py)
         Py_RETURN_NONE;
+    self->slow++;
     return PyObject_CallNoArgs(self->poll_py);
 }
 
@@ -525,6 +532,7 @@ static PyObject *Reader_get(ReaderCore *self, PyObject *const *args, size_t narg
     PyObject *ev = poll_fast(self, &py);
     if (ev != NULL)
         return ev;
+    self->slow += py;
     return call_back(self->get_py, args, nargsf, kwnames);
 }
 
@@ -537,15 +545,19 @@ static PyObject *Reader_fetch_raw(ReaderCore *self, PyObject *Py_UNUSED(ignored)
     if (slot == NULL) {
         if (!ready)
             Py_RETURN_NONE;
+        self->slow++;
         return PyObject_CallNoArgs(self->raw_py);
     }
-    if (plen > self->m.pcap)
+    if (plen > self->m.pcap) {
+        self->slow++;
         return PyObject_CallNoArgs(self->raw_py);
+    }
     PyObject *b = PyBytes_FromStringAndSize(slot + SLOT_HDR, plen);
     if (b == NULL)
         return NULL;
     if (!finish(self, slot)) {
         Py_DECREF(b);
+        self->slow++;
         return PyObject_CallNoArgs(self->raw_py);
     }
     PyObject *k = PyLong_FromUnsignedLong(kind);
@@ -580,6 +592,7 @@ static PyMethodDef Reader_methods[] = {
 static PyMemberDef Reader_members[] = {
     {"seq", T_LONGLONG, offsetof(ReaderCore, seq), 0, "next sequence to read"},
     {"evno", T_LONGLONG, offsetof(ReaderCore, evno), 0, "event number expected next"},
+    {"slow", T_PYSSIZET, offsetof(ReaderCore, slow), READONLY, "calls that took the Python path"},
     {NULL, 0, 0, 0, NULL},
 };
 
