@@ -26,6 +26,9 @@ _READER_STATE = {"_seq": "seq", "_evno": "evno"}
 _WRITER_METHODS = ("put", "put_many", "put_raw")
 _READER_METHODS = {"get": "get", "_poll": "poll", "_fetch_raw": "fetch_raw"}
 _classes: dict[type, type] = {}
+enabled = True
+"""False: ring ends made from now on stay pure Python even with the C codec (benchmarks
+compare the Python ring driving the C codec with the compiled ends)."""
 
 
 def available() -> bool:
@@ -35,7 +38,7 @@ def available() -> bool:
 
 def active() -> bool:
     """Ring ends made now get a compiled core (the C codec is the selected one)."""
-    return available() and codec_c.IMPLEMENTATION == "c"
+    return enabled and available() and codec_c.IMPLEMENTATION == "c"
 
 
 def _core_property(field: str) -> property:
