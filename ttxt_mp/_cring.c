@@ -26,6 +26,8 @@
  * payload stores stay after it), before the valid stamp and before head (they stay
  * after the payload), and around the reader's copy/decode (its loads stay between the
  * two stamp loads). Stamps, head and cursor are 8-byte aligned single stores/loads.
+ * The one store->load pair (head, then the sleep flags) gets a full fence (mfence), the
+ * producer's half of the sleep protocol's Dekker pair.
  *
  * Lifetime: a core holds a buffer export of the ring's mmap; cring.py calls detach()
  * before unmapping, after which every call takes the Python path (QueueClosed).
@@ -205,7 +207,8 @@ static int commit(WriterCore *self, char *slot, uint64_t seq)
     self->evno++;
     BARRIER();
     st64(base + OFF_HEAD, seq + 1);
-    BARRIER();
+    /* head before the flag load: the producer's half of the Dekker pair (ring.py) */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (ld64(base + OFF_FLAGS) != self->w0 || self->nwords > 1) {
         PyObject *r = PyObject_CallNoArgs(self->wake);
         if (r == NULL)

@@ -57,13 +57,13 @@ from ttxt_mp.shm.ring import (
     _HEAD,
     _HS,
     _RETRY,
-    _SETTLE,
     _SH_UNPACK,
     _UNW,
     _Decoders,
     _layout_hash,
     _Mapped,
     _open_existing,
+    adapt_spin,
     check_header_owner,
     log,
 )
@@ -172,6 +172,7 @@ class RingReader(_Mapped):
     def _init_consumer(self, spin_us: float, busy: bool, wake_timeout: float) -> None:
         self._dec = _Decoders()
         self._spin = spin_us / 1e6
+        self._spin_now = self._spin  # the adaptive budget (_adapt)
         self._busy = busy
         self._wake_timeout = wake_timeout
         self._tok = 0
@@ -507,7 +508,7 @@ class RingReader(_Mapped):
             return got
         now = time.monotonic()
         deadline = None if timeout is None else now + timeout
-        spin_end = now + (1e9 if self._busy else self._spin)
+        spin_end = now + (1e9 if self._busy else self._spin_now)
         if deadline is not None:
             spin_end = min(spin_end, deadline)
         clock = time.monotonic
@@ -515,6 +516,7 @@ class RingReader(_Mapped):
         while True:  # spin
             got = fetch()
             if got is not None:
+                self._adapt(True)
                 return got
             k += 1
             if not k & 63:
@@ -528,6 +530,7 @@ class RingReader(_Mapped):
                         return got
         try:
             got = self._announce_sleep(fetch)
+            self._adapt(got is not None)
             while got is None:
                 got = self._check_end(fetch)
                 if got is not None:
@@ -549,19 +552,47 @@ class RingReader(_Mapped):
         finally:
             self._mv[self._flag] = 0
 
+    def _adapt(self, hit: bool) -> None:
+        """Spin less when waits end asleep, more when they end spinning (adapt_spin)."""
+        self._spin_now = adapt_spin(self._spin_now, self._spin, hit)
+
     def _announce_sleep(self, fetch) -> Any:
-        """Flag this consumer asleep with a new token, then keep looking for ``_SETTLE``
-        seconds before the caller blocks (module docstring: the store-load race)."""
-        self._tok = self._tok % 255 + 1
-        self._mv[self._flag] = self._tok
+        """Flag this consumer asleep with a new token, fence, look once more before the
+        caller blocks (module docstring: the producer fences too, so one look suffices)."""
+        self.arm_sleep()
         _FENCE.acquire()  # a locked instruction: our flag store is now globally visible
         _FENCE.release()
-        clock = time.monotonic
-        end = clock() + _SETTLE
-        while True:
-            got = fetch()
-            if got is not None or clock() >= end:
-                return got
+        return fetch()
+
+    # ------------------------------------------------------------------ wait sets
+    # A caller serving several rings from one thread (ttxt_mp.waitset) uses these:
+    # poll_event each, arm_sleep all, one fence, poll_event each once more, then block
+    # on every wake_fd together; disarm_sleep all afterwards.
+    def poll_event(self) -> Any:
+        """The next event or None, never waiting; QueueClosed once closed and drained."""
+        ev = self._poll()
+        return ev if ev is not None else self._check_end(self._poll)
+
+    def wake_fd(self) -> int:
+        """The wake-up FIFO the producer writes to once this consumer is armed."""
+        return self._fifo_fd
+
+    def arm_sleep(self) -> None:
+        """Flag this consumer asleep with a new token (the caller fences, then looks)."""
+        self._tok = self._tok % 255 + 1
+        self._mv[self._flag] = self._tok
+
+    def disarm_sleep(self) -> None:
+        if not self._closed:
+            self._mv[self._flag] = 0
+
+    def drain_wakeups(self) -> None:
+        self._drain_fifo()
+
+    def check_alive(self) -> Any:
+        """After a wait with no wake-up: an event that came meanwhile, or None; raises
+        ProducerDied if the producer (and keeper) died and everything was read."""
+        return self._check_producer(self._poll)
 
     def _drain_fifo(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -575,13 +606,15 @@ class RingReader(_Mapped):
         if got is not None:
             return got
         loop = asyncio.get_running_loop()
-        spin_end = time.monotonic() + self._spin
+        spin_end = time.monotonic() + self._spin_now
         while time.monotonic() < spin_end:
             got = fetch()
             if got is not None:
+                self._adapt(True)
                 return got
         try:
             got = self._announce_sleep(fetch)
+            self._adapt(got is not None)
             while got is None:
                 got = self._check_end(fetch)
                 if got is not None:

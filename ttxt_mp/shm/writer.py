@@ -313,6 +313,8 @@ class RingWriter(_Mapped):
         self._seq = seq + 1
         self._evno = evno + 1
         Q[_HEAD] = seq + 1
+        _FENCE.acquire()  # head before the flag load (ring.py: sleeping)
+        _FENCE.release()
         if Q[self._fq] != self._w0 or self._nwords > 1:
             self._wake_sleepers()
         self._beat -= 1
@@ -361,6 +363,8 @@ class RingWriter(_Mapped):
         self._seq = seq + nslots
         self._evno += 1
         Q[_HEAD] = seq + nslots
+        _FENCE.acquire()  # head before the flag load (ring.py: sleeping)
+        _FENCE.release()
         if Q[self._fq] != self._w0 or self._nwords > 1:
             self._wake_sleepers()
         self._beat -= 1
@@ -582,7 +586,10 @@ class RingWriter(_Mapped):
     # ------------------------------------------------------------------ wakeups
     def _wake_sleepers(self, force: bool = False) -> None:
         """Write one byte to the FIFO of each consumer that flagged itself asleep since
-        its last wakeup (the flag byte is a token that changes on every sleep)."""
+        its last wakeup (the flag byte is a token that changes on every sleep). Callers
+        that did not fence since storing head are the batch paths: fence here."""
+        _FENCE.acquire()
+        _FENCE.release()
         Q = self._Q
         for w in range(self._nwords):
             cur = Q[self._fq + w]
