@@ -164,10 +164,10 @@ def instructions(event: str, impl: str, n: int) -> int:
     return int(re.search(r"Collected : (\d+)", out).group(1))
 
 
-def callgrind(ring: bool, n: int) -> None:
+def callgrind(ring: bool, n: int, only: str | None) -> None:
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed")
-    impls = IMPLS if ring else IMPLS[:3]
+    impls = [i for i in (IMPLS if ring else IMPLS[:3]) if only is None or i in only.split(",")]
     print(f"instructions per event (callgrind, {n} vs {5 * n} events per cell)")
     print("| event | " + " | ".join(impls) + " |")
     print("|---|" + "---|" * len(impls))
@@ -182,6 +182,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20_000, help="events per cell and repetition")
     ap.add_argument("--ring", action="store_true", help="also ShmQueue put+get, pure vs C")
     ap.add_argument("--callgrind", action="store_true", help="count instructions instead")
+    ap.add_argument("--cells", help="with --callgrind: comma-separated cells (default all)")
     ap.add_argument("--loop", nargs=2, metavar=("EVENT", "IMPL"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if not codec_c.AVAILABLE:
@@ -191,7 +192,7 @@ def main() -> None:
         run_cell(event, a.loop[1], [EVENTS[event](i) for i in range(POOL)], a.n)
         return
     if a.callgrind:
-        return callgrind(a.ring, min(a.n, 2000))
+        return callgrind(a.ring, min(a.n, 2000), a.cells)
     pools = {name: [make(i) for i in range(POOL)] for name, make in EVENTS.items()}
     cells = [(e, impl) for e in EVENTS for impl in (IMPLS if a.ring else IMPLS[:3])]
     times: dict[tuple[str, str], list[float]] = {c: [] for c in cells}

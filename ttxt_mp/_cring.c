@@ -325,6 +325,57 @@ py:
     return call_back(self->put_raw_py, args, nargsf, kwnames);
 }
 
+/* put_rows(kind, rows) -> count: records of a C-contiguous 2-D buffer (n rows of `size`
+   bytes, size <= the slot payload), one slot each, as many as the limit allows; head is
+   published once at the end, then the wake check and a heartbeat (as _put_records). The
+   caller (cring.py) checked the kind and reserves room when fewer than n were written. */
+static PyObject *Writer_put_rows(WriterCore *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    long kind;
+    Py_buffer b;
+    char *base = self->m.base;
+    if (nargs != 2 || base == NULL) {
+        PyErr_SetString(PyExc_TypeError, "put_rows(kind, rows) on an attached core");
+        return NULL;
+    }
+    if ((kind = PyLong_AsLong(args[0])) == -1 && PyErr_Occurred())
+        return NULL;
+    if (PyObject_GetBuffer(args[1], &b, PyBUF_C_CONTIGUOUS | PyBUF_ND) < 0)
+        return NULL;
+    Py_ssize_t n = b.ndim == 2 ? b.shape[0] : -1, size = b.ndim == 2 ? b.shape[1] : -1;
+    if (n < 0 || size > self->m.pcap || b.itemsize != 1 || kind < 0 || kind > 0xFFFF) {
+        PyBuffer_Release(&b);
+        PyErr_SetString(PyExc_ValueError, "put_rows: 2-D uint8 rows that fit one slot");
+        return NULL;
+    }
+    Py_ssize_t done = 0;
+    uint64_t seq = (uint64_t)self->seq, evno = (uint64_t)self->evno;
+    while (done < n && (long long)seq < self->limit) {
+        char *slot = base + self->m.data + (Py_ssize_t)(seq & self->m.mask) * self->m.ss;
+        st64(slot, (seq + 1) | WRITING);
+        BARRIER();
+        fill_header(slot, evno, (unsigned)kind, (uint32_t)size);
+        memcpy(slot + SLOT_HDR, (char *)b.buf + done * size, (size_t)size);
+        BARRIER();
+        st64(slot, seq + 1);
+        seq++, evno++, done++;
+    }
+    PyBuffer_Release(&b);
+    self->seq = (long long)seq;
+    self->evno = (long long)evno;
+    BARRIER();
+    st64(base + OFF_HEAD, seq);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* head before the flag load (ring.py) */
+    PyObject *r = PyObject_CallNoArgs(self->wake);
+    if (r == NULL)
+        return NULL;
+    Py_DECREF(r);
+    self->beat = BEAT_EVERY;
+    if (self->m.base != NULL)
+        st64(self->m.base + OFF_BEAT, monotonic_ns());
+    return PyLong_FromSsize_t(done);
+}
+
 static PyObject *Writer_detach(WriterCore *self, PyObject *Py_UNUSED(ignored))
 {
     map_release(&self->m);
@@ -338,6 +389,8 @@ static PyMethodDef Writer_methods[] = {
      "put_many(list_or_tuple): put each event; anything else goes to RingWriter.put_many."},
     {"put_raw", (PyCFunction)(void (*)(void))Writer_put_raw, METH_FASTCALL | METH_KEYWORDS,
      "put_raw(kind, payload): one-slot bytes of a checked kind; else RingWriter.put_raw."},
+    {"put_rows", (PyCFunction)(void (*)(void))Writer_put_rows, METH_FASTCALL,
+     "put_rows(kind, rows) -> records written (up to the block limit)."},
     {"detach", (PyCFunction)Writer_detach, METH_NOARGS,
      "Release the mapping (before it is unmapped): every call takes the Python path."},
     {NULL, NULL, 0, NULL},
@@ -574,6 +627,60 @@ static PyObject *Reader_fetch_raw(ReaderCore *self, PyObject *Py_UNUSED(ignored)
     return res;
 }
 
+/* read_batch(max_n) -> bytearray of whole slots | None (nothing to read) | False (the
+   Python path: a lap, a gap, a fragment at either end). Up to max_n slots from the
+   cursor, never past head nor the ring's end; the first slot's stamp checked before and
+   after the copy (the producer overwrites in sequence order, see ring.py). */
+static PyObject *Reader_read_batch(ReaderCore *self, PyObject *arg)
+{
+    char *base = self->m.base;
+    Py_ssize_t max_n = PyLong_AsSsize_t(arg);
+    if (max_n == -1 && PyErr_Occurred())
+        return NULL;
+    if (base == NULL || max_n < 1)
+        Py_RETURN_FALSE;
+    uint64_t seq = (uint64_t)self->seq, head = ld64(base + OFF_HEAD);
+    BARRIER();
+    if (head <= seq)
+        Py_RETURN_NONE;
+    Py_ssize_t ss = self->m.ss;
+    uint64_t i0 = seq & self->m.mask, cap = self->m.mask + 1;
+    Py_ssize_t n = (Py_ssize_t)(head - seq);
+    if ((uint64_t)n > cap - i0)
+        n = (Py_ssize_t)(cap - i0);
+    if (n > max_n)
+        n = max_n;
+    char *first = base + self->m.data + (Py_ssize_t)i0 * ss;
+    if (ld64(first) != seq + 1)
+        Py_RETURN_FALSE;
+    BARRIER();
+    PyObject *out = PyByteArray_FromStringAndSize(first, n * ss);
+    if (out == NULL)
+        return NULL;
+    BARRIER();
+    if (ld64(first) != seq + 1) {
+        Py_DECREF(out);
+        Py_RETURN_FALSE;
+    }
+    const char *buf = PyByteArray_AS_STRING(out), *last = buf + (n - 1) * ss;
+    uint64_t evno0, evno1;
+    uint16_t fidx0, fidx1, fcnt1;
+    memcpy(&evno0, buf + 8, 8);
+    memcpy(&fidx0, buf + 18, 2);
+    memcpy(&evno1, last + 8, 8);
+    memcpy(&fidx1, last + 18, 2);
+    memcpy(&fcnt1, last + 20, 2);
+    if (fidx0 != 0 || fidx1 + 1 != fcnt1 || evno0 != (uint64_t)self->evno) {
+        Py_DECREF(out);
+        Py_RETURN_FALSE;
+    }
+    self->seq = (long long)(seq + (uint64_t)n);
+    self->evno = (long long)evno1 + 1;
+    BARRIER();
+    st64(base + self->cursor, seq + (uint64_t)n);
+    return out;
+}
+
 static PyObject *Reader_detach(ReaderCore *self, PyObject *Py_UNUSED(ignored))
 {
     map_release(&self->m);
@@ -587,6 +694,8 @@ static PyMethodDef Reader_methods[] = {
      "get(timeout=None): the next ready event, else RingReader.get (waits)."},
     {"fetch_raw", (PyCFunction)Reader_fetch_raw, METH_NOARGS,
      "RingReader._fetch_raw in one call: (kind, payload bytes) or None."},
+    {"read_batch", (PyCFunction)Reader_read_batch, METH_O,
+     "read_batch(max_n): whole slots as a bytearray, None (nothing), False (Python path)."},
     {"detach", (PyCFunction)Reader_detach, METH_NOARGS,
      "Release the mapping (before it is unmapped): every call takes the Python path."},
     {NULL, NULL, 0, NULL},

@@ -7,6 +7,7 @@ test (test_shm_model.py) runs against both too. Skipped without the extension.""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from codec_strategies import KINDS, any_event, shape
 from hypothesis import HealthCheck, given, settings
@@ -78,13 +79,20 @@ def test_the_c_end_is_selected_with_the_c_codec_and_takes_no_python_path(names):
         assert c.get_raw(timeout=5) == (kind, pure_bytes(evs[0]))
         assert (p._core.slow, c._core.slow) == warm  # every call stayed in C
         assert (p.head, p.events_published, c.cursor, c.last_evno) == (203, 203, 203, 202)
+        rows = np.frombuffer(pure_bytes(evs[1]) * 50, np.uint8).reshape(50, -1)
+        p.put_many(rows, kind=kind)
+        recs = c.get_batch(64)
+        assert isinstance(recs.base.obj, bytearray)  # copied by the core, seen without a copy
+        assert len(recs) == 50 and set(recs["kind"]) == {kind} and set(recs["fcnt"]) == {1}
+        assert (recs["payload"][:, : rows.shape[1]] == rows).all()
+        assert list(recs["evno"]) == list(range(203, 253)) and c.cursor == 253
     with create("pure", names()) as p, ShmQueue.attach(p.name) as c:
         assert "_core" not in vars(p) and "_core" not in vars(c)
 
 
 @pytest.mark.parametrize("slot_size", [96, 256])
 @FUZZ
-@given(ops=st.lists(st.tuples(any_event, st.sampled_from(["put", "many", "raw"])),
+@given(ops=st.lists(st.tuples(any_event, st.sampled_from(["put", "many", "raw", "rows"])),
                     min_size=1, max_size=40))  # fmt: skip
 def test_both_ends_write_identical_slots(names, slot_size, ops):
     """Small rings: laps, wrap-around and (96-byte slots) fragments in most examples."""
@@ -96,8 +104,11 @@ def test_both_ends_write_identical_slots(names, slot_size, ops):
                 q.put(ev)
             elif how == "many":
                 q.put_many([ev, ev])
-            else:
+            elif how == "raw":
                 q.put_raw(codec.kind_of(type(ev)), pure_bytes(ev))
+            else:  # numpy rows: two records of this event
+                rows = np.frombuffer(pure_bytes(ev) * 2, np.uint8).reshape(2, -1)
+                q.put_many(rows, kind=codec.kind_of(type(ev)))
     try:
         c, p = rings["c"], rings["pure"]
         assert "_core" in vars(c) and "_core" not in vars(p)
@@ -125,6 +136,28 @@ def test_each_end_reads_the_others_writes(names, writer, reader, events):
     want = [codec.layout_for(type(e)).pure_unpack_from(pure_bytes(e), 0)[0] for e in events]
     assert [shape(g) for g in got] == [shape(w) for w in want]
     assert raw == [(codec.kind_of(type(e)), pure_bytes(e)) for e in events]
+
+
+@pytest.mark.parametrize("writer", IMPLS)
+@FUZZ
+@given(events=st.lists(any_event, min_size=1, max_size=30), max_n=st.integers(1, 40))
+def test_batches_of_both_readers_hold_the_same_records(names, writer, events, max_n):
+    """get_batch of a C reader and of a pure one: the same slot records, batch by batch
+    (laps on the 16-slot ring, fragments of the 96-byte slots, events never split)."""
+    with create(writer, names(), capacity=16, slot_size=96, kinds=KINDS) as p:
+        readers = {i: attach(i, p.name, start="oldest") for i in IMPLS}
+        try:
+            for ev in events:
+                p.put(ev)
+                got = {i: r.get_batch(max_n) for i, r in readers.items()}
+                assert got["c"].dtype == got["pure"].dtype and len(got["c"]) == len(got["pure"])
+                for f in got["c"].dtype.names:  # every field (numpy leaves padding undefined)
+                    assert np.array_equal(got["c"][f], got["pure"][f]), f
+                assert readers["c"].lost == readers["pure"].lost
+                assert readers["c"].cursor == readers["pure"].cursor
+        finally:
+            for r in readers.values():
+                r.close()
 
 
 @pytest.mark.parametrize("impl", IMPLS)

@@ -5,7 +5,9 @@ extension is built and ``TTXT_MP_PURE`` is unset), every ring end made in this p
 gets a core: ``put``, ``put_many`` (of a list), ``put_raw``, ``get``, ``_poll`` and
 ``_fetch_raw`` become the core's methods, one C call each for the common case (slot
 reserved, seqlock stamps, encode/decode straight into/out of the slot, head, wake check),
-and the core calls the Python method it replaces for everything else. writer.py and
+and the core calls the Python method it replaces for everything else; ``put_many`` of
+numpy rows and ``get_batch`` copy slots in C (one call per batch, no numpy call per
+chunk). writer.py and
 reader.py stay the reference: the same bytes, the same memory ordering (see _cring.c).
 
 The hot counters move into the core; the end's class is switched to a subclass whose
@@ -16,6 +18,8 @@ paths (fragments, block waits, laps, gaps) keep working on the same state.
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from ttxt_mp import codec_c
 
@@ -51,6 +55,36 @@ def _core_property(field: str) -> property:
     return property(get, set_, doc=f"The core's ``{field}`` (see ttxt_mp.shm.cring).")
 
 
+def _ready_batch(self, max_n: int) -> np.ndarray | None:
+    """RingReader._ready_batch: whole slots copied by the core into one bytearray, seen
+    as slot records without a copy; laps, gaps and split events take the Python path."""
+    got = self._core.read_batch(max_n)
+    if got is False:
+        return type(self).__mro__[1]._ready_batch(self, max_n)
+    return None if got is None else np.frombuffer(got, self._slots.dtype)
+
+
+def _put_records(self, kind: int, arr: np.ndarray, timeout: float | None) -> None:
+    """RingWriter._put_records: the core copies the rows slot by slot (no numpy call per
+    chunk); records needing fragments, and the checks, stay on the Python path."""
+    base = type(self).__mro__[1]
+    rows = arr if arr.ndim == 2 and arr.dtype == np.uint8 and arr.flags.c_contiguous else None
+    if self._closed or rows is None or rows.shape[1] > self._pcap:
+        return base._put_records(self, kind, arr, timeout)
+    if kind not in self._raw_kinds:
+        self._check_kind(kind)
+        self._raw_kinds.add(kind)
+    done, n = 0, len(rows)
+    while True:
+        done += self._core.put_rows(kind, rows[done:])
+        if done >= n:
+            return
+        self._reserve(1, timeout)
+
+
+_EXTRA = {"_ready_batch": _ready_batch, "_put_records": _put_records}
+
+
 def _compiled_class(cls: type, state: dict[str, str], methods: Any) -> type:
     """``cls`` with its hot state in the core; cached per class."""
     sub = _classes.get(cls)
@@ -68,6 +102,7 @@ def _compiled_class(cls: type, state: dict[str, str], methods: Any) -> type:
     ns: dict[str, Any] = {k: _core_property(v) for k, v in state.items()}
     ns.update(_unmap=_unmap, __module__=cls.__module__, __qualname__=cls.__qualname__,
               __doc__=cls.__doc__)  # fmt: skip
+    ns.update({k: f for k, f in _EXTRA.items() if hasattr(cls, k)})
     sub = _classes[cls] = type(cls.__name__, (cls,), ns)
     return sub
 
