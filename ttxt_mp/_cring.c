@@ -87,6 +87,27 @@ static void map_release(Map *m)
     }
 }
 
+/* Room for n bytes in a growing scratch buffer; -1 with MemoryError. */
+static int scratch_reserve(char **buf, Py_ssize_t *len, Py_ssize_t n)
+{
+    if (n <= *len)
+        return 0;
+    Py_ssize_t want = n > 2 * *len ? n : 2 * *len;
+    char *p = PyMem_Realloc(*buf, (size_t)want);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *buf = p;
+    *len = want;
+    return 0;
+}
+
+static inline char *slot_at(const Map *m, uint64_t seq)
+{
+    return m->base + m->data + (Py_ssize_t)(seq & m->mask) * m->ss;
+}
+
 /* The Codec behind a layout function `f` (a bound Codec method), or NULL: f is the pure
    codec's (a Python function) and the caller takes the Python path. */
 static CodecObject *codec_of(PyObject *f)
@@ -110,6 +131,8 @@ typedef struct {
     long long seq, evno, limit, beat;
     unsigned long long w0;
     Py_ssize_t slow;     /* events handed to the Python path (tests: valid ones make none) */
+    char *scratch;       /* an event needing fragments is encoded here first */
+    Py_ssize_t scratch_len;
     int nwords;
     PyObject *enc;       /* the writer's dict: type -> (kind, pack_into, size) */
     PyObject *raw_kinds; /* the writer's set of kinds checked for put_raw */
@@ -130,6 +153,9 @@ static int Writer_traverse(WriterCore *self, visitproc visit, void *arg)
 static int Writer_clear(WriterCore *self)
 {
     map_release(&self->m);
+    PyMem_Free(self->scratch);
+    self->scratch = NULL;
+    self->scratch_len = 0;
     Py_CLEAR(self->enc);
     Py_CLEAR(self->raw_kinds);
     Py_CLEAR(self->put_py);
@@ -182,11 +208,12 @@ static uint64_t monotonic_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The slot header of a single-slot event, stamp excluded (stored by the caller):
-   exactly SLOT_HEADER.pack_into's bytes 8..31 ("<QQHHH2xI4x", padding zero). */
-static inline void fill_header(char *slot, uint64_t evno, unsigned kind, uint32_t plen)
+/* A slot header, stamp excluded (stored by the caller): exactly SLOT_HEADER.pack_into's
+   bytes 8..31 ("<QQHHH2xI4x", padding zero). */
+static inline void fill_header(char *slot, uint64_t evno, unsigned kind, unsigned fidx,
+                               unsigned fcnt, uint32_t plen)
 {
-    uint16_t k16 = (uint16_t)kind, f0 = 0, f1 = 1;
+    uint16_t k16 = (uint16_t)kind, f0 = (uint16_t)fidx, f1 = (uint16_t)fcnt;
     memcpy(slot + 8, &evno, 8);
     memcpy(slot + 16, &k16, 2);
     memcpy(slot + 18, &f0, 2);
@@ -196,17 +223,15 @@ static inline void fill_header(char *slot, uint64_t evno, unsigned kind, uint32_
     memset(slot + 28, 0, 4);
 }
 
-/* After the slot at `slot` holds sequence `seq` completely: stamp, head, wake check,
-   heartbeat. -1: waking raised. */
-static int commit(WriterCore *self, char *slot, uint64_t seq)
+/* After the slots up to `next` (exclusive) hold one more event, stamped valid: head,
+   wake check, heartbeat. -1: waking raised. */
+static int publish(WriterCore *self, uint64_t next)
 {
     char *base = self->m.base;
-    BARRIER();
-    st64(slot, seq + 1);
-    self->seq = (long long)seq + 1;
+    self->seq = (long long)next;
     self->evno++;
     BARRIER();
-    st64(base + OFF_HEAD, seq + 1);
+    st64(base + OFF_HEAD, next);
     /* head before the flag load: the producer's half of the Dekker pair (ring.py) */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (ld64(base + OFF_FLAGS) != self->w0 || self->nwords > 1) {
@@ -220,6 +245,37 @@ static int commit(WriterCore *self, char *slot, uint64_t seq)
         st64(self->m.base + OFF_BEAT, monotonic_ns());
     }
     return 0;
+}
+
+/* An event of n > payload bytes in consecutive slots (RingWriter._write_frags): every
+   fragment stamped WRITING, filled, then stamped valid from the last to the first (ring.py:
+   fragment 0 valid implies all complete). 1 done, 0 the Python path (too large for the
+   ring, no room under the block limit), -1 error. */
+static int put_frags(WriterCore *self, CodecObject *c, PyObject *ev, unsigned kind, Py_ssize_t n)
+{
+    Py_ssize_t pcap = self->m.pcap, nfrag = (n + pcap - 1) / pcap, m;
+    uint64_t seq = (uint64_t)self->seq, evno = (uint64_t)self->evno;
+    if (nfrag > 0xFFFF || (uint64_t)nfrag > self->m.mask + 1
+        || (long long)seq + nfrag > self->limit)
+        return 0;
+    if (scratch_reserve(&self->scratch, &self->scratch_len, n) < 0)
+        return -1;
+    if (ttxt_encode_event(c, ev, self->scratch, n, &m) < 0 || m != n)
+        return 0;
+    for (Py_ssize_t k = 0; k < nfrag; k++)
+        st64(slot_at(&self->m, seq + k), (seq + k + 1) | WRITING);
+    BARRIER();
+    for (Py_ssize_t k = 0; k < nfrag; k++) {
+        char *slot = slot_at(&self->m, seq + k);
+        Py_ssize_t len = n - k * pcap < pcap ? n - k * pcap : pcap;
+        fill_header(slot, evno, kind, (unsigned)k, (unsigned)nfrag, (uint32_t)len);
+        memcpy(slot + SLOT_HDR, self->scratch + k * pcap, (size_t)len);
+    }
+    for (Py_ssize_t k = nfrag - 1; k >= 0; k--) {
+        BARRIER();
+        st64(slot_at(&self->m, seq + k), seq + k + 1);
+    }
+    return publish(self, seq + (uint64_t)nfrag) < 0 ? -1 : 1;
 }
 
 /* One event on the fast path: 1 done, 0 take the Python path, -1 error. */
@@ -244,12 +300,17 @@ static int put_fast(WriterCore *self, PyObject *ev)
     st64(slot, (seq + 1) | WRITING);
     BARRIER();
     Py_ssize_t n;
-    /* Not encodable here (too large: fragments; an input for the pure codec): the
-       Python put writes this slot again, from its WRITING stamp on, as it always did. */
-    if (ttxt_encode_event(c, ev, slot + SLOT_HDR, self->m.pcap, &n) < 0)
-        return 0;
-    fill_header(slot, (uint64_t)self->evno, (unsigned)kind, (uint32_t)n);
-    return commit(self, slot, seq) < 0 ? -1 : 1;
+    /* Not encodable here (an input for the pure codec, or too large: fragments): the
+       slot is written again, from its WRITING stamp on, as the Python put always did. */
+    if (ttxt_encode_event(c, ev, slot + SLOT_HDR, self->m.pcap, &n) < 0) {
+        if (ttxt_encode_event(c, ev, NULL, 0, &n) < 0 || n <= self->m.pcap)
+            return 0;
+        return put_frags(self, c, ev, (unsigned)kind, n);
+    }
+    fill_header(slot, (uint64_t)self->evno, (unsigned)kind, 0, 1, (uint32_t)n);
+    BARRIER();
+    st64(slot, seq + 1);
+    return publish(self, seq + 1) < 0 ? -1 : 1;
 }
 
 static PyObject *Writer_put(WriterCore *self, PyObject *const *args, size_t nargsf,
@@ -315,9 +376,11 @@ static PyObject *Writer_put_raw(WriterCore *self, PyObject *const *args, size_t 
     char *slot = base + self->m.data + (Py_ssize_t)(seq & self->m.mask) * self->m.ss;
     st64(slot, (seq + 1) | WRITING);
     BARRIER();
-    fill_header(slot, (uint64_t)self->evno, (unsigned)kind, (uint32_t)n);
+    fill_header(slot, (uint64_t)self->evno, (unsigned)kind, 0, 1, (uint32_t)n);
     memcpy(slot + SLOT_HDR, PyBytes_AS_STRING(args[1]), (size_t)n);
-    if (commit(self, slot, seq) < 0)
+    BARRIER();
+    st64(slot, seq + 1);
+    if (publish(self, seq + 1) < 0)
         return NULL;
     Py_RETURN_NONE;
 py:
@@ -354,7 +417,7 @@ static PyObject *Writer_put_rows(WriterCore *self, PyObject *const *args, Py_ssi
         char *slot = base + self->m.data + (Py_ssize_t)(seq & self->m.mask) * self->m.ss;
         st64(slot, (seq + 1) | WRITING);
         BARRIER();
-        fill_header(slot, evno, (unsigned)kind, (uint32_t)size);
+        fill_header(slot, evno, (unsigned)kind, 0, 1, (uint32_t)size);
         memcpy(slot + SLOT_HDR, (char *)b.buf + done * size, (size_t)size);
         BARRIER();
         st64(slot, seq + 1);
@@ -427,6 +490,8 @@ typedef struct {
     Map m;
     long long seq, evno;
     Py_ssize_t slow;     /* calls handed to the Python path with an event waiting */
+    char *scratch;       /* the fragments of an event, gathered */
+    Py_ssize_t scratch_len;
     Py_ssize_t cursor;   /* byte offset of this consumer's cursor word */
     PyObject *dec;       /* the reader's _Decoders: kind -> unpack_from */
     PyObject *poll_py, *get_py, *raw_py; /* the Python methods */
@@ -444,6 +509,9 @@ static int Reader_traverse(ReaderCore *self, visitproc visit, void *arg)
 static int Reader_clear(ReaderCore *self)
 {
     map_release(&self->m);
+    PyMem_Free(self->scratch);
+    self->scratch = NULL;
+    self->scratch_len = 0;
     Py_CLEAR(self->dec);
     Py_CLEAR(self->poll_py);
     Py_CLEAR(self->get_py);
@@ -487,17 +555,20 @@ static PyObject *Reader_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     return (PyObject *)self;
 }
 
-/* The slot of the next sequence when it holds a complete one-slot event with the
-   expected event number (its kind and plen in *kind, *plen); NULL otherwise, and *ready
-   = 0 when the slot is simply not written yet (nothing to read, no lap). */
-static inline char *next_slot(ReaderCore *self, unsigned *kind, uint32_t *plen, int *ready)
+/* The next event's payload when the next sequence starts a complete event with the
+   expected event number: a pointer into its slot (one slot) or into the gathered
+   fragments (several), its bytes in *len, its kind and slot count in *kind, *nslots.
+   NULL otherwise, with *ready = 0 when the slot is simply not written yet (nothing to
+   read, no lap), 1 for the Python path (laps, gaps, a torn header, no memory). */
+static const char *next_event(ReaderCore *self, unsigned *kind, Py_ssize_t *len,
+                              uint16_t *nslots, int *ready)
 {
     char *base = self->m.base;
     *ready = 1;
     if (base == NULL)
         return NULL;
     uint64_t seq = (uint64_t)self->seq;
-    char *slot = base + self->m.data + (Py_ssize_t)(seq & self->m.mask) * self->m.ss;
+    char *slot = slot_at(&self->m, seq);
     uint64_t st = ld64(slot);
     BARRIER();
     if (st != seq + 1) {
@@ -506,28 +577,51 @@ static inline char *next_slot(ReaderCore *self, unsigned *kind, uint32_t *plen, 
         return NULL;
     }
     uint64_t evno;
-    uint16_t k16, fcnt;
+    uint16_t k16, fidx, fcnt;
+    uint32_t plen;
     memcpy(&evno, slot + 8, 8);
     memcpy(&k16, slot + 16, 2);
+    memcpy(&fidx, slot + 18, 2);
     memcpy(&fcnt, slot + 20, 2);
-    memcpy(plen, slot + 24, 4);
-    if (fcnt != 1 || evno != (uint64_t)self->evno)
+    memcpy(&plen, slot + 24, 4);
+    Py_ssize_t pcap = self->m.pcap;
+    if (fidx != 0 || fcnt == 0 || evno != (uint64_t)self->evno || plen > pcap
+        || (uint64_t)fcnt > self->m.mask + 1)
         return NULL;
     *kind = k16;
-    return slot;
+    *nslots = fcnt;
+    if (fcnt == 1) {
+        *len = plen;
+        return slot + SLOT_HDR;
+    }
+    /* fragment 0 valid: every fragment is complete (stamped last to first) */
+    memcpy(&plen, slot_at(&self->m, seq + fcnt - 1) + 24, 4);
+    if (plen > pcap)
+        return NULL; /* torn: the stamp check of the Python path rejects it */
+    Py_ssize_t total = (fcnt - 1) * pcap + plen;
+    if (scratch_reserve(&self->scratch, &self->scratch_len, total) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    for (uint16_t k = 0; k < fcnt; k++) {
+        Py_ssize_t n = total - k * pcap < pcap ? total - k * pcap : pcap;
+        memcpy(self->scratch + k * pcap, slot_at(&self->m, seq + k) + SLOT_HDR, (size_t)n);
+    }
+    *len = total;
+    return self->scratch;
 }
 
-/* The slot still holds sequence seq: advance the cursor past it (1), or 0 (torn). */
-static inline int finish(ReaderCore *self, char *slot)
+/* The first slot still holds sequence seq: advance the cursor past the event (1), or 0. */
+static inline int finish(ReaderCore *self, uint16_t nslots)
 {
     uint64_t seq = (uint64_t)self->seq;
     BARRIER();
-    if (ld64(slot) != seq + 1)
+    if (ld64(slot_at(&self->m, seq)) != seq + 1)
         return 0;
-    self->seq++;
+    self->seq += nslots;
     self->evno++;
     BARRIER();
-    st64(self->m.base + self->cursor, seq + 1);
+    st64(self->m.base + self->cursor, seq + nslots);
     return 1;
 }
 
@@ -535,11 +629,12 @@ static inline int finish(ReaderCore *self, char *slot)
 static PyObject *poll_fast(ReaderCore *self, int *py)
 {
     unsigned kind;
-    uint32_t plen;
+    Py_ssize_t len;
+    uint16_t nslots;
     int ready;
-    char *slot = next_slot(self, &kind, &plen, &ready);
+    const char *p = next_event(self, &kind, &len, &nslots, &ready);
     *py = 1;
-    if (slot == NULL) {
+    if (p == NULL) {
         *py = ready;
         return NULL;
     }
@@ -555,14 +650,16 @@ static PyObject *poll_fast(ReaderCore *self, int *py)
         PyErr_Clear();
         return NULL;
     }
-    Py_ssize_t off = slot + SLOT_HDR - self->m.base, n;
-    /* the whole mapping past the slot header, as the Python reader passes it */
-    PyObject *ev = ttxt_decode_struct(c, slot + SLOT_HDR, self->m.len - off, &n);
+    Py_ssize_t n;
+    /* one slot: the mapping past the slot header, as the Python reader passes it */
+    if (nslots == 1)
+        len = self->m.len - (p - self->m.base);
+    PyObject *ev = ttxt_decode_struct(c, p, len, &n);
     if (ev == NULL) { /* the pure codec's case, or a constructor error: Python redoes it */
         PyErr_Clear();
         return NULL;
     }
-    if (!finish(self, slot)) {
+    if (!finish(self, nslots)) {
         Py_DECREF(ev);
         return NULL;
     }
@@ -595,23 +692,20 @@ static PyObject *Reader_get(ReaderCore *self, PyObject *const *args, size_t narg
 static PyObject *Reader_fetch_raw(ReaderCore *self, PyObject *Py_UNUSED(ignored))
 {
     unsigned kind;
-    uint32_t plen;
+    Py_ssize_t len;
+    uint16_t nslots;
     int ready;
-    char *slot = next_slot(self, &kind, &plen, &ready);
-    if (slot == NULL) {
+    const char *p = next_event(self, &kind, &len, &nslots, &ready);
+    if (p == NULL) {
         if (!ready)
             Py_RETURN_NONE;
         self->slow++;
         return PyObject_CallNoArgs(self->raw_py);
     }
-    if (plen > self->m.pcap) {
-        self->slow++;
-        return PyObject_CallNoArgs(self->raw_py);
-    }
-    PyObject *b = PyBytes_FromStringAndSize(slot + SLOT_HDR, plen);
+    PyObject *b = PyBytes_FromStringAndSize(p, len);
     if (b == NULL)
         return NULL;
-    if (!finish(self, slot)) {
+    if (!finish(self, nslots)) {
         Py_DECREF(b);
         self->slow++;
         return PyObject_CallNoArgs(self->raw_py);

@@ -38,6 +38,11 @@ def restore_implementation():
     codec_c.set_implementation(before)
 
 
+BOOK = Orderbook(exchange="x", symbol="A/B", is_snapshot=True, first_update_id=7,
+                 bids=tuple((float(i), 1.0) for i in range(40)), asks=())  # fmt: skip
+BOOK_KIND = codec.kind_of(Orderbook)
+
+
 def trade(i: int) -> MarketTrades:
     return MarketTrades(exchange="x", symbol="A/B", exch_ts=i,
                         trades=(Trade(str(i), 1.0 + i, 2.0, Side.SELL, i),))  # fmt: skip
@@ -77,15 +82,24 @@ def test_the_c_end_is_selected_with_the_c_codec_and_takes_no_python_path(names):
             assert [c.get(timeout=5) for _ in range(20)] == evs[k : k + 20]
         p.put_raw(kind, pure_bytes(evs[0]))
         assert c.get_raw(timeout=5) == (kind, pure_bytes(evs[0]))
+        p.put(trade(-2), timeout=1)  # a keyword argument: the Python path (counted)
+        assert c.get(timeout=5) == trade(-2)
+        assert (p._core.slow, c._core.slow) == (warm[0] + 1, warm[1])
+        p.put(BOOK)  # 4 fragments; the first of its class: looked up on the Python path
+        assert c.get(timeout=5) == BOOK
+        warm = (p._core.slow, c._core.slow)
+        p.put(BOOK)
+        p.put(BOOK)
+        assert c.get(timeout=5) == BOOK and c.get_raw(timeout=5) == (BOOK_KIND, pure_bytes(BOOK))
         assert (p._core.slow, c._core.slow) == warm  # every call stayed in C
-        assert (p.head, p.events_published, c.cursor, c.last_evno) == (203, 203, 203, 202)
+        assert (p.head, p.events_published, c.cursor, c.last_evno) == (216, 207, 216, 206)  # books: 4 slots
         rows = np.frombuffer(pure_bytes(evs[1]) * 50, np.uint8).reshape(50, -1)
         p.put_many(rows, kind=kind)
-        recs = c.get_batch(64)
-        assert isinstance(recs.base.obj, bytearray)  # copied by the core, seen without a copy
-        assert len(recs) == 50 and set(recs["kind"]) == {kind} and set(recs["fcnt"]) == {1}
-        assert (recs["payload"][:, : rows.shape[1]] == rows).all()
-        assert list(recs["evno"]) == list(range(203, 253)) and c.cursor == 253
+        assert isinstance(c.get_batch(1).base.obj, bytearray)  # copied by the core, no copy
+        recs = np.concatenate([c.get_batch(64), c.get_batch(64)])  # the 2nd after the wrap
+        assert len(recs) == 49 and set(recs["kind"]) == {kind} and set(recs["fcnt"]) == {1}
+        assert (recs["payload"][:, : rows.shape[1]] == rows[1:]).all()
+        assert list(recs["evno"]) == list(range(208, 257)) and c.cursor == 266
     with create("pure", names()) as p, ShmQueue.attach(p.name) as c:
         assert "_core" not in vars(p) and "_core" not in vars(c)
 
@@ -163,8 +177,7 @@ def test_batches_of_both_readers_hold_the_same_records(names, writer, events, ma
 @pytest.mark.parametrize("impl", IMPLS)
 def test_laps_and_fragments_through_the_compiled_end(names, impl):
     """A lapped C reader gets the exact GapNotice, a fragmented book comes back whole."""
-    book = Orderbook(exchange="x", symbol="A/B", is_snapshot=True, first_update_id=7,
-                     bids=tuple((float(i), 1.0) for i in range(40)), asks=())  # fmt: skip
+    book = BOOK
     with create(impl, names(), capacity=16, slot_size=256) as p:  # a trade: 1 slot
         with attach("c", p.name) as c:
             for i in range(40):
