@@ -492,6 +492,8 @@ typedef struct {
     Py_ssize_t slow;     /* calls handed to the Python path with an event waiting */
     char *scratch;       /* the fragments of an event, gathered */
     Py_ssize_t scratch_len;
+    uint8_t *accept;     /* bitmap of the kinds to decode (NULL: all); others are skipped */
+    Py_ssize_t skipped;  /* events skipped undecoded */
     Py_ssize_t cursor;   /* byte offset of this consumer's cursor word */
     PyObject *dec;       /* the reader's _Decoders: kind -> unpack_from */
     PyObject *poll_py, *get_py, *raw_py; /* the Python methods */
@@ -512,6 +514,8 @@ static int Reader_clear(ReaderCore *self)
     PyMem_Free(self->scratch);
     self->scratch = NULL;
     self->scratch_len = 0;
+    PyMem_Free(self->accept);
+    self->accept = NULL;
     Py_CLEAR(self->dec);
     Py_CLEAR(self->poll_py);
     Py_CLEAR(self->get_py);
@@ -625,18 +629,29 @@ static inline int finish(ReaderCore *self, uint16_t nslots)
     return 1;
 }
 
-/* The next event, decoded; or NULL: *py = 1 take the Python path, 0 nothing ready. */
+#define MAX_SKIP 4096 /* then the Python path decodes one (the caller's filter drops it) */
+
+/* The next event, decoded; or NULL: *py = 1 take the Python path, 0 nothing ready.
+   Events of kinds outside `accept` are passed over without decoding. */
 static PyObject *poll_fast(ReaderCore *self, int *py)
 {
     unsigned kind;
     Py_ssize_t len;
     uint16_t nslots;
     int ready;
-    const char *p = next_event(self, &kind, &len, &nslots, &ready);
-    *py = 1;
-    if (p == NULL) {
-        *py = ready;
-        return NULL;
+    const char *p;
+    for (int skips = 0;; skips++) {
+        p = next_event(self, &kind, &len, &nslots, &ready);
+        *py = 1;
+        if (p == NULL) {
+            *py = ready;
+            return NULL;
+        }
+        if (self->accept == NULL || (self->accept[kind >> 3] >> (kind & 7)) & 1)
+            break;
+        if (skips == MAX_SKIP || !finish(self, nslots))
+            return NULL;
+        self->skipped++;
     }
     PyObject *k = PyLong_FromUnsignedLong(kind);
     if (k == NULL) {
@@ -775,6 +790,42 @@ static PyObject *Reader_read_batch(ReaderCore *self, PyObject *arg)
     return out;
 }
 
+/* set_kinds(None | iterable of kinds): decode only these kinds from now on. */
+static PyObject *Reader_set_kinds(ReaderCore *self, PyObject *kinds)
+{
+    if (kinds == Py_None) {
+        PyMem_Free(self->accept);
+        self->accept = NULL;
+        Py_RETURN_NONE;
+    }
+    uint8_t *bits = PyMem_Calloc(8192, 1);
+    if (bits == NULL)
+        return PyErr_NoMemory();
+    PyObject *it = PyObject_GetIter(kinds), *k;
+    if (it == NULL) {
+        PyMem_Free(bits);
+        return NULL;
+    }
+    while ((k = PyIter_Next(it)) != NULL) {
+        long v = PyLong_AsLong(k);
+        Py_DECREF(k);
+        if (v < 0 || v > 0xFFFF) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_ValueError, "event kinds are 0..65535, got %ld", v);
+            break;
+        }
+        bits[v >> 3] |= (uint8_t)(1u << (v & 7));
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        PyMem_Free(bits);
+        return NULL;
+    }
+    PyMem_Free(self->accept);
+    self->accept = bits;
+    Py_RETURN_NONE;
+}
+
 static PyObject *Reader_detach(ReaderCore *self, PyObject *Py_UNUSED(ignored))
 {
     map_release(&self->m);
@@ -788,6 +839,8 @@ static PyMethodDef Reader_methods[] = {
      "get(timeout=None): the next ready event, else RingReader.get (waits)."},
     {"fetch_raw", (PyCFunction)Reader_fetch_raw, METH_NOARGS,
      "RingReader._fetch_raw in one call: (kind, payload bytes) or None."},
+    {"set_kinds", (PyCFunction)Reader_set_kinds, METH_O,
+     "set_kinds(None | kinds): decode only these kinds; others are passed over undecoded."},
     {"read_batch", (PyCFunction)Reader_read_batch, METH_O,
      "read_batch(max_n): whole slots as a bytearray, None (nothing), False (Python path)."},
     {"detach", (PyCFunction)Reader_detach, METH_NOARGS,
@@ -799,6 +852,7 @@ static PyMemberDef Reader_members[] = {
     {"seq", T_LONGLONG, offsetof(ReaderCore, seq), 0, "next sequence to read"},
     {"evno", T_LONGLONG, offsetof(ReaderCore, evno), 0, "event number expected next"},
     {"slow", T_PYSSIZET, offsetof(ReaderCore, slow), READONLY, "calls that took the Python path"},
+    {"skipped", T_PYSSIZET, offsetof(ReaderCore, skipped), READONLY, "events passed over undecoded"},
     {NULL, 0, 0, 0, NULL},
 };
 

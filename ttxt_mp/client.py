@@ -132,6 +132,14 @@ class Feed(IQueueConsumer):
         self.sources = sources
         self.filter = flt or EventFilter()
         self._spin_us = spin_us
+        if self.filter.kinds is not None:  # rings pass other kinds over undecoded
+            from ttxt_mp import codec
+
+            ids = {codec.kind_of(k) for k in self.filter.kinds}
+            for src in sources:
+                prefer = getattr(type(src), "prefer_kinds", None)
+                if prefer is not None:
+                    prefer(src, ids)
         self._waitset: WaitSet | None = None
         self._live = len(sources)
 

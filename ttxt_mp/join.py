@@ -222,6 +222,12 @@ class JoinedRing(IQueueConsumer):
             if e is None or self._keep(e):
                 return e
 
+    def prefer_kinds(self, kinds: Any) -> None:
+        """See RingReader.prefer_kinds (the state's events are filtered by the caller)."""
+        f = getattr(self.consumer, "prefer_kinds", None)
+        if f is not None:
+            f(kinds)
+
     def wait_cap(self) -> float | None:
         """While a state is awaited the wait set looks again after this long (the state
         board has no wake-up fd)."""

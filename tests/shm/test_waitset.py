@@ -143,3 +143,28 @@ def test_a_consumer_that_keeps_sleeping_stops_spinning(names):
         p.put(trade("a", 1))
         assert c.get(timeout=5).exch_ts == 1  # found at once: no wait, budget unchanged
         assert c._spin_now == 0.0
+
+
+def test_a_kind_filter_passes_other_kinds_over_before_decoding(two):
+    """Feed(kinds=...): a compiled ring skips other kinds from the slot header (counted,
+    never decoded); a pure one decodes them and the feed's filter drops them. Either way
+    the same events come out, notices included."""
+    from ttxt_mp.client import EventFilter
+
+    ps, cs = two
+    kline = ev.Kline(exchange="a", symbol="A/B", interval="1m")
+    status = ev.ConnectorStatus(exchange="a", state=ev.ConnectorState.UP)
+    for i in range(20):
+        ps[0].put(kline)
+        ps[0].put(trade("a", i))
+        ps[1].put(kline)
+    ps[1].put(status)
+    with Feed(cs, EventFilter(kinds=["MarketTrades"])) as feed:
+        got = [feed.get(timeout=5) for _ in range(21)]
+        with pytest.raises(QueueEmpty):
+            feed.get(timeout=0.01)
+    assert [e.exch_ts for e in got if type(e) is ev.MarketTrades] == list(range(20))
+    assert [e for e in got if type(e) is not ev.MarketTrades] == [status]
+    for c in cs:
+        core = vars(c).get("_core")
+        assert core is None or core.skipped == 20  # the klines, never decoded

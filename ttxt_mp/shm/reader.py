@@ -22,7 +22,7 @@ import numpy as np
 import posix_ipc
 
 from ttxt_mp import codec, trust
-from ttxt_mp.events import GapNotice
+from ttxt_mp.events import ConnectorStatus, GapNotice
 from ttxt_mp.queues import QueueClosed, QueueEmpty
 from ttxt_mp.shm import cring
 from ttxt_mp.shm import layout as L
@@ -67,6 +67,8 @@ from ttxt_mp.shm.ring import (
     check_header_owner,
     log,
 )
+
+_STATUS_KIND = codec.layout_for(ConnectorStatus).kind
 
 
 class RingReader(_Mapped):
@@ -563,6 +565,16 @@ class RingReader(_Mapped):
         _FENCE.acquire()  # a locked instruction: our flag store is now globally visible
         _FENCE.release()
         return fetch()
+
+    def prefer_kinds(self, kinds: Any) -> None:
+        """A hint from a caller that keeps only events of ``kinds`` (ids; None: all): the
+        compiled reader passes other kinds over without decoding them (read from the slot
+        header); the pure one decodes everything and the caller's filter drops them.
+        GapNotice and ConnectorStatus are always kept."""
+        core = self.__dict__.get("_core")
+        if core is not None:
+            keep = None if kinds is None else {*kinds, _GAP_KIND, _STATUS_KIND}
+            core.set_kinds(keep)
 
     # ------------------------------------------------------------------ wait sets
     # A caller serving several rings from one thread (ttxt_mp.waitset) uses these:
