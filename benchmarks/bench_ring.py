@@ -570,9 +570,12 @@ def _feed_child(names, mode, n, idle_s, results):
     from ttxt_mp.client import Feed
     from ttxt_mp.shm import ShmQueue
 
-    # as attach() opens several rings: their own wait does not spin (the feed does)
-    cs = [ShmQueue.attach(nm, spin_us=0.0) for nm in names]
-    feed = Feed(cs) if mode == "feed" else _ThreadFeed(cs)
+    if mode == "ring":  # one ring, a default consumer (adaptive spin, then sleep)
+        cs = [ShmQueue.attach(names[0])]
+        feed = cs[0]
+    else:  # as attach() opens several rings: their own wait does not spin (the feed does)
+        cs = [ShmQueue.attach(nm, spin_us=0.0) for nm in names]
+        feed = Feed(cs) if mode == "feed" else _ThreadFeed(cs)
     try:
         if idle_s:
             t0, c0 = time.monotonic(), time.process_time()
@@ -596,8 +599,8 @@ def _feed_child(names, mode, n, idle_s, results):
 
 
 def feed_run(mode: str, n: int, rate: int = 10_000, idle_s: float = 0.0):
-    """(p50 us, p99 us, consumer CPU %) at ``rate`` events/s over two rings, or the
-    idle CPU % with ``idle_s``."""
+    """(p50 us, p99 us, consumer CPU %) at ``rate`` events/s over two rings (mode
+    "ring": one), or the idle CPU % with ``idle_s``."""
     from ttxt_mp.shm import ShmQueue
 
     qs = [ShmQueue.create(unique(f"feed{i}"), capacity=1 << 12, slot_size=256, policy="block")
@@ -610,14 +613,14 @@ def feed_run(mode: str, n: int, rate: int = 10_000, idle_s: float = 0.0):
             return results.get(timeout=60) * 100
         results.get(timeout=60)
         Shm.wait_attached(qs[0], 1)
-        Shm.wait_attached(qs[1], 1)
+        Shm.wait_attached(qs[1], 0 if mode == "ring" else 1)
         now = time.monotonic_ns
         step = 1_000_000_000 // rate
         nxt = now() + 10_000_000
         for i in range(n):
             while now() < nxt:
                 pass
-            qs[i & 1].put(make_trades(i, now()))
+            qs[0 if mode == "ring" else i & 1].put(make_trades(i, now()))
             nxt += step
         lat, cpu = results.get(timeout=120)
         lat = np.array(lat[n // 10 :]) / 1000  # drop warm-up
@@ -642,7 +645,7 @@ def load_note(refs: list[float], loads: tuple[float, float]) -> str:
 
 def feed_main(a) -> None:
     n = 5_000 if a.quick else 30_000
-    cells = ["feed", "threads"]
+    cells = ["feed", "threads", "ring"]
     got: dict[str, list] = {c: [] for c in cells}
     idle: dict[str, list] = {c: [] for c in cells}
     refs, load0 = [], os.getloadavg()[0]
@@ -658,8 +661,9 @@ def feed_main(a) -> None:
           f"{load_note(refs, (load0, os.getloadavg()[0]))}")  # fmt: skip
     print("| consumer | p50 us | p99 us | CPU at 10k/s (% of a core) | idle CPU (%) |")
     print("|---|---|---|---|---|")
-    for c, label in (("feed", "Feed (calling thread, wait set)"),
-                     ("threads", "former Feed (thread per ring)")):  # fmt: skip
+    for c, label in (("feed", "Feed over 2 rings (calling thread, wait set)"),
+                     ("threads", "former Feed over 2 rings (thread per ring)"),
+                     ("ring", "one ring, default ShmQueue consumer")):  # fmt: skip
         p50, p99, cpu = (statistics.median(x[k] for x in got[c]) for k in range(3))
         print(f"| {label} | {p50:.1f} | {p99:.1f} | {cpu:.1f} | {statistics.median(idle[c]):.2f} |")
 
