@@ -493,6 +493,10 @@ typedef struct {
     char *scratch;       /* the fragments of an event, gathered */
     Py_ssize_t scratch_len;
     uint8_t *accept;     /* bitmap of the kinds to decode (NULL: all); others are skipped */
+    PyObject *exchanges, *symbols; /* sets of UTF-8 bytes to decode (NULL: all) */
+    uint8_t *always;     /* bitmap of the kinds never skipped for their instrument */
+    CodecObject *icodec; /* one-entry cache: the codec whose instrument fields follow */
+    const Field *iexch, *isym;
     Py_ssize_t skipped;  /* events skipped undecoded */
     Py_ssize_t cursor;   /* byte offset of this consumer's cursor word */
     PyObject *dec;       /* the reader's _Decoders: kind -> unpack_from */
@@ -501,6 +505,8 @@ typedef struct {
 
 static int Reader_traverse(ReaderCore *self, visitproc visit, void *arg)
 {
+    Py_VISIT(self->exchanges);
+    Py_VISIT(self->symbols);
     Py_VISIT(self->dec);
     Py_VISIT(self->poll_py);
     Py_VISIT(self->get_py);
@@ -516,6 +522,11 @@ static int Reader_clear(ReaderCore *self)
     self->scratch_len = 0;
     PyMem_Free(self->accept);
     self->accept = NULL;
+    PyMem_Free(self->always);
+    self->always = NULL;
+    Py_CLEAR(self->exchanges);
+    Py_CLEAR(self->symbols);
+    self->icodec = NULL;
     Py_CLEAR(self->dec);
     Py_CLEAR(self->poll_py);
     Py_CLEAR(self->get_py);
@@ -629,6 +640,55 @@ static inline int finish(ReaderCore *self, uint16_t nslots)
     return 1;
 }
 
+/* The fixed text field `name` of codec c, or NULL. */
+static const Field *text_field(const CodecObject *c, const char *name)
+{
+    for (Py_ssize_t i = 0; i < c->nfixed; i++)
+        if (c->fixed[i].code == 's' && PyUnicode_CompareWithASCIIString(c->fixed[i].name, name) == 0)
+            return &c->fixed[i];
+    return NULL;
+}
+
+/* 1 if the text of field f at payload p (NULs stripped, as decoded) is in `wanted`. */
+static int text_in(const Field *f, const char *p, PyObject *wanted)
+{
+    Py_ssize_t n = f->width;
+    const char *v = p + f->pos;
+    while (n > 0 && v[n - 1] == '\0')
+        n--;
+    PyObject *b = PyBytes_FromStringAndSize(v, n);
+    if (b == NULL) {
+        PyErr_Clear();
+        return 1; /* unsure: decode it, the caller's filter decides */
+    }
+    int r = PySet_Contains(wanted, b);
+    Py_DECREF(b);
+    if (r < 0)
+        PyErr_Clear();
+    return r != 0;
+}
+
+/* 0 when the event (kind, codec c, payload p of len bytes) is of an unwanted instrument:
+   its exchange (symbol) field is not among the wanted ones. Kinds without the field, and
+   the `always` kinds, are kept (1): the caller's filter decides them. */
+static int instrument_wanted(ReaderCore *self, unsigned kind, CodecObject *c, const char *p,
+                             Py_ssize_t len)
+{
+    if ((self->exchanges == NULL && self->symbols == NULL) || len < c->header_size
+        || (self->always[kind >> 3] >> (kind & 7)) & 1)
+        return 1;
+    if (self->icodec != c) {
+        self->icodec = c;
+        self->iexch = text_field(c, "exchange");
+        self->isym = text_field(c, "symbol");
+    }
+    if (self->exchanges != NULL && self->iexch != NULL && !text_in(self->iexch, p, self->exchanges))
+        return 0;
+    if (self->symbols != NULL && self->isym != NULL && !text_in(self->isym, p, self->symbols))
+        return 0;
+    return 1;
+}
+
 #define MAX_SKIP 4096 /* then the Python path decodes one (the caller's filter drops it) */
 
 /* The next event, decoded; or NULL: *py = 1 take the Python path, 0 nothing ready.
@@ -640,6 +700,7 @@ static PyObject *poll_fast(ReaderCore *self, int *py)
     uint16_t nslots;
     int ready;
     const char *p;
+    CodecObject *c = NULL;
     for (int skips = 0;; skips++) {
         p = next_event(self, &kind, &len, &nslots, &ready);
         *py = 1;
@@ -647,23 +708,27 @@ static PyObject *poll_fast(ReaderCore *self, int *py)
             *py = ready;
             return NULL;
         }
-        if (self->accept == NULL || (self->accept[kind >> 3] >> (kind & 7)) & 1)
-            break;
+        int keep = self->accept == NULL || (self->accept[kind >> 3] >> (kind & 7)) & 1;
+        if (keep) {
+            PyObject *k = PyLong_FromUnsignedLong(kind);
+            if (k == NULL) {
+                PyErr_Clear();
+                return NULL;
+            }
+            /* no __missing__ here: the Python path fills the decoders */
+            c = codec_of(PyDict_GetItemWithError(self->dec, k));
+            Py_DECREF(k);
+            if (c == NULL) {
+                PyErr_Clear();
+                return NULL;
+            }
+            keep = instrument_wanted(self, kind, c, p, nslots == 1 ? self->m.pcap : len);
+            if (keep)
+                break;
+        }
         if (skips == MAX_SKIP || !finish(self, nslots))
             return NULL;
         self->skipped++;
-    }
-    PyObject *k = PyLong_FromUnsignedLong(kind);
-    if (k == NULL) {
-        PyErr_Clear();
-        return NULL;
-    }
-    PyObject *f = PyDict_GetItemWithError(self->dec, k); /* no __missing__: Python fills it */
-    Py_DECREF(k);
-    CodecObject *c = codec_of(f);
-    if (c == NULL) {
-        PyErr_Clear();
-        return NULL;
     }
     Py_ssize_t n;
     /* one slot: the mapping past the slot header, as the Python reader passes it */
@@ -826,6 +891,45 @@ static PyObject *Reader_set_kinds(ReaderCore *self, PyObject *kinds)
     Py_RETURN_NONE;
 }
 
+/* set_instruments(exchanges, symbols, always): decode only events whose exchange and
+   symbol fields (UTF-8 bytes) are in these sets (None: any); kinds in `always` are kept. */
+static PyObject *Reader_set_instruments(ReaderCore *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || (args[0] != Py_None && !PyAnySet_Check(args[0]))
+        || (args[1] != Py_None && !PyAnySet_Check(args[1]))) {
+        PyErr_SetString(PyExc_TypeError, "set_instruments(set | None, set | None, kinds)");
+        return NULL;
+    }
+    uint8_t *bits = PyMem_Calloc(8192, 1);
+    if (bits == NULL)
+        return PyErr_NoMemory();
+    PyObject *it = PyObject_GetIter(args[2]), *k;
+    if (it == NULL) {
+        PyMem_Free(bits);
+        return NULL;
+    }
+    while ((k = PyIter_Next(it)) != NULL) {
+        long v = PyLong_AsLong(k);
+        Py_DECREF(k);
+        if (v < 0 || v > 0xFFFF) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_ValueError, "event kinds are 0..65535, got %ld", v);
+            break;
+        }
+        bits[v >> 3] |= (uint8_t)(1u << (v & 7));
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) {
+        PyMem_Free(bits);
+        return NULL;
+    }
+    PyMem_Free(self->always);
+    self->always = bits;
+    Py_XSETREF(self->exchanges, args[0] == Py_None ? NULL : Py_NewRef(args[0]));
+    Py_XSETREF(self->symbols, args[1] == Py_None ? NULL : Py_NewRef(args[1]));
+    Py_RETURN_NONE;
+}
+
 static PyObject *Reader_detach(ReaderCore *self, PyObject *Py_UNUSED(ignored))
 {
     map_release(&self->m);
@@ -839,6 +943,8 @@ static PyMethodDef Reader_methods[] = {
      "get(timeout=None): the next ready event, else RingReader.get (waits)."},
     {"fetch_raw", (PyCFunction)Reader_fetch_raw, METH_NOARGS,
      "RingReader._fetch_raw in one call: (kind, payload bytes) or None."},
+    {"set_instruments", (PyCFunction)(void (*)(void))Reader_set_instruments, METH_FASTCALL,
+     "set_instruments(exchanges, symbols, always): decode only these instruments."},
     {"set_kinds", (PyCFunction)Reader_set_kinds, METH_O,
      "set_kinds(None | kinds): decode only these kinds; others are passed over undecoded."},
     {"read_batch", (PyCFunction)Reader_read_batch, METH_O,

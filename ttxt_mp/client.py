@@ -132,14 +132,25 @@ class Feed(IQueueConsumer):
         self.sources = sources
         self.filter = flt or EventFilter()
         self._spin_us = spin_us
-        if self.filter.kinds is not None:  # rings pass other kinds over undecoded
+        self._prefer(sources)
+
+    def _prefer(self, sources: list[IQueueConsumer]) -> None:
+        """Hand the filter to the rings: compiled ones pass other kinds and instruments
+        over before decoding (read from the slot); the filter still runs on every event."""
+        f = self.filter
+        if f.kinds is not None:
             from ttxt_mp import codec
 
-            ids = {codec.kind_of(k) for k in self.filter.kinds}
+            ids = {codec.kind_of(k) for k in f.kinds}
             for src in sources:
                 prefer = getattr(type(src), "prefer_kinds", None)
                 if prefer is not None:
                     prefer(src, ids)
+        if f.exchanges is not None or f.symbols is not None:
+            for src in sources:
+                prefer = getattr(type(src), "prefer_instruments", None)
+                if prefer is not None:
+                    prefer(src, f.exchanges, f.symbols)
         self._waitset: WaitSet | None = None
         self._live = len(sources)
 

@@ -228,6 +228,12 @@ class JoinedRing(IQueueConsumer):
         if f is not None:
             f(kinds)
 
+    def prefer_instruments(self, exchanges: Any, symbols: Any) -> None:
+        """See RingReader.prefer_instruments."""
+        f = getattr(self.consumer, "prefer_instruments", None)
+        if f is not None:
+            f(exchanges, symbols)
+
     def wait_cap(self) -> float | None:
         """While a state is awaited the wait set looks again after this long (the state
         board has no wake-up fd)."""

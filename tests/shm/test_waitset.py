@@ -168,3 +168,32 @@ def test_a_kind_filter_passes_other_kinds_over_before_decoding(two):
     for c in cs:
         core = vars(c).get("_core")
         assert core is None or core.skipped == 20  # the klines, never decoded
+
+
+def test_an_instrument_filter_passes_other_instruments_over_before_decoding(two):
+    """Feed(exchanges=, symbols=): a compiled ring compares the events' exchange and
+    symbol bytes in the slot and skips the others undecoded; the result is the filter's."""
+    from ttxt_mp.client import EventFilter
+
+    ps, cs = two
+    book = ev.Orderbook(exchange="b", symbol="C/D", is_snapshot=True,
+                        bids=tuple((float(i), 1.0) for i in range(30)))  # fragments  # fmt: skip
+    status = ev.ConnectorStatus(exchange="b", symbol="C/D", state=ev.ConnectorState.UP)
+    for i in range(10):
+        ps[0].put(trade("a", i))  # wrong exchange
+        ps[0].put(trade("b", i))  # wanted
+        ps[1].put(book)  # wrong symbol
+        ps[1].put(ev.MarketTrades(exchange="b", symbol="E/F", exch_ts=100 + i))  # wanted
+    ps[1].put(status)  # a notice: never skipped (the filter drops it: its symbol is unwanted)
+    ps[1].put(ev.GapNotice(exchange="z", lost=1))  # always passes
+    with Feed(cs, EventFilter(exchanges=["b"], symbols=["A/B", "E/F"])) as feed:
+        got = [feed.get(timeout=5) for _ in range(21)]
+        with pytest.raises(QueueEmpty):
+            feed.get(timeout=0.01)
+    assert sorted(e.exch_ts for e in got if type(e) is ev.MarketTrades) == [
+        *range(10), *range(100, 110)]  # fmt: skip
+    assert [type(e) for e in got if type(e) is not ev.MarketTrades] == [ev.GapNotice]
+    skipped = [vars(c)["_core"].skipped for c in cs if "_core" in vars(c)]
+    # the pure ring decodes all; the C one skips all but the first of each ring (the
+    # first event of a kind is looked up, hence decoded, on the Python path)
+    assert skipped in ([], [9, 9])

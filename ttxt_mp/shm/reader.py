@@ -576,6 +576,16 @@ class RingReader(_Mapped):
             keep = None if kinds is None else {*kinds, _GAP_KIND, _STATUS_KIND}
             core.set_kinds(keep)
 
+    def prefer_instruments(self, exchanges: Any, symbols: Any) -> None:
+        """Like :meth:`prefer_kinds` for instruments (strs; None: all): the compiled
+        reader passes over events whose ``exchange`` (``symbol``) field is not among
+        them, reading the field's bytes in the slot; kinds without the field, GapNotice
+        and ConnectorStatus are always decoded (the caller's filter decides)."""
+        core = self.__dict__.get("_core")
+        if core is not None:
+            enc = lambda xs: None if xs is None else {x.encode() for x in xs}  # noqa: E731
+            core.set_instruments(enc(exchanges), enc(symbols), {_GAP_KIND, _STATUS_KIND})
+
     # ------------------------------------------------------------------ wait sets
     # A caller serving several rings from one thread (ttxt_mp.waitset) uses these:
     # poll_event each, arm_sleep all, one fence, poll_event each once more, then block
