@@ -20,7 +20,7 @@ shuffled order, so machine drift cannot land on one row; figures are medians ove
 repetitions. Machine load is reported as the load average and the time of a fixed
 reference loop (its median: compare it across runs).
 
-Usage: python benchmarks/bench_codec.py [--repeat 7] [--n 20000] [--ring] [--callgrind]
+Usage: python benchmarks/bench_codec.py [--repeat 7] [--n 20000] [--ring] [--callgrind [--cells A,B]]
 """
 
 from __future__ import annotations
