@@ -317,7 +317,12 @@ static PyObject *Writer_put(WriterCore *self, PyObject *const *args, size_t narg
                             PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs >= 1 && kwnames == NULL) {
+    /* put(ev), put(ev, timeout), put(ev, timeout=t): the timeout only matters on the
+       Python path (a full block ring); anything else is the Python method's to refuse */
+    int args_ok = kwnames == NULL ? nargs == 1 || nargs == 2
+        : nargs == 1 && PyTuple_GET_SIZE(kwnames) == 1
+          && PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "timeout") == 0;
+    if (args_ok) {
         int r = put_fast(self, args[0]);
         if (r > 0)
             Py_RETURN_NONE;

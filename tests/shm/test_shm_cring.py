@@ -82,8 +82,10 @@ def test_the_c_end_is_selected_with_the_c_codec_and_takes_no_python_path(names):
             assert [c.get(timeout=5) for _ in range(20)] == evs[k : k + 20]
         p.put_raw(kind, pure_bytes(evs[0]))
         assert c.get_raw(timeout=5) == (kind, pure_bytes(evs[0]))
-        p.put(trade(-2), timeout=1)  # a keyword argument: the Python path (counted)
+        p.put(trade(-2), timeout=1)  # stays in C (the timeout is for a full block ring)
         assert c.get(timeout=5) == trade(-2)
+        with pytest.raises(TypeError):  # ... but the Python method refuses what it refuses
+            p.put(trade(-3), tiemout=1)
         assert (p._core.slow, c._core.slow) == (warm[0] + 1, warm[1])
         p.put(BOOK)  # 4 fragments; the first of its class: looked up on the Python path
         assert c.get(timeout=5) == BOOK
