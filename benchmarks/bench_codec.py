@@ -8,7 +8,8 @@ Events: MarketTrades with one Trade (unique ids, as live), Orderbook with 10 lev
 side, Kline; a pool of distinct events cycled, so string caches see realistic traffic.
 
 With ``--ring`` also ShmQueue ``put`` + ``get_nowait`` in one process (1000 puts, then
-1000 gets, per round) with the layouts' active functions set to pure or C.
+1000 gets, per round), and ``put`` alone, three ways: the pure ring and codec, the Python
+ring driving the C codec (issue 11 step 1), the compiled ring ends (``shm.cring``).
 
 ``--callgrind`` instead counts instructions per event with valgrind (independent of the
 machine's load): each cell runs alone under callgrind for two event counts, and the
@@ -19,12 +20,13 @@ shuffled order, so machine drift cannot land on one row; figures are medians ove
 repetitions. Machine load is reported as the load average and the time of a fixed
 reference loop (its median: compare it across runs).
 
-Usage: python benchmarks/bench_codec.py [--repeat 7] [--n 20000] [--ring] [--callgrind]
+Usage: python benchmarks/bench_codec.py [--repeat 7] [--n 20000] [--ring] [--callgrind [--cells A,B]]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import re
@@ -74,7 +76,9 @@ def kline(i: int) -> Kline:
 EVENTS: dict[str, Callable[[int], object]] = {
     "MarketTrades(1)": trades, "Orderbook(10+10)": book, "Kline": kline,
 }  # fmt: skip
-IMPLS = ("pure", "c", "msgpack", "ring-pure", "ring-c")
+IMPLS = ("pure", "c", "msgpack", "ring-pure", "ring-pyc", "ring-c", "put-pure", "put-pyc", "put-c")
+"""ring-*: put + get_nowait; put-*: put only (no consumer). pure: the Python ring and
+codec; pyc: the Python ring driving the C codec (step 1); c: the compiled ring ends."""
 
 
 def codec_loop(lay: codec.Layout, impl: str, pool: list, n: int) -> float:
@@ -102,23 +106,26 @@ def msgpack_loop(cls: type, pool: list, n: int) -> float:
     return time.perf_counter() - t
 
 
-def ring_loop(lay: codec.Layout, impl: str, pool: list, n: int) -> float:
-    """Seconds for ``n`` ShmQueue put + get_nowait in one process (rounds of 1000)."""
-    from ttxt_mp.shm import ShmQueue
+def ring_loop(impl: str, pool: list, n: int, gets: bool) -> float:
+    """Seconds for ``n`` ShmQueue put (+ get_nowait) in one process (rounds of 1000)."""
+    from ttxt_mp.shm import ShmQueue, cring
 
-    codec_c.set_implementation(impl)
+    codec_c.set_implementation("pure" if impl == "pure" else "c")
+    cring.enabled = impl == "c"
     name = f"bench-codec-{os.getpid()}-{time.monotonic_ns() % 10**9}"
-    p = ShmQueue.create(name, capacity=4096, slot_size=512, policy="block")
+    p = ShmQueue.create(name, capacity=4096, slot_size=512, policy="block" if gets else "overwrite")
     try:  # closing a ring does not remove it: unlink, or /dev/shm keeps one per cell
-        with ShmQueue.attach(name) as c:
-            put, get, m = p.put, c.get_nowait, len(pool)
+        with contextlib.ExitStack() as stack:
+            get = stack.enter_context(ShmQueue.attach(name)).get_nowait if gets else None
+            put, m = p.put, len(pool)
             t = time.perf_counter()
             k = min(n, 1000)
             for r in range(0, n, k):
                 for i in range(r, r + k):
                     put(pool[i % m])
-                for _ in range(k):
-                    get()
+                if gets:
+                    for _ in range(k):
+                        get()
             return time.perf_counter() - t
     finally:
         p.close()
@@ -130,8 +137,9 @@ def run_cell(event: str, impl: str, pool: list, n: int) -> float:
     lay = codec.layout_for(type(pool[0]))
     if impl == "msgpack":
         return msgpack_loop(type(pool[0]), pool, n)
-    if impl.startswith("ring-"):
-        return ring_loop(lay, impl[5:], pool, n)
+    if impl.startswith(("ring-", "put-")):
+        return ring_loop(impl[5:] if impl.startswith("ring-") else impl[4:], pool, n,
+                         gets=impl.startswith("ring-"))  # fmt: skip
     return codec_loop(lay, impl, pool, n)
 
 
@@ -156,10 +164,10 @@ def instructions(event: str, impl: str, n: int) -> int:
     return int(re.search(r"Collected : (\d+)", out).group(1))
 
 
-def callgrind(ring: bool, n: int) -> None:
+def callgrind(ring: bool, n: int, only: str | None) -> None:
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed")
-    impls = IMPLS if ring else IMPLS[:3]
+    impls = [i for i in (IMPLS if ring else IMPLS[:3]) if only is None or i in only.split(",")]
     print(f"instructions per event (callgrind, {n} vs {5 * n} events per cell)")
     print("| event | " + " | ".join(impls) + " |")
     print("|---|" + "---|" * len(impls))
@@ -174,6 +182,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=20_000, help="events per cell and repetition")
     ap.add_argument("--ring", action="store_true", help="also ShmQueue put+get, pure vs C")
     ap.add_argument("--callgrind", action="store_true", help="count instructions instead")
+    ap.add_argument("--cells", help="with --callgrind: comma-separated cells (default all)")
     ap.add_argument("--loop", nargs=2, metavar=("EVENT", "IMPL"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if not codec_c.AVAILABLE:
@@ -183,7 +192,7 @@ def main() -> None:
         run_cell(event, a.loop[1], [EVENTS[event](i) for i in range(POOL)], a.n)
         return
     if a.callgrind:
-        return callgrind(a.ring, min(a.n, 2000))
+        return callgrind(a.ring, min(a.n, 2000), a.cells)
     pools = {name: [make(i) for i in range(POOL)] for name, make in EVENTS.items()}
     cells = [(e, impl) for e in EVENTS for impl in (IMPLS if a.ring else IMPLS[:3])]
     times: dict[tuple[str, str], list[float]] = {c: [] for c in cells}
@@ -205,11 +214,14 @@ def main() -> None:
         p, c, m = med[(e, "pure")], med[(e, "c")], med[(e, "msgpack")]
         print(f"| {e} | {p:.0f} | {c:.0f} | {m:.0f} | {p / c:.1f}x | {m / c:.1f}x |")
     if a.ring:
-        print("\n| event (ShmQueue put+get, 1 process) | pure M ev/s | C M ev/s | C x pure |")
-        print("|---|---|---|---|")
+        print("\n| event (ShmQueue, 1 process) | op | pure M ev/s | Python ring + C codec | "
+              "C ring | C ring x pure | C ring x Python ring + C codec |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|")
         for e in EVENTS:
-            p, c = med[(e, "ring-pure")], med[(e, "ring-c")]
-            print(f"| {e} | {1e3 / p:.2f} | {1e3 / c:.2f} | {p / c:.2f}x |")
+            for op, label in (("ring", "put+get"), ("put", "put")):
+                p, y, c = (med[(e, f"{op}-{i}")] for i in ("pure", "pyc", "c"))
+                print(f"| {e} | {label} | {1e3 / p:.2f} | {1e3 / y:.2f} | {1e3 / c:.2f} | "
+                      f"{p / c:.2f}x | {y / c:.2f}x |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -36,43 +36,7 @@
 #error "ttxt_mp._ccodec assumes a little-endian host (the slot layout is little-endian)"
 #endif
 
-/* One fixed-size field: of the event header, or of an array item. */
-typedef struct {
-    PyObject *name;       /* attribute name (str) */
-    Py_ssize_t slot;      /* offset of the member in the instance; -1: getattr / index */
-    char code;            /* struct code: b B h H i I q Q f d ? s */
-    Py_ssize_t width;     /* bytes in the record */
-    Py_ssize_t pos;       /* byte offset in the header or the item */
-    PyObject *enum_table; /* tuple: value -> IntEnum member (None for gaps), or NULL */
-    int cache;            /* low-cardinality text: keep a one-entry decode cache */
-    char *cache_key;      /* the last decoded raw bytes (width of them) */
-    PyObject *cache_val;  /* ... and their str */
-} Field;
-
-/* One variable part: UTF-8 text or an array of fixed-size items (count-prefixed). */
-typedef struct {
-    PyObject *name;
-    Py_ssize_t slot;      /* member offset of the part in the event, -1: getattr */
-    int is_text;
-    Py_ssize_t count_pos; /* header offset of its uint32 count */
-    PyObject *item;       /* array item class, or NULL: items are tuples */
-    Py_ssize_t itemsize;
-    Py_ssize_t nfields;
-    Field *fields;
-} Part;
-
-typedef struct {
-    PyObject_HEAD
-    PyObject *cls;
-    Py_ssize_t header_size;
-    Py_ssize_t nfixed, nvar;
-    Field *fixed;
-    Part *var;
-    int all_slots;        /* every field read from its slot: no Python code runs in encode */
-    PyObject *kwnames;    /* names of the constructor's keyword arguments, fixed then var */
-    PyObject *pure_pack, *pure_unpack, *pure_size; /* the reference; also the fallback */
-    Py_ssize_t fallbacks; /* calls handed to the pure codec (tests check valid events make none) */
-} CodecObject;
+#include "_ccodec.h"
 
 /* ------------------------------------------------------------------ descriptors */
 
@@ -450,7 +414,7 @@ static int put_item(const Part *p, int allow_list, PyObject *x, char *dst)
 
 /* The whole event: its size in *nbytes and, when dst != NULL (and the size fits in
    `room`), its bytes. 0: done; -1: use the pure codec (no error set). */
-static int encode_event(CodecObject *self, PyObject *ev, char *dst, Py_ssize_t room,
+int ttxt_encode_event(CodecObject *self, PyObject *ev, char *dst, Py_ssize_t room,
                         Py_ssize_t *nbytes)
 {
     if ((PyObject *)Py_TYPE(ev) != self->cls)
@@ -519,7 +483,7 @@ done:
 static PyObject *Codec_size(CodecObject *self, PyObject *ev)
 {
     Py_ssize_t n;
-    if (encode_event(self, ev, NULL, 0, &n) < 0) {
+    if (ttxt_encode_event(self, ev, NULL, 0, &n) < 0) {
         self->fallbacks++;
         return PyObject_CallOneArg(self->pure_size, ev);
     }
@@ -549,7 +513,7 @@ static PyObject *Codec_pack_into(CodecObject *self, PyObject *const *args, Py_ss
         PyErr_Clear();
         goto pure;
     }
-    if (off > view.len || encode_event(self, args[2], (char *)view.buf + off, view.len - off, &n) < 0) {
+    if (off > view.len || ttxt_encode_event(self, args[2], (char *)view.buf + off, view.len - off, &n) < 0) {
         PyBuffer_Release(&view);
         goto pure;
     }
@@ -660,12 +624,13 @@ static PyObject *get_array(Part *p, const char *src, Py_ssize_t cnt)
     return out;
 }
 
-static PyObject *decode_event(CodecObject *self, const char *buf, Py_ssize_t len)
+PyObject *ttxt_decode_struct(CodecObject *self, const char *buf, Py_ssize_t len,
+                             Py_ssize_t *nbytes)
 {
     Py_ssize_t nf = self->nfixed + self->nvar, got = 0;
     PyObject *vals[96];
     PyObject **v = nf <= 96 ? vals : PyMem_Malloc(sizeof(PyObject *) * nf);
-    PyObject *ev = NULL, *res = NULL;
+    PyObject *ev = NULL;
     if (v == NULL)
         return PyErr_NoMemory();
     if (len < self->header_size)
@@ -694,20 +659,30 @@ static PyObject *decode_event(CodecObject *self, const char *buf, Py_ssize_t len
         p += nb;
     }
     ev = PyObject_Vectorcall(self->cls, v, 0, self->kwnames);
-    if (ev != NULL) {
-        res = PyTuple_New(2);
-        if (res != NULL) {
-            PyTuple_SET_ITEM(res, 0, ev);
-            PyTuple_SET_ITEM(res, 1, PyLong_FromSsize_t(p - buf));
-        }
-        else
-            Py_DECREF(ev);
-    }
+    *nbytes = p - buf;
 done:
     for (Py_ssize_t i = 0; i < got; i++)
         Py_DECREF(v[i]);
     if (v != vals)
         PyMem_Free(v);
+    return ev;
+}
+
+/* (event, nbytes), or NULL as ttxt_decode_struct. */
+static PyObject *decode_event(CodecObject *self, const char *buf, Py_ssize_t len)
+{
+    Py_ssize_t n = 0;
+    PyObject *ev = ttxt_decode_struct(self, buf, len, &n);
+    if (ev == NULL)
+        return NULL;
+    PyObject *nb = PyLong_FromSsize_t(n);
+    if (nb == NULL) {
+        Py_DECREF(ev);
+        return NULL;
+    }
+    PyObject *res = PyTuple_Pack(2, ev, nb);
+    Py_DECREF(ev);
+    Py_DECREF(nb);
     return res;
 }
 
@@ -749,7 +724,7 @@ static PyMemberDef Codec_members[] = {
     {NULL, 0, 0, 0, NULL},
 };
 
-static PyTypeObject CodecType = {
+PyTypeObject ttxt_CodecType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "ttxt_mp._ccodec.Codec",
     .tp_basicsize = sizeof(CodecObject),
@@ -785,12 +760,13 @@ PyMODINIT_FUNC PyInit__ccodec(void)
         PyErr_SetString(PyExc_ImportError, "ttxt_mp._ccodec needs IEEE 754 doubles");
         return NULL;
     }
-    if (PyType_Ready(&CodecType) < 0)
+    if (PyType_Ready(&ttxt_CodecType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&ccodec_module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddObjectRef(m, "Codec", (PyObject *)&CodecType) < 0) {
+    if (PyModule_AddObjectRef(m, "Codec", (PyObject *)&ttxt_CodecType) < 0
+        || ttxt_ring_add_types(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -13,17 +13,18 @@ import asyncio
 import contextlib
 import contextvars
 import logging
-import queue as thread_queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ttxt_mp import events as ev
 from ttxt_mp.clock import Clock, Timer, WallClock
 from ttxt_mp.queues import IQueueConsumer, QueueClosed, QueueEmpty
+
+if TYPE_CHECKING:
+    from ttxt_mp.waitset import WaitSet
 
 log = logging.getLogger("ttxt_mp.client")
 POLL_INTERVAL = 0.002
@@ -129,20 +130,42 @@ class EventFilter:
 
 class Feed(IQueueConsumer):
     """Events of several consumers merged, filtered. With one source it is a thin pass-
-    through (no thread, no copy); with several, a reader thread per source (sync use) or
-    a task per source (async use) feeds one queue, so waiting costs no CPU."""
+    through (no thread, no copy). With several, ``get`` serves every ring from the
+    calling thread (:class:`ttxt_mp.waitset.WaitSet`: round-robin, an adaptive spin,
+    then one ``poll`` on all the rings' wake-up fds); a source without an fd (e.g. a
+    remote bus source) is read by a helper thread of its own. ``aget`` runs one task per
+    source feeding an asyncio queue."""
 
-    def __init__(self, sources: list[IQueueConsumer], flt: EventFilter | None = None) -> None:
+    def __init__(self, sources: list[IQueueConsumer], flt: EventFilter | None = None, *,
+                 spin_us: float = 50.0) -> None:  # fmt: skip
         if not sources:
             raise FeedNotFound("a feed needs at least one source")
         self.sources = sources
         self.filter = flt or EventFilter()
-        self._merged: thread_queue.SimpleQueue | None = None
-        self._threads: list[threading.Thread] = []
-        self._stop = threading.Event()
+        self._spin_us = spin_us
+        self._prefer(sources)
+
+    def _prefer(self, sources: list[IQueueConsumer]) -> None:
+        """Hand the filter to the rings: compiled ones pass other kinds and instruments
+        over before decoding (read from the slot); the filter still runs on every event."""
+        f = self.filter
+        if f.kinds is not None:
+            from ttxt_mp import codec
+
+            ids = {codec.kind_of(k) for k in f.kinds}
+            for src in sources:
+                prefer = getattr(type(src), "prefer_kinds", None)
+                if prefer is not None:
+                    prefer(src, ids)
+        if f.exchanges is not None or f.symbols is not None:
+            for src in sources:
+                prefer = getattr(type(src), "prefer_instruments", None)
+                if prefer is not None:
+                    prefer(src, f.exchanges, f.symbols)
+        self._waitset: WaitSet | None = None
         self._live = len(sources)
 
-    # --- single source: pass through; several: one merged queue fed by reader threads
+    # --- single source: pass through; several: one wait set in the calling thread
     def get_nowait(self) -> Any:
         while True:
             e = self.sources[0].get_nowait() if len(self.sources) == 1 else self._take(0.0)
@@ -158,21 +181,22 @@ class Feed(IQueueConsumer):
                 return e
 
     def _take(self, timeout: float | None) -> Any:
-        """Next merged item; ``timeout`` 0 means do not wait."""
-        self._start_threads()
-        assert self._merged is not None
-        while True:
-            try:
-                item = self._merged.get(timeout=timeout) if timeout != 0 else \
-                    self._merged.get_nowait()
-            except thread_queue.Empty:
-                raise QueueEmpty from None
-            if not self._source_ended(item):
-                return item
+        """Next merged event; ``timeout`` 0 means do not wait."""
+        ws = self._waitset
+        if ws is None:
+            from ttxt_mp.waitset import WaitSet
+
+            ws = self._waitset = WaitSet(self.sources, spin_us=self._spin_us)
+        if timeout == 0:
+            e = ws.poll()
+            if e is None:
+                raise QueueEmpty
+            return e
+        return ws.get(timeout)
 
     def _source_ended(self, item: Any) -> bool:
-        """True for a reader's end marker (QueueClosed once all ended); raises a reader's
-        error here, in the consuming thread or task, so it is never lost."""
+        """True for a task's end marker (QueueClosed once all ended); raises a task's
+        error here, in the consuming task, so it is never lost."""
         if isinstance(item, BaseException):
             raise item
         if not isinstance(item, _SourceEnded):
@@ -181,29 +205,6 @@ class Feed(IQueueConsumer):
         if self._live == 0:
             raise QueueClosed("every ring of the feed is closed")
         return True
-
-    def _start_threads(self) -> None:
-        if self._merged is not None:
-            return
-        self._merged = thread_queue.SimpleQueue()
-        for src in self.sources:
-            t = threading.Thread(target=self._pump, args=(src,), daemon=True)
-            t.start()
-            self._threads.append(t)
-
-    def _pump(self, src: IQueueConsumer) -> None:
-        assert self._merged is not None
-        while not self._stop.is_set():
-            try:
-                self._merged.put(src.get(timeout=0.2))
-            except QueueEmpty:
-                continue
-            except QueueClosed:
-                break
-            except BaseException as e:  # surfaced to the reader, not lost in a thread
-                self._merged.put(e)
-                break
-        self._merged.put(_SourceEnded())
 
     async def aget(self) -> Any:
         while True:
@@ -251,11 +252,10 @@ class Feed(IQueueConsumer):
         return batch
 
     def close(self) -> None:
-        self._stop.set()
         for t in getattr(self, "_atasks", ()):
             t.cancel()
-        for t in self._threads:
-            t.join(timeout=1.0)
+        if self._waitset is not None:
+            self._waitset.close()
         for src in self.sources:
             close = getattr(src, "close", None)
             if close:
@@ -335,8 +335,8 @@ def attach(
             f"no rings for engine {engine!r}: start it with `ttxt-mp launch CONFIG` "
             f"(engine.name = {engine!r}) or `ttxt-mp demo`, or check the name"
         )
-    # Several rings are read by one thread each: a spinning reader would hold the GIL the
-    # others need, so those block on their wake-up FIFO at once instead.
+    # Several rings: the feed's wait set spins over all of them (sync use); their own
+    # wait (async use: a task each) sleeps on its FIFO at once, never holding the loop.
     spin_us = 50.0 if len(rings) == 1 else 0.0
     instance = info.instance_id if info is not None and info.alive else None
     sources: list[IQueueConsumer] = []

@@ -209,6 +209,53 @@ class JoinedRing(IQueueConsumer):
             if self._keep(e):
                 return e
 
+    # ------------------------------------------------------------------ wait sets
+    # ttxt_mp.waitset serves several of these from one thread (see RingReader).
+    def poll_event(self) -> Any:
+        """The next event (state first) or None, never waiting."""
+        while True:
+            if self.state.pending and self._poll_state():
+                return None
+            if self._ready:
+                return self._ready.popleft()
+            e = self.consumer.poll_event()
+            if e is None or self._keep(e):
+                return e
+
+    def prefer_kinds(self, kinds: Any) -> None:
+        """See RingReader.prefer_kinds (the state's events are filtered by the caller)."""
+        f = getattr(self.consumer, "prefer_kinds", None)
+        if f is not None:
+            f(kinds)
+
+    def prefer_instruments(self, exchanges: Any, symbols: Any) -> None:
+        """See RingReader.prefer_instruments."""
+        f = getattr(self.consumer, "prefer_instruments", None)
+        if f is not None:
+            f(exchanges, symbols)
+
+    def wait_cap(self) -> float | None:
+        """While a state is awaited the wait set looks again after this long (the state
+        board has no wake-up fd)."""
+        return 0.002 if self.state.pending else None
+
+    def wake_fd(self) -> int | None:
+        f = getattr(self.consumer, "wake_fd", None)
+        return f() if f is not None else None
+
+    def arm_sleep(self) -> None:
+        self.consumer.arm_sleep()
+
+    def disarm_sleep(self) -> None:
+        self.consumer.disarm_sleep()
+
+    def drain_wakeups(self) -> None:
+        self.consumer.drain_wakeups()
+
+    def check_alive(self) -> Any:
+        e = self.consumer.check_alive()
+        return e if e is None or self._keep(e) else None
+
     # ------------------------------------------------------------------ pass-through
     def get_batch(self, max_n: int = 1024, timeout: float | None = 0) -> Any:
         """Raw records, without the state (the recorder asks for the state itself)."""

@@ -25,10 +25,11 @@ from hypothesis.stateful import (
     rule,
 )
 
+from ttxt_mp import codec_c
 from ttxt_mp.codec import decode, encode, layout_for
 from ttxt_mp.events import GapNotice, MarketTrades, Orderbook, Side, Trade
 from ttxt_mp.queues import QueueEmpty, QueueFull
-from ttxt_mp.shm import ShmQueue, clean_objects
+from ttxt_mp.shm import ShmQueue, clean_objects, cring
 
 SLOT = 192
 PCAP = SLOT - 32
@@ -97,12 +98,17 @@ class C:
 
 class RingMachine(RuleBasedStateMachine):
     consumers = Bundle("consumers")
+    IMPL: str | None = None
+    """``"c"``/``"pure"``: the ring implementation under test; None: the environment's."""
 
     @initialize(
         target=consumers, policy=st.sampled_from(["overwrite", "block"]),
         cap=st.sampled_from([8, 16]),
     )  # fmt: skip
     def setup(self, policy: str, cap: int) -> C:
+        if self.IMPL is not None:  # ring ends take the implementation selected at creation
+            self._before = codec_c.IMPLEMENTATION
+            codec_c.set_implementation(self.IMPL)
         self.name = f"{PREFIX}-{next(_names)}"
         self.policy = policy
         self.q = ShmQueue.create(
@@ -114,6 +120,8 @@ class RingMachine(RuleBasedStateMachine):
         return self.attach("oldest")
 
     def teardown(self) -> None:
+        if hasattr(self, "_before"):
+            codec_c.set_implementation(self._before)
         if hasattr(self, "q"):
             for c in self.live:
                 c.q.close()
@@ -284,6 +292,18 @@ RingMachine.TestCase.settings = settings(
     deadline=None,
 )
 TestRingModel = RingMachine.TestCase
+
+
+class OtherRingMachine(RingMachine):
+    """The same model against the other ring implementation (C ends when the environment
+    selects the pure ones, pure ends otherwise), so one run checks both."""
+
+    IMPL = "pure" if codec_c.IMPLEMENTATION == "c" else "c"
+
+
+TestOtherRingModel = pytest.mark.skipif(
+    not cring.available(), reason="ttxt_mp._ccodec is not built: only the pure ring exists"
+)(OtherRingMachine.TestCase)
 
 
 @pytest.fixture(autouse=True, scope="module")

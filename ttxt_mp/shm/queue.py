@@ -92,10 +92,11 @@ class ShmQueue(IQueue):
 
         ``start="latest"``: the next event published; ``"oldest"``: the oldest event still
         in the ring (on a ``block`` ring: the oldest one the producer is still holding
-        for the slowest consumer). When idle, ``get``/``aget`` spin ``spin_us`` µs then
-        sleep on a FIFO the producer writes to (``busy=True``: spin forever, lowest
-        latency, one full core); ``wake_timeout`` bounds a sleep (see ring.py for the
-        race it covers). Raises :class:`RingNotFound`, :class:`RingLayoutError`,
+        for the slowest consumer). When idle, ``get``/``aget`` spin up to ``spin_us`` µs
+        (adaptively: less while waits end asleep, more while events come within the
+        spin) then sleep on a FIFO the producer writes to (``busy=True``: spin forever,
+        lowest latency, one full core); ``wake_timeout`` bounds a sleep (a safety net,
+        see ring.py). Raises :class:`RingNotFound`, :class:`RingLayoutError`,
         :class:`RingPermissionError`.
 
         Trust checks before anything is read: the ring (opened without following a

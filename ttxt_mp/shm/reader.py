@@ -22,8 +22,9 @@ import numpy as np
 import posix_ipc
 
 from ttxt_mp import codec, trust
-from ttxt_mp.events import GapNotice
+from ttxt_mp.events import ConnectorStatus, GapNotice
 from ttxt_mp.queues import QueueClosed, QueueEmpty
+from ttxt_mp.shm import cring
 from ttxt_mp.shm import layout as L
 from ttxt_mp.shm.errors import (
     ProducerDied,
@@ -56,16 +57,18 @@ from ttxt_mp.shm.ring import (
     _HEAD,
     _HS,
     _RETRY,
-    _SETTLE,
     _SH_UNPACK,
     _UNW,
     _Decoders,
     _layout_hash,
     _Mapped,
     _open_existing,
+    adapt_spin,
     check_header_owner,
     log,
 )
+
+_STATUS_KIND = codec.layout_for(ConnectorStatus).kind
 
 
 class RingReader(_Mapped):
@@ -97,6 +100,8 @@ class RingReader(_Mapped):
             self._geometry()
             self._init_consumer(spin_us, busy, wake_timeout)
             self._register(start)
+            if cring.active():  # the compiled hot path (cring.py); this class stays the reference
+                cring.compile_reader(self)
         except BaseException:
             self._unmap_quiet()
             raise
@@ -169,6 +174,7 @@ class RingReader(_Mapped):
     def _init_consumer(self, spin_us: float, busy: bool, wake_timeout: float) -> None:
         self._dec = _Decoders()
         self._spin = spin_us / 1e6
+        self._spin_now = self._spin  # the adaptive budget (_adapt)
         self._busy = busy
         self._wake_timeout = wake_timeout
         self._tok = 0
@@ -504,7 +510,7 @@ class RingReader(_Mapped):
             return got
         now = time.monotonic()
         deadline = None if timeout is None else now + timeout
-        spin_end = now + (1e9 if self._busy else self._spin)
+        spin_end = now + (1e9 if self._busy else self._spin_now)
         if deadline is not None:
             spin_end = min(spin_end, deadline)
         clock = time.monotonic
@@ -512,6 +518,7 @@ class RingReader(_Mapped):
         while True:  # spin
             got = fetch()
             if got is not None:
+                self._adapt(True)
                 return got
             k += 1
             if not k & 63:
@@ -525,6 +532,7 @@ class RingReader(_Mapped):
                         return got
         try:
             got = self._announce_sleep(fetch)
+            self._adapt(got is not None)
             while got is None:
                 got = self._check_end(fetch)
                 if got is not None:
@@ -546,19 +554,67 @@ class RingReader(_Mapped):
         finally:
             self._mv[self._flag] = 0
 
+    def _adapt(self, hit: bool) -> None:
+        """Spin less when waits end asleep, more when they end spinning (adapt_spin)."""
+        self._spin_now = adapt_spin(self._spin_now, self._spin, hit)
+
     def _announce_sleep(self, fetch) -> Any:
-        """Flag this consumer asleep with a new token, then keep looking for ``_SETTLE``
-        seconds before the caller blocks (module docstring: the store-load race)."""
-        self._tok = self._tok % 255 + 1
-        self._mv[self._flag] = self._tok
+        """Flag this consumer asleep with a new token, fence, look once more before the
+        caller blocks (module docstring: the producer fences too, so one look suffices)."""
+        self.arm_sleep()
         _FENCE.acquire()  # a locked instruction: our flag store is now globally visible
         _FENCE.release()
-        clock = time.monotonic
-        end = clock() + _SETTLE
-        while True:
-            got = fetch()
-            if got is not None or clock() >= end:
-                return got
+        return fetch()
+
+    def prefer_kinds(self, kinds: Any) -> None:
+        """A hint from a caller that keeps only events of ``kinds`` (ids; None: all): the
+        compiled reader passes other kinds over without decoding them (read from the slot
+        header); the pure one decodes everything and the caller's filter drops them.
+        GapNotice and ConnectorStatus are always kept."""
+        core = self.__dict__.get("_core")
+        if core is not None:
+            keep = None if kinds is None else {*kinds, _GAP_KIND, _STATUS_KIND}
+            core.set_kinds(keep)
+
+    def prefer_instruments(self, exchanges: Any, symbols: Any) -> None:
+        """Like :meth:`prefer_kinds` for instruments (strs; None: all): the compiled
+        reader passes over events whose ``exchange`` (``symbol``) field is not among
+        them, reading the field's bytes in the slot; kinds without the field, GapNotice
+        and ConnectorStatus are always decoded (the caller's filter decides)."""
+        core = self.__dict__.get("_core")
+        if core is not None:
+            enc = lambda xs: None if xs is None else {x.encode() for x in xs}  # noqa: E731
+            core.set_instruments(enc(exchanges), enc(symbols), {_GAP_KIND, _STATUS_KIND})
+
+    # ------------------------------------------------------------------ wait sets
+    # A caller serving several rings from one thread (ttxt_mp.waitset) uses these:
+    # poll_event each, arm_sleep all, one fence, poll_event each once more, then block
+    # on every wake_fd together; disarm_sleep all afterwards.
+    def poll_event(self) -> Any:
+        """The next event or None, never waiting; QueueClosed once closed and drained."""
+        ev = self._poll()
+        return ev if ev is not None else self._check_end(self._poll)
+
+    def wake_fd(self) -> int:
+        """The wake-up FIFO the producer writes to once this consumer is armed."""
+        return self._fifo_fd
+
+    def arm_sleep(self) -> None:
+        """Flag this consumer asleep with a new token (the caller fences, then looks)."""
+        self._tok = self._tok % 255 + 1
+        self._mv[self._flag] = self._tok
+
+    def disarm_sleep(self) -> None:
+        if not self._closed:
+            self._mv[self._flag] = 0
+
+    def drain_wakeups(self) -> None:
+        self._drain_fifo()
+
+    def check_alive(self) -> Any:
+        """After a wait with no wake-up: an event that came meanwhile, or None; raises
+        ProducerDied if the producer (and keeper) died and everything was read."""
+        return self._check_producer(self._poll)
 
     def _drain_fifo(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -572,13 +628,15 @@ class RingReader(_Mapped):
         if got is not None:
             return got
         loop = asyncio.get_running_loop()
-        spin_end = time.monotonic() + self._spin
+        spin_end = time.monotonic() + self._spin_now
         while time.monotonic() < spin_end:
             got = fetch()
             if got is not None:
+                self._adapt(True)
                 return got
         try:
             got = self._announce_sleep(fetch)
+            self._adapt(got is not None)
             while got is None:
                 got = self._check_end(fetch)
                 if got is not None:

@@ -20,18 +20,19 @@ On that basis:
 * ``head`` is stored after the slots it covers, so a reader that loads ``head`` then the
   slots sees them complete (used by ``get_batch``).
 
-Sleeping. A consumer with nothing to read spins ``spin_us``, then flags itself asleep (a
-byte in the sleep-flag line, a new token each time) and blocks on its FIFO; the producer
-reads that line on every put (one 8-byte load) and writes one byte to the FIFO of each
-consumer whose token changed: no syscall per event, one per sleep. This is a store->load
-pattern (consumer: store flag, load stamp; producer: store stamp, load flag) that x86
-may reorder, so both could miss each other. The consumer closes it in practice: after
-its flag store it takes and releases a ``threading.Lock`` (a locked instruction, i.e. a
-full fence: its flag is globally visible) and keeps polling for ``_SETTLE`` (20 us), far
-longer than a store buffer takes to drain, before it blocks. A producer that loaded the
-old flag did so before that fence, so its stamp store is visible within the settle time.
-As a last safety net the sleep has a timeout (``wake_timeout``, 100 ms default), after
-which the consumer looks again and checks that the producer is alive.
+Sleeping. A consumer with nothing to read spins (adaptively, up to ``spin_us``: see
+``RingReader._adapt``), then flags itself asleep (a byte in the sleep-flag line, a new
+token each time) and blocks on its FIFO; the producer reads that line on every put (one
+8-byte load) and writes one byte to the FIFO of each consumer whose token changed: no
+syscall per event, one per sleep. This is a store->load pattern on both sides (consumer:
+store flag, load stamp; producer: store stamp and head, load flag) that x86 may reorder,
+so each side puts a full fence between its store and its load (Dekker): the consumer
+takes and releases a ``threading.Lock`` after its flag store (a locked instruction), the
+producer does the same (``_FENCE``; ``mfence`` in the compiled core) after storing head
+and before loading the flags. Then at least one side sees the other's store: either the
+producer sees the flag and wakes the consumer, or the consumer's one look after its fence
+sees the event. As a last safety net the sleep has a timeout (``wake_timeout``, 100 ms
+default), after which the consumer looks again and checks that the producer is alive.
 
 Sequences count slots, event numbers (``evno``) count events. A consumer knows the
 event number it expects next; the slot it reads tells which event it holds, so a lap is
@@ -104,8 +105,18 @@ _RETRY = object()
 _GAP_KIND = codec.layout_for(GapNotice).kind
 _DEAD_VIEW = memoryview(bytes(L.SLOT_HEADER_SIZE))
 _FENCE = threading.Lock()
-_SETTLE = 20e-6
-"""After flagging itself asleep a consumer keeps polling this long (see module doc)."""
+"""Taken and released as a full memory fence (a locked instruction; see module doc)."""
+
+
+def adapt_spin(budget: float, top: float, hit: bool) -> float:
+    """The adaptive spin budget after a wait: one that ended while spinning (``hit``)
+    doubles it, up to ``top`` (from ``top/16`` when it was 0); one that had to sleep
+    halves it, down to 0 below ``top/32``. Events closer together than the budget are
+    caught spinning; a steady trickle (10k/s: 100 us apart) sleeps at once instead of
+    burning ``top`` per event."""
+    if hit:
+        return min(top, max(2 * budget, top / 16))
+    return 0.0 if budget < top / 32 else budget / 2
 
 
 class _Decoders(dict):

@@ -24,8 +24,8 @@ import posix_ipc
 
 from ttxt_mp import codec, trust
 from ttxt_mp.queues import QueueClosed, QueueFull
+from ttxt_mp.shm import cring, limits
 from ttxt_mp.shm import layout as L
-from ttxt_mp.shm import limits
 from ttxt_mp.shm.errors import (
     EventTooLarge,
     RingExists,
@@ -269,6 +269,8 @@ class RingWriter(_Mapped):
         self._w24 = self._view(np.ndarray, (self._cap,), "<u8", data + 24, (ss,))
         self._payload_views: dict[int, np.ndarray] = {}  # record size -> V<size> slot view
         self._arange = np.arange(min(self._cap, 1 << 16), dtype=np.uint64)
+        if cring.active():  # the compiled hot path (cring.py); this class stays the reference
+            cring.compile_writer(self)
 
     # ------------------------------------------------------------------ encoding
     def _encoder(self, cls: type) -> tuple[int, Any, Any]:
@@ -311,6 +313,8 @@ class RingWriter(_Mapped):
         self._seq = seq + 1
         self._evno = evno + 1
         Q[_HEAD] = seq + 1
+        _FENCE.acquire()  # head before the flag load (ring.py: sleeping)
+        _FENCE.release()
         if Q[self._fq] != self._w0 or self._nwords > 1:
             self._wake_sleepers()
         self._beat -= 1
@@ -359,6 +363,8 @@ class RingWriter(_Mapped):
         self._seq = seq + nslots
         self._evno += 1
         Q[_HEAD] = seq + nslots
+        _FENCE.acquire()  # head before the flag load (ring.py: sleeping)
+        _FENCE.release()
         if Q[self._fq] != self._w0 or self._nwords > 1:
             self._wake_sleepers()
         self._beat -= 1
@@ -580,7 +586,10 @@ class RingWriter(_Mapped):
     # ------------------------------------------------------------------ wakeups
     def _wake_sleepers(self, force: bool = False) -> None:
         """Write one byte to the FIFO of each consumer that flagged itself asleep since
-        its last wakeup (the flag byte is a token that changes on every sleep)."""
+        its last wakeup (the flag byte is a token that changes on every sleep). Callers
+        that did not fence since storing head are the batch paths: fence here."""
+        _FENCE.acquire()
+        _FENCE.release()
         Q = self._Q
         for w in range(self._nwords):
             cur = Q[self._fq + w]
