@@ -32,6 +32,7 @@ from ttxt_mp.bus.url import BusUrlError, password_from_env, redact_url
 from ttxt_mp.bus.writer import PermanentBusError, StreamWriter
 from ttxt_mp.config import BridgeConfig
 from ttxt_mp.engine.protocol import ChildReport, Reporter
+from ttxt_mp.engine.ring_scan import RingScan
 
 __all__ = ["Bridge", "main"]
 
@@ -52,7 +53,7 @@ class Bridge:
         self.buffer = Buffer(int(cfg.max_buffer_mb * 1e6))
         self.taps: dict[str, RingTap] = {}
         self.stop_event = threading.Event()
-        self._refused: dict[str, str] = {}
+        self.scanner = RingScan(engine, tuple(cfg.rings), f"bridge {name}: not publishing", log)
         self.writer = StreamWriter(
             cfg.url, password, engine, self.buffer,
             lambda: {k: t.created_ns for k, t in list(self.taps.items())},
@@ -67,28 +68,18 @@ class Bridge:
     def scan(self) -> None:
         """Attach to rings not tapped yet (all exist once the engine is up; new ones are
         picked up within a second)."""
-        from ttxt_mp.engine.naming import discover, read_engine
         from ttxt_mp.join import StateRequest
         from ttxt_mp.shm import ShmQueue
         from ttxt_mp.storage.engine_recorder import ring_created_ns
         from ttxt_mp.trust import UntrustedObject
 
-        found = [r for r in discover(self.engine, tuple(self.cfg.rings))
-                 if f"{r.connector}-{r.stream}" not in self.taps]  # fmt: skip
-        if not found:
-            return
-        try:
-            info = read_engine(self.engine)
-        except UntrustedObject as e:
-            self._refuse(f"{self.engine}.lock", str(e))
-            return
-        instance = info.instance_id if info is not None and info.alive else None
+        found, instance = self.scanner.new(self.taps, key=lambda r: f"{r.connector}-{r.stream}")
         for r in found:
             key = f"{r.connector}-{r.stream}"
             try:
                 consumer = ShmQueue.attach(r.name, start="latest", instance_id=instance)
             except UntrustedObject as e:
-                self._refuse(r.name, str(e))
+                self.scanner.refuse(r.name, str(e))
                 continue
             except Exception as e:  # being created: next scan
                 log.debug("cannot tap ring %s yet: %s", r.name, e)
@@ -104,11 +95,6 @@ class Bridge:
                                      batch_events=self.cfg.batch_events,
                                      state_interval=self.cfg.state_interval)  # fmt: skip
             log.info("bridge %s: publishing ring %s", self.name, r.name)
-
-    def _refuse(self, name: str, why: str) -> None:
-        if self._refused.get(name) != why:
-            self._refused[name] = why
-            log.warning("bridge %s: not publishing %s: %s", self.name, name, why)
 
     def _reconnected(self) -> None:
         for tap in list(self.taps.values()):

@@ -26,12 +26,11 @@ import time
 from collections import deque
 from typing import Any
 
-import numpy as np
-
 from ttxt_mp import codec
 from ttxt_mp.bus import format as bf
 from ttxt_mp.events import GapNotice
 from ttxt_mp.join import StateRequest
+from ttxt_mp.shm.batch_records import batch_events
 
 __all__ = ["Batch", "Buffer", "RingTap", "StateMark"]
 
@@ -254,23 +253,8 @@ class RingTap:
         out: list[tuple[int, int, Any]] = []
         if evnos[0] != self.next:  # lapped: the ring overwrote what we had not read
             out.append((evnos[0], -1, evnos[0] - self.next))
-        kinds, plens, fcnts = recs["kind"].tolist(), recs["plen"].tolist(), recs["fcnt"].tolist()
-        ss = recs.dtype.itemsize
-        po = recs.dtype.fields["payload"][1]
-        mv = memoryview(recs.view(np.uint8))
-        n = len(evnos)
-        i = 0
-        while i < n:
-            fc = fcnts[i]
-            base = i * ss + po
-            if fc == 1:
-                payload: Any = mv[base : base + plens[i]]
-            else:
-                payload = b"".join(mv[(i + k) * ss + po : (i + k) * ss + po + plens[i + k]]
-                                   for k in range(fc))  # fmt: skip
-            out.append((evnos[i], kinds[i], payload))
-            i += fc
-        self.next = evnos[n - 1] + 1
+        out.extend(batch_events(recs))
+        self.next = evnos[-1] + 1
         self.read += len(out)
         return out
 

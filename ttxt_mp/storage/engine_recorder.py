@@ -40,8 +40,8 @@ from typing import Any
 
 import msgspec
 
-from ttxt_mp.engine.naming import discover
 from ttxt_mp.engine.protocol import ChildReport, Reporter
+from ttxt_mp.engine.ring_scan import RingScan
 from ttxt_mp.storage.recorder import MarketDataRecorder, RecorderStats
 from ttxt_mp.storage.writer import DEFAULT_FILE_MODE, dir_mode, open_private
 
@@ -213,25 +213,14 @@ class EngineRecorder:
         self.rings: dict[str, RingRecording] = {}
         self.finished: list[RingRecording] = []
         self._ended: set[tuple[str, int]] = set()
-        self._refused: dict[str, str] = {}
+        self.scanner = RingScan(engine, ("market",), "not recording", log)
 
     def scan(self) -> None:
         """Attach to market rings not being recorded yet (a ring that ended, e.g. closed by
         its producer, is not attached again unless it is a new instance of the name)."""
-        from ttxt_mp.engine.naming import read_engine
         from ttxt_mp.trust import UntrustedObject
 
-        rings = [r for r in discover(self.engine, ("market",)) if r.name not in self.rings]
-        if not rings:
-            return
-        # Only rings of this uid, and while the engine runs only rings carrying its
-        # instance id: a ring planted under the engine's name is never recorded.
-        try:
-            info = read_engine(self.engine)
-        except UntrustedObject as e:
-            self._refuse(f"{self.engine}.lock", str(e))
-            return
-        instance = info.instance_id if info is not None and info.alive else None
+        rings, instance = self.scanner.new(self.rings)
         for r in rings:
             try:
                 if (r.name, ring_created_ns(r.name)) in self._ended:
@@ -240,15 +229,9 @@ class EngineRecorder:
                                                    instance)  # fmt: skip
                 log.info("recording ring %s into %s", r.name, self.directory)
             except UntrustedObject as e:  # foreign or of another instance: once per ring
-                self._refuse(r.name, str(e))
+                self.scanner.refuse(r.name, str(e))
             except Exception as e:  # gone meanwhile, or being created: next scan
                 log.warning("cannot record ring %s yet: %s", r.name, e)
-
-    def _refuse(self, name: str, why: str) -> None:
-        """Log a refused ring once per distinct reason, not on every scan."""
-        if self._refused.get(name) != why:
-            self._refused[name] = why
-            log.warning("not recording %s: %s", name, why)
 
     def check(self) -> None:
         """Save each ring's written position; retire rings whose recorder ended."""

@@ -12,10 +12,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from ttxt_mp import codec
 from ttxt_mp.events import GapNotice
+from ttxt_mp.shm.batch_records import batch_events
 
 RawGet = Callable[[float | None], tuple[int, bytes]]
 MAX_IDLE_SLEEP = 0.05  # the longest sleep of an idle batch reader (latency when data resumes)
@@ -108,23 +107,9 @@ class RingBatchGetter:
             self._lost += lost
             items.append(codec.encode(GapNotice(exchange="", lost=lost, local_ts=time.time_ns())))
             nxt.append(evnos[0])
-        kinds, plens, fcnts = recs["kind"].tolist(), recs["plen"].tolist(), recs["fcnt"].tolist()
-        ss = recs.dtype.itemsize
-        po = recs.dtype.fields["payload"][1]
-        mv = memoryview(recs.view(np.uint8))
-        n = len(evnos)
-        i = 0
-        while i < n:
-            fc = fcnts[i]
-            base = i * ss + po
-            if fc == 1:
-                payload: Any = mv[base : base + plens[i]]
-            else:
-                payload = b"".join(mv[(i + k) * ss + po : (i + k) * ss + po + plens[i + k]]
-                                   for k in range(fc))  # fmt: skip
-            items.append((kinds[i], payload))
-            nxt.append(evnos[i] + 1)
-            i += fc
+        for evno, kind, payload in batch_events(recs):
+            items.append((kind, payload))
+            nxt.append(evno + 1)
         self._items, self._next, self._i = items, nxt, 0
 
 
