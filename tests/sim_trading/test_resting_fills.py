@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ttxt_mp.events import OrderStatus, OrderType, Side, TimeInForce
 from ttxt_mp.sim import Rates
 from ttxt_mp.sim.book import Book
@@ -151,3 +154,59 @@ def test_flow_through_user_orders_is_deterministic_for_a_seed() -> None:
     a, b = run(), run()
     assert a == b
     assert a[1], "the flow never filled a user order"
+
+
+_ops = st.lists(st.tuples(st.sampled_from(["bid", "ask", "mkt_buy", "mkt_sell", "lim_buy",
+                                           "lim_sell", "cancel", "user_cancel"]),
+                          st.integers(-3, 3), st.integers(1, 40)), max_size=40)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(_ops)
+def test_flow_against_user_orders_keeps_the_books_and_the_money_consistent(ops: list) -> None:
+    """Whatever the mix of user orders and synthetic flow: every fill of a resting user
+    order is at its own price, the printed trades are exactly what left the synthetic book plus what
+    the users got, no more is ahead of an order than its level shows, and money is only
+    moved, never made (free + locked + fees collected per asset is constant)."""
+    v = Venue()
+    eng, m, q = v.core.engine, v.m, v.core.queues[SYM]
+
+    def total(asset: str) -> Decimal:
+        return (sum((sum(b.get(asset, [D(0), D(0)])) for b in eng.balances.values()), D(0))
+                + eng.fees.get(asset, D(0)))
+
+    money = {a: total(a) for a in ("USDT", "TEST")}
+    for kind, off, lots in ops:
+        if kind in ("bid", "ask"):
+            side = Side.BUY if kind == "bid" else Side.SELL
+            best = (m.book.bids.best() + 1 + off) if side == Side.BUY else (m.book.asks.best() - 1 - off)
+            v.core.place(KEY, SYM, side, D(lots) / 100, D(best) / 100, OrderType.LIMIT,
+                         TimeInForce.GTC, "")  # fmt: skip
+        elif kind == "user_cancel" and eng.orders:
+            v.core.cancel(KEY, order_id=min(eng.orders))
+        elif kind == "cancel":
+            m._cancel(off >= 0, 0.0, 1.0 if off else -1.0, TS)
+        else:
+            taker_buy = kind.endswith("buy")
+            opp = m.book.side(not taker_buy)
+            before = sum(opp.levels.values())
+            v.private.clear()
+            v.prints()  # the users' own takers printed too: not this flow's
+            if kind.startswith("mkt"):
+                m.market_order(taker_buy, lots, TS)
+            else:
+                mid = (m.book.bids.best() + m.book.asks.best()) // 2
+                m.limit_order(taker_buy, mid + (off if taker_buy else -off), lots, TS)
+            printed = sum(t for _, t, _ in v.prints())
+            user_lots = sum(e.last_qty for r in v.private for e in r.events
+                            if e.exec_type == "TRADE") * 100  # fmt: skip
+            assert printed == before - sum(opp.levels.values()) + user_lots
+            assert printed <= lots
+        for r in v.private:
+            for e in r.events:
+                if e.exec_type == "TRADE" and e.is_maker:
+                    assert e.last_price == e.price  # a user's resting order fills at its price
+        for o in eng.orders.values():
+            tick = int(o.price * 100)
+            assert q.ahead[o.order_id][1] <= m.book.side(o.side == Side.BUY).levels.get(tick, 0)
+        assert {a: total(a) for a in money} == money

@@ -68,6 +68,8 @@ class UserQueue:
 
     def best(self, is_bid: bool) -> int | None:
         eng = self.core.engine
+        if not eng.orders:
+            return None  # the common case: no user order rests anywhere
         p = eng.best_bid(self.symbol) if is_bid else eng.best_ask(self.symbol)
         return None if p is None else self._tick(p)
 
@@ -117,7 +119,7 @@ class UserQueue:
                 self.ahead[o.order_id] = (seq, max(0, a - lots))
 
     def reduced(self, is_bid: bool, tick: int, old: int, new: int) -> None:
-        if old <= 0:
+        if old <= 0 or not self.ahead:
             return
         for o in self._orders(is_bid, tick):
             seq_ahead = self.ahead.get(o.order_id)
