@@ -161,7 +161,7 @@ _ops = st.lists(st.tuples(st.sampled_from(["bid", "ask", "mkt_buy", "mkt_sell", 
                           st.integers(-3, 3), st.integers(1, 40)), max_size=40)  # fmt: skip
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(_ops)
 def test_flow_against_user_orders_keeps_the_books_and_the_money_consistent(ops: list) -> None:
     """Whatever the mix of user orders and synthetic flow: every fill of a resting user
