@@ -3,24 +3,33 @@ run live against the simulator (real processes: simulator, engine with a trading
 connector and the recorder) while the market is recorded; then each class is backtested
 on that recording with the latencies measured live. Their fills must agree.
 
-Tolerance (also in README "Backtesting"): the simulator fills a resting order when its
-synthetic book crosses it and prints that trade, which is in the recording; the backtest
-sees the same book and trades, but its quotes are placed with the measured latencies, not
-the live run's exact ones. So we ask that
+Tolerance (also in README "Backtesting"): the simulator matches its synthetic flow
+against resting user orders like a venue (price then queue priority, a user's order behind
+the size visible at its price when placed; hidden from the depth, its fills printed as
+public trades), which is the model the backtest applies to the recording; but the
+backtest's quotes are placed with the measured (median) latencies, not the live run's
+exact ones. So we ask, of both strategies, that
 
 - the fill counts differ by at most ``max(2, 30 %)`` of the live count, and
 - at least 70 % of the live fills have a backtest fill of the same side within
   ``MATCH_WINDOW_S`` of simulated time whose price is within ``PRICE_TOL`` (2 bps).
 
-The taker must meet that tolerance. The market maker's comparison is an expected failure
-(xfail, not strict): the simulator never lets its synthetic flow meet a resting user order
-(it fills one only when its book crosses it), whereas the backtest, like a real venue,
-fills a better-priced resting order on a trade through its price. The simulator's own
-market orders are turned off (``--trades-per-sec 0``) and quoting starts once its book has
-a realistic (wide) spread, which narrows that difference; what remains is what the
-comparison shows. Everything else about the run (the live strategies traded, the
-recording replays without gaps or errors, the results hold the fills the strategy saw)
-must hold.
+Each backtest covers what its live strategy ran for (it ends where the live run stopped;
+the engine records a little longer). Measured (branch simfill15, loaded 2-core machine, 9
+runs): the market maker had 5, 5, 5, 5, 5, 5, 5, 7, 6 live fills and 5, 5, 5, 5, 5, 5, 5, 7, 7
+in the backtest, every live fill matched (100 %), matched prices at most 0.28 apart
+(< 0.05 bp of 65 000), times 40-540 ms apart (the median latencies do not reproduce the
+live run's exact ones). With the simulator of before (its flow never met a user order), 3
+runs: 0 %, 0 %, 17 % matched: the comparison was an expected failure. The market maker
+fills little: the simulator's own market orders are off (``--trades-per-sec 0``), so only
+its crossing limit orders trade, and it reaches its position limit within a second.
+The momentum taker, in the same 9 runs, had 2-4 live fills and missed the 70 % in 3
+(one of 2 or 3 matched: a backtest market order priced 9 bp away from the live one a few
+ms apart, inside a wide spread), and 1 of 4 runs of this test: it can fail on an unlucky
+run, for a reason unrelated to resting orders (none rest on its instrument). The market
+maker passed in all 4.
+Everything else about the run (the live strategies traded, the recording replays without
+gaps or errors, the results hold the fills the strategy saw) must hold too.
 
 The run needs ``ttxt_mp.backtest.venue`` and ``ttxt_mp.backtest.results`` (built on
 other branches); without them it is skipped, saying so.
@@ -103,6 +112,7 @@ class Live(msgspec.Struct):
     mm: Any
     mom: Any
     rec: Path
+    stopped_ns: dict[str, int]  # "mm"/"mom" -> when it stopped live (its clock: wall time)
 
 
 def live_run(tmp: Path) -> Live:
@@ -136,7 +146,7 @@ def live_run(tmp: Path) -> Live:
             eng.stop()  # the recorder flushes and closes its files
     finally:
         sim.stop()
-    return Live(mm, mom, rec)
+    return Live(mm, mom, rec, {"mm": mm.stopped_ns, "mom": mom.stopped_ns})
 
 
 def _run(client: Any, engine: str, errors: list[BaseException]) -> None:
@@ -144,6 +154,7 @@ def _run(client: Any, engine: str, errors: list[BaseException]) -> None:
         with ttxt_mp.attach(engine, exchanges=["binance"], symbols=[client.symbol],
                             wait=10) as feed:  # fmt: skip
             client.run(feed, duration=LIVE_S)
+        client.stopped_ns = client.now
     except BaseException as e:  # surfaced by the test, not lost in a thread
         errors.append(e)
         raise
@@ -162,9 +173,10 @@ def measured(client: Any) -> Latency:
     return Latency(entry_ms=rtt_ms / 2, data_ms=lag_ms, ack_ms=rtt_ms / 2)
 
 
-def backtest(live: Live, strategy: type, start: int, latency: Latency) -> tuple[Any, Any]:
+def backtest(live: Live, strategy: type, start: int, latency: Latency,
+             end: int | None = None) -> tuple[Any, Any]:  # fmt: skip
     bt = Backtest(live.rec, strategy, symbols=[SYMBOL[strategy]],
-                  latency=latency, start=start,
+                  latency=latency, start=start, end=end,
                   fees={"binance": FeeSchedule(maker=FEE, taker=FEE)},
                   balances={"binance": dict(START)}, on_gap="continue")  # fmt: skip
     res = bt.run()
@@ -242,20 +254,18 @@ def test_momentum_taker_fills_match_live(live: Live) -> None:
     assert len(live.mom.fills) >= 2, f"the live momentum taker barely traded: {live.mom.fills}"
     latency = measured(live.mm)  # the same connector and rings: its round trips, more of them
     start = live.mom.started_ns - int(latency.data_ms * 1e6)
-    back, res = backtest(live, EthMomentum, start, latency)
+    back, res = backtest(live, EthMomentum, start, latency, end=live.stopped_ns["mom"])
     assert all(f.liquidity == "taker" for f in res.fills)
     compare(live.mom.fills, back.fills, latency)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "the simulator lets its synthetic flow trade through resting user orders without "
-    "filling them (they fill only when its book crosses them); the backtest, like a real "
-    "venue, fills the better-priced resting order: a market maker quoting inside the spread "
-    "fills sooner and more often in the backtest (README 'Backtesting')"))
 def test_market_maker_fills_match_live(live: Live) -> None:
+    """Resting quotes: the simulator fills them as its flow reaches them, the backtest as
+    the recorded trades do; within the tolerance of the module docstring."""
     latency = measured(live.mm)
-    # the recording began when the engine did; the strategy started quoting later
+    # the recording began when the engine did; the strategy started quoting later, and it
+    # stopped before the engine (and the recording) did
     start = live.mm.first_order_ns - int(latency.data_ms * 1e6) - 1_000_000
-    back, res = backtest(live, MarketMaker, start, latency)
+    back, res = backtest(live, MarketMaker, start, latency, end=live.stopped_ns["mm"])
     live_fills = [f for f in live.mm.fills if res.sim_start_ns <= f[0] <= res.sim_end_ns]
     compare(live_fills, back.fills, latency)

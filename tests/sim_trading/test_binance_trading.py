@@ -293,3 +293,30 @@ async def test_two_accounts_trade_with_each_other(sim: Simulator, http: aiohttp.
     bb = await balances(bob)
     assert bb["BTC"] == (D("0.0005") - D(b["fills"][0]["commission"]), D(0))
     assert bb["USDT"] == (D(50) - inside * D("0.0005"), D(0))
+
+
+async def test_synthetic_flow_fills_a_resting_order_after_the_size_ahead(
+        sim: Simulator, http: aiohttp.ClientSession) -> None:
+    """A synthetic market sell reaches the user's bid after the size that was visible at
+    its price when it was placed: two public trades at that price (the book's, then the
+    user's), and the user's fill on the user data stream at its price with the maker fee."""
+    c = BinanceClient(http, sim)
+    _, ws = await user_ws(http, sim, c)
+    assert sim.urls and sim.urls.binance
+    trades = await http.ws_connect(sim.urls.binance.ws + "/ws/btcusdt@trade")
+    bid, bid_qty, _, _ = best(sim, "binance")
+    st, r = await c.signed("POST", "/api/v3/order", {"symbol": SYM, "side": "BUY", "type": "LIMIT",
+                                                     "timeInForce": "GTC", "quantity": "0.01", "price": str(bid)})
+    assert st == 200 and r["status"] == "NEW"
+    await drain(ws)
+    await drain(trades)
+    ahead = int(bid_qty / D("0.00001"))
+    sim.market("binance", SYM).market_order(False, ahead + 500, 1_700_000_000_000)
+    er = (await drain(ws))[0]
+    assert (er["e"], er["x"], er["X"], er["i"]) == ("executionReport", "TRADE", "PARTIALLY_FILLED", r["orderId"])
+    assert (D(er["l"]), D(er["L"]), er["m"], D(er["n"]), er["N"]) == (D("0.005"), bid, True, D("0.000005"), "BTC")
+    prints = [(D(t["p"]), D(t["q"]), t["m"]) for t in await drain(trades)]
+    assert prints == [(bid, bid_qty, True), (bid, D("0.005"), True)]  # the book's size, then the user's
+    assert best(sim, "binance")[0] < bid  # the synthetic level is gone; the user's rest is hidden
+    await ws.close()
+    await trades.close()

@@ -4,6 +4,13 @@ orders matched against one true full-depth book.
 Every event that changes the book gets the next update id (Binance `u`, Bybit `seq`); trades
 consume resting liquidity. The sequence of events depends only on the seed and on how many steps
 were taken, never on wall-clock timing, so two markets with one seed stay identical.
+
+Users' resting orders (kept by the trading core, attached as :attr:`Market.resting`) are
+part of the matching like on a venue: a synthetic market order or crossing limit order
+meets the best price first, the users' orders included, and within a price the queue
+order (a user's order behind the synthetic size that was there when it was placed). Their
+fills are public trades like any other; the users' orders themselves are not shown in the
+public depth (hidden), so a level made only of them prints trades without a book update.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import time
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -39,6 +46,26 @@ class Trade(NamedTuple):
     ts_ms: int
     taker_buy: bool  # taker was the buyer, i.e. Binance isBuyerMaker == False
     seq: int  # update id of the event that produced the trade
+
+
+class Resting(Protocol):
+    """Orders outside the synthetic book (users' resting orders) that the synthetic flow
+    trades with; ticks and lots are the market's integer units."""
+
+    def best(self, is_bid: bool) -> int | None:
+        """Best tick of the resting orders on that side (None: none)."""
+        ...
+
+    def take(self, is_bid: bool, tick: int, lots: int, visible: int) -> list[tuple[int, bool]]:
+        """A taker of ``lots`` reaches ``tick`` of the ``is_bid`` side, where ``visible``
+        synthetic lots rest: fill the resting orders there in queue order (interleaved with
+        the synthetic lots ahead of each); returns the (lots, is_resting_order) pieces
+        taken, in queue order (synthetic pieces come out of ``visible``)."""
+        ...
+
+    def reduced(self, is_bid: bool, tick: int, old: int, new: int) -> None:
+        """The synthetic size at a level shrank without a trade (a cancel)."""
+        ...
 
 
 # Trades kept per market: the recent-trades endpoints serve at most 1000 (Binance) / 60
@@ -68,6 +95,7 @@ class Market:
         self.trades: deque[Trade] = deque(maxlen=history)
         self.book_listeners: list[Callable[[BookEvent], None]] = []
         self.trade_listeners: list[Callable[[list[Trade]], None]] = []
+        self.resting: Resting | None = None  # users' resting orders (the trading core)
         self.mid = float(self.price.from_float(spec.price))
         self._sigma = rates.volatility * self.mid / math.sqrt(SECONDS_PER_YEAR)  # ticks/sqrt(s)
         self._lot_mu = math.log(max(spec.typical_qty / float(spec.step), 1.0))
@@ -153,6 +181,8 @@ class Market:
         new = 0 if z < 0 else max(0, int(lots * min(0.95, 0.3 + 0.2 * z)))
         if new != lots:
             side.set(tick, new)
+            if self.resting is not None:
+                self.resting.reduced(is_bid, tick, lots, new)
             self._emit([(is_bid, tick, new)], [], ts)
 
     def _limit(self, is_bid: bool, r_dist: float, z: float, ts: int) -> None:
@@ -160,7 +190,17 @@ class Market:
         tick = math.floor(self.mid) - d if is_bid else math.ceil(self.mid) + d
         if tick <= 0:
             return
-        lots = self._lots(z)
+        self.limit_order(is_bid, tick, self._lots(z), ts)
+
+    def _market(self, taker_buy: bool, z: float, ts: int) -> None:
+        opp = self.book.side(not taker_buy)
+        if len(opp) <= 20:
+            return
+        cap = sum(q for _, q in opp.top(5)) // 2
+        self.market_order(taker_buy, min(self._lots(z - 0.5), max(cap, 1)), ts)
+
+    def limit_order(self, is_bid: bool, tick: int, lots: int, ts: int) -> None:
+        """One synthetic limit order: it trades what it crosses, the rest rests."""
         changes: list[tuple[bool, int, int]] = []
         fills: list[tuple[int, int]] = []
         lots = self._match(is_bid, tick, lots, changes, fills)
@@ -172,12 +212,8 @@ class Market:
             self._trim(side, changes)
         self._emit(changes, [(is_bid, t, q) for t, q in fills], ts)
 
-    def _market(self, taker_buy: bool, z: float, ts: int) -> None:
-        opp = self.book.side(not taker_buy)
-        if len(opp) <= 20:
-            return
-        cap = sum(q for _, q in opp.top(5)) // 2
-        lots = min(self._lots(z - 0.5), max(cap, 1))
+    def market_order(self, taker_buy: bool, lots: int, ts: int) -> None:
+        """One synthetic market order of ``lots``: it walks the opposite side."""
         changes: list[tuple[bool, int, int]] = []
         fills: list[tuple[int, int]] = []
         self._match(taker_buy, None, lots, changes, fills)
@@ -191,40 +227,58 @@ class Market:
         changes: list[tuple[bool, int, int]],
         fills: list[tuple[int, int]],
     ) -> int:
-        """Consume the opposite side from its best level; returns the unfilled lots."""
+        """Consume the opposite side from its best level, the users' resting orders
+        included (price, then queue priority); returns the unfilled lots."""
         opp = self.book.side(not taker_bid)
+        ext = self.resting
         while lots > 0 and len(opp) > 20:
-            best = opp.best()
+            level = best = opp.best()
             assert best is not None
-            if limit is not None and (best > limit if taker_bid else best < limit):
+            user = ext.best(not taker_bid) if ext is not None else None
+            if user is not None:
+                level = min(best, user) if taker_bid else max(best, user)
+            if limit is not None and (level > limit if taker_bid else level < limit):
                 break
-            avail = opp.levels[best]
-            fill = min(avail, lots)
-            opp.set(best, avail - fill)
-            changes.append((not taker_bid, best, avail - fill))
-            fills.append((best, fill))
-            lots -= fill
+            avail = opp.levels.get(level, 0)
+            if ext is not None and user == level:
+                parts = ext.take(not taker_bid, level, lots, avail)
+            else:
+                parts = [(min(avail, lots), False)]
+            syn = sum(q for q, is_user in parts if not is_user)
+            if syn:
+                opp.set(level, avail - syn)
+                changes.append((not taker_bid, level, avail - syn))
+            took = 0
+            for q, _ in parts:
+                fills.append((level, q))
+                took += q
+            if not took:
+                break  # nothing fillable there (cannot happen with a consistent book)
+            lots -= took
         if limit is not None and lots > 0:
             best = opp.best()
-            if best is not None and (best <= limit if taker_bid else best >= limit):
-                return 0  # would cross a protected level; drop the remainder
+            user = ext.best(not taker_bid) if ext is not None else None
+            for b in (best, user):
+                if b is not None and (b <= limit if taker_bid else b >= limit):
+                    return 0  # would cross a protected level; drop the remainder
         return lots
 
     def _trim(self, side: Side, changes: list[tuple[bool, int, int]]) -> None:
         while len(side) > self.rates.max_levels:
             far = side.farthest()
+            if self.resting is not None:
+                self.resting.reduced(side.is_bid, far, side.levels[far], 0)
             side.set(far, 0)
             changes.append((side.is_bid, far, 0))
 
     def _emit(
         self, changes: list[tuple[bool, int, int]], fills: list[tuple[bool, int, int]], ts: int
     ) -> None:
-        if not changes:
-            return
-        self.update_id += 1
-        event = BookEvent(self.update_id, ts, changes)
-        for fn in self.book_listeners:
-            fn(event)
+        if changes:  # fills of hidden (user) orders alone print trades, change no level
+            self.update_id += 1
+            event = BookEvent(self.update_id, ts, changes)
+            for fn in self.book_listeners:
+                fn(event)
         if fills:
             trades = []
             for taker_buy, tick, q in fills:

@@ -13,6 +13,11 @@ ones the synthetic book has moved through (the synthetic level trades as taker a
 user's order, at the user's price). Everything is driven by the simulator's clock and the
 order of commands, so a run is deterministic for a seed.
 
+The synthetic flow (market orders, crossing limit orders) meets resting user orders like
+a venue's incoming orders do: best price first, then queue order, a user's order behind
+the synthetic size that was at its price when it was placed (:mod:`ttxt_mp.sim.resting`).
+Those fills are public trades and private fills at the user's price with the maker fee.
+
 A venue of linear contracts (perpetuals) calls :meth:`TradingCore.use_contracts` when it
 attaches: every symbol then settles in its quote asset (margin, realized PnL, fees; see
 :mod:`ttxt_mp.sim.contracts`), with leverage and margin mode per account and symbol and
@@ -34,6 +39,7 @@ from ttxt_mp.events import OrderStatus, OrderType, Side, TimeInForce
 from ttxt_mp.sim.contracts import Position
 from ttxt_mp.sim.market import Market
 from ttxt_mp.sim.matching import MatchingEngine, OrderEvent, Reject, Result, SymbolSpec
+from ttxt_mp.sim.resting import UserQueue
 
 MARKET = "\x00market"  # account of the synthetic liquidity (never an API key)
 _MARKET_FUNDS = Decimal(10) ** 15
@@ -138,6 +144,9 @@ class TradingCore:
         self.engine = MatchingEngine(self.specs.values(), clock=self.clock_ns)
         for asset in {a for s in self.specs.values() for a in (s.base, s.quote, s.settle) if a}:
             self.engine.deposit(MARKET, asset, _MARKET_FUNDS)
+        self.queues = {sym: UserQueue(self, sym, MARKET) for sym in self.specs}
+        for sym, q in self.queues.items():
+            self.markets[sym].resting = q
 
     # ------------------------------------------------------------ contracts
 
@@ -414,6 +423,7 @@ class TradingCore:
             return
         user_events = tuple(e for e in r.events if e.account != MARKET)
         for e in user_events:
+            self.queues[e.symbol].track(e.order_id)
             rec = self.orders.get(e.order_id)
             t = ms(e.ts)
             if rec is None:
