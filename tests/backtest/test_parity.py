@@ -12,7 +12,9 @@ exact ones. So we ask, of both strategies, that
 
 - the fill counts differ by at most ``max(2, 30 %)`` of the live count, and
 - at least 70 % of the live fills have a backtest fill of the same side within
-  ``MATCH_WINDOW_S`` of simulated time whose price is within ``PRICE_TOL`` (2 bps).
+  ``MATCH_WINDOW_S`` of simulated time whose price is within ``PRICE_TOL`` (2 bp) for the
+  market maker's resting orders and ``TAKER_PRICE_TOL`` (15 bp) for the taker's market
+  orders (priced by the book at arrival, which the median latencies place a few ms off).
 
 Each backtest covers what its live strategy ran for (it ends where the live run stopped;
 the engine records a little longer). Measured (branch simfill15, loaded 2-core machine, 9
@@ -26,8 +28,8 @@ its crossing limit orders trade, and it reaches its position limit within a seco
 The momentum taker, in the same 9 runs, had 2-4 live fills and missed the 70 % in 3
 (one of 2 or 3 matched: a backtest market order priced 9 bp away from the live one a few
 ms apart, inside a wide spread), and 1 of 4 runs of this test: it can fail on an unlucky
-run, for a reason unrelated to resting orders (none rest on its instrument). The market
-maker passed in all 4.
+run, for a reason unrelated to resting orders (none rest on its instrument): hence its
+wider price tolerance (15 bp). The market maker passed in all 4.
 Everything else about the run (the live strategies traded, the recording replays without
 gaps or errors, the results hold the fills the strategy saw) must hold too.
 
@@ -64,6 +66,10 @@ WARM_SPREAD_TICKS = 100
 WARM_TIMEOUT_S = 60.0
 MATCH_WINDOW_S = 1.0
 PRICE_TOL = 0.0002
+TAKER_PRICE_TOL = 0.0015
+"""A market order's price is the book's at its arrival: the backtest sends it after the
+median latencies, the live one after the actual ones, a few ms apart; inside the simulated
+ETH/USDT book's wide spread that moved the price by up to 9 bp in 9 measured runs."""
 KEY, SECRET = "parityKey0001", "parity-secret-not-real"
 START = {"USDT": 100_000.0, "BTC": 2.0}
 FEE = 0.001  # the simulator's default maker and taker fee
@@ -185,11 +191,12 @@ def backtest(live: Live, strategy: type, start: int, latency: Latency,
     return bt.client, res
 
 
-def compare(live_fills: list, back_fills: list, latency: Latency) -> None:
+def compare(live_fills: list, back_fills: list, latency: Latency,
+            price_tol: float = PRICE_TOL) -> None:  # fmt: skip
     n_live, n_bt = len(live_fills), len(back_fills)
     why = f"live {n_live} fills {live_fills}\nbacktest {n_bt} fills {back_fills}\n{latency}"
     assert abs(n_bt - n_live) <= max(2, 0.3 * n_live), why
-    assert matched(live_fills, back_fills) >= 0.7 * n_live, why
+    assert matched(live_fills, back_fills, price_tol) >= 0.7 * n_live, why
 
 
 class _Spread(ttxt_mp.BaseClient):
@@ -218,7 +225,7 @@ def warm_up(engine: str, ticks: int = WARM_SPREAD_TICKS) -> None:
 
 
 def matched(live: list[tuple[int, str, float, float]],
-            bt: list[tuple[int, str, float, float]]) -> int:  # fmt: skip
+            bt: list[tuple[int, str, float, float]], price_tol: float = PRICE_TOL) -> int:  # fmt: skip
     """Live fills with a backtest fill of the same side, close in time and price (each
     backtest fill used once)."""
     used: set[int] = set()
@@ -227,7 +234,7 @@ def matched(live: list[tuple[int, str, float, float]],
         for i, (t2, side2, price2, _) in enumerate(bt):
             if i in used or side2 != side or abs(t2 - t) > MATCH_WINDOW_S * 1e9:
                 continue
-            if abs(price2 - price) <= PRICE_TOL * price:
+            if abs(price2 - price) <= price_tol * price:
                 used.add(i)
                 n += 1
                 break
@@ -256,7 +263,7 @@ def test_momentum_taker_fills_match_live(live: Live) -> None:
     start = live.mom.started_ns - int(latency.data_ms * 1e6)
     back, res = backtest(live, EthMomentum, start, latency, end=live.stopped_ns["mom"])
     assert all(f.liquidity == "taker" for f in res.fills)
-    compare(live.mom.fills, back.fills, latency)
+    compare(live.mom.fills, back.fills, latency, TAKER_PRICE_TOL)
 
 
 def test_market_maker_fills_match_live(live: Live) -> None:
