@@ -12,6 +12,9 @@ setup(
             ["ttxt_mp/_ccodec.c"],
             optional=True,
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
-        )
+        ),
+        # the order book's hot part (ttxt_mp.orderbook; optional the same way)
+        Extension("ttxt_mp._cbook", ["ttxt_mp/_cbook.c"], optional=True,
+                  extra_compile_args=["-O2", "-Wall", "-Wextra"]),
     ]
 )

@@ -6,7 +6,7 @@ EXTRAS="${1:-test}"
 STAMP="$VENV/.installed-${EXTRAS//,/-}"
 # Reinstall when the metadata or the C extension's sources changed (pip rebuilds it).
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ] || [ "$ROOT/setup.py" -nt "$STAMP" ] \
-    || [ "$ROOT/ttxt_mp/_ccodec.c" -nt "$STAMP" ]; then
+    || [ "$ROOT/ttxt_mp/_ccodec.c" -nt "$STAMP" ] || [ "$ROOT/ttxt_mp/_cbook.c" -nt "$STAMP" ]; then
     echo "ttxt-mp: setting up $VENV ($EXTRAS); the first run takes a minute or two ..." >&2
     LOG="$(mktemp)"
     if ! { [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"; } >"$LOG" 2>&1 \
