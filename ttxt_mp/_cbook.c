@@ -11,7 +11,7 @@
  *   - drop removed prices from the best end (last of bids, first of asks);
  *   - compact a side in place when its removed set is > 64 and > a quarter of the list;
  *   - crossed = both sides non-empty and best bid >= best ask.
- * Any level that is not a 2-tuple, or containers of other types, make it call the pure
+ * Levels not given as a tuple of 2-tuples, or containers of other types, make it call the pure
  * function (registered with set_fallback) before touching the book, so errors and odd
  * inputs are the pure code's by construction.
  */
@@ -53,20 +53,20 @@ insort(PyObject *keys, PyObject *p)
 static int
 check_levels(PyObject *seq)
 {
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (!PyTuple_CheckExact(items[i]) || PyTuple_GET_SIZE(items[i]) != 2)
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(seq); i++) {
+        PyObject *lv = PyTuple_GET_ITEM(seq, i);
+        if (!PyTuple_CheckExact(lv) || PyTuple_GET_SIZE(lv) != 2)
             return 0;
+    }
     return 1;
 }
 
 static int
 apply_side(PyObject *prices, PyObject *keys, PyObject *stale, PyObject *seq)
 {
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Py_ssize_t n = PyTuple_GET_SIZE(seq);
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *lv = PySequence_Fast_GET_ITEM(seq, i);
+        PyObject *lv = PyTuple_GET_ITEM(seq, i);
         PyObject *p = PyTuple_GET_ITEM(lv, 0), *q = PyTuple_GET_ITEM(lv, 1);
         Py_INCREF(lv);
         int truth = PyObject_IsTrue(q);
@@ -211,8 +211,7 @@ apply_delta(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     PyObject *ap = args[4], *ak = args[5], *as = args[6];
     if (!PyDict_CheckExact(bp) || !PyList_CheckExact(bk) || !PySet_CheckExact(bs) ||
         !PyDict_CheckExact(ap) || !PyList_CheckExact(ak) || !PySet_CheckExact(as) ||
-        !(PyTuple_CheckExact(args[3]) || PyList_CheckExact(args[3])) ||
-        !(PyTuple_CheckExact(args[7]) || PyList_CheckExact(args[7])))
+        !PyTuple_CheckExact(args[3]) || !PyTuple_CheckExact(args[7]))  /* events hold tuples */
         return call_fallback(args, nargs);
     PyObject *bids = Py_NewRef(args[3]), *asks = Py_NewRef(args[7]);
     PyObject *res = NULL;

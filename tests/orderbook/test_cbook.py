@@ -181,6 +181,8 @@ def test_the_extension_hands_odd_input_to_the_pure_function() -> None:
 
     args = ({}, [], set(), ((1.0, 1.0),), {}, [], set(), ())
     assert _cbook.apply_delta(*args) is False and args[1] == [1.0]
+    as_list = ({}, [], set(), [(2.0, 1.0)], {}, [], set(), [(1.0, 1.0)])  # levels in lists
+    assert _cbook.apply_delta(*as_list) is True and as_list[1] == [2.0]  # crossed: 2 >= 1
     frozen = ({}, [], frozenset(), ((1.0, 0.0),), {}, [], set(), ())
     assert _cbook.apply_delta(*frozen) is False  # a frozenset: the pure path, same answer
     with pytest.raises(TypeError, match="positional argument"):
