@@ -14,6 +14,9 @@ setup(
             depends=["ttxt_mp/_ccodec.h"],
             optional=True,
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
-        )
+        ),
+        # the order book's hot part (ttxt_mp.orderbook; optional the same way)
+        Extension("ttxt_mp._cbook", ["ttxt_mp/_cbook.c"], optional=True,
+                  extra_compile_args=["-O2", "-Wall", "-Wextra"]),
     ]
 )

@@ -233,11 +233,11 @@ class MemorySampler:
 
 def run_replayer(directory: str, limit: int) -> dict[str, Any]:
     n = 0
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     with MarketDataReplayer(directory) as rp:
         for _ in rp.events():
             n += 1
-    return {"events": n, "seconds": time.perf_counter() - t}
+    return {"events": n, "seconds": time.perf_counter() - t, "cpu_s": time.process_time() - cpu}
 
 
 def top_of_book_strategy() -> type:
@@ -268,12 +268,13 @@ def run_backtest(directory: str, limit: int) -> dict[str, Any]:
     except ImportError as e:
         return {"unavailable": f"ttxt_mp.backtest.runner not importable ({e})"}
     strategy = top_of_book_strategy()
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     res = Backtest(directory, strategy).run()
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
     if res.error:
         return {"unavailable": f"the backtest stopped: {res.error}"}
-    return {"events": res.events, "seconds": seconds, "top_of_book_reads": strategy.reads,
+    return {"events": res.events, "seconds": seconds, "cpu_s": cpu,
+            "top_of_book_reads": strategy.reads,
             "mean_spread": strategy.spread_sum / max(strategy.reads, 1),
             "gaps": len(res.gaps)}  # fmt: skip
 
@@ -421,7 +422,12 @@ def run_nautilus(directory: str, limit: int, with_strategy: bool = True) -> dict
 
 WORKERS: dict[str, Callable[[str, int], dict[str, Any]]] = {
     "replayer": run_replayer, "backtest": run_backtest, "nautilus": run_nautilus,
-    "nautilus_bare": lambda d, n: run_nautilus(d, n, with_strategy=False)}  # fmt: skip
+    "nautilus_bare": lambda d, n: run_nautilus(d, n, with_strategy=False),
+    "backtest_pure": run_backtest, "baseline": run_backtest}  # fmt: skip
+"""``backtest_pure``: the backtest with ``TTXT_MP_PURE=1`` (pure-Python book core and
+codec); ``baseline``: the backtest run by another checkout's copy of this script
+(``--baseline DIR``, e.g. a worktree of the previous commit), for before/after figures."""
+BASELINE: str | None = None
 
 
 def profile_backtest(directory: str, top: int = 15) -> None:
@@ -450,9 +456,14 @@ def worker_main(kind: str, directory: str, limit: int) -> int:
 
 def run_worker(kind: str, directory: str, limit: int) -> dict[str, Any]:
     """One measurement in a fresh interpreter; its last JSON line is the result."""
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--dir", directory,
-           "--limit", str(limit)]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=4 * 3600)
+    script = os.path.abspath(__file__)
+    if kind == "baseline":
+        if BASELINE is None:
+            return {"unavailable": "no --baseline checkout given"}
+        script, kind = os.path.join(BASELINE, "benchmarks", "bench_backtest.py"), "backtest"
+    env = {**os.environ, "TTXT_MP_PURE": "1"} if kind.endswith("_pure") else None
+    cmd = [sys.executable, script, "--worker", kind, "--dir", directory, "--limit", str(limit)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=4 * 3600, env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         err = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
@@ -478,6 +489,8 @@ def summarize(name: str, runs: list[dict[str, Any]], small: dict[str, Any]) -> d
     for extra in ("data_points", "convert_s", "top_of_book_reads", "gaps", "final_top_matches_ours"):
         if extra in ok[0]:
             row[extra] = ok[0][extra]
+    if all("cpu_s" in r for r in ok):  # CPU time: what a busy shared machine inflates least
+        row["events_per_cpu_s"] = statistics.median(r["events"] / r["cpu_s"] for r in ok)
     if "data_points" in ok[0]:
         row["data_points_per_s"] = statistics.median(r["data_points"] / r["seconds"] for r in ok)
     return row
@@ -508,6 +521,8 @@ def print_table(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
                   f"{r['data_points_per_s']:,.0f} data points/s; conversion {r['convert_s']:.1f} s "
                   "(not counted)" + ("" if r["final_top_matches_ours"] is None else
                                    f"; its final books' top == ours: {r['final_top_matches_ours']}"))  # fmt: skip
+        if "events_per_cpu_s" in r:
+            print(f"{'':<14}  events per CPU second (median): {r['events_per_cpu_s']:,.0f}")
         if "top_of_book_reads" in r:
             print(f"{'':<14}  top-of-book reads: {r['top_of_book_reads']:,}")
 
@@ -523,7 +538,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--instruments", type=int, default=len(INSTRUMENTS),
                     choices=range(1, len(INSTRUMENTS) + 1),
                     help="instruments (files) in the recordings (memory: per-file length matters)")  # fmt: skip
-    ap.add_argument("--only", nargs="+", choices=sorted(WORKERS), default=sorted(WORKERS))
+    ap.add_argument("--only", nargs="+", choices=sorted(WORKERS),
+                    default=sorted(set(WORKERS) - {"baseline"}))
+    ap.add_argument("--baseline", default=None, metavar="DIR",
+                    help="another checkout (e.g. of the previous commit) whose backtest runs as "
+                         "the 'baseline' peer, interleaved with this one")  # fmt: skip
     ap.add_argument("--dir", default=None, help="work directory (default: a temp dir, removed)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true", help="print the rows as JSON too")
@@ -532,6 +551,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     ap.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    global BASELINE
+    if args.baseline:
+        BASELINE = os.path.abspath(args.baseline)
+        if "baseline" not in args.only:
+            args.only.append("baseline")
     if args.worker:
         return worker_main(args.worker, args.dir, args.limit)
     if args.events < 8 or args.repeats < 1:
@@ -548,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
                 "cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}  # fmt: skip
         write_recording(small, n_small, args.seed, args.instruments)
         limits = {"replayer": args.events, "backtest": args.events,
+                  "backtest_pure": args.events, "baseline": args.events,
                   "nautilus": min(args.nautilus_events, args.events),
                   "nautilus_bare": min(args.nautilus_events, args.events)}  # fmt: skip
         runs: dict[str, list[dict[str, Any]]] = {k: [] for k in args.only}

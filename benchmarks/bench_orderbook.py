@@ -7,6 +7,9 @@ removed (25%), an empty price gets a new level. After every diff each implementa
 reads the best bid and best ask, as a strategy would. ttxt_mp.OrderBook also checks the
 Binance update ids and the crossed flag on every diff; the others do neither.
 
+``ttxt_mp.OrderBook`` runs twice: with the compiled core (``ttxt_mp._cbook``, when
+built) and with the pure-Python one (``TTXT_MP_PURE=1``).
+
 Run: ``python benchmarks/bench_orderbook.py`` (``--quick`` for a smoke run). Prints one
 table with events/s, levels/s and ratios against order-book.
 """
@@ -23,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ttxt_mp import orderbook  # noqa: E402
 from ttxt_mp.events import Orderbook  # noqa: E402
 from ttxt_mp.orderbook import OrderBook  # noqa: E402
 
@@ -94,6 +98,16 @@ def run_ttxt(snap: Orderbook, events: list, read_top: bool) -> tuple:
         upd(ev)
         _top = ob.best_bid, ob.best_ask
     return ob.best_bid, ob.best_ask, ob.depth()
+
+
+def run_ttxt_pure(snap: Orderbook, events: list, read_top: bool) -> tuple:
+    """The same book with the pure-Python core (what ``TTXT_MP_PURE=1`` runs)."""
+    old = orderbook.implementation()
+    orderbook.set_implementation("pure")
+    try:
+        return run_ttxt(snap, events, read_top)
+    finally:
+        orderbook.set_implementation(old)
 
 
 def run_sorteddict(snap: Orderbook, events: list, read_top: bool) -> tuple:
@@ -176,7 +190,8 @@ def main() -> None:
     snap, events = make_stream(n)
     n_levels = sum(len(e.bids) + len(e.asks) for e in events)
     impls = [
-        ("ttxt_mp.OrderBook", run_ttxt),
+        (f"ttxt_mp.OrderBook ({orderbook.implementation()} core)", run_ttxt),
+        ("ttxt_mp.OrderBook (pure core)", run_ttxt_pure),
         ("sortedcontainers.SortedDict", run_sorteddict),
         ("order-book (C)", run_order_book),
     ]

@@ -74,6 +74,7 @@ _DISPATCH = {
 
 
 _PRIVATE = frozenset({ev.OrderAck, ev.OrderUpdate, ev.Wallet, ev.PositionUpdate})
+_ORDERBOOK = ev.Orderbook
 
 
 def _kind_class(k: str | type | int) -> type:
@@ -446,19 +447,22 @@ class BaseClient(IEventHandler):
     def dispatch(self, e: Any) -> None:
         self.events += 1
         t = type(e)
+        if t is _ORDERBOOK:  # the commonest event: no dict look-ups to find its method
+            if self.keep_books:
+                self._apply_book(e)
+            self.on_orderbook(e)
+            return
         if t in _PRIVATE and self.__dict__.get("_private_via_trading"):
             return  # its trading client reads them itself (and tracks them): not twice
-        if t is ev.Orderbook and self.keep_books:
-            self._apply_book(e)
         name = _DISPATCH.get(t)
         getattr(self, name)(e) if name else self.on_event(e)
 
     def _apply_book(self, e: ev.Orderbook) -> None:
-        from ttxt_mp.orderbook import OrderBook
-
         key = (e.exchange, e.symbol)
         book = self.books.get(key)
-        if book is None:
+        if book is None:  # imported here, once per instrument: clients need no book module
+            from ttxt_mp.orderbook import OrderBook
+
             book = self.books[key] = OrderBook(e.exchange, e.symbol)
         book.update(e)
 

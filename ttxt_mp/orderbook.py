@@ -42,6 +42,7 @@ truncated unless ``max_depth`` is given.
 
 from __future__ import annotations
 
+import os
 from bisect import insort
 from enum import IntEnum
 
@@ -206,6 +207,71 @@ def _apply(
             stale.add(p)
 
 
+def _apply_delta_py(
+    bp: dict[float, float], bk: list[float], bs: set[float], bids: tuple[Level, ...],
+    ap: dict[float, float], ak: list[float], as_: set[float], asks: tuple[Level, ...],
+) -> bool:
+    """A delta's levels on both sides; returns ``crossed``. Removed prices leave the best
+    end at once; a side's list is compacted in place when they exceed a quarter of it.
+    The reference for ``ttxt_mp._cbook.apply_delta`` (same containers, same steps)."""
+    _apply(bp, bk, bs, bids)
+    _apply(ap, ak, as_, asks)
+    if bs:
+        while bk and bk[-1] in bs:
+            bs.discard(bk.pop())
+        if len(bs) > 64 and len(bs) > len(bk) >> 2:
+            bk[:] = [p for p in bk if p not in bs]
+            bs.clear()
+    if as_:
+        n = 0
+        for p in ak:
+            if p not in as_:
+                break
+            as_.discard(p)
+            n += 1
+        if n:
+            del ak[:n]
+        if len(as_) > 64 and len(as_) > len(ak) >> 2:
+            ak[:] = [p for p in ak if p not in as_]
+            as_.clear()
+    return bool(bk) and bool(ak) and bk[-1] >= ak[0]
+
+
+try:
+    from ttxt_mp import _cbook
+except ImportError:  # not built (no compiler at install time): the pure book runs
+    _cbook = None
+    _apply_delta_c = _apply_delta_py
+else:  # input it does not handle itself (odd types) goes to the pure function
+    _cbook.set_fallback(_apply_delta_py)
+    _apply_delta_c = _cbook.apply_delta
+
+PURE_ENV = "TTXT_MP_PURE"
+AVAILABLE: bool = _cbook is not None
+"""The compiled book core (``ttxt_mp._cbook``) is importable (whether or not it is used)."""
+IMPLEMENTATION: str = "c" if AVAILABLE and os.environ.get(PURE_ENV, "") in ("", "0") else "pure"
+"""``"c"`` or ``"pure"``: what applies deltas to books in this process (``TTXT_MP_PURE=1``
+keeps the pure-Python reference)."""
+_apply_delta = _apply_delta_c if IMPLEMENTATION == "c" else _apply_delta_py
+
+
+def implementation() -> str:
+    """``"c"`` when book deltas are applied by the extension, else ``"pure"``."""
+    return IMPLEMENTATION
+
+
+def set_implementation(impl: str) -> None:
+    """Switch every book of this process to ``"c"`` or ``"pure"`` (tests, benchmarks);
+    production code selects with ``TTXT_MP_PURE``."""
+    global IMPLEMENTATION, _apply_delta
+    if impl not in ("c", "pure"):
+        raise ValueError(f"implementation must be 'c' or 'pure', got {impl!r}")
+    if impl == "c" and not AVAILABLE:
+        raise RuntimeError("ttxt_mp._cbook is not built: only the pure book is available")
+    IMPLEMENTATION = impl
+    _apply_delta = _apply_delta_c if impl == "c" else _apply_delta_py
+
+
 def _levels(prices: dict[float, float], keys, n: int | None) -> list[Level]:
     """(price, qty) for ``keys`` in order, skipping removed prices, at most ``n``."""
     if n is None:
@@ -308,30 +374,14 @@ class OrderBook:
         r = self._on_delta(self, ev)
         if r is not APPLIED:
             return self._refuse(r, ev)
-        bk = self._bk
-        ak = self._ak
-        bs = self._bs
-        as_ = self._as
-        _apply(self._bp, bk, bs, ev.bids)
-        _apply(self._ap, ak, as_, ev.asks)
-        if bs:
-            while bk and bk[-1] in bs:
-                bs.discard(bk.pop())
-            if len(bs) > 64 and len(bs) > len(bk) >> 2:
-                self._bk = bk = [p for p in bk if p not in bs]
-                bs.clear()
-        if as_:
-            while ak and ak[0] in as_:
-                as_.discard(ak[0])
-                del ak[0]
-            if len(as_) > 64 and len(as_) > len(ak) >> 2:
-                self._ak = ak = [p for p in ak if p not in as_]
-                as_.clear()
+        crossed = _apply_delta(self._bp, self._bk, self._bs, ev.bids,
+                               self._ap, self._ak, self._as, ev.asks)  # fmt: skip
         if self.max_depth is not None:
             self._truncate()
             bk = self._bk
             ak = self._ak
-        self.crossed = bool(bk) and bool(ak) and bk[-1] >= ak[0]
+            crossed = bool(bk) and bool(ak) and bk[-1] >= ak[0]
+        self.crossed = crossed
         u = ev.last_update_id
         if u:
             self.update_id = u

@@ -55,8 +55,9 @@ if TYPE_CHECKING:
 __all__ = ["Backtest", "Latency", "StrategyError"]
 
 ON_GAP = ("stop", "continue")
-_VENUE_KINDS = (ev.Orderbook, ev.MarketTrades, ev.MarkPrice)
+_VENUE_KINDS = frozenset({ev.Orderbook, ev.MarketTrades, ev.MarkPrice})
 """What the simulated venue trades on; other kinds only reach the strategy."""
+_GAP_NOTICE, _STATUS = ev.GapNotice, ev.ConnectorStatus
 
 # heap actions
 _TO_STRATEGY, _COMMAND, _PRIVATE, _TIMER, _EQUITY, _GAP = range(6)
@@ -357,25 +358,49 @@ class _Run:
 
     def _run_loop(self, market: Iterator[tuple[int, Any]], nxt: tuple[int, Any] | None,
                   report: Callable[[int, int], None] | None) -> None:  # fmt: skip
+        # The market branch is written out here, not in a method: it runs for every
+        # recorded event, and names bound once (heap, venues, dispatch) save look-ups.
         heap = self.heap
         client = self.client
         assert client is not None
+        venues = self.venues
+        dispatch = self.dispatch
+        data_ns = self.data_ns
+        heappop = heapq.heappop
         next_report = 0
         horizon = 0
         while True:
             if heap and (nxt is None or heap[0][0] <= nxt[0]):
                 if nxt is None and heap[0][0] > horizon:
                     return  # the data ended one round trip ago: nothing more happens
-                t, _, action, item = heapq.heappop(heap)
+                t, _, action, item = heappop(heap)
                 self.now = t
                 self._do(action, item)
             elif nxt is not None:
-                self.now = nxt[0]
-                self._on_market(nxt[0], nxt[1])
+                t, e = nxt
+                self.now = t
+                self.events += 1
+                typ = type(e)
+                if (typ is _GAP_NOTICE or typ is _STATUS or self.blocked) and self._held(t, e):
+                    pass  # stopped at a gap, or its instrument waits for a snapshot
+                else:
+                    if typ in _VENUE_KINDS:
+                        venue = venues.get(e.exchange)
+                        if venue is not None:
+                            out = venue.on_market(e)
+                            if out:
+                                self._deliver_private(t, out, e.exchange)
+                    if data_ns == 0 and (not heap or heap[0][0] > t):
+                        # nothing else due at t: the heap would deliver it now
+                        self.in_strategy = e  # what the error names if the strategy raises
+                        dispatch(e)
+                        self.in_strategy = None
+                    else:
+                        self.push(t + data_ns, _TO_STRATEGY, e)
                 nxt = next(market, None)
                 if nxt is None:  # the last event's delivery, an order it causes, its ack
                     horizon = self.now + self.data_ns + self.entry_ns + self.ack_ns
-                if self.events >= next_report and report is not None:
+                if report is not None and self.events >= next_report:
                     report(self.events, self.now)
                     next_report = self.events + 16384
             else:
@@ -387,25 +412,14 @@ class _Run:
                     self.stop_reason = f"the strategy stopped at {iso_ns(self.now)}"
                 return
 
-    def _on_market(self, t: int, e: Any) -> None:
-        self.events += 1
+    def _held(self, t: int, e: Any) -> bool:
+        """A recorded gap (reported; True if the run stops there) or an event withheld
+        while its instrument waits for a snapshot after one: True if ``e`` goes no further."""
         typ = type(e)
-        if typ is ev.GapNotice or (typ is ev.ConnectorStatus and e.state == ev.ConnectorState.GAP):
+        if typ is _GAP_NOTICE or (typ is _STATUS and e.state == ev.ConnectorState.GAP):
             self._gap(t, e.exchange, e.symbol, _gap_text(e))
-            if self.stop_reason:
-                return
-        elif self.blocked and self._withheld(e):
-            return
-        if typ in _VENUE_KINDS:
-            venue = self.venues.get(e.exchange)
-            if venue is not None:
-                out = venue.on_market(e)
-                if out:
-                    self._deliver_private(t, out, e.exchange)
-        if self.data_ns == 0 and (not self.heap or self.heap[0][0] > t):
-            self._to_strategy(e)  # nothing else due at t: the heap would deliver it now
-        else:
-            self.push(t + self.data_ns, _TO_STRATEGY, e)
+            return bool(self.stop_reason)
+        return bool(self.blocked) and self._withheld(e)
 
     def _do(self, action: int, item: Any) -> None:
         if action == _TO_STRATEGY:
