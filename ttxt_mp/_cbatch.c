@@ -170,7 +170,111 @@ done:
     return out;
 }
 
+static int64_t load_i64(const unsigned char *b, Py_ssize_t len, int64_t p)
+{
+    int64_t x; /* as numpy's clipped gather in records.py: p into [0, len - 8] */
+    if (p > (int64_t)len - 8)
+        p = (int64_t)len - 8;
+    if (p < 0)
+        p = 0;
+    memcpy(&x, b + p, 8);
+    return x;
+}
+
+/* frame_records(buf, body_start i64[c], body_len i64[c], count i64[c], exch_pos i64[65536],
+                 local_pos i64[65536], kind u16[n], offset i64[n], length u32[n], ts i64[n],
+                 ok bool[c]) -> None
+
+   What records.frame + record_timestamps compute with numpy gathers, in one pass over the
+   chunks: each record's kind, payload offset and length, timestamp (exch_ts, or local_ts
+   where that is 0; per-kind payload offsets, -1: none), and per chunk whether its index
+   and record lengths agree and exactly fill its body (else its records are garbage). */
+static PyObject *frame_records(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)mod;
+    if (nargs != 11) {
+        PyErr_SetString(PyExc_TypeError, "frame_records takes 11 arguments");
+        return NULL;
+    }
+    Py_buffer v[11];
+    static const Py_ssize_t isz[11] = {1, 8, 8, 8, 8, 8, 2, 8, 4, 8, 1};
+    static const char *names[11] = {"buf", "body_start", "body_len", "count", "exch_pos",
+                                    "local_pos", "kind", "offset", "length", "ts", "ok"};
+    int got = 0;
+    PyObject *res = NULL;
+    for (; got < 11; got++) {
+        int fl = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (got >= 6 ? PyBUF_WRITABLE : 0);
+        if (PyObject_GetBuffer(args[got], &v[got], got == 0 ? PyBUF_SIMPLE : fl) < 0)
+            goto done;
+        if (got > 0 && v[got].itemsize != isz[got]) {
+            PyErr_Format(PyExc_ValueError, "frame_records: %s has items of %zd bytes, not %zd",
+                         names[got], v[got].itemsize, isz[got]);
+            got++;
+            goto done;
+        }
+    }
+    const unsigned char *b = v[0].buf;
+    Py_ssize_t blen = v[0].len, nch = v[1].len / 8, n = v[6].len / 2;
+    const int64_t *bs = v[1].buf, *bl = v[2].buf, *cnt = v[3].buf, *ex = v[4].buf, *lo = v[5].buf;
+    uint16_t *kind = v[6].buf;
+    int64_t *off = v[7].buf, *ts = v[9].buf;
+    uint32_t *len = v[8].buf;
+    char *ok = v[10].buf;
+    if (v[2].len / 8 < nch || v[3].len / 8 < nch || v[10].len < nch || v[4].len / 8 < 65536
+        || v[5].len / 8 < 65536 || v[7].len / 8 < n || v[8].len / 4 < n || v[9].len / 8 < n) {
+        PyErr_SetString(PyExc_ValueError, "frame_records: arrays of mismatched sizes");
+        goto done;
+    }
+    Py_ssize_t r = 0;
+    for (Py_ssize_t c = 0; c < nch; c++) {
+        int64_t start = bs[c], end = bs[c] + bl[c], k = cnt[c];
+        int good = start >= 0 && bl[c] >= 0 && k >= 0 && end + 4 * k <= blen && r + k <= n;
+        if (!good) { /* outside the buffer: garbage records, dropped by the caller */
+            for (int64_t j = 0; j < k && r < n; j++, r++)
+                kind[r] = 0, off[r] = 0, len[r] = 0, ts[r] = 0;
+            ok[c] = 0;
+            continue;
+        }
+        const unsigned char *index = b + end;
+        for (int64_t j = 0; j < k; j++, r++) {
+            uint32_t rel, nrel, ln;
+            uint16_t kd;
+            memcpy(&rel, index + 4 * j, 4);
+            int64_t pos = start + rel;
+            int64_t next = end;
+            if (j + 1 < k) {
+                memcpy(&nrel, index + 4 * (j + 1), 4);
+                next = start + nrel;
+            }
+            if ((j == 0 && rel != 0) || pos + 6 > end) {
+                good = 0;
+                kind[r] = 0, off[r] = 0, len[r] = 0, ts[r] = 0;
+                continue;
+            }
+            memcpy(&kd, b + pos, 2);
+            memcpy(&ln, b + pos + 2, 4);
+            if (pos + 6 + (int64_t)ln != next)
+                good = 0;
+            kind[r] = kd, off[r] = pos + 6, len[r] = ln;
+            int64_t t = ex[kd] >= 0 ? load_i64(b, blen, pos + 6 + ex[kd]) : 0;
+            if (t == 0 && lo[kd] >= 0)
+                t = load_i64(b, blen, pos + 6 + lo[kd]);
+            ts[r] = t;
+        }
+        ok[c] = (char)good;
+    }
+    res = Py_NewRef(Py_None);
+done:
+    for (int i = 0; i < got; i++)
+        PyBuffer_Release(&v[i]);
+    return res;
+}
+
 static PyMethodDef batch_functions[] = {
+    {"frame_records", (PyCFunction)(void (*)(void))frame_records, METH_FASTCALL,
+     "frame_records(buf, body_start, body_len, count, exch_pos, local_pos, kind, offset, "
+     "length, ts, ok): frame chunks' records and read their timestamps in one pass "
+     "(see ttxt_mp/storage/records.py)."},
     {"decode_records", (PyCFunction)(void (*)(void))decode_records, METH_FASTCALL,
      "decode_records(table, resolve, views, file, kind, offset, length, start, stop) -> "
      "list: the event of each record in [start, stop) (see ttxt_mp/storage/batch.py)."},

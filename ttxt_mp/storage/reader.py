@@ -26,7 +26,7 @@ from ttxt_mp.storage.format import (
     Problem,
     parse_file_header,
 )
-from ttxt_mp.storage.records import frame, record_timestamps, windows
+from ttxt_mp.storage.records import frame_stamped, windows
 from ttxt_mp.storage.scan import ChunkIndex, scan_chunks
 
 _EMPTY = np.zeros(0, dtype=np.uint8)
@@ -118,15 +118,14 @@ class RecordingFile:
                     self.problems.append(Problem(self.path, p, e - p, "chunk body CRC mismatch"))
         if not good.all():
             pos, blen, count = pos[good], blen[good], count[good]
-        kinds, offs, lens, ok = frame(self.buf, pos + CHUNK_HEADER_SIZE, blen, count)
+        kinds, offs, lens, ts, ok = frame_stamped(self.buf, pos + CHUNK_HEADER_SIZE, blen, count)
         if not ok.all():
             size = CHUNK_HEADER_SIZE + blen + 4 * count
             for p, n in zip(pos[~ok].tolist(), size[~ok].tolist(), strict=True):
                 self.problems.append(Problem(self.path, p, n,
                                              "chunk records disagree with its index"))  # fmt: skip
             keep = np.repeat(ok, count)
-            kinds, offs, lens = kinds[keep], offs[keep], lens[keep]
-        ts = record_timestamps(self.win8, kinds, offs)
+            kinds, offs, lens, ts = kinds[keep], offs[keep], lens[keep], ts[keep]
         key = np.maximum.accumulate(ts) if len(ts) else ts
         if lo > 0 and len(key):
             np.maximum(key, self.key_hi[lo - 1], out=key)
