@@ -30,6 +30,11 @@ from ttxt_mp.storage.records import frame_stamped, windows
 from ttxt_mp.storage.scan import ChunkIndex, scan_chunks
 
 _EMPTY = np.zeros(0, dtype=np.uint8)
+# Linux >= 5.14: map a block's pages in one call before reading it, instead of one page
+# fault per 4 KiB in the CRC and framing passes (measured +10-40 % batches/s on 2 M events).
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22 if os.uname().sysname == "Linux"
+                              else None)  # fmt: skip
+_PAGE = mmap.PAGESIZE
 
 
 @dataclass(slots=True)
@@ -109,6 +114,8 @@ class RecordingFile:
         blen = idx.body_len[lo:hi]
         count = idx.count[lo:hi]
         good = np.ones(hi - lo, dtype=bool)
+        if hi > lo:
+            self._populate(int(pos[0]), int(idx.end_pos[hi - 1]))
         if verify:
             view, crcs = self.view, idx.body_crc[lo:hi].tolist()
             ends = idx.end_pos[lo:hi].tolist()
@@ -130,6 +137,16 @@ class RecordingFile:
         if lo > 0 and len(key):
             np.maximum(key, self.key_hi[lo - 1], out=key)
         return Block(kinds, offs, lens, ts, key)
+
+    def _populate(self, start: int, end: int) -> None:
+        global _MADV_POPULATE_READ
+        if _MADV_POPULATE_READ is None or self._mm is None:
+            return
+        start -= start % _PAGE
+        try:
+            self._mm.madvise(_MADV_POPULATE_READ, start, end - start)
+        except (OSError, ValueError):  # an older kernel: page faults as before
+            _MADV_POPULATE_READ = None
 
     def close(self) -> None:
         """Drop the mapping (it is unmapped once no batch refers to it any more)."""
