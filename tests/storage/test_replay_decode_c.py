@@ -183,3 +183,39 @@ def test_c_framing_matches_numpy_even_on_damaged_chunks(tmp_path_factory, evs, c
     if not flips:
         assert cok.all()
     f.close()
+
+
+@pytest.mark.skipif(not codec_c.AVAILABLE or not __import__("ttxt_mp._ccodec").
+                    _ccodec.fast_crc_available(), reason="no PCLMULQDQ CRC on this CPU")  # fmt: skip
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=4000), crc=st.integers(0, 2**32 - 1), cut=st.integers(0, 64))
+def test_folded_crc32_is_zlibs(data, crc, cut):
+    import zlib
+
+    from ttxt_mp import _ccodec
+
+    assert _ccodec.crc32(data, crc) == zlib.crc32(data, crc)
+    assert _ccodec.crc32(data[cut:]) == zlib.crc32(data[cut:])
+
+
+def test_damaged_chunk_is_reported_and_skipped_by_both_paths(tmp_path):
+    """verify=True with the compiled CRC check finds the same damaged chunk as zlib's."""
+    from ttxt_mp.events import Kline
+
+    evs = [Kline(exchange="x", symbol="S", open=1.0, high=2.0, low=0.5, close=1.5,
+                 volume=3.0, trades=4)] * 9  # fmt: skip
+    path = str(tmp_path / "F.bin")
+    write_file(path, [encode(e, "c") for e in evs], 3, "S")
+    raw = bytearray(open(path, "rb").read())
+    raw[-20] ^= 0xFF  # inside the last chunk's body or index
+    open(path, "wb").write(bytes(raw))
+    seen = {}
+    for impl in ("c", "pure"):
+        codec_c.set_implementation(impl)
+        try:
+            with MarketDataReplayer(path) as rp:
+                seen[impl] = (len(list(rp.events())), [str(p) for p in rp.problems])
+        finally:
+            codec_c.set_implementation(IMPL)
+    assert seen["c"] == seen["pure"]
+    assert seen["c"][0] == 6 and "chunk body CRC mismatch" in seen["c"][1][0]
