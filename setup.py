@@ -10,7 +10,7 @@ setup(
     ext_modules=[
         Extension(
             "ttxt_mp._ccodec",
-            ["ttxt_mp/_ccodec.c", "ttxt_mp/_cring.c"],
+            ["ttxt_mp/_ccodec.c", "ttxt_mp/_cring.c", "ttxt_mp/_cbatch.c"],
             depends=["ttxt_mp/_ccodec.h"],
             optional=True,
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],

@@ -21,6 +21,9 @@ measures:
     is lapped (its gaps are reported) instead of slowing the producer.
 
     .venv/bin/python benchmarks/bench_replay.py --impact-only [--quick]
+
+(h) ``--side-by-side``: batches and Python events with the compiled codec and with the
+    pure-Python one, and the Parquet table read, interleaved (medians of ``--repeat``).
 """
 
 from __future__ import annotations
@@ -349,6 +352,85 @@ def print_impact(res: dict[str, Any]) -> None:
           f"{res['recorder gaps']} gaps, {res['recorder lost']:,} events lost to laps")
 
 
+def _ref_loop_ms() -> float:
+    t = time.perf_counter()
+    x = 0
+    for i in range(1_000_000):
+        x += i
+    return (time.perf_counter() - t) * 1e3
+
+
+def side_by_side(directory: str, parquet_path: str, repeat: int) -> dict[str, Any]:
+    """Compiled vs pure replay vs the Parquet table read, interleaved: every repetition runs
+    each cell once, in a fresh shuffled order; medians of ``repeat`` (events/s)."""
+    import random
+
+    import pyarrow.parquet as pq
+
+    from ttxt_mp import codec_c
+
+    impls = ["c", "pure"] if codec_c.AVAILABLE else ["pure"]
+
+    def with_impl(impl: str, fn: Callable[[], tuple[int, float]]) -> Callable[[], float]:
+        def run() -> float:
+            codec_c.set_implementation(impl)
+            n, t = fn()
+            return n / t
+        return run
+
+    cells: dict[str, Callable[[], float]] = {}
+    for impl in impls:
+        cells[f"batches, CRC checked ({impl})"] = with_impl(impl, lambda: bench_batches(directory, True))
+        cells[f"batches, no CRC ({impl})"] = with_impl(impl, lambda: bench_batches(directory, False))
+        cells[f"Python events ({impl})"] = with_impl(impl, lambda: bench_events(directory, 1 << 62))
+    cells["Parquet (pyarrow) -> table"] = lambda: (lambda r: r[0] / r[1])(
+        timed(lambda: pq.read_table(parquet_path).num_rows))
+    rates: dict[str, list[float]] = {k: [] for k in cells}
+    load0, ref0 = os.getloadavg()[0], _ref_loop_ms()
+    names = list(cells)
+    for _ in range(repeat):
+        random.shuffle(names)
+        for k in names:
+            rates[k].append(cells[k]())
+    codec_c.set_implementation(codec_c.IMPLEMENTATION)
+    return {"rates": {k: statistics.median(v) for k, v in rates.items()},
+            "spread": {k: (min(v), max(v)) for k, v in rates.items()},
+            "load average": (load0, os.getloadavg()[0]), "ref loop ms": (ref0, _ref_loop_ms())}
+
+
+def main_side_by_side(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    total = args.events or 2_000_000
+    work = args.dir or tempfile.mkdtemp(prefix="ttxt-bench-replay-")
+    rec_dir = os.path.join(work, "rec")
+    os.makedirs(rec_dir, exist_ok=True)
+    try:
+        generate(rec_dir, total)
+        pq_path = os.path.join(work, "events.parquet")
+        evs = first_events(rec_dir, args.compare or total)
+        pq.write_table(pa.Table.from_pylist([_parquet_row(ev) for ev in evs]), pq_path)
+        n_pq = len(evs)
+        del evs
+        bench_batches(rec_dir, True)  # warm the page cache
+        res = side_by_side(rec_dir, pq_path, args.repeat)
+    finally:
+        if args.dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"{total:,} recorded events (4 instruments, merged); Parquet: the first {n_pq:,} of "
+          f"them; medians of {args.repeat}, cells interleaved in a shuffled order")
+    pq_rate = res["rates"]["Parquet (pyarrow) -> table"]
+    for k, v in res["rates"].items():
+        lo, hi = res["spread"][k]
+        print(f"  {k:<32}{v:>14,.0f} events/s  (min {lo:,.0f}, max {hi:,.0f})  "
+              f"x Parquet {v / pq_rate:.2f}")  # fmt: skip
+    la, ref = res["load average"], res["ref loop ms"]
+    print(f"  load average {la[0]:.2f} -> {la[1]:.2f}; reference loop (1 M additions) "
+          f"{ref[0]:.1f} -> {ref[1]:.1f} ms")  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smoke run with 300 k events")
@@ -361,7 +443,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="only (g): producer throughput with vs without the recorder")  # fmt: skip
     ap.add_argument("--impact-events", type=int, default=None,
                     help="events the producer puts per (g) run (default 2 M, --quick 200 k)")  # fmt: skip
+    ap.add_argument("--side-by-side", action="store_true",
+                    help="compiled vs pure replay vs the Parquet table read, interleaved "
+                         "(default 2 M events)")  # fmt: skip
+    ap.add_argument("--repeat", type=int, default=5, help="repetitions of --side-by-side")
     args = ap.parse_args(argv)
+    if args.side_by_side:
+        return main_side_by_side(args)
     impact_n = args.impact_events or (200_000 if args.quick else 2_000_000)
     impact_repeats = 1 if args.quick else 3
     total = args.events or (300_000 if args.quick else 10_000_000)

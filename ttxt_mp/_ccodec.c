@@ -766,7 +766,8 @@ PyMODINIT_FUNC PyInit__ccodec(void)
     if (m == NULL)
         return NULL;
     if (PyModule_AddObjectRef(m, "Codec", (PyObject *)&ttxt_CodecType) < 0
-        || ttxt_ring_add_types(m) < 0) {
+        || ttxt_ring_add_types(m) < 0
+        || ttxt_batch_add_functions(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -55,5 +55,7 @@ PyObject *ttxt_decode_struct(CodecObject *self, const char *buf, Py_ssize_t len,
                              Py_ssize_t *nbytes);
 /* Add the ring-end types (WriterCore, ReaderCore) to the module. */
 int ttxt_ring_add_types(PyObject *m);
+/* Add decode_records (_cbatch.c: recorded records into events, for the replayer). */
+int ttxt_batch_add_functions(PyObject *m);
 
 #endif

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ttxt_mp import codec_c
 from ttxt_mp.storage.format import (
     CHUNK_HEADER_SIZE,
     FILE_HEADER_SIZE,
@@ -26,10 +27,21 @@ from ttxt_mp.storage.format import (
     Problem,
     parse_file_header,
 )
-from ttxt_mp.storage.records import frame, record_timestamps, windows
+from ttxt_mp.storage.records import frame_stamped, windows
 from ttxt_mp.storage.scan import ChunkIndex, scan_chunks
 
 _EMPTY = np.zeros(0, dtype=np.uint8)
+# Linux >= 5.14: map a block's pages in one call before reading it, instead of one page
+# fault per 4 KiB in the CRC and framing passes (measured +10-40 % batches/s on 2 M events).
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22 if os.uname().sysname == "Linux"
+                              else None)  # fmt: skip
+_PAGE = mmap.PAGESIZE
+
+
+def fast_crc() -> bool:
+    """The compiled codec is active and this CPU runs its PCLMULQDQ CRC32 (else zlib's)."""
+    c = codec_c._ccodec
+    return codec_c.IMPLEMENTATION == "c" and c is not None and c.fast_crc_available()
 
 
 @dataclass(slots=True)
@@ -109,7 +121,16 @@ class RecordingFile:
         blen = idx.body_len[lo:hi]
         count = idx.count[lo:hi]
         good = np.ones(hi - lo, dtype=bool)
-        if verify:
+        if hi > lo:
+            self._populate(int(pos[0]), int(idx.end_pos[hi - 1]))
+        if verify and fast_crc() and hi > lo:  # one C call: zlib's CRC32 folded with PCLMULQDQ
+            ends = np.ascontiguousarray(idx.end_pos[lo:hi], np.int64)
+            starts = np.ascontiguousarray(pos, np.int64) + CHUNK_HEADER_SIZE
+            crcs = np.ascontiguousarray(idx.body_crc[lo:hi], np.uint32)
+            if codec_c._ccodec.check_chunks(self.buf, starts, ends, crcs, good):
+                for p, e in zip(pos[~good].tolist(), ends[~good].tolist(), strict=True):
+                    self.problems.append(Problem(self.path, p, e - p, "chunk body CRC mismatch"))
+        elif verify:
             view, crcs = self.view, idx.body_crc[lo:hi].tolist()
             ends = idx.end_pos[lo:hi].tolist()
             for i, (p, e) in enumerate(zip(pos.tolist(), ends, strict=True)):
@@ -118,19 +139,28 @@ class RecordingFile:
                     self.problems.append(Problem(self.path, p, e - p, "chunk body CRC mismatch"))
         if not good.all():
             pos, blen, count = pos[good], blen[good], count[good]
-        kinds, offs, lens, ok = frame(self.buf, pos + CHUNK_HEADER_SIZE, blen, count)
+        kinds, offs, lens, ts, ok = frame_stamped(self.buf, pos + CHUNK_HEADER_SIZE, blen, count)
         if not ok.all():
             size = CHUNK_HEADER_SIZE + blen + 4 * count
             for p, n in zip(pos[~ok].tolist(), size[~ok].tolist(), strict=True):
                 self.problems.append(Problem(self.path, p, n,
                                              "chunk records disagree with its index"))  # fmt: skip
             keep = np.repeat(ok, count)
-            kinds, offs, lens = kinds[keep], offs[keep], lens[keep]
-        ts = record_timestamps(self.win8, kinds, offs)
+            kinds, offs, lens, ts = kinds[keep], offs[keep], lens[keep], ts[keep]
         key = np.maximum.accumulate(ts) if len(ts) else ts
         if lo > 0 and len(key):
             np.maximum(key, self.key_hi[lo - 1], out=key)
         return Block(kinds, offs, lens, ts, key)
+
+    def _populate(self, start: int, end: int) -> None:
+        global _MADV_POPULATE_READ
+        if _MADV_POPULATE_READ is None or self._mm is None:
+            return
+        start -= start % _PAGE
+        try:
+            self._mm.madvise(_MADV_POPULATE_READ, start, end - start)
+        except (OSError, ValueError):  # an older kernel: page faults as before
+            _MADV_POPULATE_READ = None
 
     def close(self) -> None:
         """Drop the mapping (it is unmapped once no batch refers to it any more)."""

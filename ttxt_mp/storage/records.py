@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ttxt_mp import codec
+from ttxt_mp import codec, codec_c
 from ttxt_mp.storage.format import RECORD_HEADER_SIZE
 
 _REC = np.dtype({"names": ["kind", "length"], "formats": ["<u2", "<u4"], "offsets": [0, 2],
@@ -91,6 +91,11 @@ class TimestampTable:
             if "local_ts" in fields:
                 self.local[k] = fields["local_ts"][1]
 
+    def learn_registered(self) -> None:
+        """Learn every registered kind (the compiled framer reads the tables directly)."""
+        if len(self._known) < len(codec._BY_KIND) or not self._known.issuperset(codec._BY_KIND):
+            self._learn(np.fromiter(codec._BY_KIND, np.int64, len(codec._BY_KIND)))
+
     def timestamps(self, win8: np.ndarray, kinds: np.ndarray, offs: np.ndarray) -> np.ndarray:
         """Record timestamps: ``exch_ts``, or ``local_ts`` where ``exch_ts`` is 0."""
         self._learn(kinds)
@@ -110,3 +115,27 @@ _TABLE = TimestampTable()
 
 def record_timestamps(win8: np.ndarray, kinds: np.ndarray, offs: np.ndarray) -> np.ndarray:
     return _TABLE.timestamps(win8, kinds, offs)
+
+
+def frame_stamped(
+    buf: np.ndarray, body_start: np.ndarray, body_len: np.ndarray, count: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`frame` plus each record's timestamp: ``(kind, offset, length, ts, chunk_ok)``.
+
+    With the compiled codec active this is one C pass over the chunks
+    (``_ccodec.frame_records``: ~4x fewer passes over memory than the numpy gathers);
+    otherwise (``TTXT_MP_PURE=1``, no extension) the numpy reference below."""
+    c = codec_c._ccodec
+    if codec_c.IMPLEMENTATION != "c" or c is None:
+        kinds, offs, lens, ok = frame(buf, body_start, body_len, count)
+        return kinds, offs, lens, record_timestamps(windows(buf, 8), kinds, offs), ok
+    total = int(count.sum())
+    _TABLE.learn_registered()
+    kinds = np.empty(total, np.uint16)
+    offs, ts = np.empty(total, np.int64), np.empty(total, np.int64)
+    lens, ok = np.empty(total, np.uint32), np.empty(len(count), np.bool_)
+    i8 = np.int64
+    c.frame_records(buf, np.ascontiguousarray(body_start, i8), np.ascontiguousarray(body_len, i8),
+                    np.ascontiguousarray(count, i8), _TABLE.exch, _TABLE.local, kinds, offs,
+                    lens, ts, ok)  # fmt: skip
+    return kinds, offs, lens, ts, ok
