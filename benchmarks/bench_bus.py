@@ -191,7 +191,6 @@ def run_bridge(url: str, engine: str, conn: Any) -> None:
     import signal
 
     from ttxt_mp.bus.bridge import Bridge
-
     from ttxt_mp.config import BridgeConfig
 
     bridge = Bridge(engine, BridgeConfig(kind="redis", url=url, rings=["market"]), "bench", None)
