@@ -81,6 +81,15 @@ def test_examples_trade_in_a_backtest(rec: Path) -> None:
     assert res.equity and res.summary().fills == len(res.fills)
 
 
+def test_from_before_the_recording_starts_at_its_first_event(rec: Path) -> None:
+    """``--from`` hours before the recording: simulated time (span, equity samples) starts
+    at the first recorded event, not at the empty hours before it."""
+    whole = run(rec, Momentum)
+    early = run(rec, Momentum, start=whole.sim_start_ns - 3600 * S)
+    assert early.sim_start_ns == whole.sim_start_ns
+    assert [e.ts for e in early.equity] == [e.ts for e in whole.equity]
+
+
 def test_cli_end_to_end(rec: Path, tmp_path: Path) -> None:
     out, plot = tmp_path / "out", tmp_path / "equity.png"
     argv = [sys.executable, "-m", "ttxt_mp.cli", "backtest", str(rec), "--strategy",

@@ -316,7 +316,10 @@ class _Run:
         wall0 = time.perf_counter()
         market = self._market()
         nxt = next(market, None)
-        start_ns = self.bt.start if self.bt.start is not None else (nxt[0] if nxt else 0)
+        # --from before the recording's first event: simulated time starts at that event
+        # (a seek's book records before --from are handed out at --from)
+        first = nxt[0] if nxt else None
+        start_ns = (first or 0) if self.bt.start is None else max(self.bt.start, first or 0)
         self.now = nxt[0] if nxt else start_ns
         clock_token = _CLOCK.set(_SimClock(self))
         trading_token = None
