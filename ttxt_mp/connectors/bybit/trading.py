@@ -42,7 +42,7 @@ from ttxt_mp.connectors.bybit.denormalizer import BybitOrderDenormalizer
 from ttxt_mp.connectors.bybit.private import BybitPrivateStream
 from ttxt_mp.connectors.instruments import InstrumentBook, reject_ack
 from ttxt_mp.connectors.normalizer import MalformedFrame
-from ttxt_mp.connectors.trading import TradingVenue, UnknownOutcome
+from ttxt_mp.connectors.trading import TradingVenue, signed_json_post
 from ttxt_mp.events import (
     MarginMode,
     OrderAck,
@@ -63,7 +63,6 @@ LINEAR_TOPICS = ("order.linear", "execution.linear", "position.linear", "wallet"
 SUBSCRIBE_TIMEOUT_S = 10.0
 LEVERAGE_NOT_MODIFIED = 110043
 _MODES = {MarginMode.CROSS: "REGULAR_MARGIN", MarginMode.ISOLATED: "ISOLATED_MARGIN"}
-_JSON = {"Content-Type": "application/json"}
 
 
 class _Time(msgspec.Struct):
@@ -172,19 +171,11 @@ class BybitTrading(TradingVenue):
 
     async def _post(self, path: str, body: dict) -> tuple[int, str]:
         """(retCode, retMsg) of a signed JSON POST; :class:`UnknownOutcome` if unknown."""
-        try:
-            resp = await self.rest.request("POST", path, data=msgspec.json.encode(body),
-                                           headers=dict(_JSON), signed=True, raw=True)  # fmt: skip
-        except RESTError as e:
-            if e.status is None or e.status >= 500:
-                raise UnknownOutcome(str(e)) from None
-            return int(e.code) if str(e.code).lstrip("-").isdigit() else e.status, e.message
-        try:
-            r = _RET.decode(resp.body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise UnknownOutcome(f"unreadable response to {path}: {e}") from None
+        r = await signed_json_post(self.rest, path, body, _RET)
+        if isinstance(r, RESTError):
+            code = int(r.code) if str(r.code).lstrip("-").isdigit() else r.status
+            return code or 0, r.message
         return r.retCode, r.retMsg
-
 
     async def wallet(self) -> Wallet:
         resp = await self.rest.request("GET", "/v5/account/wallet-balance",

@@ -60,7 +60,12 @@ from ttxt_mp.connectors.okx.denormalizer import (
     to_cl_ord_id,
 )
 from ttxt_mp.connectors.okx.private import OkxPrivateNormalizer
-from ttxt_mp.connectors.trading import CredentialsRejected, TradingVenue, UnknownOutcome
+from ttxt_mp.connectors.trading import (
+    CredentialsRejected,
+    TradingVenue,
+    UnknownOutcome,
+    signed_json_post,
+)
 from ttxt_mp.events import (
     MarginMode,
     OrderAck,
@@ -90,7 +95,6 @@ CREDENTIAL_ERRORS = {"60005": "invalid API key", "60007": "invalid signature",
 ORDER_NOT_FOUND = "51603"
 WS_REPLY_TIMEOUT_S = 10.0
 WS_OPS = {CREATE_PATH: "order", CANCEL_PATH: "cancel-order", AMEND_PATH: "amend-order"}
-_JSON = {"Content-Type": "application/json"}
 
 
 class _Ts(msgspec.Struct):
@@ -296,17 +300,9 @@ class OkxTrading(TradingVenue):
 
     async def _post(self, path: str, body: dict) -> tuple[str, str]:
         """(code, msg) of a signed JSON POST; :class:`UnknownOutcome` if unknown."""
-        try:
-            resp = await self.rest.request("POST", path, data=msgspec.json.encode(body),
-                                           headers=dict(_JSON), signed=True, raw=True)  # fmt: skip
-        except RESTError as e:
-            if e.status is None or e.status >= 500:
-                raise UnknownOutcome(str(e)) from None
-            return str(e.code if e.code is not None else e.status), e.message
-        try:
-            r = _REST.decode(resp.body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as e:
-            raise UnknownOutcome(f"unreadable response to {path}: {e}") from None
+        r = await signed_json_post(self.rest, path, body, _REST)
+        if isinstance(r, RESTError):
+            return str(r.code if r.code is not None else r.status), r.message
         return r.code, r.msg
 
     # -- private stream

@@ -82,6 +82,7 @@ from ttxt_mp.connectors.trading.venue import (
     CredentialsRejected,
     TradingVenue,
     UnknownOutcome,
+    signed_json_post,
     venue_class,
 )
 
@@ -97,5 +98,6 @@ __all__ = [
     "UnknownOutcome",
     "credentials_for",
     "open_private_publisher",
+    "signed_json_post",
     "venue_class",
 ]

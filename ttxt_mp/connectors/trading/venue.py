@@ -11,7 +11,7 @@ import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import msgspec
 
@@ -37,7 +37,16 @@ from ttxt_mp.web import (
     WebAssistantFactory,
 )
 
-__all__ = ["CredentialsRejected", "TradingVenue", "UnknownOutcome", "venue_class"]
+__all__ = [
+    "CredentialsRejected",
+    "TradingVenue",
+    "UnknownOutcome",
+    "signed_json_post",
+    "venue_class",
+]
+
+_T = TypeVar("_T")
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 class CredentialsRejected(Exception):
@@ -48,6 +57,26 @@ class CredentialsRejected(Exception):
 
 class UnknownOutcome(Exception):
     """A request may or may not have executed (timeout, lost connection, unreadable reply)."""
+
+
+async def signed_json_post(
+    rest: RESTAssistant, path: str, body: dict, reply: msgspec.json.Decoder[_T]
+) -> _T | RESTError:
+    """The venue's decoded reply to a signed JSON POST, or its :class:`RESTError` when it
+    answered with a client error (the venue maps its code). Why :class:`UnknownOutcome`
+    for no answer, a 5xx or an unreadable body: the request may have executed, so the
+    caller must query rather than report a rejection."""
+    try:
+        resp = await rest.request("POST", path, data=msgspec.json.encode(body),
+                                  headers=dict(_JSON_HEADERS), signed=True, raw=True)  # fmt: skip
+    except RESTError as e:
+        if e.status is None or e.status >= 500:
+            raise UnknownOutcome(str(e)) from None
+        return e
+    try:
+        return reply.decode(resp.body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as e:
+        raise UnknownOutcome(f"unreadable response to {path}: {e}") from None
 
 
 class TradingVenue(ABC):
