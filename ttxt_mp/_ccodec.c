@@ -138,6 +138,9 @@ static int part_init(Part *p, PyObject *spec)
     for (Py_ssize_t k = 0; k < p->nfields; k++)
         if (field_init(&p->fields[k], PyList_GET_ITEM(fields, k)) < 0)
             return -1;
+    p->doubles = p->item == NULL && p->nfields > 0;
+    for (Py_ssize_t k = 0; k < p->nfields; k++)
+        p->doubles &= p->fields[k].code == 'd' && p->fields[k].enum_table == NULL;
     return 0;
 }
 
@@ -591,6 +594,31 @@ static PyObject *get_array(Part *p, const char *src, Py_ssize_t cnt)
     PyObject *out = PyTuple_New(cnt);
     if (out == NULL)
         return NULL;
+    if (p->doubles) { /* book levels: (price, qty) tuples of floats, as get_field makes them */
+        for (Py_ssize_t i = 0; i < cnt; i++, src += p->itemsize) {
+            PyObject *item = PyTuple_New(p->nfields);
+            if (item == NULL) {
+                Py_DECREF(out);
+                return NULL;
+            }
+            for (Py_ssize_t k = 0; k < p->nfields; k++) {
+                double d;
+                memcpy(&d, src + p->fields[k].pos, 8);
+                PyObject *f = PyFloat_FromDouble(d);
+                if (f == NULL) {
+                    Py_DECREF(item);
+                    Py_DECREF(out);
+                    return NULL;
+                }
+                PyTuple_SET_ITEM(item, k, f);
+            }
+            /* Floats only: it can never be part of a cycle, so the collector need not
+               track it (CPython's gc untracks such tuples itself, one pass later). */
+            PyObject_GC_UnTrack(item);
+            PyTuple_SET_ITEM(out, i, item);
+        }
+        return out;
+    }
     PyObject *vals[32];
     PyObject **v = p->nfields <= 32 ? vals : PyMem_Malloc(sizeof(PyObject *) * p->nfields);
     if (v == NULL) {

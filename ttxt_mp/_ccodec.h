@@ -28,6 +28,7 @@ typedef struct {
     Py_ssize_t itemsize;
     Py_ssize_t nfields;
     Field *fields;
+    int doubles;          /* items are tuples of float64 fields (book levels): fast path */
 } Part;
 
 typedef struct {

@@ -146,8 +146,8 @@ class ConnectorProc:
                         if p.suffix in (".out", ".err"))
 
 
-def creds_env(secret: str = SECRET, passphrase: str = PASSPHRASE) -> dict[str, str]:
-    return {"TT_KEY": KEY, "TT_SECRET": secret, "TT_PASSPHRASE": passphrase}
+def creds_env(secret: str = SECRET, passphrase: str = PASSPHRASE, key: str = KEY) -> dict[str, str]:
+    return {"TT_KEY": key, "TT_SECRET": secret, "TT_PASSPHRASE": passphrase}
 
 
 def cleanup_engine(engine: str) -> None:

@@ -9,7 +9,9 @@
   unsigned), the socket ``<ws>/ws/<listenKey>``, and ``PUT /api/v3/userDataStream`` every
   :data:`LISTEN_KEY_KEEPALIVE_S` (the docs: keys expire after 60 minutes without one; "send
   a ping about every 30 minutes"). ``listenKeyExpired`` ends the stream (reconnect and
-  reconcile).
+  reconcile). A key the venue refuses there (-2014 "API-key format invalid.", -2015
+  "Invalid API-key, IP, or permissions for action.") raises
+  :class:`~ttxt_mp.connectors.trading.CredentialsRejected`: reported, not retried.
 - Reconciliation: ``GET /api/v3/openOrders`` and ``GET /api/v3/account``; one order by
   client id: ``GET /api/v3/order?origClientOrderId=`` (also finds closed orders; -2013
   "Order does not exist." means unknown).
@@ -29,7 +31,7 @@ from ttxt_mp.connectors.binance.auth import BinanceSigner
 from ttxt_mp.connectors.binance.denormalizer import BinanceOrderDenormalizer
 from ttxt_mp.connectors.binance.private import BinancePrivateNormalizer
 from ttxt_mp.connectors.instruments import InstrumentBook
-from ttxt_mp.connectors.trading import TradingVenue
+from ttxt_mp.connectors.trading import CredentialsRejected, TradingVenue
 from ttxt_mp.events import OrderUpdate, Wallet
 from ttxt_mp.secrets import Credentials, register_secret
 from ttxt_mp.web import RateLimiter, RESTError, WSAssistant
@@ -38,6 +40,11 @@ __all__ = ["BinanceTrading", "LISTEN_KEY_KEEPALIVE_S"]
 
 LISTEN_KEY_KEEPALIVE_S = 30 * 60.0
 ORDER_DOES_NOT_EXIST = -2013
+REFUSED_KEY = {
+    "-2014": "the API key's format is invalid",
+    "-2015": "the API key is unknown, or this IP or its permissions are not allowed",
+}
+"""Binance codes for a key the venue refuses (retrying with the same key cannot help)."""
 
 
 class _ServerTime(msgspec.Struct):
@@ -126,7 +133,13 @@ class BinanceTrading(TradingVenue):
     async def private_stream(
         self, on_up: Callable[[], Awaitable[None]], on_frame: Callable[[bytes], Awaitable[None]]
     ) -> None:
-        key = await self._listen_key("POST")
+        try:
+            key = await self._listen_key("POST")
+        except RESTError as e:
+            if str(e.code) in REFUSED_KEY:
+                raise CredentialsRejected(f"listen key refused: {e.code} {e.message!r}: "
+                                          f"{REFUSED_KEY[str(e.code)]}") from None  # fmt: skip
+            raise
         ws = WSAssistant(self.connections)
         keeper: asyncio.Task[Any] | None = None
         try:

@@ -11,6 +11,9 @@
   to ``order``, ``execution``, ``wallet``, ``position``; ``{"op": "ping"}`` every
   :data:`PING_INTERVAL_S` (the docs: every 20 s). Reconciliation starts once the
   subscription is confirmed, so nothing falls between the REST snapshot and the stream.
+  A refused ``auth`` whose ``ret_msg`` names the key or the signature raises
+  :class:`~ttxt_mp.connectors.trading.CredentialsRejected` (reported, not retried); any
+  other refusal (e.g. "Params Error" for an expired ``expires``) is retried.
 - Reconciliation: ``GET /v5/order/realtime?category=spot`` and ``GET
   /v5/account/wallet-balance?accountType=UNIFIED``; one order: ``/v5/order/realtime`` with
   ``orderLinkId``. The simulator (like the docs' default ``openOnly=0`` for spot) returns
@@ -42,7 +45,7 @@ from ttxt_mp.connectors.bybit.denormalizer import BybitOrderDenormalizer
 from ttxt_mp.connectors.bybit.private import BybitPrivateStream
 from ttxt_mp.connectors.instruments import InstrumentBook, reject_ack
 from ttxt_mp.connectors.normalizer import MalformedFrame
-from ttxt_mp.connectors.trading import TradingVenue, signed_json_post
+from ttxt_mp.connectors.trading import CredentialsRejected, TradingVenue, signed_json_post
 from ttxt_mp.events import (
     MarginMode,
     OrderAck,
@@ -58,6 +61,13 @@ from ttxt_mp.web import RateLimiter, RESTError, WSAssistant, WSJSONRequest
 __all__ = ["BybitTrading", "PING_INTERVAL_S", "PRIVATE_TOPICS"]
 
 PING_INTERVAL_S = 20.0
+
+
+def credentials_refused(ret_msg: str) -> bool:
+    """Whether a refused ``auth`` blames the key or its signature (permanent for these
+    credentials), not the request (e.g. an ``expires`` already past, which a retry fixes)."""
+    text = ret_msg.lower()
+    return "key" in text or "sign" in text
 PRIVATE_TOPICS = ("order", "execution", "wallet", "position")
 LINEAR_TOPICS = ("order.linear", "execution.linear", "position.linear", "wallet")
 SUBSCRIBE_TIMEOUT_S = 10.0
@@ -209,6 +219,8 @@ class BybitTrading(TradingVenue):
                 while True:
                     frame = (await ws.receive()).data
                     op = _OP.decode(frame)
+                    if op.op == "auth" and op.success is False and credentials_refused(op.ret_msg):
+                        raise CredentialsRejected(f"auth refused: {op.ret_msg!r}")
                     if op.op in ("auth", "subscribe") and op.success is False:
                         raise MalformedFrame("bybit", f"op {op.op!r} failed: {op.ret_msg}", frame)
                     if op.op == "subscribe":
