@@ -329,8 +329,6 @@ def main() -> None:
         print(f"\nnote: {note}")
     bench_bybit_linear(n, repeats, buf, a.only)
     bench_kraken(n, repeats, buf)
-
-    bench_bybit_linear(n, repeats, buf)
     bench_coinbase(n, repeats, buf)
     bench_okx(n, repeats, buf)
 
