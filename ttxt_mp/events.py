@@ -90,8 +90,13 @@ class Connection(IntEnum):
     ORDER_ENTRY = 3  # the order entry session (signed REST / command rings)
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True):
-    """Fields every event carries."""
+class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Fields every event carries.
+
+    ``gc=False`` (inherited by every event class): events are frozen and hold only
+    scalars, text and tuples of values, so they can never be part of a reference cycle,
+    and the cyclic collector need not track the millions a replay or a busy consumer
+    makes (it traversed them on every young-generation pass)."""
 
     exchange: str
     symbol: str = ""
@@ -123,7 +128,7 @@ class Orderbook(Event, frozen=True, kw_only=True):
     seq: int = -1
 
 
-class Trade(msgspec.Struct, frozen=True, array_like=True):
+class Trade(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """One public trade. ``side`` is the taker's side."""
 
     id: str
@@ -269,7 +274,7 @@ class OrderUpdate(Event, frozen=True, kw_only=True):
     trade_id: str = ""
 
 
-class Balance(msgspec.Struct, frozen=True, array_like=True):
+class Balance(msgspec.Struct, frozen=True, array_like=True, gc=False):
     asset: str
     free: float
     locked: float
