@@ -438,6 +438,84 @@ done:
     return res;
 }
 
+/* scan_headers(buf, pos, magic, version, header_size) -> (rows, stop): the valid, complete
+   chunks from `pos` on, as bytes of int64 rows (pos, count, body_len, first_ts, last_ts,
+   body_crc), and the offset where the walk stopped: len(buf), or the first offset that is
+   not such a chunk (storage/scan.py then names the problem and resynchronizes). A chunk
+   header is struct "<4sHHIIqqII" (storage/format.py: CHUNK_HEADER): magic, version,
+   flags, count, body_len, first_ts, last_ts, body_crc, then its own CRC32 of the bytes
+   before it; a chunk is header + body + 4 bytes per record. */
+static PyObject *scan_headers(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)mod;
+    Py_buffer b, mg;
+    Py_ssize_t pos, hsize;
+    long version;
+    if (nargs != 5 || !clmul_ok()) {
+        PyErr_SetString(PyExc_TypeError, "scan_headers takes 5 arguments and PCLMULQDQ");
+        return NULL;
+    }
+    if ((pos = PyLong_AsSsize_t(args[1])) < 0 || (version = PyLong_AsLong(args[3])) < 0
+        || (hsize = PyLong_AsSsize_t(args[4])) != 40) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "scan_headers: bad position, version or header size");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[2], &mg, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (mg.len != 4) {
+        PyBuffer_Release(&mg);
+        PyErr_SetString(PyExc_ValueError, "scan_headers: the magic is 4 bytes");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &b, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&mg);
+        return NULL;
+    }
+    const unsigned char *buf = b.buf;
+    Py_ssize_t size = b.len, n = 0, cap = 0;
+    int64_t *rows = NULL;
+    PyObject *res = NULL;
+    while (pos <= size - hsize) {
+        const unsigned char *h = buf + pos;
+        uint16_t ver;
+        uint32_t count, blen, bcrc, hcrc;
+        int64_t first, last;
+        memcpy(&ver, h + 4, 2);
+        memcpy(&count, h + 8, 4);
+        memcpy(&blen, h + 12, 4);
+        memcpy(&first, h + 16, 8);
+        memcpy(&last, h + 24, 8);
+        memcpy(&bcrc, h + 32, 4);
+        memcpy(&hcrc, h + 36, 4);
+        if (memcmp(h, mg.buf, 4) != 0 || crc32_fast(0, h, hsize - 4) != hcrc || ver != version)
+            break;
+        Py_ssize_t stop = pos + hsize + (Py_ssize_t)blen + 4 * (Py_ssize_t)count;
+        if (stop > size)
+            break;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            int64_t *grown = PyMem_Realloc(rows, (size_t)cap * 6 * sizeof(int64_t));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            rows = grown;
+        }
+        int64_t *r = rows + 6 * n++;
+        r[0] = pos, r[1] = count, r[2] = blen, r[3] = first, r[4] = last, r[5] = bcrc;
+        pos = stop;
+    }
+    if (pos > size)
+        pos = size;
+    res = Py_BuildValue("(y#n)", (const char *)rows, n * 6 * (Py_ssize_t)sizeof(int64_t), pos);
+done:
+    PyMem_Free(rows);
+    PyBuffer_Release(&b);
+    PyBuffer_Release(&mg);
+    return res;
+}
+
 static PyObject *fast_crc_available(PyObject *mod, PyObject *Py_UNUSED(ignored))
 {
     (void)mod;
@@ -450,6 +528,9 @@ static PyMethodDef batch_functions[] = {
     {"check_chunks", (PyCFunction)(void (*)(void))check_chunks, METH_FASTCALL,
      "check_chunks(buf, start, end, crc, good) -> number of ranges whose zlib CRC32 "
      "differs from crc (good[i] says which)."},
+    {"scan_headers", (PyCFunction)(void (*)(void))scan_headers, METH_FASTCALL,
+     "scan_headers(buf, pos, magic, version, header_size) -> (rows, stop): the valid, "
+     "complete chunks from pos on, as int64 rows (see ttxt_mp/storage/scan.py)."},
     {"fast_crc_available", (PyCFunction)fast_crc_available, METH_NOARGS,
      "True where crc32/check_chunks run (x86-64 with PCLMULQDQ)."},
     {"frame_records", (PyCFunction)(void (*)(void))frame_records, METH_FASTCALL,

@@ -223,3 +223,41 @@ def test_damaged_chunk_is_reported_and_skipped_by_both_paths(tmp_path):
             codec_c.set_implementation(IMPL)
     assert seen["c"] == seen["pure"]
     assert seen["c"][0] == 6 and "chunk body CRC mismatch" in seen["c"][1][0]
+
+
+@pytest.mark.skipif(not codec_c.AVAILABLE or not __import__("ttxt_mp._ccodec").
+                    _ccodec.fast_crc_available(), reason="no PCLMULQDQ CRC on this CPU")  # fmt: skip
+@SETTINGS
+@given(evs=st.lists(any_event, min_size=1, max_size=12), chunk=st.integers(1, 4),
+       flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=3),
+       junk=st.binary(max_size=50), cut=st.integers(0, 60))  # fmt: skip
+def test_c_chunk_scan_matches_the_python_walk_on_damaged_files(tmp_path_factory, evs, chunk,
+                                                               flips, junk, cut):
+    """The compiled header walk (``_ccodec.scan_headers``) gives the same chunk index, the
+    same problems (offset, length, reason) and the same end as the Python loop, whatever
+    is damaged: header bytes, a truncated tail, garbage between or after chunks."""
+    from ttxt_mp.storage.format import FILE_HEADER_SIZE
+    from ttxt_mp.storage.scan import scan_chunks
+
+    d = tmp_path_factory.mktemp("scan")
+    path = os.path.join(d, "F.bin")
+    write_file(path, [encode(e, "c") for e in evs], chunk, "S")
+    raw = bytearray(open(path, "rb").read())
+    mid = FILE_HEADER_SIZE + (len(raw) - FILE_HEADER_SIZE) // 2
+    raw[mid:mid] = junk  # garbage inside the stream (may split a chunk)
+    for at, x in flips:
+        raw[FILE_HEADER_SIZE + at % (len(raw) - FILE_HEADER_SIZE)] ^= x
+    buf = bytes(raw[: len(raw) - cut] if cut < len(raw) - FILE_HEADER_SIZE else raw)
+    got = {}
+    for impl in ("c", "pure"):
+        codec_c.set_implementation(impl)
+        try:
+            ix = scan_chunks(buf, "F.bin", FILE_HEADER_SIZE)
+        finally:
+            codec_c.set_implementation(IMPL)
+        got[impl] = ([a.tolist() for a in (ix.pos, ix.count, ix.body_len, ix.first_ts,
+                                           ix.last_ts, ix.body_crc)],
+                     [(p.offset, p.length, p.reason) for p in ix.problems], ix.end)  # fmt: skip
+    assert got["c"] == got["pure"]
+    if not flips and not junk and not cut:
+        assert len(got["c"][0][0]) == -(-len(evs) // chunk) and not got["c"][1]

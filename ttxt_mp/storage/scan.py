@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ttxt_mp import codec_c
 from ttxt_mp.storage.format import (
     CHUNK_HEADER_SIZE,
     CHUNK_MAGIC,
+    FORMAT_VERSION,
     ChunkHeader,
     Problem,
     chunk_size,
@@ -61,20 +63,39 @@ def _find_magic(buf, start: int) -> int:
     return bytes(buf[start:]).find(CHUNK_MAGIC) + start if start < len(buf) else -1
 
 
+def _compiled_scan() -> bool:
+    """The compiled codec is active and runs its CRC32 here (``_ccodec.scan_headers``)."""
+    c = codec_c._ccodec
+    return codec_c.IMPLEMENTATION == "c" and c is not None and c.fast_crc_available()
+
+
 def scan_chunks(buf, path: str, start: int) -> ChunkIndex:
-    """Index the chunks of ``buf`` (bytes, mmap or uint8 array) from offset ``start``."""
-    rows: list[tuple[int, int, int, int, int, int]] = []
+    """Index the chunks of ``buf`` (bytes, mmap or uint8 array) from offset ``start``.
+
+    Compiled, the run of valid chunks is walked in one C call (a 2 M-event recording has
+    ~13k chunk headers, a quarter of a batch replay's time in Python); this loop stays the
+    reference, and handles each damaged region either way."""
+    pieces: list[np.ndarray] = []
     problems: list[Problem] = []
     size = len(buf)
     pos = start
     end = start
+    fast = _compiled_scan()
     while pos < size:
+        if fast:
+            got, stop = codec_c._ccodec.scan_headers(buf, pos, CHUNK_MAGIC, FORMAT_VERSION,
+                                                     CHUNK_HEADER_SIZE)  # fmt: skip
+            if got:
+                pieces.append(np.frombuffer(got, np.int64).reshape(-1, 6))
+                pos = end = stop
+            if pos >= size:
+                break
         head = parse_chunk_header(buf, pos)
         if isinstance(head, ChunkHeader):
             stop = pos + chunk_size(head.body_len, head.count)
             if stop <= size:
-                rows.append((pos, head.count, head.body_len, head.first_ts, head.last_ts,
-                             head.body_crc))
+                pieces.append(np.array([(pos, head.count, head.body_len, head.first_ts,
+                                         head.last_ts, head.body_crc)], np.int64))  # fmt: skip
                 pos = end = stop
                 continue
             reason = (
@@ -88,7 +109,8 @@ def scan_chunks(buf, path: str, start: int) -> ChunkIndex:
         stop = size if nxt < 0 else nxt
         problems.append(Problem(path, pos, stop - pos, reason))
         pos = stop
-    arr = np.ascontiguousarray(np.array(rows, dtype=np.int64).reshape(-1, 6).T)
+    rows = np.concatenate(pieces) if pieces else np.zeros((0, 6), np.int64)
+    arr = np.ascontiguousarray(rows.T)
     return ChunkIndex(
         arr[0], arr[1], arr[2], arr[3], arr[4], arr[5].astype(np.uint32), problems, end
     )
