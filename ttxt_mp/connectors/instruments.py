@@ -36,6 +36,7 @@ from ttxt_mp.events import (
     OrderAck,
     OrderAction,
     OrderType,
+    SetLeverage,
     TimeInForce,
 )
 
@@ -423,7 +424,7 @@ LOCAL_REJECT_CODE = "LOCAL"
 
 
 def reject_ack(
-    cmd: CreateOrder | CancelOrder | AmendOrder,
+    cmd: CreateOrder | CancelOrder | AmendOrder | SetLeverage,
     action: OrderAction,
     reason: str,
     *,

@@ -183,8 +183,8 @@ class BybitTrading(TradingVenue):
         """(retCode, retMsg) of a signed JSON POST; :class:`UnknownOutcome` if unknown."""
         r = await signed_json_post(self.rest, path, body, _RET)
         if isinstance(r, RESTError):
-            code = int(r.code) if str(r.code).lstrip("-").isdigit() else r.status
-            return code or 0, r.message
+            text = str(r.code)
+            return int(text) if text.lstrip("-").isdigit() else (r.status or 0), r.message
         return r.retCode, r.retMsg
 
     async def wallet(self) -> Wallet:
