@@ -238,3 +238,17 @@ def test_sequence_gaps_are_exactly_the_skipped_numbers(steps):
     assert seq.gaps == jumps - (1 if steps[0] > 1 else 0)
     assert seq.lost == missing - first_missing
     assert not seq.see(n)  # a repeat is stale
+
+
+@settings(max_examples=300, deadline=None)
+@given(secs=st.integers(0, 4_102_444_799), frac=st.text("0123456789", max_size=12),
+       z=st.sampled_from("Zz"))  # fmt: skip
+def test_rfc3339_any_fraction_length_is_exact(secs, frac, z):
+    """The short path (1-9 digits) and the general one (none, or more than 9: truncated)
+    agree with a reference built from datetime and the digits themselves."""
+    import datetime as dt
+
+    head = dt.datetime.fromtimestamp(secs, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    text = head + (f".{frac}" if frac else "") + z
+    want = secs * S + (int(frac[:9].ljust(9, "0")) if frac else 0)
+    assert rfc3339_ns(text) == want
