@@ -118,7 +118,8 @@ def test_record_from_a_remote_feed_writes_the_normal_recording(redis_server, tmp
     fill(w)
     rec = tmp_path / "rec"
     proc = subprocess.Popen([sys.executable, "-m", "ttxt_mp.cli", "record", f"{redis_server.url}/{ENGINE}",
-                             "--dir", str(rec), "--max-chunk-age", "0.1", "--fsync-interval", "0"],
+                             "--dir", str(rec), "--max-chunk-age", "0.1", "--fsync-interval", "0",
+                             "--snapshot-interval", "0.2"],
                             cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
     try:
@@ -142,6 +143,30 @@ def test_record_from_a_remote_feed_writes_the_normal_recording(redis_server, tmp
                 break
             assert time.monotonic() < deadline, got
             time.sleep(0.05)
+
+        def snapshots() -> dict:
+            n: dict = {}
+            for e in recorded():
+                if type(e).__name__ == "Orderbook" and e.is_snapshot:
+                    n[e.symbol] = n.get(e.symbol, 0) + 1
+            return n
+
+        # the bus serves no state between gaps: the recorder writes its own books' snapshots
+        # every --snapshot-interval while records come (the state's first, then >= 2 more)
+        i = 25
+        while min(snapshots().get(s, 0) for s in SYMS) < 3:
+            assert time.monotonic() < deadline + 30, snapshots()
+            w.publish([w.delta(SYMS[i % 2], i)])
+            i += 1
+            time.sleep(0.02)  # pacing the producer, not synchronisation
+
+        def last_ids() -> dict:
+            return {e.symbol: e.last_update_id for e in recorded()
+                    if type(e).__name__ == "Orderbook" and not e.is_snapshot}  # fmt: skip
+
+        while last_ids() != {s: w.update_id[s] for s in SYMS}:  # the last deltas are in
+            assert time.monotonic() < deadline + 60, (last_ids(), w.update_id)
+            time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -161,7 +186,7 @@ def test_record_from_a_remote_feed_writes_the_normal_recording(redis_server, tmp
                     b[p] = q
                 else:
                     b.pop(p, None)
-    for s in SYMS:
+    for s in SYMS:  # every snapshot replaced the book with exactly what it was
         assert sorted(books[s].items(), reverse=True) == w.truth(s)[0]
     assert all(f.name.startswith(EXCHANGE.upper()) for f in rec.glob("*.bin"))
     w.close()

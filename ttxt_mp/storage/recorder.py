@@ -205,6 +205,7 @@ class MarketDataRecorder:
         clock: Callable[[], int] = time.time_ns,
         position: Callable[[], int] | None = None,
         snapshot_interval: float = DEFAULT_SNAPSHOT_INTERVAL,
+        keep_books: bool = False,
     ) -> None:
         if chunk_events < 1:
             raise ValueError(f"chunk_events must be >= 1, got {chunk_events}")
@@ -232,7 +233,8 @@ class MarketDataRecorder:
         self.on_error = on_error
         self.clock = clock
         self.stats = RecorderStats()
-        self._get = state_getter(queue, raw_getter(queue, idle_sleep), snapshot_interval)
+        self._get = state_getter(queue, raw_getter(queue, idle_sleep), snapshot_interval,
+                                 keep_books)
         if position is None and hasattr(self._get, "position"):
             position = lambda: self._get.position  # noqa: E731
         self.position = position
@@ -712,9 +714,12 @@ def record_main(args: argparse.Namespace) -> int:
     options = dict(chunk_events=args.chunk_events, max_chunk_age=args.max_chunk_age,
                    fsync_interval=args.fsync_interval, rotate_daily=args.rotate_daily,
                    snapshot_interval=args.snapshot_interval)  # fmt: skip
-    queues = _remote_sources(args.source, args.start) if _is_url(args.source) else \
+    remote = _is_url(args.source)
+    queues = _remote_sources(args.source, args.start) if remote else \
         {r: _attach(r) for r in market_rings(args.source)}
-    recorders = [MarketDataRecorder(q, args.dir, source=r, **options) for r, q in queues.items()]
+    # a remote feed serves no states on request: the recorder keeps the books itself
+    recorders = [MarketDataRecorder(q, args.dir, source=r, keep_books=remote, **options)
+                 for r, q in queues.items()]  # fmt: skip
     done = threading.Event()
 
     def stop(*_: object) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 from ttxt_mp import codec
 from ttxt_mp.events import GapNotice, Orderbook
 from ttxt_mp.join import StateRequest
+from ttxt_mp.storage.book_snapshots import BookSnapshots
 from ttxt_mp.storage.raw import RingBatchGetter
 
 __all__ = ["DEFAULT_SNAPSHOT_INTERVAL", "StateGetter"]
@@ -111,10 +112,14 @@ class StateGetter:
         self.request.close()
 
 
-def state_getter(queue: Any, inner: Any, interval: float) -> Any:
+def state_getter(queue: Any, inner: Any, interval: float, keep_books: bool = False) -> Any:
     """``inner`` wrapped in a :class:`StateGetter` when ``queue`` is a shared-memory ring
     (its producer may serve states: a ring without a board yet, e.g. a recorder started
-    with its engine, is read as is until one appears); ``inner`` itself otherwise."""
+    with its engine, is read as is until one appears); with ``keep_books`` (a source that
+    cannot serve states, e.g. a remote feed) in a :class:`BookSnapshots`; ``inner``
+    itself otherwise."""
+    if keep_books:
+        return BookSnapshots(inner, interval)
     if not isinstance(inner, RingBatchGetter) or not hasattr(queue, "name"):
         return inner
     request = StateRequest(queue.name, instance_id=getattr(queue, "instance_id", None))
