@@ -136,41 +136,24 @@ tidy(PyObject *keys, PyObject *stale, int best_last)
 {
     if (PySet_GET_SIZE(stale) == 0)
         return 0;
-    if (best_last) {
-        Py_ssize_t n = PyList_GET_SIZE(keys), cut = n;
-        while (cut > 0) {
-            PyObject *k = PyList_GET_ITEM(keys, cut - 1);
-            Py_INCREF(k);
-            int st = PySet_Contains(stale, k);
-            if (st > 0)
-                st = PySet_Discard(stale, k) < 0 ? -1 : 1;
-            Py_DECREF(k);
-            if (st < 0)
-                return -1;
-            if (!st)
-                break;
-            cut--;
-        }
-        if (cut < n && PyList_SetSlice(keys, cut, n, NULL) < 0)
+    /* the run of stale prices at the best end: the last ones (bids) or the first (asks) */
+    Py_ssize_t n = PyList_GET_SIZE(keys), run = 0;
+    while (run < n) {
+        PyObject *k = PyList_GET_ITEM(keys, best_last ? n - 1 - run : run);
+        Py_INCREF(k);
+        int st = PySet_Contains(stale, k);
+        if (st > 0)
+            st = PySet_Discard(stale, k) < 0 ? -1 : 1;
+        Py_DECREF(k);
+        if (st < 0)
             return -1;
-    } else {
-        Py_ssize_t n = PyList_GET_SIZE(keys), cut = 0;
-        while (cut < n) {
-            PyObject *k = PyList_GET_ITEM(keys, cut);
-            Py_INCREF(k);
-            int st = PySet_Contains(stale, k);
-            if (st > 0)
-                st = PySet_Discard(stale, k) < 0 ? -1 : 1;
-            Py_DECREF(k);
-            if (st < 0)
-                return -1;
-            if (!st)
-                break;
-            cut++;
-        }
-        if (cut > 0 && PyList_SetSlice(keys, 0, cut, NULL) < 0)
-            return -1;
+        if (!st)
+            break;
+        run++;
     }
+    if (run > 0 && (best_last ? PyList_SetSlice(keys, n - run, n, NULL)
+                              : PyList_SetSlice(keys, 0, run, NULL)) < 0)
+        return -1;
     Py_ssize_t ns = PySet_GET_SIZE(stale);
     if (ns > 64 && ns > (PyList_GET_SIZE(keys) >> 2))
         return compact(keys, stale);
