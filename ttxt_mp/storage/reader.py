@@ -28,7 +28,7 @@ from ttxt_mp.storage.format import (
     parse_file_header,
 )
 from ttxt_mp.storage.records import frame_stamped, windows
-from ttxt_mp.storage.scan import ChunkIndex, scan_chunks
+from ttxt_mp.storage.scan import ChunkIndex, fast_crc, scan_chunks
 
 _EMPTY = np.zeros(0, dtype=np.uint8)
 # Linux >= 5.14: map a block's pages in one call before reading it, instead of one page
@@ -36,12 +36,6 @@ _EMPTY = np.zeros(0, dtype=np.uint8)
 _MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22 if os.uname().sysname == "Linux"
                               else None)  # fmt: skip
 _PAGE = mmap.PAGESIZE
-
-
-def fast_crc() -> bool:
-    """The compiled codec is active and this CPU runs its PCLMULQDQ CRC32 (else zlib's)."""
-    c = codec_c._ccodec
-    return codec_c.IMPLEMENTATION == "c" and c is not None and c.fast_crc_available()
 
 
 @dataclass(slots=True)

@@ -63,8 +63,9 @@ def _find_magic(buf, start: int) -> int:
     return bytes(buf[start:]).find(CHUNK_MAGIC) + start if start < len(buf) else -1
 
 
-def _compiled_scan() -> bool:
-    """The compiled codec is active and runs its CRC32 here (``_ccodec.scan_headers``)."""
+def fast_crc() -> bool:
+    """The compiled codec is active and this CPU runs its PCLMULQDQ CRC32 (else zlib's):
+    the header walk here and the body checks of :mod:`ttxt_mp.storage.reader` use it."""
     c = codec_c._ccodec
     return codec_c.IMPLEMENTATION == "c" and c is not None and c.fast_crc_available()
 
@@ -80,7 +81,7 @@ def scan_chunks(buf, path: str, start: int) -> ChunkIndex:
     size = len(buf)
     pos = start
     end = start
-    fast = _compiled_scan()
+    fast = fast_crc()
     while pos < size:
         if fast:
             got, stop = codec_c._ccodec.scan_headers(buf, pos, CHUNK_MAGIC, FORMAT_VERSION,

@@ -61,6 +61,11 @@ from ttxt_mp.web import RateLimiter, RESTError, WSAssistant, WSJSONRequest
 __all__ = ["BybitTrading", "PING_INTERVAL_S", "PRIVATE_TOPICS"]
 
 PING_INTERVAL_S = 20.0
+PRIVATE_TOPICS = ("order", "execution", "wallet", "position")
+LINEAR_TOPICS = ("order.linear", "execution.linear", "position.linear", "wallet")
+SUBSCRIBE_TIMEOUT_S = 10.0
+LEVERAGE_NOT_MODIFIED = 110043
+_MODES = {MarginMode.CROSS: "REGULAR_MARGIN", MarginMode.ISOLATED: "ISOLATED_MARGIN"}
 
 
 def credentials_refused(ret_msg: str) -> bool:
@@ -68,11 +73,6 @@ def credentials_refused(ret_msg: str) -> bool:
     credentials), not the request (e.g. an ``expires`` already past, which a retry fixes)."""
     text = ret_msg.lower()
     return "key" in text or "sign" in text
-PRIVATE_TOPICS = ("order", "execution", "wallet", "position")
-LINEAR_TOPICS = ("order.linear", "execution.linear", "position.linear", "wallet")
-SUBSCRIBE_TIMEOUT_S = 10.0
-LEVERAGE_NOT_MODIFIED = 110043
-_MODES = {MarginMode.CROSS: "REGULAR_MARGIN", MarginMode.ISOLATED: "ISOLATED_MARGIN"}
 
 
 class _Time(msgspec.Struct):
